@@ -1,0 +1,1 @@
+"""Chat-ops: approval service, commands, access and channel adapters."""

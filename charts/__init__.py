@@ -1,0 +1,1 @@
+"""Chart snapshots for chat and reports."""

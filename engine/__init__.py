@@ -1,0 +1,1 @@
+"""Greenlight engine: contracts, settings, storage and the analysis pipeline."""

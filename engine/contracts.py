@@ -1,0 +1,190 @@
+"""Event contracts shared by every Greenlight process.
+
+Each event is a frozen, typed pydantic model carrying a ``schema`` tag such as
+``"candles.v1"``. Processes exchange them as JSON (rows, NOTIFY payloads, HTTP bodies);
+``parse_event`` turns JSON back into the right model and rejects anything else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class Contract(BaseModel):
+    """Base for all events: immutable, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class Market(StrEnum):
+    SPOT = "spot"
+    USDM = "usdm"
+
+
+class DecisionState(StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    ROUTED = "ROUTED"
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL_STATES = frozenset(
+    {
+        DecisionState.CLOSED,
+        DecisionState.REJECTED,
+        DecisionState.EXPIRED,
+        DecisionState.FAILED,
+        DecisionState.CANCELLED,
+    }
+)
+
+
+class Candle(Contract):
+    """A closed candle (``candles.v1``). Times are epoch milliseconds, UTC."""
+
+    schema_: Literal["candles.v1"] = Field("candles.v1", alias="schema")
+    venue: str
+    symbol: str
+    tf: str
+    open_time: int
+    close_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class Features(Contract):
+    """Indicator values at one closed candle (``features.v1``); NaN during warm-up."""
+
+    schema_: Literal["features.v1"] = Field("features.v1", alias="schema")
+    venue: str
+    symbol: str
+    tf: str
+    open_time: int
+    values: dict[str, float]
+
+
+class SignalRaw(Contract):
+    """A setup found by an analysis agent (``signals_raw.v1``), before sizing."""
+
+    schema_: Literal["signals_raw.v1"] = Field("signals_raw.v1", alias="schema")
+    agent: str
+    venue: str
+    symbol: str
+    tf: str
+    open_time: int
+    side_hint: Literal["long", "short"]
+    entry_hint: float
+    sl_hint: float
+    tpR: tuple[float, ...]
+    features: dict[str, bool]
+    score: Annotated[float, Field(ge=0.0, le=1.0)]
+    ttl_bars: int
+    why: str = ""
+
+
+class BracketLeg(Contract):
+    """One take-profit rung of a bracket."""
+
+    price: Decimal
+    quantity: Decimal
+    r_multiple: Decimal
+
+
+class Bracket(Contract):
+    """A fully sized and rounded bracket: entry, protective stop, take-profit ladder."""
+
+    market: Market
+    symbol: str
+    side: Side
+    entry_type: Literal["MARKET", "LIMIT"]
+    entry_price: Decimal
+    quantity: Decimal
+    stop_price: Decimal
+    take_profits: tuple[BracketLeg, ...]
+    risk_quote: Decimal
+    risk_fraction: Decimal
+    equity_quote: Decimal
+    leverage: int = 1
+
+
+class Decision(Contract):
+    """A qualified, sized setup waiting for a human (``decision.v1``)."""
+
+    schema_: Literal["decision.v1"] = Field("decision.v1", alias="schema")
+    id: int
+    venue: str
+    symbol: str
+    tf: str
+    open_time: int
+    state: DecisionState
+    bracket: Bracket
+    signal: SignalRaw
+    created_at: datetime
+    expires_at: datetime
+
+
+class OrderUpdate(Contract):
+    """A change of an order on the venue as seen by the router (``order_update.v1``)."""
+
+    schema_: Literal["order_update.v1"] = Field("order_update.v1", alias="schema")
+    decision_id: int
+    client_order_id: str
+    venue_order_id: str | None
+    leg: str
+    symbol: str
+    side: Side
+    order_type: str
+    status: str
+    quantity: Decimal
+    filled_quantity: Decimal
+    price: Decimal | None
+    avg_fill_price: Decimal | None
+    event_time: int
+
+
+class Alert(Contract):
+    """A short message for every chat channel (``alert.v1``): fills, kills, guard changes."""
+
+    schema_: Literal["alert.v1"] = Field("alert.v1", alias="schema")
+    kind: Literal["fill", "kill", "resume", "guard", "error", "closed", "expired", "info"]
+    text: str
+    decision_id: int | None = None
+
+
+Event = Annotated[
+    Candle | Features | SignalRaw | Decision | OrderUpdate | Alert,
+    Field(discriminator="schema_"),
+]
+_EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+def parse_event(raw: str | bytes | dict[str, Any]) -> Contract:
+    """Decode a JSON document or dict into its event model; raise ``ValueError`` if invalid."""
+    if isinstance(raw, dict):
+        result: Contract = _EVENT_ADAPTER.validate_python(raw)
+    else:
+        result = _EVENT_ADAPTER.validate_json(raw)
+    return result
+
+
+def dump_event(event: Contract) -> str:
+    """Encode an event as JSON with its ``schema`` tag."""
+    return event.model_dump_json(by_alias=True)

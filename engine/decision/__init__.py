@@ -1,0 +1,1 @@
+"""Decision stage: starter rule and bracket sizing."""

@@ -1,0 +1,1 @@
+"""Indicator step functions (numba) for live and batch."""

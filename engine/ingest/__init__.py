@@ -1,0 +1,1 @@
+"""Market ingestion: websocket klines with REST backfill."""

@@ -1,0 +1,278 @@
+"""Typed, frozen settings: ``settings.toml`` + ``GREENLIGHT_*`` environment overrides.
+
+Secrets never live here: they come from the environment or a 0600 secrets file
+(see :mod:`engine.secrets`). Any problem is reported with the exact key path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.secrets import SECRET_NAMES
+
+TIMEFRAMES_MS: dict[str, int] = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+}
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """Settings could not be loaded; the message names the key path and what is allowed."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class GeneralSettings(Section):
+    mode: Literal["paper", "live"] = "paper"
+    timezone: str = "UTC"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class DatabaseSettings(Section):
+    url: str = ""
+    data_dir: str = ""
+    pool_size: int = Field(5, ge=1, le=100)
+
+
+class VenueSettings(Section):
+    name: Literal["sim", "binance", "binance_testnet"] = "sim"
+    spot_rest_url: str = ""
+    spot_ws_url: str = ""
+    recv_window_ms: int = Field(5000, ge=100, le=60000)
+
+
+class SimSettings(Section):
+    host: Literal["127.0.0.1", "::1", "localhost"] = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    data_file: str = "data/BTCUSDT-15m-2019-2020.csv.gz"
+    history_candles: int = Field(600, ge=0)
+    start_index: int = Field(0, ge=0)
+    candles_per_second: float = Field(2.0, gt=0)
+    updates_per_candle: int = Field(2, ge=0, le=20)
+    start_balance_usdt: Decimal = Field(Decimal("10000"), gt=0)
+    api_key: str = "greenlight-demo-key"
+
+
+class MarketSettings(Section):
+    symbols: tuple[str, ...] = ("BTCUSDT",)
+    timeframe: str = "15m"
+    warmup_candles: int = Field(300, ge=1, le=1000)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("at least one symbol is required")
+        for s in v:
+            if not s.isalnum() or not s.isupper():
+                raise ValueError(
+                    f"symbol {s!r} must be upper-case letters and digits, e.g. BTCUSDT"
+                )
+        return v
+
+    @field_validator("timeframe")
+    @classmethod
+    def _tf(cls, v: str) -> str:
+        if v not in TIMEFRAMES_MS:
+            raise ValueError(f"timeframe {v!r} is not one of {', '.join(TIMEFRAMES_MS)}")
+        return v
+
+
+class StrategySettings(Section):
+    ema_fast: int = Field(20, ge=2)
+    ema_mid: int = Field(50, ge=2)
+    ema_slow: int = Field(200, ge=2)
+    rsi_period: int = Field(14, ge=2)
+    rsi_low: float = Field(40.0, ge=0, le=100)
+    rsi_high: float = Field(60.0, ge=0, le=100)
+    macd_fast: int = Field(12, ge=2)
+    macd_slow: int = Field(26, ge=2)
+    macd_signal: int = Field(9, ge=1)
+    atr_period: int = Field(14, ge=2)
+    atr_stop_mult: float = Field(1.5, gt=0)
+    take_profit_r: tuple[float, ...] = (1.5, 2.0, 3.0)
+    allow_short: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> StrategySettings:
+        if not self.ema_fast < self.ema_mid < self.ema_slow:
+            raise ValueError("ema_fast < ema_mid < ema_slow is required")
+        if not self.macd_fast < self.macd_slow:
+            raise ValueError("macd_fast < macd_slow is required")
+        if self.rsi_low >= self.rsi_high:
+            raise ValueError("rsi_low must be below rsi_high")
+        if not self.take_profit_r or any(r <= 0 for r in self.take_profit_r):
+            raise ValueError("take_profit_r needs at least one positive R multiple")
+        if list(self.take_profit_r) != sorted(self.take_profit_r):
+            raise ValueError("take_profit_r must be in ascending order")
+        return self
+
+
+class RiskSettings(Section):
+    risk_per_trade: Decimal = Field(Decimal("0.005"), gt=0, le=Decimal("0.05"))
+    decision_ttl_seconds: int = Field(900, ge=5, le=86400)
+    max_open_positions: int = Field(1, ge=1, le=100)
+
+
+class RouterSettings(Section):
+    host: Literal["127.0.0.1", "::1", "localhost"] = "127.0.0.1"
+    port: int = Field(8766, ge=0, le=65535)
+    request_timeout_s: float = Field(5.0, gt=0, le=60)
+
+
+class AccessUser(Section):
+    channel: Literal["console", "telegram", "line"]
+    user_id: str
+    role: Literal["viewer", "trader", "admin"]
+    name: str = ""
+
+
+class TelegramSettings(Section):
+    base_url: str = "https://api.telegram.org/bot"
+    chat_ids: tuple[int, ...] = ()
+    poll_timeout_s: int = Field(10, ge=0, le=50)
+
+
+class BotSettings(Section):
+    channels: tuple[Literal["console", "telegram", "line"], ...] = ("console",)
+    chart_dir: str = ""
+    chart_candles: int = Field(150, ge=20, le=1000)
+    users: tuple[AccessUser, ...] = (AccessUser(channel="console", user_id="local", role="admin"),)
+
+
+class Settings(Section):
+    general: GeneralSettings = GeneralSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    venue: VenueSettings = VenueSettings()
+    sim: SimSettings = SimSettings()
+    market: MarketSettings = MarketSettings()
+    strategy: StrategySettings = StrategySettings()
+    risk: RiskSettings = RiskSettings()
+    router: RouterSettings = RouterSettings()
+    bot: BotSettings = BotSettings()
+    telegram: TelegramSettings = TelegramSettings()
+
+    @property
+    def tf_ms(self) -> int:
+        """Length of the trading timeframe in milliseconds."""
+        return TIMEFRAMES_MS[self.market.timeframe]
+
+    def resolve_path(self, p: str) -> Path:
+        """Resolve a settings path relative to the repository root."""
+        path = Path(p)
+        return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _leaf_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    """Map ``GREENLIGHT_SECTION_KEY`` names to key paths for every settable leaf."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        path = (*prefix, name)
+        if isinstance(ann, type) and issubclass(ann, Section):
+            out.update(_leaf_paths(ann, path))
+        else:
+            out["GREENLIGHT_" + "_".join(path).upper()] = path
+    return out
+
+
+ENV_KEYS = _leaf_paths(Settings)
+_NON_SETTING_ENV = {"GREENLIGHT_SETTINGS", "GREENLIGHT_SECRETS_FILE", *SECRET_NAMES}
+
+
+def _env_value(raw: str) -> Any:
+    """Environment values: JSON when they parse as a list/object, else the plain string."""
+    text = raw.strip()
+    if text.startswith(("[", "{")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"cannot parse JSON value {raw!r}: {exc}") from exc
+    return raw
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid settings ({source}):"]
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(root)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {path}: unknown key")
+        else:
+            lines.append(f"  {path}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _secret_in_file(data: dict[str, Any], path: str = "") -> str | None:
+    for key, value in data.items():
+        here = f"{path}.{key}" if path else key
+        lowered = key.lower()
+        if any(w in lowered for w in ("secret", "token", "password", "api_secret")) or lowered in {
+            "api_key_secret",
+        }:
+            return here
+        if isinstance(value, dict):
+            found = _secret_in_file(value, here)
+            if found:
+                return found
+    return None
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Load settings from a TOML file (default ``settings.toml``) plus environment overrides.
+
+    Raises :class:`SettingsError` naming the key path for unknown keys, wrong types,
+    impossible values, and secrets placed in the file.
+    """
+    environ = dict(os.environ if env is None else env)
+    file = Path(path) if path else Path(environ.get("GREENLIGHT_SETTINGS", "") or "settings.toml")
+    if not file.is_absolute() and not file.exists() and path is None:
+        file = REPO_ROOT / "settings.toml"
+    data: dict[str, Any] = {}
+    if path is not None and not file.exists():
+        raise SettingsError(f"settings file {file} does not exist")
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{file}: not valid TOML: {exc}") from exc
+        leaked = _secret_in_file(data)
+        if leaked:
+            raise SettingsError(
+                f"{file}: key {leaked!r} looks like a secret; secrets are only read from the "
+                "environment or a 0600 secrets file (GREENLIGHT_SECRETS_FILE)"
+            )
+    for name, raw in environ.items():
+        if not name.startswith("GREENLIGHT_") or name in _NON_SETTING_ENV:
+            continue
+        if name not in ENV_KEYS:
+            raise SettingsError(f"environment variable {name} is not a known setting")
+        section, *rest = ENV_KEYS[name]
+        node = data.setdefault(section, {})
+        for key in rest[:-1]:
+            node = node.setdefault(key, {})
+        node[rest[-1]] = _env_value(raw)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_format_error(exc, str(file))) from exc

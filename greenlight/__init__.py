@@ -1,0 +1,1 @@
+"""Greenlight command line and process supervision."""

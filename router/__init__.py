@@ -1,0 +1,1 @@
+"""Order router: the only process that places orders."""

@@ -1,0 +1,1 @@
+"""Binance-compatible exchange simulator."""
