@@ -70,8 +70,8 @@ class SimSettings(Section):
     start_index: int = Field(0, ge=0)
     candles_per_second: float = Field(2.0, gt=0)
     updates_per_candle: int = Field(2, ge=0, le=20)
+    max_candles: int = Field(0, ge=0)  # 0: replay the whole file
     start_balance_usdt: Decimal = Field(Decimal("10000"), gt=0)
-    api_key: str = "greenlight-demo-key"
 
 
 class MarketSettings(Section):
@@ -156,7 +156,7 @@ class TelegramSettings(Section):
 
 class BotSettings(Section):
     channels: tuple[Literal["console", "telegram", "line"], ...] = ("console",)
-    chart_dir: str = ""
+    chart_dir: str = ""  # empty: var/charts in the repository
     chart_candles: int = Field(150, ge=20, le=1000)
     users: tuple[AccessUser, ...] = (AccessUser(channel="console", user_id="local", role="admin"),)
 
@@ -276,3 +276,40 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         return Settings.model_validate(data)
     except ValidationError as exc:
         raise SettingsError(_format_error(exc, str(file))) from exc
+
+
+class Endpoints(BaseModel):
+    """Base URLs of the configured venue."""
+
+    model_config = ConfigDict(frozen=True)
+    rest: str
+    market_ws: str
+    user_ws: str
+
+
+_VENUE_ENDPOINTS = {
+    "binance": (
+        "https://api.binance.com",
+        "wss://stream.binance.com:9443",
+        "wss://ws-api.binance.com:443/ws-api/v3",
+    ),
+    "binance_testnet": (
+        "https://testnet.binance.vision",
+        "wss://stream.testnet.binance.vision",
+        "wss://ws-api.testnet.binance.vision/ws-api/v3",
+    ),
+}
+
+
+def venue_endpoints(settings: Settings) -> Endpoints:
+    """REST, market-stream and user-data WebSocket bases for ``settings.venue``."""
+    if settings.venue.name == "sim":
+        host = f"{settings.sim.host}:{settings.sim.port}"
+        rest, market, user = f"http://{host}", f"ws://{host}", f"ws://{host}/ws-api/v3"
+    else:
+        rest, market, user = _VENUE_ENDPOINTS[settings.venue.name]
+    return Endpoints(
+        rest=settings.venue.spot_rest_url or rest,
+        market_ws=settings.venue.spot_ws_url or market,
+        user_ws=user,
+    )

@@ -1,0 +1,43 @@
+"""Who may do what: an allow-list of chat user ids with roles viewer < trader < admin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from engine.settings import AccessUser
+
+Role = Literal["viewer", "trader", "admin"]
+_RANK = {"viewer": 1, "trader": 2, "admin": 3}
+
+# The least role each command needs.
+REQUIRED_ROLE: dict[str, Role] = {
+    "help": "viewer",
+    "start": "viewer",
+    "status": "viewer",
+    "approve": "trader",
+    "reject": "trader",
+    "kill": "trader",
+    "resume": "admin",
+}
+
+
+class AccessList:
+    """Roles per (channel, user id); anyone not listed has no role at all."""
+
+    def __init__(self, users: Iterable[AccessUser]) -> None:
+        self._roles: dict[tuple[str, str], Role] = {(u.channel, u.user_id): u.role for u in users}
+        self._names: dict[tuple[str, str], str] = {(u.channel, u.user_id): u.name for u in users}
+
+    def role(self, channel: str, user_id: str) -> Role | None:
+        """The user's role, or ``None`` if not on the allow-list."""
+        return self._roles.get((channel, user_id))
+
+    def allows(self, channel: str, user_id: str, needed: Role) -> bool:
+        """Whether the user's role is at least ``needed``."""
+        role = self.role(channel, user_id)
+        return role is not None and _RANK[role] >= _RANK[needed]
+
+    def display_name(self, channel: str, user_id: str) -> str:
+        """A human name for messages: the configured name or ``channel:user``."""
+        return self._names.get((channel, user_id)) or f"{channel}:{user_id}"

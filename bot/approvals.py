@@ -1,0 +1,242 @@
+"""The channel-neutral approval service: the only door between people and orders.
+
+It shows each new decision on every channel, takes taps and typed commands, enforces roles,
+lets the first valid tap win (one atomic UPDATE), edits every copy of the message to show the
+outcome, forwards approvals to the router and relays alerts. Everything it knows lives in
+PostgreSQL, so a restarted bot picks up where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import asyncpg
+
+from bot import callbacks, queries
+from bot.access import AccessList
+from bot.channel import Button, Channel, Confirmation, Reply, SentMessage
+from bot.render import confirmation_text, outcome_text
+from engine.contracts import Bracket
+from engine.settings import Settings
+from engine.store import audit
+
+log = logging.getLogger(__name__)
+
+
+class RouterPort(Protocol):
+    """What the bot needs from the order router (``router.client.RouterClient``)."""
+
+    async def submit_bracket(self, decision_id: int) -> dict[str, Any]: ...
+    async def kill(self, flatten: bool, by: str) -> dict[str, Any]: ...
+    async def resume(self, by: str) -> dict[str, Any]: ...
+
+
+class ChartPort(Protocol):
+    """Renders the snapshot for a decision; returns the PNG path (or None if impossible)."""
+
+    async def for_decision(self, decision: dict[str, Any]) -> Any: ...
+
+
+class ApprovalService:
+    """Implements :class:`bot.channel.Inbound` for every channel."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        channels: Sequence[Channel],
+        router: RouterPort,
+        access: AccessList,
+        charts: ChartPort,
+        callback_key: bytes,
+        auto_approve: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.channels = list(channels)
+        self.router = router
+        self.access = access
+        self.charts = charts
+        self._key = callback_key
+        self.auto_approve = auto_approve
+        self.tz = settings.general.timezone
+        self._texts: dict[int, str] = {}
+        self._lock = asyncio.Lock()
+
+    # -- showing decisions -------------------------------------------------------------
+
+    async def present(self, decision_id: int) -> bool:
+        """Send a PENDING decision to every channel once; ``False`` if nothing to do."""
+        async with self._lock:
+            async with self.pool.acquire() as conn:
+                d = await queries.decision(conn, decision_id)
+                if d is None or d["state"] != "PENDING" or await queries.shown(conn, decision_id):
+                    return False
+                rules = await queries.symbol_steps(conn, d)
+            text = self._confirmation_text(d, rules)
+            chart = await self.charts.for_decision(d)
+            buttons = (
+                Button("✅ Approve", callbacks.encode(decision_id, "approve", self._key)),
+                Button("❌ Reject", callbacks.encode(decision_id, "reject", self._key)),
+            )
+            conf = Confirmation(decision_id, text, chart, buttons)
+            sent: list[SentMessage] = []
+            for ch in self.channels:
+                try:
+                    sent.extend(await ch.send_confirmation(conf))
+                except Exception:  # a broken channel must not hide the decision elsewhere
+                    log.exception("channel %s failed to show decision %d", ch.name, decision_id)
+            self._texts[decision_id] = text
+            async with self.pool.acquire() as conn:
+                await queries.record_sent(conn, decision_id, sent)
+        if self.auto_approve:
+            await self.decide(decision_id, "approve", "auto", "auto-approve", automatic=True)
+        return True
+
+    def _confirmation_text(self, d: dict[str, Any], steps: tuple[Any, Any]) -> str:
+        bracket = Bracket.model_validate(d["bracket"])
+        return confirmation_text(d, bracket, steps[0], steps[1], datetime.now(UTC), self.tz)
+
+    # -- taps and commands (bot.channel.Inbound) ---------------------------------------
+
+    async def on_tap(self, channel: str, user_id: str, token: str) -> Reply:
+        """A button tap: decode the opaque token, then decide."""
+        try:
+            decision_id, action = callbacks.decode(token, self._key)
+        except callbacks.CallbackError as exc:
+            async with self.pool.acquire() as conn:
+                await audit(
+                    conn,
+                    f"{channel}:{user_id}",
+                    "tap.forged",
+                    None,
+                    {"token": token[:64], "error": str(exc)},
+                )
+            return Reply("This button is not valid.", ok=False)
+        if action not in ("approve", "reject"):
+            return Reply(f"Unsupported action {action!r}.", ok=False)
+        return await self.decide(decision_id, action, channel, user_id)
+
+    async def on_command(
+        self, channel: str, user_id: str, chat_id: str, command: str, args: list[str]
+    ) -> Reply:
+        """Typed commands; see :mod:`bot.commands`."""
+        from bot.commands import dispatch
+
+        return await dispatch(self, channel, user_id, chat_id, command.lower(), args)
+
+    async def decide(
+        self,
+        decision_id: int,
+        action: str,
+        channel: str,
+        user_id: str,
+        automatic: bool = False,
+    ) -> Reply:
+        """First valid approve/reject wins; every other attempt changes nothing and says why."""
+        actor = "auto-approve" if automatic else self.access.display_name(channel, user_id)
+        if not automatic and not self.access.allows(channel, user_id, "trader"):
+            async with self.pool.acquire() as conn:
+                await queries.record_attempt(
+                    conn, decision_id, action, channel, user_id, False, "not authorised", False
+                )
+                await audit(
+                    conn,
+                    f"{channel}:{user_id}",
+                    f"{action}.refused",
+                    decision_id,
+                    {"reason": "not authorised"},
+                )
+            return Reply("You are not authorised to approve or reject trades.", ok=False)
+        async with self.pool.acquire() as conn, conn.transaction():
+            won = await queries.transition_pending(conn, decision_id, action, actor, channel)
+            reason = None if won else await queries.why_not_pending(conn, decision_id)
+            exists = won or reason != "unknown decision"
+            if exists:
+                await queries.record_attempt(
+                    conn, decision_id, action, channel, user_id, won, reason, automatic
+                )
+            await audit(
+                conn,
+                actor,
+                f"{action}.{'accepted' if won else 'refused'}",
+                decision_id if exists else None,
+                {"channel": channel, "user": user_id, "automatic": automatic, "reason": reason},
+            )
+            if won and action == "approve":
+                await conn.execute("SELECT pg_notify('gl_approved', $1)", str(decision_id))
+        if not won:
+            return Reply(f"#D-{decision_id}: nothing changed — {reason}.", ok=False)
+        await self.finalize_decided()
+        if action == "reject":
+            return Reply(f"#D-{decision_id} rejected.")
+        try:
+            await self.router.submit_bracket(decision_id)
+        except Exception as exc:  # the router's own sweep retries APPROVED decisions
+            log.warning("router did not take #D-%d yet: %s", decision_id, exc)
+            return Reply(f"#D-{decision_id} approved; router: {exc}")
+        return Reply(f"#D-{decision_id} approved and sent to the exchange.")
+
+    # -- housekeeping ------------------------------------------------------------------
+
+    async def expire_due(self) -> list[int]:
+        """Mark PENDING decisions past their deadline EXPIRED and update their messages."""
+        async with self.pool.acquire() as conn:
+            expired = await queries.expire_due(conn)
+        if expired:
+            await self.finalize_decided()
+        return expired
+
+    async def finalize_decided(self) -> int:
+        """Edit every not-yet-finalized copy of decided decisions; return how many."""
+        async with self.pool.acquire() as conn:
+            rows = await queries.unfinalized(conn)
+        done = 0
+        by_channel = {ch.name: ch for ch in self.channels}
+        for r in rows:
+            ch = by_channel.get(r["channel"])
+            if ch is None:
+                continue
+            text = outcome_text(
+                self._texts.get(r["decision_id"], ""), queries.outcome_line(r, self.tz)
+            )
+            try:
+                await ch.finalize(SentMessage(r["channel"], r["chat_id"], r["message_id"]), text)
+            except Exception:
+                log.exception("could not edit message %s on %s", r["message_id"], r["channel"])
+                continue
+            async with self.pool.acquire() as conn:
+                await queries.mark_finalized(conn, r["id"])
+            done += 1
+        return done
+
+    async def deliver_alerts(self) -> int:
+        """Send every alert each channel has not delivered yet (exactly once per channel)."""
+        sent = 0
+        for ch in self.channels:
+            async with self.pool.acquire() as conn:
+                pending = await queries.undelivered_alerts(conn, ch.name)
+            for alert in pending:
+                try:
+                    await ch.send_alert(alert["text"])
+                except Exception:
+                    log.exception("alert %d not delivered on %s", alert["id"], ch.name)
+                    break
+                async with self.pool.acquire() as conn:
+                    await queries.mark_delivered(conn, alert["id"], ch.name)
+                sent += 1
+        return sent
+
+    async def sweep(self) -> None:
+        """Catch up after a (re)start or a missed notification."""
+        async with self.pool.acquire() as conn:
+            ids = await queries.unshown_pending(conn)
+        for did in ids:
+            await self.present(did)
+        await self.expire_due()
+        await self.finalize_decided()
+        await self.deliver_alerts()

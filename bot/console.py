@@ -1,0 +1,91 @@
+"""The console channel: prints confirmations and alerts, reads commands from standard input.
+
+Typed lines are commands for the approval service: ``approve 12``, ``reject 12``, ``status``,
+``kill``, ``kill flatten``, ``resume``, ``help`` (a leading ``/`` is optional).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import sys
+from typing import TextIO
+
+from bot.channel import Confirmation, Inbound, SentMessage
+
+CONSOLE_CHAT = "console"
+
+
+class ConsoleChannel:
+    """Implements :class:`bot.channel.Channel` on a terminal."""
+
+    name = "console"
+
+    def __init__(
+        self,
+        user_id: str = "local",
+        out: TextIO | None = None,
+        read_stdin: bool = True,
+    ) -> None:
+        self._user = user_id
+        self._out = out or sys.stdout
+        self._read_stdin = read_stdin
+        self._ids = itertools.count(1)
+        self._reader: asyncio.Task[None] | None = None
+        self._inbound: Inbound | None = None
+
+    def _print(self, text: str) -> None:
+        self._out.write(text.rstrip("\n") + "\n")
+        self._out.flush()
+
+    async def start(self, inbound: Inbound) -> None:
+        """Begin reading commands from stdin (if enabled)."""
+        self._inbound = inbound
+        if self._read_stdin and sys.stdin is not None and not sys.stdin.closed:
+            self._reader = asyncio.create_task(self._read_loop(), name="console-stdin")
+
+    async def stop(self) -> None:
+        """Stop reading stdin."""
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    async def handle_line(self, line: str) -> str | None:
+        """Run one typed line as a command; return the reply text (also printed)."""
+        words = line.strip().split()
+        if not words or self._inbound is None:
+            return None
+        cmd, args = words[0].lstrip("/").lower(), words[1:]
+        reply = await self._inbound.on_command(self.name, self._user, CONSOLE_CHAT, cmd, args)
+        self._print(reply.text)
+        return reply.text
+
+    async def _read_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:  # EOF: nobody is typing (e.g. started without a terminal)
+                return
+            await self.handle_line(line)
+
+    async def send_confirmation(self, confirmation: Confirmation) -> list[SentMessage]:
+        """Print the request, the chart path and how to answer."""
+        mid = str(next(self._ids))
+        bar = "─" * 64
+        chart = f"\nChart: {confirmation.chart_path}" if confirmation.chart_path else ""
+        self._print(
+            f"{bar}\n{confirmation.text}{chart}\n"
+            f"Type: approve {confirmation.decision_id}  |  reject {confirmation.decision_id}\n"
+            f"{bar}"
+        )
+        return [SentMessage(self.name, CONSOLE_CHAT, mid)]
+
+    async def finalize(self, message: SentMessage, text: str) -> None:
+        """Print the outcome (a terminal cannot edit what it printed)."""
+        self._print(f"[update] {text}")
+
+    async def send_alert(self, text: str) -> None:
+        """Print an alert line."""
+        self._print(f"[alert] {text}")

@@ -1,0 +1,69 @@
+"""Text a person reads on a phone: confirmations, outcomes and status, numbers formatted with
+the symbol's tick and step sizes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.contracts import Bracket
+
+
+def fmt_num(value: Decimal, step: Decimal | None = None) -> str:
+    """Thousands separators, as many decimals as ``step`` has (or as the value has)."""
+    if step is not None and step > 0:
+        places = max(0, -step.normalize().as_tuple().exponent)  # type: ignore[operator]
+        return f"{value:,.{places}f}"
+    return f"{value.normalize():,f}"
+
+
+def _pct(a: Decimal, b: Decimal) -> str:
+    return f"{(a - b) / b * 100:+.2f} %".replace("-", "−")
+
+
+def confirmation_text(
+    decision: dict[str, Any],
+    bracket: Bracket,
+    tick: Decimal,
+    step: Decimal,
+    now: datetime,
+    tz: str = "UTC",
+) -> str:
+    """The confirmation message of DESIGN.md §6a for one decision row."""
+    sig = decision["signal"]
+    expires = decision["expires_at"]
+    left = max(0, int((expires - now).total_seconds()))
+    side = "🟢 LONG" if bracket.side.value == "BUY" else "🔴 SHORT"
+    base = bracket.symbol.removesuffix("USDT") if bracket.symbol.endswith("USDT") else ""
+    quote = "USDT" if base else ""
+    tps = " · ".join(
+        f"{fmt_num(leg.price, tick)} ({leg.r_multiple.normalize()}R)"
+        for leg in bracket.take_profits
+    )
+    lines = [
+        f"{side} {bracket.symbol} · {decision['tf']} · {bracket.market.value}"
+        f"   #D-{decision['id']}  expires in {left // 60}:{left % 60:02d}",
+        f"Entry {fmt_num(bracket.entry_price, tick)} ({bracket.entry_type.lower()})   "
+        f"Stop {fmt_num(bracket.stop_price, tick)} "
+        f"({_pct(bracket.stop_price, bracket.entry_price)})"
+        f"   Risk {bracket.risk_fraction * 100:.2f} % = {bracket.risk_quote:,.2f} {quote}".rstrip(),
+        f"TP {tps}   Size {fmt_num(bracket.quantity, step)} {base}".rstrip(),
+        f"Why: {sig.get('why') or sig.get('agent')}",
+        f"Guards: trading ON · regime n/a          score {float(sig['score']):.2f}",
+        f"Candle {fmt_time(decision['open_time'], tz)}",
+    ]
+    return "\n".join(lines)
+
+
+def fmt_time(epoch_ms: int, tz: str = "UTC") -> str:
+    """An epoch-ms time in the chat's timezone, e.g. ``2019-03-01 14:15 UTC``."""
+    dt = datetime.fromtimestamp(epoch_ms / 1000, ZoneInfo(tz))
+    return f"{dt:%Y-%m-%d %H:%M} {tz}"
+
+
+def outcome_text(original: str, outcome: str) -> str:
+    """The confirmation text after a decision: the original first line plus the outcome."""
+    head = original.splitlines()[0] if original else ""
+    return f"{head}\n{outcome}"

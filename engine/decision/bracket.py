@@ -1,0 +1,105 @@
+"""Bracket sizing: fixed-fractional risk, ATR-scaled stop, take-profit ladder, exchange rounding.
+
+Everything from here on is ``Decimal``: the analysis hands over float hints, and this module
+turns them into prices and quantities the venue will accept.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine.contracts import Bracket, BracketLeg, Market, Side, SignalRaw
+from engine.symbols import SymbolRules
+
+
+class BracketError(ValueError):
+    """The setup cannot be turned into an order the venue would accept."""
+
+
+def _dec(x: float) -> Decimal:
+    return Decimal(repr(float(x)))
+
+
+def split_ladder(
+    total: Decimal, prices: list[Decimal], r_multiples: list[Decimal], rules: SymbolRules
+) -> tuple[BracketLeg, ...]:
+    """Split ``total`` over the take-profit prices in equal steps-rounded parts.
+
+    Rungs whose notional would fail the NOTIONAL/LOT_SIZE filters are merged into the next
+    rung; the last rung takes the remainder so the rungs always add up to ``total``.
+    """
+    if not prices:
+        raise BracketError("a bracket needs at least one take-profit level")
+    legs: list[BracketLeg] = []
+    share = rules.round_qty(total / len(prices))
+    carried = Decimal(0)
+    remaining = total
+    for i, (price, r) in enumerate(zip(prices, r_multiples, strict=True)):
+        last = i == len(prices) - 1
+        qty = remaining if last else share + carried
+        if not last and (
+            qty < rules.min_qty or qty * price < rules.min_notional or remaining - qty <= 0
+        ):
+            carried = qty
+            continue
+        legs.append(BracketLeg(price=price, quantity=qty, r_multiple=r))
+        remaining -= qty
+        carried = Decimal(0)
+    last_leg = legs[-1]
+    if last_leg.quantity < rules.min_qty or last_leg.quantity * last_leg.price < rules.min_notional:
+        if len(legs) == 1:
+            raise BracketError(
+                f"take-profit quantity {last_leg.quantity} fails {rules.symbol} LOT_SIZE/NOTIONAL"
+            )
+        prev = legs[-2]
+        legs[-2:] = [prev.model_copy(update={"quantity": prev.quantity + last_leg.quantity})]
+    return tuple(legs)
+
+
+def build_spot_bracket(
+    signal: SignalRaw,
+    rules: SymbolRules,
+    equity: Decimal,
+    risk_fraction: Decimal,
+    max_notional_fraction: Decimal = Decimal("0.95"),
+) -> Bracket:
+    """Size a long spot bracket: market entry at ``entry_hint``, stop at ``sl_hint``.
+
+    Quantity risks ``risk_fraction`` of ``equity`` between entry and stop, capped so the
+    position never costs more than ``max_notional_fraction`` of equity (spot has no leverage).
+    """
+    if signal.side_hint != "long":
+        raise BracketError("spot brackets are long only")
+    if equity <= 0:
+        raise BracketError(f"equity must be positive, got {equity}")
+    entry = rules.round_price(_dec(signal.entry_hint))
+    stop = rules.round_price(_dec(signal.sl_hint), "down")
+    per_unit = entry - stop
+    if per_unit <= 0:
+        raise BracketError(f"stop {stop} is not below entry {entry}")
+    risk_budget = equity * risk_fraction
+    qty = rules.round_qty(risk_budget / per_unit, market=True)
+    cap = rules.round_qty(equity * max_notional_fraction / entry, market=True)
+    qty = min(qty, cap)
+    failed = rules.check(entry, qty, market=True)
+    if failed or qty <= 0:
+        raise BracketError(
+            f"position of {qty} {rules.base_asset} at {entry} fails {failed or 'LOT_SIZE'}"
+            f" (equity {equity} {rules.quote_asset}, risk {risk_fraction:%})"
+        )
+    r_multiples = [_dec(r) for r in signal.tpR]
+    tp_prices = [rules.round_price(entry + r * per_unit, "down") for r in r_multiples]
+    legs = split_ladder(qty, tp_prices, r_multiples, rules)
+    return Bracket(
+        market=Market.SPOT,
+        symbol=rules.symbol,
+        side=Side.BUY,
+        entry_type="MARKET",
+        entry_price=entry,
+        quantity=qty,
+        stop_price=stop,
+        take_profits=legs,
+        risk_quote=(qty * per_unit).quantize(Decimal("0.01")),
+        risk_fraction=risk_fraction,
+        equity_quote=equity,
+    )

@@ -1,0 +1,89 @@
+"""Public Binance REST endpoints the engine needs: klines and exchangeInfo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import orjson
+
+from engine.contracts import Candle
+
+
+class MarketDataError(RuntimeError):
+    """The venue's market-data API answered with an error or malformed data."""
+
+
+def kline_row_to_candle(venue: str, symbol: str, tf: str, row: list[Any]) -> Candle:
+    """Decode one 12-column kline row; raise :class:`MarketDataError` if malformed."""
+    try:
+        return Candle(
+            venue=venue,
+            symbol=symbol,
+            tf=tf,
+            open_time=int(row[0]),
+            close_time=int(row[6]),
+            open=float(row[1]),
+            high=float(row[2]),
+            low=float(row[3]),
+            close=float(row[4]),
+            volume=float(row[5]),
+        )
+    except (IndexError, TypeError, ValueError) as exc:
+        raise MarketDataError(f"malformed kline row for {symbol} {tf}: {row!r}") from exc
+
+
+class MarketRest:
+    """A small client for the public market-data endpoints."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, venue: str) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._venue = venue
+
+    async def _get(self, path: str, params: dict[str, Any]) -> Any:
+        url = f"{self._base}{path}"
+        async with self._session.get(url, params=params) as resp:
+            body = await resp.read()
+            if resp.status != 200:
+                raise MarketDataError(f"GET {path} {params} → HTTP {resp.status}: {body[:200]!r}")
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise MarketDataError(f"GET {path}: response is not JSON") from exc
+
+    async def exchange_info(self, symbols: list[str]) -> dict[str, Any]:
+        """``GET /api/v3/exchangeInfo`` for the given symbols."""
+        data = await self._get("/api/v3/exchangeInfo", {"symbols": orjson.dumps(symbols).decode()})
+        if not isinstance(data, dict) or "symbols" not in data:
+            raise MarketDataError("exchangeInfo without a symbols list")
+        return data
+
+    async def closed_klines(
+        self, symbol: str, tf: str, start_time: int | None = None, limit: int = 1000
+    ) -> tuple[list[Candle], bool]:
+        """Closed candles from ``start_time`` on (or the most recent ones), oldest first, and
+        whether the page was full (more may follow).
+
+        Binance returns the still-open candle as the last row, so the last row of every page
+        is treated as tentative and dropped; the next page starts at it again.
+        """
+        params: dict[str, Any] = {"symbol": symbol, "interval": tf, "limit": limit}
+        if start_time is not None:
+            params["startTime"] = start_time
+        rows = await self._get("/api/v3/klines", params)
+        if not isinstance(rows, list):
+            raise MarketDataError(f"klines for {symbol}: expected a list")
+        candles = [kline_row_to_candle(self._venue, symbol, tf, r) for r in rows]
+        return candles[:-1], len(rows) >= limit
+
+    async def backfill(self, symbol: str, tf: str, after_open_time: int) -> list[Candle]:
+        """Every closed candle with ``open_time > after_open_time``, paging as needed."""
+        out: list[Candle] = []
+        start = after_open_time + 1
+        while True:
+            page, full = await self.closed_klines(symbol, tf, start_time=start)
+            out.extend(c for c in page if c.open_time > after_open_time)
+            if not full or not page:
+                return out
+            start = page[-1].open_time + 1

@@ -1,0 +1,183 @@
+"""Kline websocket ingestion with REST backfill.
+
+Emits each closed candle exactly once and in order per stream: on (re)connect, and whenever a
+closing frame arrives after a hole, the gap is filled over REST before anything newer is
+emitted. In-progress updates (``x`` false) are ignored; malformed frames are counted and
+logged, never emitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import websockets
+
+from engine.contracts import Candle
+from engine.ingest.rest import MarketDataError, MarketRest
+from engine.settings import TIMEFRAMES_MS
+
+log = logging.getLogger(__name__)
+
+# Called with the candle, the wall-clock receive time (epoch seconds) and whether it is live
+# (False for candles recovered by backfill that are not the newest).
+CandleSink = Callable[[Candle, float, bool], Awaitable[None]]
+
+
+class FrameError(ValueError):
+    """A websocket frame is not a well-formed Binance kline event."""
+
+
+def parse_kline_frame(venue: str, raw: str | bytes) -> Candle | None:
+    """Decode a (combined or raw) kline frame; ``None`` for in-progress updates and acks."""
+    try:
+        msg = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise FrameError(f"not JSON: {raw[:80]!r}") from exc
+    if not isinstance(msg, dict):
+        raise FrameError("frame is not a JSON object")
+    if "result" in msg and "id" in msg:
+        return None  # reply to a control message
+    data = msg.get("data", msg)
+    if not isinstance(data, dict) or data.get("e") != "kline":
+        raise FrameError(f"not a kline event: {str(msg)[:80]}")
+    k = data.get("k")
+    if not isinstance(k, dict):
+        raise FrameError("kline event without 'k'")
+    if k.get("x") is not True:
+        return None
+    try:
+        return Candle(
+            venue=venue,
+            symbol=str(k["s"]),
+            tf=str(k["i"]),
+            open_time=int(k["t"]),
+            close_time=int(k["T"]),
+            open=float(k["o"]),
+            high=float(k["h"]),
+            low=float(k["l"]),
+            close=float(k["c"]),
+            volume=float(k["v"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FrameError(f"kline payload missing or malformed field: {exc}") from exc
+
+
+@dataclass
+class IngestStats:
+    """Counters for monitoring and tests."""
+
+    emitted: int = 0
+    backfilled: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    reconnects: int = 0
+    last_frame_at: float = 0.0
+    gaps_reported: list[tuple[str, int, int]] = field(default_factory=list)
+
+
+class KlineIngestor:
+    """Follows ``<symbol>@kline_<tf>`` for several symbols over one combined stream."""
+
+    def __init__(
+        self,
+        rest: MarketRest,
+        ws_base: str,
+        venue: str,
+        symbols: list[str],
+        tf: str,
+        last_open_time: dict[str, int],
+        sink: CandleSink,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self._rest = rest
+        streams = "/".join(f"{s.lower()}@kline_{tf}" for s in symbols)
+        self._url = f"{ws_base.rstrip('/')}/stream?streams={streams}"
+        self._venue = venue
+        self._symbols = symbols
+        self._tf = tf
+        self._tf_ms = TIMEFRAMES_MS[tf]
+        self._last = dict(last_open_time)
+        self._sink = sink
+        self._max_backoff = max_backoff_s
+        self.stats = IngestStats()
+        self.connected = asyncio.Event()
+
+    def last_open_time(self, symbol: str) -> int | None:
+        """Open time of the newest candle emitted for ``symbol``."""
+        return self._last.get(symbol)
+
+    async def run(self) -> None:
+        """Connect, backfill, follow; reconnect with back-off until cancelled."""
+        backoff = 0.05
+        while True:
+            try:
+                async with websockets.connect(self._url, max_queue=None) as ws:
+                    self.connected.set()
+                    backoff = 0.05
+                    await self._backfill_all()
+                    await self._follow(ws)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, websockets.WebSocketException, MarketDataError) as exc:
+                log.warning("market stream interrupted: %s", exc)
+            self.connected.clear()
+            self.stats.reconnects += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._max_backoff)
+
+    async def _follow(self, ws: Any) -> None:
+        async for raw in ws:
+            self.stats.last_frame_at = time.time()
+            try:
+                candle = parse_kline_frame(self._venue, raw)
+            except FrameError as exc:
+                self.stats.malformed += 1
+                log.error("ignored malformed market frame: %s", exc)
+                continue
+            if candle is None or candle.symbol not in self._symbols or candle.tf != self._tf:
+                continue
+            last = self._last.get(candle.symbol)
+            if last is not None and candle.open_time <= last:
+                self.stats.duplicates += 1
+                continue
+            if last is not None and candle.open_time > last + self._tf_ms:
+                await self._backfill(candle.symbol, until=candle.open_time)
+                if candle.open_time <= self._last.get(candle.symbol, -1):
+                    continue
+            await self._emit(candle, time.time(), True)
+
+    async def _backfill_all(self) -> None:
+        for symbol in self._symbols:
+            if symbol in self._last:
+                await self._backfill(symbol, until=None)
+
+    async def _backfill(self, symbol: str, until: int | None) -> None:
+        last = self._last[symbol]
+        candles = await self._rest.backfill(symbol, self._tf, last)
+        if until is not None:
+            candles = [c for c in candles if c.open_time < until]
+        expected = last + self._tf_ms
+        for i, c in enumerate(candles):
+            if c.open_time != expected:
+                self.stats.gaps_reported.append((symbol, expected, c.open_time))
+                log.warning(
+                    "venue has no candles for %s %s from %d to %d",
+                    symbol,
+                    self._tf,
+                    expected,
+                    c.open_time,
+                )
+            expected = c.open_time + self._tf_ms
+            self.stats.backfilled += 1
+            await self._emit(c, time.time(), live=(i == len(candles) - 1 and until is None))
+
+    async def _emit(self, candle: Candle, received_at: float, live: bool) -> None:
+        self._last[candle.symbol] = candle.open_time
+        self.stats.emitted += 1
+        await self._sink(candle, received_at, live)

@@ -1,0 +1,187 @@
+"""The engine's reads and writes (asyncpg). One function per statement, no ORM."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from engine.contracts import Bracket, Candle, SignalRaw
+
+OPEN_STATES = ("PENDING", "APPROVED", "ROUTED", "OPEN")
+INDICATOR_COLUMNS = (
+    "ema20",
+    "ema50",
+    "ema200",
+    "rsi14",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "atr14",
+)
+
+
+async def insert_candle(conn: asyncpg.Connection, c: Candle, received_at: float) -> bool:
+    """Store a closed candle; ``False`` if it was already stored."""
+    status: str = await conn.execute(
+        "INSERT INTO candles (venue, symbol, tf, open_time, close_time, open, high, low, close,"
+        " volume, received_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+        " ON CONFLICT DO NOTHING",
+        c.venue,
+        c.symbol,
+        c.tf,
+        c.open_time,
+        c.close_time,
+        Decimal(repr(c.open)),
+        Decimal(repr(c.high)),
+        Decimal(repr(c.low)),
+        Decimal(repr(c.close)),
+        Decimal(repr(c.volume)),
+        datetime.fromtimestamp(received_at, UTC),
+    )
+    return status.endswith(" 1")
+
+
+async def save_features(
+    conn: asyncpg.Connection, c: Candle, values: dict[str, float], state: bytes
+) -> None:
+    """Upsert the indicator row for a candle and the stream's step-function state."""
+    fixed = [values.get(k, math.nan) for k in INDICATOR_COLUMNS]
+    extra = {
+        k: (None if math.isnan(v) else v) for k, v in values.items() if k not in INDICATOR_COLUMNS
+    }
+    await conn.execute(
+        "INSERT INTO indicators (venue, symbol, tf, open_time, ema20, ema50, ema200, rsi14, macd,"
+        " macd_signal, macd_hist, atr14, extra) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,"
+        "$13) ON CONFLICT (venue, symbol, tf, open_time) DO UPDATE SET extra = EXCLUDED.extra",
+        c.venue,
+        c.symbol,
+        c.tf,
+        c.open_time,
+        *fixed,
+        extra,
+    )
+    await conn.execute(
+        "INSERT INTO feature_state (venue, symbol, tf, open_time, state) VALUES ($1,$2,$3,$4,$5)"
+        " ON CONFLICT (venue, symbol, tf) DO UPDATE SET open_time = EXCLUDED.open_time,"
+        " state = EXCLUDED.state",
+        c.venue,
+        c.symbol,
+        c.tf,
+        c.open_time,
+        state,
+    )
+
+
+async def load_feature_state(
+    conn: asyncpg.Connection, venue: str, symbol: str, tf: str
+) -> tuple[int, bytes] | None:
+    """The persisted step-function state of a stream, if any."""
+    row = await conn.fetchrow(
+        "SELECT open_time, state FROM feature_state WHERE venue=$1 AND symbol=$2 AND tf=$3",
+        venue,
+        symbol,
+        tf,
+    )
+    return (int(row["open_time"]), bytes(row["state"])) if row else None
+
+
+async def recent_macd_hist(
+    conn: asyncpg.Connection, venue: str, symbol: str, tf: str, n: int = 3
+) -> list[float]:
+    """The last ``n`` histogram values of a stream, oldest first."""
+    rows = await conn.fetch(
+        "SELECT macd_hist FROM indicators WHERE venue=$1 AND symbol=$2 AND tf=$3"
+        " ORDER BY open_time DESC LIMIT $4",
+        venue,
+        symbol,
+        tf,
+        n,
+    )
+    return [float(r["macd_hist"]) for r in reversed(rows)]
+
+
+async def trading_enabled(conn: asyncpg.Connection) -> bool:
+    """The kill-switch flag (``control.trading_enabled``)."""
+    value = await conn.fetchval("SELECT value FROM control WHERE key = 'trading_enabled'")
+    return bool(value)
+
+
+async def equity_quote(conn: asyncpg.Connection) -> Decimal | None:
+    """Account equity in the quote asset, as last published by the router."""
+    value = await conn.fetchval("SELECT value FROM control WHERE key = 'equity_quote'")
+    return Decimal(str(value)) if value is not None else None
+
+
+async def open_decisions(conn: asyncpg.Connection, venue: str, symbol: str) -> int:
+    """How many decisions on a symbol are pending, approved, routed or open."""
+    n: int = await conn.fetchval(
+        "SELECT count(*) FROM decisions WHERE venue=$1 AND symbol=$2 AND state = ANY($3)",
+        venue,
+        symbol,
+        list(OPEN_STATES),
+    )
+    return n
+
+
+async def insert_signal(conn: asyncpg.Connection, s: SignalRaw) -> int | None:
+    """Record a raw signal; ``None`` if this candle's signal was already recorded."""
+    sid: int | None = await conn.fetchval(
+        "INSERT INTO signals (agent, venue, symbol, tf, open_time, side, score, payload)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING RETURNING id",
+        s.agent,
+        s.venue,
+        s.symbol,
+        s.tf,
+        s.open_time,
+        s.side_hint,
+        s.score,
+        s.model_dump(mode="json", by_alias=True),
+    )
+    return sid
+
+
+async def insert_decision(
+    conn: asyncpg.Connection,
+    signal_id: int,
+    s: SignalRaw,
+    bracket: Bracket,
+    ttl_s: int,
+    received_at: float,
+) -> int | None:
+    """Write a PENDING decision and announce it with ``NOTIFY gl_decisions``."""
+    did: int | None = await conn.fetchval(
+        "INSERT INTO decisions (signal_id, venue, market, symbol, tf, open_time, side, state,"
+        " bracket, signal, expires_at, candle_received_at)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,'PENDING',$8,$9,$10,$11)"
+        " ON CONFLICT DO NOTHING RETURNING id",
+        signal_id,
+        s.venue,
+        bracket.market.value,
+        s.symbol,
+        s.tf,
+        s.open_time,
+        bracket.side.value,
+        bracket.model_dump(mode="json"),
+        s.model_dump(mode="json", by_alias=True),
+        datetime.now(UTC) + timedelta(seconds=ttl_s),
+        datetime.fromtimestamp(received_at, UTC),
+    )
+    if did is not None:
+        await conn.execute("SELECT pg_notify('gl_decisions', $1)", str(did))
+        await audit(conn, "engine", "decision.created", did, {"signal_id": signal_id})
+    return did
+
+
+async def audit(
+    conn: asyncpg.Connection,
+    actor: str,
+    action: str,
+    decision_id: int | None,
+    detail: dict[str, Any],
+) -> None:
+    """Append a row to the hash-chained audit log."""
+    await conn.execute("SELECT audit_append($1, $2, $3, $4)", actor, action, decision_id, detail)

@@ -1,0 +1,107 @@
+"""The ``greenlight`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from engine.secrets import SecretsError, load_secrets
+from engine.settings import Settings, SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="greenlight", description=__doc__)
+    p.add_argument("--settings", help="settings TOML file (default: ./settings.toml)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start database, sim, engine, router and bot; Ctrl-C stops all")
+    demo = sub.add_parser("demo", help="unattended replay with a JSON report")
+    demo.add_argument("--candles", type=int, default=5000)
+    demo.add_argument("--auto-approve", action="store_true")
+    demo.add_argument("--report", default="demo-report.json")
+    demo.add_argument("--speed", type=float, default=150.0, help="candles per second")
+    demo.add_argument("--timeout", type=float, default=600.0, help="give up after N seconds")
+    sim = sub.add_parser("sim", help="the Binance-compatible simulator alone")
+    sim.add_argument("--port", type=int)
+    sim.add_argument("--api-key")
+    sim.add_argument("--api-secret")
+    sub.add_parser("engine", help="market ingestion, analysis and decisions")
+    sub.add_parser("router", help="the order router (HTTP API on loopback)")
+    bot = sub.add_parser("bot", help="the chat bot and approval service")
+    bot.add_argument(
+        "--auto-approve",
+        action="store_true",
+        help="approve every decision unattended (audited as automatic)",
+    )
+    db = sub.add_parser("db", help="database tasks")
+    db.add_argument("action", choices=["migrate"])
+    an = sub.add_parser("analyze", help="run the analysis on a candle file", add_help=False)
+    an.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def _setup_logging(settings: Settings | None) -> None:
+    level = settings.general.log_level if settings else "INFO"
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.settings)
+        load_secrets()
+    except (SettingsError, SecretsError) as exc:
+        print(f"greenlight: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(settings)
+    return _run(args, settings)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    cmd = args.command
+    if cmd == "up":
+        from greenlight.up import run_up
+
+        return run_up(settings, args.settings)
+    if cmd == "demo":
+        from greenlight.demo import run_demo
+
+        return run_demo(
+            settings, args.candles, args.auto_approve, args.report, args.speed, args.timeout
+        )
+    if cmd == "sim":
+        from sim.server import run_sim
+
+        return run_sim(settings, args.port, args.api_key, args.api_secret)
+    if cmd == "engine":
+        from engine.service import run_engine
+
+        return run_engine(settings)
+    if cmd == "router":
+        from router.service import run_router
+
+        return run_router(settings)
+    if cmd == "bot":
+        from bot.service import run_bot
+
+        return run_bot(settings, auto_approve=args.auto_approve)
+    if cmd == "db":
+        from engine.db import database_url, migrate
+
+        applied = asyncio.run(migrate(database_url(settings)))
+        print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+        return 0
+    from engine.analyze import run_analyze
+
+    return run_analyze(list(args.rest))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

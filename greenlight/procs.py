@@ -1,0 +1,98 @@
+"""Start Greenlight's processes as real OS processes and stop them cleanly.
+
+Nothing is restarted silently: if one process dies, the group reports it and the caller
+decides (``up`` and ``demo`` stop everything).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO
+
+
+def wait_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    """Block until ``host:port`` accepts connections; fail early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with code {proc.returncode} before listening")
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def router_token(env: Mapping[str, str]) -> str:
+    """The configured router token, or a fresh random one for this run."""
+    return env.get("GREENLIGHT_ROUTER_TOKEN") or secrets.token_urlsafe(32)
+
+
+@dataclass
+class ProcessGroup:
+    """Children started with ``python -m greenlight.cli <command>``."""
+
+    env: dict[str, str]
+    settings_path: str | None = None
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(
+        self,
+        name: str,
+        *args: str,
+        stdin: int | IO[bytes] | None = subprocess.DEVNULL,
+        stdout: int | IO[bytes] | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start ``greenlight <args>`` as a child process."""
+        cmd = [sys.executable, "-m", "greenlight.cli"]
+        if self.settings_path:
+            cmd += ["--settings", self.settings_path]
+        cmd += list(args)
+        proc = subprocess.Popen(
+            cmd, env=self.env, stdin=stdin, stdout=stdout, start_new_session=True
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def dead(self) -> list[tuple[str, int]]:
+        """Children that have exited, with their exit codes."""
+        return [(n, p.returncode) for n, p in self.procs if p.poll() is not None]
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM every child, newest first; SIGKILL whatever is left after ``grace``."""
+        for _, p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for _, p in reversed(self.procs):
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def child_env(db_url: str, token: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every child: the database URL and router token are shared."""
+    env = dict(os.environ)
+    env["GREENLIGHT_DATABASE_URL"] = db_url
+    env["GREENLIGHT_ROUTER_TOKEN"] = token
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(extra or {})
+    return env

@@ -1,0 +1,92 @@
+"""``greenlight up``: the whole system on this machine, stopped cleanly by Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import FrameType
+
+from engine.db import database_url, migrate
+from engine.settings import Settings, venue_endpoints
+from greenlight.procs import ProcessGroup, child_env, router_token, wait_port
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def run_up(settings: Settings, settings_path: str | None) -> int:
+    """Start every process the settings ask for and supervise them; return the exit code."""
+    url = database_url(settings)  # starts the embedded server when no URL is configured
+    asyncio.run(migrate(url))
+    group = ProcessGroup(child_env(url, router_token(os.environ)), settings_path)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    code = 0
+    try:
+        if settings.venue.name == "sim":
+            sim = group.start("sim")
+            wait_port(settings.sim.host, settings.sim.port, 30, sim)
+        router = group.start("router")
+        wait_port(settings.router.host, settings.router.port, 30, router)
+        group.start("engine")
+        bot = group.start("bot", "bot", stdin=subprocess.PIPE)
+        _forward_stdin(bot)
+        _banner(settings, url)
+        while not (dead := group.dead()):
+            time.sleep(0.2)
+        for name, rc in dead:
+            print(f"greenlight: {name} exited with code {rc}; stopping everything", file=sys.stderr)
+        code = 1
+    except _Stop as stop:
+        print(f"\ngreenlight: {stop} received, stopping…", file=sys.stderr)
+    except RuntimeError as exc:
+        print(f"greenlight: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        group.stop()
+    return code
+
+
+def _banner(settings: Settings, url: str) -> None:
+    ep = venue_endpoints(settings)
+    where = url.split("?")[0] if "@" not in url else url.split("@")[-1]
+    print(
+        "\nGreenlight is up.\n"
+        f"  venue     {settings.venue.name} · {ep.rest}  (market streams {ep.market_ws})\n"
+        f"  router    http://{settings.router.host}:{settings.router.port}/v1/state\n"
+        f"  database  {where}\n"
+        f"  chat      {', '.join(settings.bot.channels)} — decisions appear here; type "
+        "'approve N', 'reject N', 'status', 'kill', 'help'\n"
+        "  stop      Ctrl-C\n",
+        flush=True,
+    )
+
+
+def _forward_stdin(proc: subprocess.Popen[bytes]) -> None:
+    """Pass what is typed here to the bot (the console channel), line by line.
+
+    The children run in their own sessions so that Ctrl-C reaches only this supervisor, which
+    then stops them in order; so they cannot read the terminal themselves.
+    """
+
+    def pump() -> None:
+        assert proc.stdin is not None
+        for line in sys.stdin.buffer:
+            try:
+                proc.stdin.write(line)
+                proc.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                return
+
+    threading.Thread(target=pump, name="stdin-to-bot", daemon=True).start()
