@@ -1,0 +1,255 @@
+"""Causal SMC step function (numba) over explicit state; see :mod:`engine.smc.layout`.
+
+One call consumes one closed candle and appends the events that became known at that candle:
+
+- swings: N-bar pivots, confirmed N bars after the pivot (strictly above the N bars before,
+  at least as high as the N bars after; mirrored for lows), labelled HH/LH or HL/LL against
+  the previous swing of the same kind (equal counts as LH / HL);
+- structure: a close above the latest swing high is BOS_UP, or CHOCH_UP when the trend was
+  down; a close below the latest swing low is BOS_DN, or CHOCH_DN when the trend was up; each
+  swing level can be broken once;
+- FVG: three-candle gap (high two bars back below this low, or mirrored), touched when price
+  enters the gap, mitigated when price fills it completely, expired after ``fvg_expiry`` bars;
+- order blocks: on every structure break, the last opposite candle before the impulse (within
+  ``ob_lookback`` bars), touched when price returns into it, mitigated when a close goes
+  through its far side, expired after ``ob_expiry`` bars.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from engine.smc import layout as L
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+CFG_N = 0
+CFG_RING = 1
+CFG_OB_EXPIRY = 2
+CFG_FVG_EXPIRY = 3
+CFG_OB_LOOKBACK = 4
+CFG_SIZE = 5
+
+MAX_EVENTS_FIXED = 8  # swings, structure, new zones per candle (before zone updates)
+
+
+@njit(cache=True)
+def _emit(ev: F64, k: int, bar: int, t: float, typ: int, ref: float, a: float, b: float,
+          d: float, kind: float, zone: float) -> int:  # fmt: skip
+    row = ev[k]
+    row[L.EV_BAR] = bar
+    row[L.EV_TIME] = t
+    row[L.EV_TYPE] = typ
+    row[L.EV_REF_TIME] = ref
+    row[L.EV_A] = a
+    row[L.EV_B] = b
+    row[L.EV_DIR] = d
+    row[L.EV_KIND] = kind
+    row[L.EV_ZONE] = zone
+    return k + 1
+
+
+@njit(cache=True)
+def _zone_event(ev: F64, k: int, bar: int, t: float, typ: int, z: F64) -> int:
+    return _emit(ev, k, bar, t, typ, z[L.Z_START], z[L.Z_TOP], z[L.Z_BOTTOM], z[L.Z_DIR],
+                 z[L.Z_KIND], z[L.Z_ID])  # fmt: skip
+
+
+@njit(cache=True)
+def _pivot(ring: F64, size: int, bar: int, n: int, col: int, sign: float) -> bool:
+    """Is bar - n an n-bar pivot of ``col`` (sign +1: high, -1: low)?"""
+    p = bar - n
+    v = sign * ring[p % size, col]
+    for j in range(p - n, p):
+        if sign * ring[j % size, col] >= v:
+            return False
+    for j in range(p + 1, bar + 1):
+        if sign * ring[j % size, col] > v:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _swings(cfg: I64, ist: I64, fst: F64, ring: F64, bar: int, t: float, ev: F64, k: int) -> int:
+    n = cfg[CFG_N]
+    size = cfg[CFG_RING]
+    if bar < 2 * n:
+        return k
+    p = (bar - n) % size
+    if _pivot(ring, size, bar, n, L.R_HIGH, 1.0):
+        price = ring[p, L.R_HIGH]
+        label = L.LABEL_NONE
+        if ist[L.I_HAS_HIGH]:
+            label = L.LABEL_HH if price > fst[L.F_LAST_HIGH] else L.LABEL_LH
+        fst[L.F_LAST_HIGH] = price
+        fst[L.F_LAST_HIGH_TIME] = ring[p, L.R_TIME]
+        ist[L.I_HAS_HIGH] = 1
+        ist[L.I_TOP_CROSSED] = 0
+        k = _emit(ev, k, bar, t, L.T_SWING, ring[p, L.R_TIME], price, label, 1.0, 0.0, 0.0)
+    if _pivot(ring, size, bar, n, L.R_LOW, -1.0):
+        price = ring[p, L.R_LOW]
+        label = L.LABEL_NONE
+        if ist[L.I_HAS_LOW]:
+            label = L.LABEL_LL if price < fst[L.F_LAST_LOW] else L.LABEL_HL
+        fst[L.F_LAST_LOW] = price
+        fst[L.F_LAST_LOW_TIME] = ring[p, L.R_TIME]
+        ist[L.I_HAS_LOW] = 1
+        ist[L.I_BTM_CROSSED] = 0
+        k = _emit(ev, k, bar, t, L.T_SWING, ring[p, L.R_TIME], price, label, -1.0, 0.0, 0.0)
+    return k
+
+
+@njit(cache=True)
+def _add_zone(ist: I64, zones: F64, kind: int, d: float, top: float, bottom: float,
+              start: float, bar: int) -> int:  # fmt: skip
+    """Store a zone in a free row (or the oldest one); return its row."""
+    row = -1
+    oldest = -1
+    for r in range(zones.shape[0]):
+        if zones[r, L.Z_ACTIVE] == 0.0:
+            row = r
+            break
+        if oldest < 0 or zones[r, L.Z_ID] < zones[oldest, L.Z_ID]:
+            oldest = r
+    if row < 0:
+        row = oldest  # full: the oldest zone is forgotten (callers size the table)
+    z = zones[row]
+    z[L.Z_ACTIVE] = 1.0
+    z[L.Z_ID] = ist[L.I_ZONE_SEQ]
+    ist[L.I_ZONE_SEQ] += 1
+    z[L.Z_KIND] = kind
+    z[L.Z_DIR] = d
+    z[L.Z_TOP] = top
+    z[L.Z_BOTTOM] = bottom
+    z[L.Z_START] = start
+    z[L.Z_KNOWN_BAR] = bar
+    z[L.Z_TOUCHED] = 0.0
+    return row
+
+
+@njit(cache=True)
+def _order_block(cfg: I64, ist: I64, ring: F64, zones: F64, bar: int, t: float, d: float,
+                 ev: F64, k: int) -> int:  # fmt: skip
+    size = cfg[CFG_RING]
+    lowest = max(0, bar - cfg[CFG_OB_LOOKBACK])
+    for j in range(bar - 1, lowest - 1, -1):
+        r = ring[j % size]
+        opposite = r[L.R_CLOSE] < r[L.R_OPEN] if d > 0 else r[L.R_CLOSE] > r[L.R_OPEN]
+        if opposite:
+            row = _add_zone(ist, zones, L.KIND_OB, d, r[L.R_HIGH], r[L.R_LOW], r[L.R_TIME], bar)
+            return _zone_event(ev, k, bar, t, L.T_ZONE_NEW, zones[row])
+    return k
+
+
+@njit(cache=True)
+def _structure(cfg: I64, ist: I64, fst: F64, ring: F64, zones: F64, bar: int, t: float,
+               c: float, ev: F64, k: int) -> int:  # fmt: skip
+    if ist[L.I_HAS_HIGH] and not ist[L.I_TOP_CROSSED] and c > fst[L.F_LAST_HIGH]:
+        typ = L.T_CHOCH if ist[L.I_TREND] == -1 else L.T_BOS
+        ist[L.I_TOP_CROSSED] = 1
+        ist[L.I_TREND] = 1
+        k = _emit(ev, k, bar, t, typ, fst[L.F_LAST_HIGH_TIME], fst[L.F_LAST_HIGH], 0.0, 1.0,
+                  0.0, 0.0)  # fmt: skip
+        k = _order_block(cfg, ist, ring, zones, bar, t, 1.0, ev, k)
+    if ist[L.I_HAS_LOW] and not ist[L.I_BTM_CROSSED] and c < fst[L.F_LAST_LOW]:
+        typ = L.T_CHOCH if ist[L.I_TREND] == 1 else L.T_BOS
+        ist[L.I_BTM_CROSSED] = 1
+        ist[L.I_TREND] = -1
+        k = _emit(ev, k, bar, t, typ, fst[L.F_LAST_LOW_TIME], fst[L.F_LAST_LOW], 0.0, -1.0,
+                  0.0, 0.0)  # fmt: skip
+        k = _order_block(cfg, ist, ring, zones, bar, t, -1.0, ev, k)
+    return k
+
+
+@njit(cache=True)
+def _update_zone(cfg: I64, z: F64, bar: int, h: float, lo: float, c: float) -> int:
+    """Advance one active zone; return the event type it produces (0 = none)."""
+    d = z[L.Z_DIR]
+    near = z[L.Z_TOP] if d > 0 else z[L.Z_BOTTOM]
+    far = z[L.Z_BOTTOM] if d > 0 else z[L.Z_TOP]
+    is_fvg = z[L.Z_KIND] == L.KIND_FVG
+    if is_fvg:
+        done = lo <= far if d > 0 else h >= far
+        entered = lo < near if d > 0 else h > near
+    else:
+        done = c < far if d > 0 else c > far
+        entered = lo <= near if d > 0 else h >= near
+    if done:
+        return L.T_ZONE_MITIGATED
+    expiry = cfg[CFG_FVG_EXPIRY] if is_fvg else cfg[CFG_OB_EXPIRY]
+    if bar - z[L.Z_KNOWN_BAR] >= expiry:
+        return L.T_ZONE_EXPIRED
+    if entered and z[L.Z_TOUCHED] == 0.0:
+        z[L.Z_TOUCHED] = 1.0
+        return L.T_ZONE_TOUCH
+    return 0
+
+
+@njit(cache=True)
+def _zones(cfg: I64, zones: F64, bar: int, t: float, h: float, lo: float, c: float,
+           ev: F64, k: int) -> int:  # fmt: skip
+    for r in range(zones.shape[0]):
+        z = zones[r]
+        if z[L.Z_ACTIVE] == 0.0:
+            continue
+        typ = _update_zone(cfg, z, bar, h, lo, c)
+        if typ != 0:
+            k = _zone_event(ev, k, bar, t, typ, z)
+            if typ != L.T_ZONE_TOUCH:
+                z[L.Z_ACTIVE] = 0.0
+    return k
+
+
+@njit(cache=True)
+def _fvg(ist: I64, ring: F64, zones: F64, size: int, bar: int, t: float, ev: F64, k: int) -> int:
+    if bar < 2:
+        return k
+    a = ring[(bar - 2) % size]
+    mid = ring[(bar - 1) % size]
+    cur = ring[bar % size]
+    if a[L.R_HIGH] < cur[L.R_LOW]:
+        row = _add_zone(ist, zones, L.KIND_FVG, 1.0, cur[L.R_LOW], a[L.R_HIGH], mid[L.R_TIME], bar)
+        k = _zone_event(ev, k, bar, t, L.T_ZONE_NEW, zones[row])
+    elif a[L.R_LOW] > cur[L.R_HIGH]:
+        row = _add_zone(ist, zones, L.KIND_FVG, -1.0, a[L.R_LOW], cur[L.R_HIGH], mid[L.R_TIME], bar)
+        k = _zone_event(ev, k, bar, t, L.T_ZONE_NEW, zones[row])
+    return k
+
+
+@njit(cache=True)
+def smc_step(cfg: I64, ist: I64, fst: F64, ring: F64, zones: F64, t: float, o: float, h: float,
+             lo: float, c: float, v: float, ev: F64, k: int) -> int:  # fmt: skip
+    """Consume one closed candle; append its events to ``ev`` from row ``k``; return the new
+    row count. ``ev`` needs ``MAX_EVENTS_FIXED + 2 * zones.shape[0]`` free rows."""
+    size = cfg[CFG_RING]
+    bar = ist[L.I_N]
+    r = ring[bar % size]
+    r[L.R_TIME] = t
+    r[L.R_OPEN] = o
+    r[L.R_HIGH] = h
+    r[L.R_LOW] = lo
+    r[L.R_CLOSE] = c
+    r[L.R_VOLUME] = v
+    k = _zones(cfg, zones, bar, t, h, lo, c, ev, k)
+    k = _swings(cfg, ist, fst, ring, bar, t, ev, k)
+    k = _structure(cfg, ist, fst, ring, zones, bar, t, c, ev, k)
+    k = _fvg(ist, ring, zones, size, bar, t, ev, k)
+    ist[L.I_N] = bar + 1
+    ist[L.I_LAST_TIME] = np.int64(t)
+    return k
+
+
+@njit(cache=True)
+def smc_run(cfg: I64, ist: I64, fst: F64, ring: F64, zones: F64, t: I64, o: F64, h: F64,
+            lo: F64, c: F64, v: F64, start: int, ev: F64, k: int) -> tuple[int, int]:  # fmt: skip
+    """Batch: loop :func:`smc_step` from ``start`` while ``ev`` has room; return
+    ``(next_candle, event_count)``."""
+    need = MAX_EVENTS_FIXED + 2 * zones.shape[0]
+    i = start
+    while i < t.shape[0] and ev.shape[0] - k >= need:
+        k = smc_step(cfg, ist, fst, ring, zones, float(t[i]), o[i], h[i], lo[i], c[i], v[i], ev, k)
+        i += 1
+    return i, k
