@@ -11,7 +11,7 @@ dividing, and so do we.
 
 State layout: fixed slots ``S_*`` then three ring buffers (Bollinger closes, VWMA prices,
 VWMA volumes) whose sizes come from the periods in ``cfg``.
-cfg = (ema1, ema2, ema3, rsi, macd_fast, macd_slow, macd_signal, atr, bb, vwma, adx).
+cfg = (ema1, ema2, ema3, rsi, macd_fast, macd_slow, macd_signal, atr, bb, vwma, adx, groups).
 """
 
 from __future__ import annotations
@@ -30,13 +30,18 @@ S_ATR = 13
 S_BB_SUM, S_BB_SUM2 = 14, 15
 S_VWAP_DAY, S_VWAP_PV, S_VWAP_V = 16, 17, 18
 S_ADX_PDM, S_ADX_MDM, S_ADX_TR, S_ADX_SUMDX, S_ADX = 19, 20, 21, 22, 23
-N_FIXED = 24
+S_BB_POS, S_VWMA_POS, S_VWMA_PV, S_VWMA_V = 24, 25, 26, 27
+N_FIXED = 28
 
 # output rows
 O_EMA, O_RSI, O_MACD, O_MACD_SIGNAL, O_MACD_HIST, O_ATR = 0, 3, 4, 5, 6, 7
 O_BB_UPPER, O_BB_MIDDLE, O_BB_LOWER, O_BB_WIDTH = 8, 9, 10, 11
 O_VWAP, O_VWMA, O_ADX, O_PLUS_DI, O_MINUS_DI = 12, 13, 14, 15, 16
 N_OUT = 17
+
+# indicator groups (cfg[11] is a bit mask of them; the engine always enables all)
+G_EMA, G_RSI, G_MACD, G_ATR, G_BB, G_VWAP, G_VWMA, G_ADX = 1, 2, 4, 8, 16, 32, 64, 128
+G_ALL = 255
 
 # step return codes
 OK, ERR_TIME, ERR_PRICE, ERR_RANGE, ERR_VOLUME = 0, 1, 2, 3, 4
@@ -161,9 +166,18 @@ def _atr(s, n, k, tr):  # type: ignore[no-untyped-def]
 
 
 @_jit
+def _advance(s, slot, n):  # type: ignore[no-untyped-def]
+    """Ring position for this candle; the next one wraps at n (no integer division)."""
+    pos = np.int64(s[slot])
+    s[slot] = 0.0 if pos + 1 == n else pos + 1.0
+    return pos
+
+
+@_jit
 def _bollinger(s, n, width, k, c, out, j):  # type: ignore[no-untyped-def]
     ring = N_FIXED
-    s[ring + k % n] = c
+    pos = _advance(s, S_BB_POS, n)
+    s[ring + pos] = c
     s[S_BB_SUM] += c
     s[S_BB_SUM2] += c * c
     if k < n - 1:
@@ -172,7 +186,7 @@ def _bollinger(s, n, width, k, c, out, j):  # type: ignore[no-untyped-def]
         return
     total = s[S_BB_SUM]
     mean2 = s[S_BB_SUM2] / n
-    trailing = s[ring + (k + 1) % n]  # the close n-1 candles ago
+    trailing = s[ring + (0 if pos + 1 == n else pos + 1)]  # the close n-1 candles ago
     s[S_BB_SUM] -= trailing
     s[S_BB_SUM2] -= trailing * trailing
     middle = total / n
@@ -202,16 +216,26 @@ def _vwap(s, t, h, lo, c, v):  # type: ignore[no-untyped-def]
 def _vwma(s, bb, n, k, c, v):  # type: ignore[no-untyped-def]
     prices = N_FIXED + bb
     vols = prices + n
-    s[prices + k % n] = c
-    s[vols + k % n] = v
-    if k < n - 1:
-        return NAN
-    pv = 0.0
-    vv = 0.0
-    for i in range(n):
-        pv += s[prices + i] * s[vols + i]
-        vv += s[vols + i]
-    return pv / vv
+    pos = _advance(s, S_VWMA_POS, n)
+    old_p, old_v = s[prices + pos], s[vols + pos]
+    s[prices + pos] = c
+    s[vols + pos] = v
+    if k < n:
+        s[S_VWMA_PV] += c * v
+        s[S_VWMA_V] += v
+        return NAN if k < n - 1 else s[S_VWMA_PV] / s[S_VWMA_V]
+    if pos == n - 1:
+        # running sums drift; re-add the whole window once per lap (zero volume stays 0)
+        pv = 0.0
+        vv = 0.0
+        for i in range(n):
+            pv += s[prices + i] * s[vols + i]
+            vv += s[vols + i]
+        s[S_VWMA_PV], s[S_VWMA_V] = pv, vv
+    else:
+        s[S_VWMA_PV] += c * v - old_p * old_v
+        s[S_VWMA_V] += v - old_v
+    return s[S_VWMA_PV] / s[S_VWMA_V]
 
 
 @_jit
@@ -268,16 +292,25 @@ def step(s, cfg, bb_k, t, o, h, lo, c, v, out, j):  # type: ignore[no-untyped-de
     if code != OK:
         return code
     k = np.int64(s[S_COUNT])
-    for e in range(3):
-        out[O_EMA + e, j] = _ema(s, S_EMA + e, cfg[e], k, c)
-    out[O_RSI, j] = _rsi(s, cfg[3], k, c)
-    _macd(s, cfg[4], cfg[5], cfg[6], k, c, out, j)
+    groups = cfg[11]
+    if groups & G_EMA:
+        for e in range(3):
+            out[O_EMA + e, j] = _ema(s, S_EMA + e, cfg[e], k, c)
+    if groups & G_RSI:
+        out[O_RSI, j] = _rsi(s, cfg[3], k, c)
+    if groups & G_MACD:
+        _macd(s, cfg[4], cfg[5], cfg[6], k, c, out, j)
     tr = _true_range(s, k, h, lo)
-    out[O_ATR, j] = _atr(s, cfg[7], k, tr)
-    _bollinger(s, cfg[8], bb_k, k, c, out, j)
-    out[O_VWAP, j] = _vwap(s, t, h, lo, c, v)
-    out[O_VWMA, j] = _vwma(s, cfg[8], cfg[9], k, c, v)
-    _adx(s, cfg[10], k, h, lo, tr, out, j)
+    if groups & G_ATR:
+        out[O_ATR, j] = _atr(s, cfg[7], k, tr)
+    if groups & G_BB:
+        _bollinger(s, cfg[8], bb_k, k, c, out, j)
+    if groups & G_VWAP:
+        out[O_VWAP, j] = _vwap(s, t, h, lo, c, v)
+    if groups & G_VWMA:
+        out[O_VWMA, j] = _vwma(s, cfg[8], cfg[9], k, c, v)
+    if groups & G_ADX:
+        _adx(s, cfg[10], k, h, lo, tr, out, j)
     s[S_PREV_H] = h
     s[S_PREV_L] = lo
     s[S_PREV_C] = c

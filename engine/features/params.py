@@ -99,6 +99,6 @@ class FeatureParams:
         """The integer periods in kernel order (see ``kernels.step``)."""
         return (*self.ema, self.rsi, *self.macd, self.atr, self.bb, self.vwma, self.adx)
 
-    def config(self) -> npt.NDArray[np.int64]:
-        """The integer periods as the array the numba kernels read."""
-        return np.array(self.periods(), dtype=np.int64)
+    def config(self, groups: int = 255) -> npt.NDArray[np.int64]:
+        """The periods plus the indicator-group mask, as the array the numba kernels read."""
+        return np.array((*self.periods(), groups), dtype=np.int64)

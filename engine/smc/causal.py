@@ -33,7 +33,7 @@ CFG_FVG_EXPIRY = 3
 CFG_OB_LOOKBACK = 4
 CFG_SIZE = 5
 
-MAX_EVENTS_FIXED = 8  # swings, structure, new zones per candle (before zone updates)
+MAX_EVENTS_FIXED = 12  # swings, structure, new and evicted zones per candle
 
 
 @njit(cache=True)
@@ -104,8 +104,9 @@ def _swings(cfg: I64, ist: I64, fst: F64, ring: F64, bar: int, t: float, ev: F64
 
 @njit(cache=True)
 def _add_zone(ist: I64, zones: F64, kind: int, d: float, top: float, bottom: float,
-              start: float, bar: int) -> int:  # fmt: skip
-    """Store a zone in a free row (or the oldest one); return its row."""
+              start: float, bar: int, t: float, ev: F64, k: int) -> tuple[int, int]:  # fmt: skip
+    """Store a zone in a free row, or evict the oldest one (emitting its expiry); return the
+    row and the new event count."""
     row = -1
     oldest = -1
     for r in range(zones.shape[0]):
@@ -115,7 +116,8 @@ def _add_zone(ist: I64, zones: F64, kind: int, d: float, top: float, bottom: flo
         if oldest < 0 or zones[r, L.Z_ID] < zones[oldest, L.Z_ID]:
             oldest = r
     if row < 0:
-        row = oldest  # full: the oldest zone is forgotten (callers size the table)
+        row = oldest
+        k = _zone_event(ev, k, bar, t, L.T_ZONE_EXPIRED, zones[row])
     z = zones[row]
     z[L.Z_ACTIVE] = 1.0
     z[L.Z_ID] = ist[L.I_ZONE_SEQ]
@@ -127,7 +129,7 @@ def _add_zone(ist: I64, zones: F64, kind: int, d: float, top: float, bottom: flo
     z[L.Z_START] = start
     z[L.Z_KNOWN_BAR] = bar
     z[L.Z_TOUCHED] = 0.0
-    return row
+    return row, k
 
 
 @njit(cache=True)
@@ -139,7 +141,8 @@ def _order_block(cfg: I64, ist: I64, ring: F64, zones: F64, bar: int, t: float, 
         r = ring[j % size]
         opposite = r[L.R_CLOSE] < r[L.R_OPEN] if d > 0 else r[L.R_CLOSE] > r[L.R_OPEN]
         if opposite:
-            row = _add_zone(ist, zones, L.KIND_OB, d, r[L.R_HIGH], r[L.R_LOW], r[L.R_TIME], bar)
+            row, k = _add_zone(ist, zones, L.KIND_OB, d, r[L.R_HIGH], r[L.R_LOW], r[L.R_TIME],
+                               bar, t, ev, k)  # fmt: skip
             return _zone_event(ev, k, bar, t, L.T_ZONE_NEW, zones[row])
     return k
 
@@ -211,10 +214,12 @@ def _fvg(ist: I64, ring: F64, zones: F64, size: int, bar: int, t: float, ev: F64
     mid = ring[(bar - 1) % size]
     cur = ring[bar % size]
     if a[L.R_HIGH] < cur[L.R_LOW]:
-        row = _add_zone(ist, zones, L.KIND_FVG, 1.0, cur[L.R_LOW], a[L.R_HIGH], mid[L.R_TIME], bar)
+        row, k = _add_zone(ist, zones, L.KIND_FVG, 1.0, cur[L.R_LOW], a[L.R_HIGH], mid[L.R_TIME],
+                           bar, t, ev, k)  # fmt: skip
         k = _zone_event(ev, k, bar, t, L.T_ZONE_NEW, zones[row])
     elif a[L.R_LOW] > cur[L.R_HIGH]:
-        row = _add_zone(ist, zones, L.KIND_FVG, -1.0, a[L.R_LOW], cur[L.R_HIGH], mid[L.R_TIME], bar)
+        row, k = _add_zone(ist, zones, L.KIND_FVG, -1.0, a[L.R_LOW], cur[L.R_HIGH],
+                           mid[L.R_TIME], bar, t, ev, k)  # fmt: skip
         k = _zone_event(ev, k, bar, t, L.T_ZONE_NEW, zones[row])
     return k
 

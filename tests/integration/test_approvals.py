@@ -42,9 +42,7 @@ async def make_decision(pool: asyncpg.Pool, open_time: int = 1, ttl: int = 600) 
         ttl_bars=1,
         why="test",
     )
-    bracket = build_spot_bracket(
-        sig, RULES, __import__("decimal").Decimal("10000"), __import__("decimal").Decimal("0.005")
-    )
+    bracket = build_spot_bracket(sig, RULES, Decimal("10000"), Decimal("0.005"))
     async with pool.acquire() as conn:
         sid = await store.insert_signal(conn, sig)
         assert sid is not None
