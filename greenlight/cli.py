@@ -77,9 +77,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             settings, args.candles, args.auto_approve, args.report, args.speed, args.timeout
         )
     if cmd == "sim":
+        from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
         from sim.server import run_sim
 
-        return run_sim(settings, args.port, args.api_key, args.api_secret)
+        if bool(args.api_key) != bool(args.api_secret):
+            print("greenlight sim: give both --api-key and --api-secret", file=sys.stderr)
+            return 2
+        return run_sim(settings, args.port, args.api_key or SIM_DEMO_API_KEY,
+                       args.api_secret or SIM_DEMO_API_SECRET)
     if cmd == "engine":
         from engine.service import run_engine
 

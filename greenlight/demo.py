@@ -148,7 +148,7 @@ async def _drive(group: ProcessGroup, url: str, sim_port: int, deadline: float) 
                 paused = hold
             if status.get("finished") and not in_flight:
                 last = await conn.fetchval("SELECT max(open_time) FROM feature_state")
-                if last is not None and last >= int(status.get("last_closed_open_time", 0)):
+                if last is not None and last >= int(status.get("open_time") or 0):
                     return
             await asyncio.sleep(0.02)
     finally:

