@@ -1,0 +1,106 @@
+"""Loopback-only admin endpoints for tests and demos (``/sim/admin/*``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from sim.errors import SimError
+from sim.faults import Fault
+from sim.state import STATE, SimState
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+
+
+def status_of(st: SimState) -> dict[str, Any]:
+    """Replay progress as reported by ``GET /sim/admin/status``."""
+    r = st.replay
+    return {
+        "replayed": r.replayed,
+        "total": r.total,
+        "paused": r.paused,
+        "finished": r.finished,
+        "open_time": r.current_open_time,
+        "symbols": list(r.symbols),
+        "candles_per_second": r.candles_per_second,
+    }
+
+
+def _guard(request: web.Request) -> SimState:
+    if request.remote not in LOOPBACK:
+        raise SimError(-1002, "Admin endpoints are only served to loopback clients.", 403)
+    return request.app[STATE]
+
+
+async def pause(request: web.Request) -> web.Response:
+    """``POST /sim/admin/pause``."""
+    st = _guard(request)
+    st.replay.pause()
+    return web.json_response(status_of(st))
+
+
+async def resume(request: web.Request) -> web.Response:
+    """``POST /sim/admin/resume``."""
+    st = _guard(request)
+    st.replay.resume()
+    return web.json_response(status_of(st))
+
+
+async def speed(request: web.Request) -> web.Response:
+    """``POST /sim/admin/speed`` with ``{"candles_per_second": x}``."""
+    st = _guard(request)
+    try:
+        body = await request.json()
+        value = float(body["candles_per_second"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SimError(-1102, f'expected JSON {{"candles_per_second": <number>}}: {exc}') from None
+    if not value > 0 or value > 100000:
+        raise SimError(-1130, "candles_per_second must be in (0, 100000].")
+    st.replay.set_speed(value)
+    return web.json_response(status_of(st))
+
+
+async def drop_streams(request: web.Request) -> web.Response:
+    """``POST /sim/admin/drop-streams``: abort every market WebSocket."""
+    st = _guard(request)
+    return web.json_response({"dropped": st.market.drop_all()})
+
+
+async def status(request: web.Request) -> web.Response:
+    """``GET /sim/admin/status``."""
+    return web.json_response(status_of(_guard(request)))
+
+
+async def faults(request: web.Request) -> web.Response:
+    """``POST /sim/admin/faults`` with ``{"kind", "count", "path"?, "method"?, "retry_after"?}``;
+    ``DELETE`` clears every pending fault."""
+    st = _guard(request)
+    if request.method == "DELETE":
+        st.faults.pending.clear()
+        return web.json_response({"pending": 0})
+    try:
+        body = await request.json()
+        fault = Fault(
+            kind=str(body["kind"]),
+            count=int(body.get("count", 1)),
+            path=str(body.get("path", "")),
+            method=str(body.get("method", "")).upper(),
+            retry_after=int(body.get("retry_after", 1)),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SimError(-1102, f'expected JSON {{"kind": ..., "count": n}}: {exc!r}') from None
+    st.faults.add(fault)
+    return web.json_response({"pending": len(st.faults.pending)})
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the admin endpoints."""
+    r = app.router
+    r.add_post("/sim/admin/pause", pause)
+    r.add_post("/sim/admin/resume", resume)
+    r.add_post("/sim/admin/speed", speed)
+    r.add_post("/sim/admin/drop-streams", drop_streams)
+    r.add_get("/sim/admin/status", status)
+    r.add_post("/sim/admin/faults", faults)
+    r.add_delete("/sim/admin/faults", faults)

@@ -1,0 +1,160 @@
+"""Fan-out of market and user-data messages to WebSocket connections.
+
+Publishing is synchronous (called from the replay step or a REST handler): each message is
+serialised once and queued per connection; one writer task per connection drains its queue,
+so ordering per connection equals publishing order. A connection whose queue overflows is
+dropped (a slow consumer must reconnect and backfill, as on Binance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from asyncio import Queue
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from sim.orders import Event
+from sim.payloads import event_account, event_json, kline_event
+from sim.replay import KlineUpdate
+
+QUEUE_LIMIT = 20000
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON text."""
+    return orjson.dumps(obj).decode()
+
+
+@dataclass(eq=False)
+class Conn:
+    """One WebSocket connection with its outgoing queue."""
+
+    ws: web.WebSocketResponse
+    request: web.Request
+    streams: set[str] = field(default_factory=set)
+    combined: bool = False
+    queue: Queue[str | None] = field(default_factory=lambda: Queue(QUEUE_LIMIT))
+
+    def send(self, text: str) -> None:
+        """Queue ``text``; abort the connection if the client cannot keep up."""
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a close frame."""
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+        if not self.queue.full():
+            self.queue.put_nowait(None)
+
+    async def writer(self) -> None:
+        """Drain the queue into the socket until ``None`` or the socket closes."""
+        while True:
+            text = await self.queue.get()
+            if text is None or self.ws.closed:
+                return
+            try:
+                await self.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+
+class MarketHub:
+    """Market stream subscribers (``/ws``, ``/stream``)."""
+
+    def __init__(self, interval: str) -> None:
+        self.interval = interval
+        self.conns: set[Conn] = set()
+
+    def publish(self, updates: Iterable[KlineUpdate], event_time: int) -> None:
+        """Send each kline update to the connections subscribed to its stream."""
+        if not self.conns:
+            return
+        for u in updates:
+            name = f"{u.symbol.lower()}@kline_{self.interval}"
+            raw: str | None = None
+            wrapped: str | None = None
+            payload: dict[str, Any] | None = None
+            for c in self.conns:
+                if name not in c.streams:
+                    continue
+                payload = payload or kline_event(u, self.interval, event_time)
+                if c.combined:
+                    wrapped = wrapped or dumps({"stream": name, "data": payload})
+                    c.send(wrapped)
+                else:
+                    raw = raw or dumps(payload)
+                    c.send(raw)
+
+    def drop_all(self) -> int:
+        """Abort every market connection; returns how many were dropped."""
+        conns = list(self.conns)
+        for c in conns:
+            c.abort()
+        self.conns.clear()
+        return len(conns)
+
+
+@dataclass(eq=False)
+class UserSub:
+    """A user-data subscription: WS-API (wrapped with an id) or legacy listenKey (raw)."""
+
+    conn: Conn
+    account: str
+    subscription_id: int | None
+
+
+class UserHub:
+    """User-data subscribers per account."""
+
+    def __init__(self) -> None:
+        self.subs: list[UserSub] = []
+        self._exec_id = 0
+        self._next_sub = 0
+
+    def new_subscription_id(self) -> int:
+        """Next subscription id."""
+        sid = self._next_sub
+        self._next_sub += 1
+        return sid
+
+    def add(self, sub: UserSub) -> None:
+        """Start delivering events to ``sub``."""
+        self.subs.append(sub)
+
+    def remove_conn(self, conn: Conn) -> None:
+        """Forget every subscription of ``conn``."""
+        self.subs = [s for s in self.subs if s.conn is not conn]
+
+    def remove(self, conn: Conn, subscription_id: int | None) -> int:
+        """Remove one (or all, when ``None``) WS-API subscription of ``conn``."""
+        keep = [
+            s
+            for s in self.subs
+            if s.conn is not conn
+            or (subscription_id is not None and s.subscription_id != subscription_id)
+        ]
+        removed = len(self.subs) - len(keep)
+        self.subs = keep
+        return removed
+
+    def publish(self, events: Iterable[Event], event_time: int) -> None:
+        """Deliver engine events, in order, to the subscribers of their accounts."""
+        for ev in events:
+            self._exec_id += 1
+            targets = [s for s in self.subs if s.account == event_account(ev)]
+            if not targets:
+                continue
+            payload = event_json(ev, event_time, self._exec_id)
+            for s in targets:
+                if s.subscription_id is None:
+                    s.conn.send(dumps(payload))
+                else:
+                    s.conn.send(dumps({"subscriptionId": s.subscription_id, "event": payload}))

@@ -1,0 +1,46 @@
+"""Simulator configuration: settings mapping and rejection of impossible values."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from engine.settings import MarketSettings, Settings, SimSettings
+from sim.server import SimConfig, sim_config_from_settings
+
+FILE = Path("data/BTCUSDT-15m-2019-2020.csv.gz")
+
+
+def test_config_from_default_settings() -> None:
+    settings = Settings(sim=SimSettings(start_balance_usdt=Decimal("2500"), port=0))
+    cfg = sim_config_from_settings(settings, SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET)
+    assert list(cfg.files) == ["BTCUSDT"] and cfg.files["BTCUSDT"].is_absolute()
+    assert cfg.files["BTCUSDT"].exists() and cfg.tf == "15m"
+    account = cfg.accounts[SIM_DEMO_API_KEY]
+    assert account.secret == SIM_DEMO_API_SECRET and account.balances == {"USDT": Decimal("2500")}
+    assert (cfg.history_candles, cfg.candles_per_second, cfg.updates_per_candle) == (600, 2.0, 2)
+
+
+def test_config_follows_market_timeframe() -> None:
+    settings = Settings(market=MarketSettings(timeframe="1h"))
+    assert sim_config_from_settings(settings, "k", "s").tf == "1h"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"tf": "7m"}, "tf"),
+        ({"files": {}}, "files"),
+        ({"host": "0.0.0.0"}, "loopback"),
+        ({"candles_per_second": 0.0}, "candles_per_second"),
+        ({"max_candles": 0}, "max_candles"),
+        ({"commission": Decimal("1.5")}, "commission"),
+    ],
+)
+def test_bad_config_is_rejected(kwargs: dict[str, object], message: str) -> None:
+    base: dict[str, object] = {"files": {"BTCUSDT": FILE}}
+    with pytest.raises(ValueError, match=message):
+        SimConfig(**(base | kwargs))  # type: ignore[arg-type]
