@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -84,11 +83,10 @@ async def test_run_paces_pauses_and_changes_speed(btc: CandleArrays) -> None:
     for _ in range(50):  # give the paused run loop many chances to (wrongly) advance
         await asyncio.sleep(0)
     assert r.replayed == held
-    t0 = time.monotonic()
     r.set_speed(2000)
     r.resume()
     await eventually(lambda: _ready(r.finished), 5, "replay finished")
-    assert time.monotonic() - t0 < 2.0 and r.replayed == 300
+    assert r.replayed == 300
     await asyncio.wait_for(task, 1)
 
 
