@@ -1,13 +1,10 @@
-"""Chart snapshots for chat and reports (matplotlib, Agg): candles with overlays, levels, zones,
-structure markers and optional RSI / MACD panels, rendered to PNG fast enough for the chat path.
+"""Chart snapshots for chat and reports (matplotlib Agg, no pyplot): candles with overlays,
+levels, zones, structure markers and optional RSI / MACD panels, rendered to PNG fast enough
+for the chat path. Use one :class:`ChartRenderer` per process, from one thread.
 """
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-from charts.layout import figure_size  # noqa: E402
-from charts.renderer import ChartRenderer  # noqa: E402
-from charts.spec import ChartSpec, Level, Marker, Zone  # noqa: E402
+from charts.layout import figure_size
+from charts.renderer import ChartRenderer
+from charts.spec import ChartSpec, Level, Marker, Zone
 
 __all__ = ["ChartRenderer", "ChartSpec", "Level", "Marker", "Zone", "figure_size"]
