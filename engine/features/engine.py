@@ -1,8 +1,9 @@
 """Live and batch feature computation over one candle stream.
 
-``FeatureEngine`` owns one stream's state vector; ``update`` feeds one closed candle through
-the numba ``step`` and ``warm_up``/``compute_batch`` loop the same ``step`` inside numba, so
-streaming and batch outputs are identical.
+``FeatureEngine`` owns one stream's state vectors. ``update`` (one closed candle) and
+``warm_up``/``compute_batch`` (many candles) call the same numba kernel, ``kernels.run``,
+which loops ``kernels.step``; live outputs are therefore identical to batch outputs. A
+single compiled entry point keeps the one-off numba compile short.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ FloatArray = npt.NDArray[np.float64]
 
 _MAGIC = b"GLFE"
 _VERSION = 1
-_HEADER = struct.Struct("<4sB11qd")  # magic, version, 11 periods, bb_k
+_HEADER = struct.Struct("<4sB11qd")  # magic, version, 11 periods, bb_k; then si and s
 
 _ERRORS = {
     kernels.ERR_TIME: "open time is not after the previous candle's",
@@ -41,7 +42,7 @@ class FeatureStateError(ValueError):
 class FeatureEngine:
     """One stream's indicator state: feed closed candles in time order."""
 
-    __slots__ = ("_bb_k", "_cfg", "_names", "_out", "_params", "_state")
+    __slots__ = ("_bb_k", "_cfg", "_cols", "_istate", "_names", "_out", "_params", "_state")
 
     def __init__(self, params: FeatureParams = FeatureParams()) -> None:
         """A fresh engine that has seen no candle."""
@@ -49,7 +50,9 @@ class FeatureEngine:
         self._names = params.names()
         self._cfg = params.config()
         self._bb_k = float(params.bb_k)
-        self._state: FloatArray = kernels.new_state(params.periods())
+        self._istate, self._state = kernels.new_state(params.periods())
+        # one-candle input columns for update(): open time, then o, h, l, c, v
+        self._cols = (np.zeros(1, np.int64), *np.zeros((5, 1), np.float64))
         self._out: FloatArray = np.empty((kernels.N_OUT, 1), dtype=np.float64)
 
     @property
@@ -60,7 +63,7 @@ class FeatureEngine:
     @property
     def count(self) -> int:
         """Number of candles consumed so far."""
-        return int(self._state[kernels.S_COUNT])
+        return int(self._istate[kernels.I_COUNT])
 
     def update(
         self, open_time_ms: int, o: float, h: float, l: float, c: float, v: float  # noqa: E741
@@ -69,22 +72,17 @@ class FeatureEngine:
 
         Raises ``FeatureInputError`` (state unchanged) for an out-of-order open time or
         invalid prices/volume."""
-        code = kernels.step(
-            self._state,
-            self._cfg,
-            self._bb_k,
-            int(open_time_ms),
-            float(o),
-            float(h),
-            float(l),
-            float(c),
-            float(v),
-            self._out,
-            0,
-        )
-        if code:
+        t_col, o_col, h_col, l_col, c_col, v_col = self._cols
+        t_col[0] = open_time_ms
+        o_col[0] = o
+        h_col[0] = h
+        l_col[0] = l
+        c_col[0] = c
+        v_col[0] = v
+        bad = kernels.run(self._istate, self._state, self._cfg, self._bb_k, *self._cols, self._out)
+        if bad >= 0:
             raise FeatureInputError(
-                f"candle at open_time {open_time_ms} rejected: {_ERRORS[code]}"
+                f"candle at open_time {open_time_ms} rejected: {_ERRORS[bad % 8]}"
                 f" (o={o}, h={h}, l={l}, c={c}, v={v})"
             )
         return dict(zip(self._names, self._out[:, 0].tolist(), strict=True))
@@ -94,10 +92,10 @@ class FeatureEngine:
 
         All-or-nothing: on a bad row ``FeatureInputError`` names it and the state is
         unchanged."""
-        n = len(c)
-        out = np.empty((kernels.N_OUT, n), dtype=np.float64)
-        state = self._state.copy()
+        out = np.empty((kernels.N_OUT, len(c)), dtype=np.float64)
+        istate, state = self._istate.copy(), self._state.copy()
         bad = kernels.run(
+            istate,
             state,
             self._cfg,
             self._bb_k,
@@ -114,13 +112,13 @@ class FeatureEngine:
             raise FeatureInputError(
                 f"candle row {row} (open_time {int(c.open_time[row])}) rejected: {_ERRORS[code]}"
             )
-        self._state = state
+        self._istate, self._state = istate, state
         return dict(zip(self._names, out, strict=True))
 
     def to_bytes(self) -> bytes:
         """Serialise params and state (for the ``feature_state`` table)."""
         header = _HEADER.pack(_MAGIC, _VERSION, *self._params.periods(), self._bb_k)
-        return header + self._state.tobytes()
+        return header + self._istate.tobytes() + self._state.tobytes()
 
     @classmethod
     def from_bytes(cls, params: FeatureParams, data: bytes) -> FeatureEngine:
@@ -128,7 +126,7 @@ class FeatureEngine:
         data is not feature state, is truncated, or was made with other params."""
         if len(data) < _HEADER.size or data[:4] != _MAGIC:
             raise FeatureStateError("not feature-engine state (bad header)")
-        magic, version, *fields = _HEADER.unpack_from(data)
+        _magic, version, *fields = _HEADER.unpack_from(data)
         if version != _VERSION:
             raise FeatureStateError(f"feature state version {version}, expected {_VERSION}")
         periods, bb_k = tuple(fields[:-1]), fields[-1]
@@ -139,10 +137,12 @@ class FeatureEngine:
                 "warming up from candles"
             )
         engine = cls(params)
-        expected = _HEADER.size + engine._state.nbytes
+        n_int = engine._istate.size
+        expected = _HEADER.size + engine._istate.nbytes + engine._state.nbytes
         if len(data) != expected:
             raise FeatureStateError(f"feature state is {len(data)} bytes, expected {expected}")
-        engine._state = np.frombuffer(data, dtype=np.float64, offset=_HEADER.size).copy()
+        engine._istate = np.frombuffer(data, np.int64, n_int, _HEADER.size).copy()
+        engine._state = np.frombuffer(data, np.float64, -1, _HEADER.size + 8 * n_int).copy()
         return engine
 
 

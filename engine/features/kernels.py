@@ -1,16 +1,17 @@
-"""Numba step functions for every indicator, over one explicit float64 state vector.
+"""Numba step functions for every indicator, over explicit state vectors.
 
 ``step`` consumes one closed candle: it validates the candle, advances every indicator and
 writes the outputs into column ``j`` of ``out`` (shape ``(N_OUT, m)``). ``run`` loops the
 same ``step`` over arrays, so live and batch results are equal bit for bit.
 
 The arithmetic follows TA-Lib's C code operation by operation (seeds, the order of sums,
-Wilder's multiply-add-divide, the running sums of SMA/variance in BBANDS) so that our values
+Wilder's multiply-add-divide, the running sum of the SMA) so that our values
 agree with TA-Lib to the last few ulps. TA-Lib 0.6+ tests exact zero (no epsilon) before
 dividing, and so do we.
 
-State layout: fixed slots ``S_*`` then three ring buffers (Bollinger closes, VWMA prices,
-VWMA volumes) whose sizes come from the periods in ``cfg``.
+State: ``si`` (int64: counters, ring positions, times) and ``s`` (float64: fixed slots
+``S_*`` then three ring buffers - Bollinger closes, VWMA prices, VWMA volumes - whose sizes
+come from the periods in ``cfg``).
 cfg = (ema1, ema2, ema3, rsi, macd_fast, macd_slow, macd_signal, atr, bb, vwma, adx, groups).
 """
 
@@ -20,18 +21,24 @@ import math
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
-# fixed state slots
-S_COUNT, S_LAST_T, S_PREV_H, S_PREV_L, S_PREV_C = 0, 1, 2, 3, 4
-S_EMA = 5  # three slots
-S_RSI_GAIN, S_RSI_LOSS = 8, 9
-S_MACD_FAST, S_MACD_SLOW, S_MACD_SIGNAL = 10, 11, 12
-S_ATR = 13
-S_BB_SUM, S_BB_SUM2 = 14, 15
-S_VWAP_DAY, S_VWAP_PV, S_VWAP_V = 16, 17, 18
-S_ADX_PDM, S_ADX_MDM, S_ADX_TR, S_ADX_SUMDX, S_ADX = 19, 20, 21, 22, 23
-S_BB_POS, S_VWMA_POS, S_VWMA_PV, S_VWMA_V = 24, 25, 26, 27
-N_FIXED = 28
+# int state slots
+I_COUNT, I_LAST_T, I_VWAP_DAY, I_BB_POS, I_VWMA_POS = 0, 1, 2, 3, 4
+N_INT = 5
+
+# float state slots
+S_PREV_H, S_PREV_L, S_PREV_C = 0, 1, 2
+S_EMA = 3  # three slots
+S_RSI_GAIN, S_RSI_LOSS = 6, 7
+S_MACD_FAST, S_MACD_SLOW, S_MACD_SIGNAL = 8, 9, 10
+S_ATR = 11
+S_BB_SUM = 12
+S_VWAP_PV, S_VWAP_V = 14, 15
+S_ADX_PDM, S_ADX_MDM, S_ADX_TR, S_ADX_SUMDX, S_ADX = 16, 17, 18, 19, 20
+S_VWMA_PV, S_VWMA_V = 21, 22
+S_BB_SHIFT, S_BB_SX, S_BB_SXX = 23, 24, 25
+N_FIXED = 26
 
 # output rows
 O_EMA, O_RSI, O_MACD, O_MACD_SIGNAL, O_MACD_HIST, O_ATR = 0, 3, 4, 5, 6, 7
@@ -49,25 +56,27 @@ OK, ERR_TIME, ERR_PRICE, ERR_RANGE, ERR_VOLUME = 0, 1, 2, 3, 4
 DAY_MS = 86_400_000
 NAN = np.nan
 
-_jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+# No NRT: the kernels never allocate, and refcounting the array arguments of every inlined
+# call costs more than the indicators. numba does not inline separately compiled functions,
+# so helpers (and step, inside run) are inlined at numba-IR level.
+_jit = numba.njit(cache=True, error_model="numpy", nogil=True, _nrt=False)
+_inline = numba.njit(cache=True, error_model="numpy", nogil=True, inline="always", _nrt=False)
 
 
-def state_size(cfg: tuple[int, ...]) -> int:
-    """Length of the state vector for periods ``cfg``."""
-    return N_FIXED + cfg[8] + 2 * cfg[9]
-
-
-def new_state(cfg: tuple[int, ...]) -> np.ndarray:  # type: ignore[type-arg]
-    """A fresh state vector: no candle seen yet."""
-    s = np.zeros(state_size(cfg), dtype=np.float64)
-    s[S_LAST_T] = -np.inf
-    s[S_VWAP_DAY] = -1.0
-    return s
+def new_state(
+    periods: tuple[int, ...],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Fresh ``(si, s)`` state vectors for ``periods`` (cfg order): no candle seen yet."""
+    si = np.zeros(N_INT, dtype=np.int64)
+    si[I_LAST_T] = np.iinfo(np.int64).min
+    si[I_VWAP_DAY] = np.iinfo(np.int64).min
+    s = np.zeros(N_FIXED + periods[8] + 2 * periods[9], dtype=np.float64)
+    return si, s
 
 
 @_jit
-def _check(s, t, o, h, lo, c, v):  # type: ignore[no-untyped-def]
-    if not t > s[S_LAST_T]:
+def _check(si, t, o, h, lo, c, v):  # type: ignore[no-untyped-def]
+    if not t > si[I_LAST_T]:
         return ERR_TIME
     if not (lo > 0.0 and h < np.inf and o > 0.0 and c > 0.0):
         return ERR_PRICE
@@ -101,10 +110,9 @@ def _rsi(s, n, k, c):  # type: ignore[no-untyped-def]
     if k > n:
         loss *= n - 1
         gain *= n - 1
-    if d < 0.0:
-        loss -= d
-    else:
-        gain += d
+    # selects, not branches (the sign of d is unpredictable); adding 0.0 changes nothing
+    loss += -d if d < 0.0 else 0.0
+    gain += d if d >= 0.0 else 0.0
     if k >= n:
         # TA-Lib 0.6 multiplies by 1/n here (not a division): bit-exact with it
         inv = 1.0 / n
@@ -166,31 +174,62 @@ def _atr(s, n, k, tr):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _advance(s, slot, n):  # type: ignore[no-untyped-def]
+def _advance(si, slot, n):  # type: ignore[no-untyped-def]
     """Ring position for this candle; the next one wraps at n (no integer division)."""
-    pos = np.int64(s[slot])
-    s[slot] = 0.0 if pos + 1 == n else pos + 1.0
+    pos = si[slot]
+    si[slot] = 0 if pos + 1 == n else pos + 1
     return pos
 
 
 @_jit
-def _bollinger(s, n, width, k, c, out, j):  # type: ignore[no-untyped-def]
+def _shifted_sums(s, ring, n, shift):  # type: ignore[no-untyped-def]
+    sx = 0.0
+    sxx = 0.0
+    for i in range(n):
+        d = s[ring + i] - shift
+        sx += d
+        sxx += d * d
+    return sx, sxx
+
+
+@_jit
+def _window_sums(s, prices, vols, n):  # type: ignore[no-untyped-def]
+    pv = 0.0
+    vv = 0.0
+    for i in range(n):
+        pv += s[prices + i] * s[vols + i]
+        vv += s[vols + i]
+    return pv, vv
+
+
+@_inline
+def _bollinger(si, s, n, width, k, c, out, j):  # type: ignore[no-untyped-def]
     ring = N_FIXED
-    pos = _advance(s, S_BB_POS, n)
+    pos = _advance(si, I_BB_POS, n)
+    old = s[ring + pos]  # the close leaving the window
     s[ring + pos] = c
     s[S_BB_SUM] += c
-    s[S_BB_SUM2] += c * c
     if k < n - 1:
         out[O_BB_UPPER, j] = out[O_BB_MIDDLE, j] = out[O_BB_LOWER, j] = NAN
         out[O_BB_WIDTH, j] = NAN
         return
     total = s[S_BB_SUM]
-    mean2 = s[S_BB_SUM2] / n
-    trailing = s[ring + (0 if pos + 1 == n else pos + 1)]  # the close n-1 candles ago
-    s[S_BB_SUM] -= trailing
-    s[S_BB_SUM2] -= trailing * trailing
+    s[S_BB_SUM] -= s[ring + (0 if pos + 1 == n else pos + 1)]  # the close n-1 candles ago
     middle = total / n
-    var = mean2 - middle * middle
+    # Variance from sums of (x - shift): E[x^2] - mean^2 on raw prices loses ~8 digits.
+    # Once per lap of the ring the sums are rebuilt around the current mean (no drift).
+    if pos == n - 1:
+        shift = middle
+        sx, sxx = _shifted_sums(s, ring, n, shift)
+        s[S_BB_SHIFT] = shift
+    else:
+        shift = s[S_BB_SHIFT]
+        dn, do = c - shift, old - shift
+        sx = s[S_BB_SX] + (dn - do)
+        sxx = s[S_BB_SXX] + (dn * dn - do * do)
+    s[S_BB_SX], s[S_BB_SXX] = sx, sxx
+    mean_d = sx / n
+    var = sxx / n - mean_d * mean_d
     dev = math.sqrt(var) * width if var > 0.0 else 0.0
     upper = middle + dev
     lower = middle - dev
@@ -201,10 +240,10 @@ def _bollinger(s, n, width, k, c, out, j):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _vwap(s, t, h, lo, c, v):  # type: ignore[no-untyped-def]
-    day = float(t // DAY_MS)
-    if day != s[S_VWAP_DAY]:
-        s[S_VWAP_DAY] = day
+def _vwap(si, s, t, h, lo, c, v):  # type: ignore[no-untyped-def]
+    day = t // DAY_MS
+    if day != si[I_VWAP_DAY]:
+        si[I_VWAP_DAY] = day
         s[S_VWAP_PV] = 0.0
         s[S_VWAP_V] = 0.0
     s[S_VWAP_PV] += ((h + lo + c) / 3.0) * v
@@ -213,10 +252,10 @@ def _vwap(s, t, h, lo, c, v):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _vwma(s, bb, n, k, c, v):  # type: ignore[no-untyped-def]
+def _vwma(si, s, bb, n, k, c, v):  # type: ignore[no-untyped-def]
     prices = N_FIXED + bb
     vols = prices + n
-    pos = _advance(s, S_VWMA_POS, n)
+    pos = _advance(si, I_VWMA_POS, n)
     old_p, old_v = s[prices + pos], s[vols + pos]
     s[prices + pos] = c
     s[vols + pos] = v
@@ -226,19 +265,14 @@ def _vwma(s, bb, n, k, c, v):  # type: ignore[no-untyped-def]
         return NAN if k < n - 1 else s[S_VWMA_PV] / s[S_VWMA_V]
     if pos == n - 1:
         # running sums drift; re-add the whole window once per lap (zero volume stays 0)
-        pv = 0.0
-        vv = 0.0
-        for i in range(n):
-            pv += s[prices + i] * s[vols + i]
-            vv += s[vols + i]
-        s[S_VWMA_PV], s[S_VWMA_V] = pv, vv
+        s[S_VWMA_PV], s[S_VWMA_V] = _window_sums(s, prices, vols, n)
     else:
         s[S_VWMA_PV] += c * v - old_p * old_v
         s[S_VWMA_V] += v - old_v
     return s[S_VWMA_PV] / s[S_VWMA_V]
 
 
-@_jit
+@_inline
 def _adx(s, n, k, h, lo, tr, out, j):  # type: ignore[no-untyped-def]
     out[O_ADX, j] = out[O_PLUS_DI, j] = out[O_MINUS_DI, j] = NAN
     if k == 0:
@@ -246,20 +280,17 @@ def _adx(s, n, k, h, lo, tr, out, j):  # type: ignore[no-untyped-def]
     dp = h - s[S_PREV_H]
     dm = s[S_PREV_L] - lo
     pdm, mdm = s[S_ADX_PDM], s[S_ADX_MDM]
+    # at most one of the two directional moves counts; selects instead of branches
+    minus_dm = dm if dm > 0.0 and dp < dm else 0.0
+    plus_dm = dp if dp > 0.0 and dp > dm else 0.0
     if k < n:
-        if dm > 0.0 and dp < dm:
-            mdm += dm
-        elif dp > 0.0 and dp > dm:
-            pdm += dp
-        s[S_ADX_PDM], s[S_ADX_MDM] = pdm, mdm
+        s[S_ADX_PDM], s[S_ADX_MDM] = pdm + plus_dm, mdm + minus_dm
         s[S_ADX_TR] += tr
         return
     mdm -= mdm / n
     pdm -= pdm / n
-    if dm > 0.0 and dp < dm:
-        mdm += dm
-    elif dp > 0.0 and dp > dm:
-        pdm += dp
+    mdm += minus_dm
+    pdm += plus_dm
     s[S_ADX_PDM], s[S_ADX_MDM] = pdm, mdm
     tr_s = s[S_ADX_TR] - (s[S_ADX_TR] / n) + tr
     s[S_ADX_TR] = tr_s
@@ -284,14 +315,9 @@ def _adx(s, n, k, h, lo, tr, out, j):  # type: ignore[no-untyped-def]
     out[O_ADX, j] = s[S_ADX]
 
 
-@_jit
-def step(s, cfg, bb_k, t, o, h, lo, c, v, out, j):  # type: ignore[no-untyped-def]
-    """Consume one candle; write outputs to ``out[:, j]``. Returns OK or an ERR_* code, in
-    which case neither ``s`` nor ``out`` was touched."""
-    code = _check(s, t, o, h, lo, c, v)
-    if code != OK:
-        return code
-    k = np.int64(s[S_COUNT])
+@_inline
+def _advance_all(si, s, cfg, bb_k, t, h, lo, c, v, out, j):  # type: ignore[no-untyped-def]
+    k = si[I_COUNT]
     groups = cfg[11]
     if groups & G_EMA:
         for e in range(3):
@@ -304,27 +330,36 @@ def step(s, cfg, bb_k, t, o, h, lo, c, v, out, j):  # type: ignore[no-untyped-de
     if groups & G_ATR:
         out[O_ATR, j] = _atr(s, cfg[7], k, tr)
     if groups & G_BB:
-        _bollinger(s, cfg[8], bb_k, k, c, out, j)
+        _bollinger(si, s, cfg[8], bb_k, k, c, out, j)
     if groups & G_VWAP:
-        out[O_VWAP, j] = _vwap(s, t, h, lo, c, v)
+        out[O_VWAP, j] = _vwap(si, s, t, h, lo, c, v)
     if groups & G_VWMA:
-        out[O_VWMA, j] = _vwma(s, cfg[8], cfg[9], k, c, v)
+        out[O_VWMA, j] = _vwma(si, s, cfg[8], cfg[9], k, c, v)
     if groups & G_ADX:
         _adx(s, cfg[10], k, h, lo, tr, out, j)
     s[S_PREV_H] = h
     s[S_PREV_L] = lo
     s[S_PREV_C] = c
-    s[S_LAST_T] = t
-    s[S_COUNT] = k + 1
-    return OK
+    si[I_LAST_T] = t
+    si[I_COUNT] = k + 1
+
+
+@_inline
+def step(si, s, cfg, bb_k, t, o, h, lo, c, v, out, j):  # type: ignore[no-untyped-def]
+    """Consume one candle; write outputs to ``out[:, j]``. Returns OK or an ERR_* code, in
+    which case neither the state nor ``out`` was touched."""
+    code = _check(si, t, o, h, lo, c, v)
+    if code == OK:
+        _advance_all(si, s, cfg, bb_k, t, h, lo, c, v, out, j)
+    return code
 
 
 @_jit
-def run(s, cfg, bb_k, t, o, h, lo, c, v, out):  # type: ignore[no-untyped-def]
+def run(si, s, cfg, bb_k, t, o, h, lo, c, v, out):  # type: ignore[no-untyped-def]
     """Loop ``step`` over arrays. Returns -1, or ``row * 8 + code`` for the first bad row
     (rows before it have been consumed)."""
     for i in range(t.shape[0]):
-        code = step(s, cfg, bb_k, t[i], o[i], h[i], lo[i], c[i], v[i], out, i)
+        code = step(si, s, cfg, bb_k, t[i], o[i], h[i], lo[i], c[i], v[i], out, i)
         if code != OK:
             return i * 8 + code
     return -1

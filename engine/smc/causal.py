@@ -37,8 +37,19 @@ MAX_EVENTS_FIXED = 12  # swings, structure, new and evicted zones per candle
 
 
 @njit(cache=True)
-def _emit(ev: F64, k: int, bar: int, t: float, typ: int, ref: float, a: float, b: float,
-          d: float, kind: float, zone: float) -> int:  # fmt: skip
+def _emit(
+    ev: F64,
+    k: int,
+    bar: int,
+    t: float,
+    typ: int,
+    ref: float,
+    a: float,
+    b: float,
+    d: float,
+    kind: float,
+    zone: float,
+) -> int:
     row = ev[k]
     row[L.EV_BAR] = bar
     row[L.EV_TIME] = t
@@ -54,8 +65,19 @@ def _emit(ev: F64, k: int, bar: int, t: float, typ: int, ref: float, a: float, b
 
 @njit(cache=True)
 def _zone_event(ev: F64, k: int, bar: int, t: float, typ: int, z: F64) -> int:
-    return _emit(ev, k, bar, t, typ, z[L.Z_START], z[L.Z_TOP], z[L.Z_BOTTOM], z[L.Z_DIR],
-                 z[L.Z_KIND], z[L.Z_ID])  # fmt: skip
+    return _emit(
+        ev,
+        k,
+        bar,
+        t,
+        typ,
+        z[L.Z_START],
+        z[L.Z_TOP],
+        z[L.Z_BOTTOM],
+        z[L.Z_DIR],
+        z[L.Z_KIND],
+        z[L.Z_ID],
+    )
 
 
 @njit(cache=True)
@@ -66,7 +88,7 @@ def _pivot(ring: F64, size: int, bar: int, n: int, col: int, sign: float) -> boo
     for j in range(p - n, p):
         if sign * ring[j % size, col] >= v:
             return False
-    for j in range(p + 1, bar + 1):
+    for j in range(p + 1, bar + 1):  # noqa: SIM110 (plain loops compile best in numba)
         if sign * ring[j % size, col] > v:
             return False
     return True
@@ -103,8 +125,19 @@ def _swings(cfg: I64, ist: I64, fst: F64, ring: F64, bar: int, t: float, ev: F64
 
 
 @njit(cache=True)
-def _add_zone(ist: I64, zones: F64, kind: int, d: float, top: float, bottom: float,
-              start: float, bar: int, t: float, ev: F64, k: int) -> tuple[int, int]:  # fmt: skip
+def _add_zone(
+    ist: I64,
+    zones: F64,
+    kind: int,
+    d: float,
+    top: float,
+    bottom: float,
+    start: float,
+    bar: int,
+    t: float,
+    ev: F64,
+    k: int,
+) -> tuple[int, int]:
     """Store a zone in a free row, or evict the oldest one (emitting its expiry); return the
     row and the new event count."""
     row = -1
@@ -133,36 +166,50 @@ def _add_zone(ist: I64, zones: F64, kind: int, d: float, top: float, bottom: flo
 
 
 @njit(cache=True)
-def _order_block(cfg: I64, ist: I64, ring: F64, zones: F64, bar: int, t: float, d: float,
-                 ev: F64, k: int) -> int:  # fmt: skip
+def _order_block(
+    cfg: I64, ist: I64, ring: F64, zones: F64, bar: int, t: float, d: float, ev: F64, k: int
+) -> int:
     size = cfg[CFG_RING]
     lowest = max(0, bar - cfg[CFG_OB_LOOKBACK])
     for j in range(bar - 1, lowest - 1, -1):
         r = ring[j % size]
         opposite = r[L.R_CLOSE] < r[L.R_OPEN] if d > 0 else r[L.R_CLOSE] > r[L.R_OPEN]
         if opposite:
-            row, k = _add_zone(ist, zones, L.KIND_OB, d, r[L.R_HIGH], r[L.R_LOW], r[L.R_TIME],
-                               bar, t, ev, k)  # fmt: skip
+            row, k = _add_zone(
+                ist, zones, L.KIND_OB, d, r[L.R_HIGH], r[L.R_LOW], r[L.R_TIME], bar, t, ev, k
+            )
             return _zone_event(ev, k, bar, t, L.T_ZONE_NEW, zones[row])
     return k
 
 
 @njit(cache=True)
-def _structure(cfg: I64, ist: I64, fst: F64, ring: F64, zones: F64, bar: int, t: float,
-               c: float, ev: F64, k: int) -> int:  # fmt: skip
+def _structure(
+    cfg: I64,
+    ist: I64,
+    fst: F64,
+    ring: F64,
+    zones: F64,
+    bar: int,
+    t: float,
+    c: float,
+    ev: F64,
+    k: int,
+) -> int:
     if ist[L.I_HAS_HIGH] and not ist[L.I_TOP_CROSSED] and c > fst[L.F_LAST_HIGH]:
         typ = L.T_CHOCH if ist[L.I_TREND] == -1 else L.T_BOS
         ist[L.I_TOP_CROSSED] = 1
         ist[L.I_TREND] = 1
-        k = _emit(ev, k, bar, t, typ, fst[L.F_LAST_HIGH_TIME], fst[L.F_LAST_HIGH], 0.0, 1.0,
-                  0.0, 0.0)  # fmt: skip
+        k = _emit(
+            ev, k, bar, t, typ, fst[L.F_LAST_HIGH_TIME], fst[L.F_LAST_HIGH], 0.0, 1.0, 0.0, 0.0
+        )
         k = _order_block(cfg, ist, ring, zones, bar, t, 1.0, ev, k)
     if ist[L.I_HAS_LOW] and not ist[L.I_BTM_CROSSED] and c < fst[L.F_LAST_LOW]:
         typ = L.T_CHOCH if ist[L.I_TREND] == 1 else L.T_BOS
         ist[L.I_BTM_CROSSED] = 1
         ist[L.I_TREND] = -1
-        k = _emit(ev, k, bar, t, typ, fst[L.F_LAST_LOW_TIME], fst[L.F_LAST_LOW], 0.0, -1.0,
-                  0.0, 0.0)  # fmt: skip
+        k = _emit(
+            ev, k, bar, t, typ, fst[L.F_LAST_LOW_TIME], fst[L.F_LAST_LOW], 0.0, -1.0, 0.0, 0.0
+        )
         k = _order_block(cfg, ist, ring, zones, bar, t, -1.0, ev, k)
     return k
 
@@ -192,8 +239,9 @@ def _update_zone(cfg: I64, z: F64, bar: int, h: float, lo: float, c: float) -> i
 
 
 @njit(cache=True)
-def _zones(cfg: I64, zones: F64, bar: int, t: float, h: float, lo: float, c: float,
-           ev: F64, k: int) -> int:  # fmt: skip
+def _zones(
+    cfg: I64, zones: F64, bar: int, t: float, h: float, lo: float, c: float, ev: F64, k: int
+) -> int:
     for r in range(zones.shape[0]):
         z = zones[r]
         if z[L.Z_ACTIVE] == 0.0:
@@ -214,19 +262,34 @@ def _fvg(ist: I64, ring: F64, zones: F64, size: int, bar: int, t: float, ev: F64
     mid = ring[(bar - 1) % size]
     cur = ring[bar % size]
     if a[L.R_HIGH] < cur[L.R_LOW]:
-        row, k = _add_zone(ist, zones, L.KIND_FVG, 1.0, cur[L.R_LOW], a[L.R_HIGH], mid[L.R_TIME],
-                           bar, t, ev, k)  # fmt: skip
+        row, k = _add_zone(
+            ist, zones, L.KIND_FVG, 1.0, cur[L.R_LOW], a[L.R_HIGH], mid[L.R_TIME], bar, t, ev, k
+        )
         k = _zone_event(ev, k, bar, t, L.T_ZONE_NEW, zones[row])
     elif a[L.R_LOW] > cur[L.R_HIGH]:
-        row, k = _add_zone(ist, zones, L.KIND_FVG, -1.0, a[L.R_LOW], cur[L.R_HIGH],
-                           mid[L.R_TIME], bar, t, ev, k)  # fmt: skip
+        row, k = _add_zone(
+            ist, zones, L.KIND_FVG, -1.0, a[L.R_LOW], cur[L.R_HIGH], mid[L.R_TIME], bar, t, ev, k
+        )
         k = _zone_event(ev, k, bar, t, L.T_ZONE_NEW, zones[row])
     return k
 
 
 @njit(cache=True)
-def smc_step(cfg: I64, ist: I64, fst: F64, ring: F64, zones: F64, t: float, o: float, h: float,
-             lo: float, c: float, v: float, ev: F64, k: int) -> int:  # fmt: skip
+def smc_step(
+    cfg: I64,
+    ist: I64,
+    fst: F64,
+    ring: F64,
+    zones: F64,
+    t: float,
+    o: float,
+    h: float,
+    lo: float,
+    c: float,
+    v: float,
+    ev: F64,
+    k: int,
+) -> int:
     """Consume one closed candle; append its events to ``ev`` from row ``k``; return the new
     row count. ``ev`` needs ``MAX_EVENTS_FIXED + 2 * zones.shape[0]`` free rows."""
     size = cfg[CFG_RING]
@@ -248,8 +311,22 @@ def smc_step(cfg: I64, ist: I64, fst: F64, ring: F64, zones: F64, t: float, o: f
 
 
 @njit(cache=True)
-def smc_run(cfg: I64, ist: I64, fst: F64, ring: F64, zones: F64, t: I64, o: F64, h: F64,
-            lo: F64, c: F64, v: F64, start: int, ev: F64, k: int) -> tuple[int, int]:  # fmt: skip
+def smc_run(
+    cfg: I64,
+    ist: I64,
+    fst: F64,
+    ring: F64,
+    zones: F64,
+    t: I64,
+    o: F64,
+    h: F64,
+    lo: F64,
+    c: F64,
+    v: F64,
+    start: int,
+    ev: F64,
+    k: int,
+) -> tuple[int, int]:
     """Batch: loop :func:`smc_step` from ``start`` while ``ev`` has room; return
     ``(next_candle, event_count)``."""
     need = MAX_EVENTS_FIXED + 2 * zones.shape[0]

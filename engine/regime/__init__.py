@@ -1,0 +1,1 @@
+"""Market regime (TREND / RANGE / SHOCK) from ADX and causal volatility percentiles."""

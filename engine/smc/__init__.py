@@ -1,0 +1,1 @@
+"""Smart-Money-Concepts: causal engine (trading) and smartmoneyconcepts compatibility mode."""

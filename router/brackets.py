@@ -1,0 +1,180 @@
+"""Routing an approved decision: claim it exactly once, then place the entry order."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from engine.contracts import Bracket, Market, Side
+from engine.symbols import SymbolRules
+from router import lifecycle, store
+from router.core import Core, client_id, parse_bracket
+from router.errors import RejectedError, TemporaryError, VenueError
+from router.sender import StillUnknownError
+from router.venues.base import NewOrder
+
+log = logging.getLogger(__name__)
+ALREADY_ROUTED = ("ROUTED", "OPEN", "CLOSED")
+
+
+class RouteRefused(Exception):
+    """The decision may not be routed; ``reason`` says why, ``status`` is the HTTP status."""
+
+    def __init__(self, reason: str, state: str | None = None, status: int = 409) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.state = state
+        self.status = status
+
+
+@dataclass(frozen=True)
+class EntryPlan:
+    """The entry order derived from a bracket and the symbol's rules."""
+
+    order: NewOrder
+    check_price: Decimal
+
+
+def plan_entry(decision_id: int, bracket: Bracket, rules: SymbolRules) -> EntryPlan:
+    """Round the bracket's entry to the filters; ``ValueError`` names what is wrong."""
+    if bracket.market != Market.SPOT or bracket.side != Side.BUY:
+        raise ValueError(f"spot router places long brackets only (got {bracket.side} "
+                         f"{bracket.market})")  # fmt: skip
+    market = bracket.entry_type == "MARKET"
+    qty = rules.round_qty(bracket.quantity, market=market)
+    price = rules.round_price(bracket.entry_price)
+    failed = rules.check(price, qty, market=market)
+    if failed:
+        raise ValueError(f"entry {qty} @ {price} fails Filter failure: {failed}")
+    order = NewOrder(
+        symbol=bracket.symbol,
+        side="BUY",
+        order_type=bracket.entry_type,
+        quantity=qty,
+        client_order_id=client_id(decision_id, "E"),
+        price=None if market else price,
+    )
+    return EntryPlan(order, price)
+
+
+def decision_view(row: asyncpg.Record) -> dict[str, Any]:
+    """The JSON-safe summary of a decision returned by the API."""
+    keys = ("id", "symbol", "state", "failure_reason", "realized_pnl")
+    view = {k: store.jsonable(row[k]) for k in keys}
+    for k in ("routed_at", "entry_ack_at", "closed_at", "expires_at"):
+        view[k] = row[k].isoformat() if row[k] else None
+    return view
+
+
+async def _refusal(core: Core, decision_id: int) -> dict[str, Any]:
+    async with core.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT *, expires_at <= now() AS expired FROM decisions WHERE id = $1", decision_id
+        )
+        enabled = await store.trading_enabled(conn)
+    if row is None:
+        raise RouteRefused(f"decision #{decision_id} does not exist", None, 404)
+    state = row["state"]
+    if state in ALREADY_ROUTED:
+        return {"accepted": False, "already": True, "decision": decision_view(row)}
+    if state != "APPROVED":
+        raise RouteRefused(f"decision #{decision_id} is {state}, not APPROVED", state)
+    if row["expired"]:
+        raise RouteRefused(f"decision #{decision_id} expired at {row['expires_at']}", state)
+    if not enabled:
+        raise RouteRefused("trading is disabled (kill switch)", state)
+    raise RouteRefused(f"decision #{decision_id} could not be claimed", state)
+
+
+async def route(core: Core, decision_id: int) -> dict[str, Any]:
+    """Route an APPROVED decision exactly once and place its entry order."""
+    async with core.pool.acquire() as conn:
+        row = await store.get_decision(conn, decision_id)
+    if row is None or row["state"] != "APPROVED":
+        return await _refusal(core, decision_id)
+    try:
+        bracket = parse_bracket(row["bracket"])
+        rules = await core.rules(bracket.symbol)
+        plan = plan_entry(decision_id, bracket, rules)
+    except TemporaryError as exc:
+        raise RouteRefused(f"venue unavailable: {exc}", "APPROVED", 503) from exc
+    except (ValueError, VenueError) as exc:
+        return await _fail_unrouted(core, decision_id, str(exc))
+    async with core.lock(decision_id):
+        async with core.pool.acquire() as conn, conn.transaction():
+            claimed = await store.claim_for_routing(conn, decision_id)
+            if claimed is None:
+                return await _refusal(core, decision_id)
+            await store.audit(conn, "decision.routed", decision_id, {"entry": vars(plan.order)})
+            await store.insert_order(conn, _entry_row(core, claimed, plan.order))
+        await send_entry(core, decision_id, plan.order)
+        await lifecycle.advance_locked(core, decision_id)
+    async with core.pool.acquire() as conn:
+        final = await store.get_decision(conn, decision_id)
+    assert final is not None
+    return {"accepted": True, "already": False, "decision": decision_view(final)}
+
+
+def _entry_row(core: Core, decision: asyncpg.Record, order: NewOrder) -> store.OrderRow:
+    return store.OrderRow(
+        decision_id=decision["id"],
+        client_order_id=order.client_order_id,
+        list_client_id=None,
+        venue=core.venue_name,
+        market=core.market,
+        symbol=order.symbol,
+        leg="E",
+        side=order.side,
+        order_type=order.order_type,
+        quantity=order.quantity,
+        price=order.price,
+    )
+
+
+async def _fail_unrouted(core: Core, decision_id: int, reason: str) -> dict[str, Any]:
+    async with core.pool.acquire() as conn, conn.transaction():
+        row = await store.transition(
+            conn, decision_id, ["APPROVED"], "FAILED", failure_reason=reason
+        )
+        if row is None:
+            return await _refusal(core, decision_id)
+        await store.alert(conn, "error", f"⚠️ #D-{decision_id} not routed: {reason}", decision_id)
+    return {"accepted": False, "already": False, "decision": decision_view(row)}
+
+
+async def send_entry(core: Core, decision_id: int, order: NewOrder) -> None:
+    """Send the recorded entry order and apply the answer (caller holds the decision lock)."""
+    try:
+        report = await core.sender.place(order)
+    except StillUnknownError as exc:
+        text = f"⚠️ #D-{decision_id} entry outcome unknown ({exc}); reconciling"
+        core.note_error(text)
+        await core.alert("error", text, decision_id)
+        return
+    except (RejectedError, VenueError) as exc:
+        core.note_error(f"#D-{decision_id} entry refused: {exc.describe()}")
+        await lifecycle.apply_order_state(
+            core, decision_id, order.client_order_id, "REJECTED", None, Decimal(0), Decimal(0),
+            [], reject_reason=exc.describe(),
+        )  # fmt: skip
+        return
+    await stamp_ack(core, decision_id, order.client_order_id, report.order_id)
+    await lifecycle.apply_report(core, decision_id, report, acked=True)
+
+
+async def stamp_ack(core: Core, decision_id: int, cid: str, venue_order_id: str) -> None:
+    """Record the venue's acknowledgement the moment it arrives (one statement)."""
+    async with core.pool.acquire() as conn:
+        await conn.execute(
+            "WITH o AS (UPDATE orders SET acked_at = coalesce(acked_at, clock_timestamp()),"
+            " venue_order_id = $3 WHERE client_order_id = $2 RETURNING decision_id)"
+            " UPDATE decisions SET entry_ack_at = coalesce(entry_ack_at, clock_timestamp())"
+            " WHERE id = $1 AND EXISTS (SELECT 1 FROM o)",
+            decision_id,
+            cid,
+            venue_order_id,
+        )

@@ -1,0 +1,66 @@
+"""Shared router context: database pool, venue, sender, per-decision locks, recent errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from engine.contracts import Bracket
+from engine.symbols import SymbolRules
+from router import store
+from router.sender import OrderSender
+from router.venues.base import SpotVenue
+
+log = logging.getLogger(__name__)
+
+
+def client_id(decision_id: int, leg: str) -> str:
+    """Deterministic client order id: ``gl-<decision>-<leg>`` (``E``, ``TP1``, ``SL1``, ``X``)."""
+    return f"gl-{decision_id}-{leg}"
+
+
+def parse_bracket(raw: Any) -> Bracket:
+    """The decision's bracket JSON as a typed :class:`Bracket` (``ValueError`` if invalid)."""
+    return Bracket.model_validate(raw)
+
+
+@dataclass
+class Core:
+    """Everything the router's parts share; one per router process."""
+
+    pool: asyncpg.Pool
+    venue: SpotVenue
+    sender: OrderSender
+    venue_name: str
+    market: str = "spot"
+    errors: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=50))
+    _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    def lock(self, decision_id: int) -> asyncio.Lock:
+        """The lock serialising everything that touches one decision's orders."""
+        return self._locks.setdefault(decision_id, asyncio.Lock())
+
+    def note_error(self, text: str) -> None:
+        """Remember an error for ``GET /v1/state`` and the log."""
+        log.error(text)
+        self.errors.append((time.time(), text))
+
+    async def rules(self, symbol: str) -> SymbolRules:
+        """The symbol's trading rules (cached by the venue adapter)."""
+        return await self.venue.rules(symbol)
+
+    async def alert(self, kind: str, text: str, decision_id: int | None) -> None:
+        """Insert an alert and notify the bot."""
+        async with self.pool.acquire() as conn:
+            await store.alert(conn, kind, text, decision_id)
+
+    async def audit(self, action: str, decision_id: int | None, detail: dict[str, Any]) -> None:
+        """Append an audit row outside any other transaction."""
+        async with self.pool.acquire() as conn:
+            await store.audit(conn, action, decision_id, detail)

@@ -1,0 +1,168 @@
+"""Reconciliation: after a start or a user-stream reconnect, make the DB agree with the venue.
+
+For every ROUTED/OPEN decision each order is queried by client id. Differences are logged,
+audited and alerted before the venue's (monotonic) progress is applied; nothing is
+silently overwritten, and an order the venue never saw is sent again only when it was
+provably never placed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from router import brackets, lifecycle, store
+from router.core import Core, parse_bracket
+from router.errors import OrderNotFoundError, VenueError
+from router.ladder import Rung
+from router.venues.base import TERMINAL_STATUSES, OrderReport
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    """Runs one reconciliation at a time over all live decisions."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._running = asyncio.Lock()
+        self.runs = 0
+
+    async def run(self) -> int:
+        """Reconcile every live decision; return the number of differences found."""
+        async with self._running:
+            self.runs += 1
+            async with self.core.pool.acquire() as conn:
+                live = await store.live_decisions(conn)
+            diffs = 0
+            for decision in live:
+                try:
+                    async with self.core.lock(decision["id"]):
+                        diffs += await self._decision(decision)
+                        await lifecycle.advance_locked(self.core, decision["id"])
+                except VenueError as exc:
+                    self.core.note_error(f"reconcile #D-{decision['id']}: {exc.describe()}")
+            for symbol in sorted({d["symbol"] for d in live}):
+                diffs += await self._foreign_orders(symbol)
+            return diffs
+
+    async def _decision(self, decision: asyncpg.Record) -> int:
+        async with self.core.pool.acquire() as conn:
+            orders = await store.orders_for(conn, decision["id"])
+        diffs = 0
+        done_lists: set[str] = set()
+        for row in orders:
+            if row["status"] in TERMINAL_STATUSES and await self._fills_complete(row):
+                continue
+            try:
+                report = await self.core.venue.query_order(row["symbol"], row["client_order_id"])
+            except OrderNotFoundError:
+                diffs += await self._missing(decision, row, orders, done_lists)
+                continue
+            diffs += await self._compare(decision["id"], row, report)
+        return diffs
+
+    async def _fills_complete(self, row: asyncpg.Record) -> bool:
+        async with self.core.pool.acquire() as conn:
+            recorded = await conn.fetchval(
+                "SELECT coalesce(sum(quantity), 0) FROM fills WHERE client_order_id = $1",
+                row["client_order_id"],
+            )
+        return bool(recorded >= row["filled_quantity"])
+
+    async def _compare(self, decision_id: int, row: asyncpg.Record, report: OrderReport) -> int:
+        changed = (row["status"], row["filled_quantity"]) != (report.status, report.executed_qty)
+        if changed:
+            await self._report_diff(decision_id, row, report)
+        await lifecycle.apply_report(self.core, decision_id, report, acked=True)
+        return int(changed)
+
+    async def _report_diff(
+        self, decision_id: int, row: asyncpg.Record, report: OrderReport
+    ) -> None:
+        detail: dict[str, Any] = {
+            "client_order_id": row["client_order_id"],
+            "db": {"status": row["status"], "filled": row["filled_quantity"]},
+            "venue": {"status": report.status, "filled": report.executed_qty},
+        }
+        log.warning("reconcile difference %s", detail)
+        text = (
+            f"🔄 Reconciled #D-{decision_id} {row['leg']}: {row['status']} → {report.status}"
+            f" (filled {row['filled_quantity']} → {report.executed_qty})"
+        )
+        if report.executed_qty < row["filled_quantity"]:
+            text += " — venue reports LESS than recorded; kept ours, check manually"
+        async with self.core.pool.acquire() as conn, conn.transaction():
+            await store.audit(conn, "reconcile.difference", decision_id, detail)
+            await store.alert(conn, "info", text, decision_id)
+
+    async def _missing(
+        self,
+        decision: asyncpg.Record,
+        row: asyncpg.Record,
+        orders: list[asyncpg.Record],
+        done_lists: set[str],
+    ) -> int:
+        d = decision["id"]
+        if row["status"] != "NEW_PENDING":
+            text = f"🚨 #D-{d} order {row['client_order_id']} ({row['status']}) unknown to venue"
+            self.core.note_error(text)
+            await self.core.alert("error", text, d)
+            return 1
+        await self.core.audit(
+            "reconcile.never_placed", d, {"client_order_id": row["client_order_id"]}
+        )
+        if row["leg"] == "E":
+            await self._resend_entry(decision, row)
+        elif row["list_client_id"] and row["list_client_id"] not in done_lists:
+            done_lists.add(row["list_client_id"])
+            await lifecycle.place_rung(self.core, d, row["symbol"], _rung_of(row, orders))
+        return 1
+
+    async def _resend_entry(self, decision: asyncpg.Record, row: asyncpg.Record) -> None:
+        d = decision["id"]
+        async with self.core.pool.acquire() as conn:
+            live = await conn.fetchval("SELECT expires_at > now() FROM decisions WHERE id = $1", d)
+            enabled = await store.trading_enabled(conn)
+        if not (live and enabled):
+            await lifecycle.apply_order_state(
+                self.core, d, row["client_order_id"], "REJECTED", None, Decimal(0), Decimal(0),
+                [], reject_reason="never reached the venue; decision expired or trading halted",
+            )  # fmt: skip
+            return
+        plan = brackets.plan_entry(d, parse_bracket(decision["bracket"]),
+                                   await self.core.rules(decision["symbol"]))  # fmt: skip
+        await brackets.send_entry(self.core, d, plan.order)
+
+    async def _foreign_orders(self, symbol: str) -> int:
+        try:
+            open_orders = await self.core.venue.open_orders(symbol)
+        except VenueError as exc:
+            self.core.note_error(f"open orders {symbol}: {exc.describe()}")
+            return 0
+        ours = [o.client_order_id for o in open_orders if o.client_order_id.startswith("gl-")]
+        async with self.core.pool.acquire() as conn:
+            known = {
+                r["client_order_id"]
+                for r in await conn.fetch(
+                    "SELECT client_order_id FROM orders WHERE client_order_id = ANY($1::text[])",
+                    ours,
+                )
+            }
+        unknown = [c for c in ours if c not in known]
+        for cid in unknown:
+            text = f"🚨 open order {cid} on {symbol} is not in the database"
+            self.core.note_error(text)
+            await self.core.alert("error", text, None)
+        return len(unknown)
+
+
+def _rung_of(row: asyncpg.Record, orders: list[asyncpg.Record]) -> Rung:
+    legs = [o for o in orders if o["list_client_id"] == row["list_client_id"]]
+    tp = next(o for o in legs if o["leg"].startswith("TP"))
+    sl = next(o for o in legs if o["leg"].startswith("SL"))
+    return Rung(int(tp["leg"][2:]), tp["price"], sl["stop_price"], tp["quantity"])

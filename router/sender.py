@@ -1,0 +1,108 @@
+"""Sending orders so that nothing is placed twice: record first, query on unknown outcome.
+
+An order row is written (``NEW_PENDING``) before the request leaves. A timeout or 5xx is
+an unknown outcome: we wait until the original request can no longer be accepted by the
+venue (its recvWindow has passed), then query by client id — adopt the order if it exists,
+send once more only if it provably does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from router.errors import (
+    DuplicateOrderError,
+    OrderNotFoundError,
+    RateLimitError,
+    UnknownOutcomeError,
+    VenueError,
+)
+from router.venues.base import NewOco, NewOrder, OrderListReport, OrderReport, SpotVenue
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class StillUnknownError(UnknownOutcomeError):
+    """The outcome could not be established; the order stays NEW_PENDING for reconciliation."""
+
+
+class OrderSender:
+    """Places orders and order lists on a venue with the unknown-outcome protocol."""
+
+    def __init__(self, venue: SpotVenue, settle_s: float, max_rate_wait_s: float = 3.0) -> None:
+        self.venue = venue
+        self.settle_s = settle_s
+        self.max_rate_wait_s = max_rate_wait_s
+
+    async def _patient(self, send: Callable[[], Awaitable[T]]) -> T:
+        """Send; after a short rate-limit refusal (never executed) wait and send once more."""
+        try:
+            return await send()
+        except RateLimitError as exc:
+            if exc.retry_after > self.max_rate_wait_s:
+                raise
+            log.warning("rate limited: retrying once in %.1fs", exc.retry_after)
+            await asyncio.sleep(exc.retry_after)
+        return await send()
+
+    async def _resolve(
+        self,
+        send: Callable[[], Awaitable[T]],
+        lookup: Callable[[], Awaitable[T]],
+        what: str,
+    ) -> T:
+        try:
+            return await self._patient(send)
+        except DuplicateOrderError:
+            log.warning("%s already exists on the venue: adopting it", what)
+            return await self._adopt(lookup, what)
+        except UnknownOutcomeError as exc:
+            log.warning("%s: unknown outcome (%s); querying after %.1fs", what, exc, self.settle_s)
+        await asyncio.sleep(self.settle_s)
+        try:
+            return await lookup()
+        except OrderNotFoundError:
+            log.warning("%s provably not placed: sending once more", what)
+        except VenueError as exc:
+            raise StillUnknownError(f"{what}: outcome still unknown ({exc})") from exc
+        try:
+            return await self._patient(send)
+        except DuplicateOrderError:
+            return await self._adopt(lookup, what)
+        except UnknownOutcomeError as exc:
+            raise StillUnknownError(f"{what}: outcome unknown twice ({exc})") from exc
+
+    @staticmethod
+    async def _adopt(lookup: Callable[[], Awaitable[T]], what: str) -> T:
+        try:
+            return await lookup()
+        except VenueError as exc:
+            raise StillUnknownError(f"{what} exists but cannot be read ({exc})") from exc
+
+    async def place(self, order: NewOrder) -> OrderReport:
+        """Place a plain order; adopt an existing one with the same client id."""
+
+        async def lookup() -> OrderReport:
+            return await self.venue.query_order(order.symbol, order.client_order_id)
+
+        return await self._resolve(
+            lambda: self.venue.place_order(order), lookup, order.client_order_id
+        )
+
+    async def place_oco(self, oco: NewOco) -> list[OrderReport]:
+        """Place an OCO; return the reports of both legs (adopted ones when they exist)."""
+
+        async def lookup() -> list[OrderReport]:
+            stop = await self.venue.query_order(oco.symbol, oco.stop_client_id)
+            tp = await self.venue.query_order(oco.symbol, oco.take_profit_client_id)
+            return [tp, stop]
+
+        async def send() -> list[OrderReport]:
+            report: OrderListReport = await self.venue.place_oco(oco)
+            return list(report.orders) or await lookup()
+
+        return await self._resolve(send, lookup, oco.list_client_id)

@@ -1,0 +1,246 @@
+"""The router process: wires the venue, the database, the HTTP API and background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from engine.db import connect, connect_pool, database_url
+from engine.secrets import load_secrets
+from engine.settings import Settings
+from router import brackets, lifecycle, store
+from router.api import build_app
+from router.brackets import RouteRefused
+from router.config import RouterConfigError, venue_config
+from router.core import Core
+from router.equity import keep_publishing
+from router.errors import VenueError
+from router.killswitch import KillSwitch
+from router.reconcile import Reconciler
+from router.sender import OrderSender
+from router.venues.base import ExecutionEvent
+from router.venues.binance_spot import BinanceSpot, VenueConfig
+from router.venues.binance_userstream import BinanceUserStream
+
+log = logging.getLogger(__name__)
+SWEEP_INTERVAL_S = 10.0
+
+
+class RouterService:
+    """One router: start it, let it run, stop it."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, config: VenueConfig) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.kill: KillSwitch | None = None
+        self.venue = BinanceSpot(config, observer=self._observe, on_error=self._on_error)
+        settle = settings.venue.recv_window_ms / 1000 + 1.0
+        self.core = Core(pool, self.venue, OrderSender(self.venue, settle), config.name)
+        self.kill = KillSwitch(self.core)
+        self.stream = BinanceUserStream(config, lambda: self.venue.time_offset_ms)
+        self.reconciler = Reconciler(self.core)
+        self._audit_queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(10_000)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.started_at = time.time()
+
+    async def _observe(
+        self, method: str, path: str, params: dict[str, str], status: int | None, body: Any
+    ) -> None:
+        detail = {"method": method, "path": path, "params": params, "status": status,
+                  "response": body}  # fmt: skip
+        with contextlib.suppress(asyncio.QueueFull):
+            self._audit_queue.put_nowait(("venue." + method.lower(), detail))
+
+    def _on_error(self, exc: VenueError) -> None:
+        self.core.note_error(exc.describe())
+        if self.kill is not None:
+            self.kill.record_error(exc)
+
+    async def _audit_writer(self) -> None:
+        while True:
+            action, detail = await self._audit_queue.get()
+            cid = detail["params"].get("newClientOrderId") or detail["params"].get(
+                "origClientOrderId", ""
+            )
+            decision = int(cid.split("-")[1]) if cid.startswith("gl-") else None
+            try:
+                await self.core.audit(action, decision, detail)
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.error("audit write failed: %s", exc)
+
+    async def start(self) -> None:
+        """Start the venue, reconcile, then the background tasks."""
+        self._tasks.append(asyncio.create_task(self._audit_writer(), name="audit"))
+        await self.venue.start()
+        for symbol in self.settings.market.symbols:
+            await self.core.rules(symbol)
+        await self.reconciler.run()
+        await self.sweep()
+        self._tasks += [
+            asyncio.create_task(self.stream.run(self._on_event, self._on_stream_up), name="user"),
+            asyncio.create_task(self._watch(), name="stream-watch"),
+            asyncio.create_task(self._sweeper(), name="sweep"),
+            asyncio.create_task(keep_publishing(self.pool, self.venue), name="equity"),
+        ]
+
+    async def _watch(self) -> None:
+        assert self.kill is not None
+        await self.kill.watch_stream(lambda: self.stream.down_since)
+
+    async def _on_event(self, event: ExecutionEvent) -> None:
+        try:
+            await lifecycle.on_execution(self.core, event)
+        except (VenueError, asyncpg.PostgresError) as exc:
+            self.core.note_error(f"applying {event.client_order_id}: {exc}")
+
+    async def _on_stream_up(self) -> None:
+        if self.reconciler.runs:
+            with contextlib.suppress(VenueError):
+                await self.reconciler.run()
+        else:
+            await self.reconciler.run()
+
+    async def sweep(self) -> None:
+        """Route every APPROVED unexpired decision (the claim makes this exactly-once)."""
+        async with self.pool.acquire() as conn:
+            ids = [r["id"] for r in await conn.fetch(
+                "SELECT id FROM decisions WHERE state = 'APPROVED' AND expires_at > now()"
+                " ORDER BY id")]  # fmt: skip
+        for decision_id in ids:
+            await self.route_quietly(decision_id)
+
+    async def route_quietly(self, decision_id: int) -> None:
+        """Route from a NOTIFY or a sweep; refusals are logged, not raised."""
+        try:
+            await brackets.route(self.core, decision_id)
+        except RouteRefused as exc:
+            log.info("decision %s not routed: %s", decision_id, exc.reason)
+        except (VenueError, asyncpg.PostgresError) as exc:
+            self.core.note_error(f"routing #D-{decision_id}: {exc}")
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            await self.sweep()
+
+    async def state(self) -> dict[str, Any]:
+        """What ``GET /v1/state`` shows."""
+        async with self.pool.acquire() as conn:
+            enabled = await store.trading_enabled(conn)
+            live = await store.live_decisions(conn)
+            ids = [d["id"] for d in live]
+            orders = await conn.fetch(
+                "SELECT decision_id, client_order_id, leg, order_type, status, quantity,"
+                " filled_quantity, price, stop_price FROM orders"
+                " WHERE decision_id = ANY($1::bigint[]) ORDER BY id", ids)  # fmt: skip
+            positions = await conn.fetch("SELECT * FROM positions WHERE state = 'OPEN'")
+        return {
+            "trading_enabled": enabled,
+            "decisions": [brackets.decision_view(d) for d in live],
+            "orders": [dict(o) for o in orders],
+            "positions": [
+                {k: v for k, v in dict(p).items() if not k.endswith("_at")} for p in positions
+            ],  # fmt: skip
+            "venue": {
+                "name": self.venue.name,
+                "user_stream_connected": self.stream.connected,
+                "user_stream_reconnects": self.stream.reconnects,
+                "user_stream_error": self.stream.last_error,
+                "time_offset_ms": self.venue.time_offset_ms,
+                "used_weight_1m": self.venue.used_weight,
+                "reconciliations": self.reconciler.runs,
+            },
+            "last_errors": [{"at": at, "error": e} for at, e in list(self.core.errors)[-10:]],
+        }
+
+    async def stop(self) -> None:
+        """Cancel background tasks and close the venue."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.venue.close()
+
+
+async def _listen(db_url: str, service: RouterService) -> asyncpg.Connection:
+    conn = await connect(db_url)
+
+    def on_notify(_c: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload.strip().isdigit():
+            service._tasks.append(asyncio.create_task(service.route_quietly(int(payload))))
+
+    await conn.add_listener("gl_approved", on_notify)
+    return conn
+
+
+async def serve_router(
+    settings: Settings,
+    db_url: str,
+    token: str,
+    ready: asyncio.Event | None = None,
+    config: VenueConfig | None = None,
+) -> None:
+    """Run the router until cancelled. ``config`` overrides the venue from settings/secrets."""
+    if not token:
+        raise RouterConfigError("GREENLIGHT_ROUTER_TOKEN is empty; the router needs a token")
+    config = config or venue_config(settings, load_secrets())
+    pool = await connect_pool(db_url, settings.database.pool_size + 3)
+    service = RouterService(settings, pool, config)
+    runner: web.AppRunner | None = None
+    listener: asyncpg.Connection | None = None
+    try:
+        await service.start()
+        assert service.kill is not None
+        app = build_app(service.core, service.kill, service.state, token)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.router.host, settings.router.port).start()
+        listener = await _listen(db_url, service)
+        if ready is not None:
+            ready.set()
+        await asyncio.Event().wait()
+    finally:
+        if listener is not None:
+            await listener.close()
+        if runner is not None:
+            await runner.cleanup()
+        await service.stop()
+        await pool.close()
+
+
+def run_router(settings: Settings) -> int:
+    """Entry point for ``greenlight router``: run until SIGINT/SIGTERM; return an exit code."""
+    secrets = load_secrets()
+    token = secrets.get("GREENLIGHT_ROUTER_TOKEN")
+    if token is None:
+        log.error("GREENLIGHT_ROUTER_TOKEN is not set")
+        return 2
+    try:
+        config = venue_config(settings, secrets)
+    except RouterConfigError as exc:
+        log.error("%s", exc)
+        return 2
+
+    async def main() -> None:
+        task = asyncio.create_task(serve_router(settings, database_url(settings), token.value,
+                                                config=config))  # fmt: skip
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(main())
+    except (VenueError, RouterConfigError, OSError) as exc:
+        log.error("router stopped: %s", exc)
+        return 1
+    return 0

@@ -1,0 +1,107 @@
+"""Spot user data over the WebSocket API (``userDataStream.subscribe.signature``)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import websockets
+
+from router.errors import VenueDataError
+from router.signing import ws_signature
+from router.venues.base import ExecutionHandler
+from router.venues.binance_decode import decode_execution_report
+from router.venues.binance_spot import VenueConfig
+
+log = logging.getLogger(__name__)
+
+
+class SubscribeError(RuntimeError):
+    """The WebSocket API refused the subscription."""
+
+
+class BinanceUserStream:
+    """Connects, subscribes, delivers ``executionReport`` events, reconnects on loss.
+
+    ``connected`` is true while subscribed; ``down_since`` is the monotonic time the stream
+    was lost (or first attempted), ``None`` while connected.
+    """
+
+    def __init__(self, config: VenueConfig, time_offset: Callable[[], int]) -> None:
+        self.config = config
+        self._time_offset = time_offset
+        self._ids = itertools.count(1)
+        self.connected = False
+        self.down_since: float | None = time.monotonic()
+        self.last_error = ""
+        self.reconnects = 0
+
+    async def run(
+        self, on_event: ExecutionHandler, on_connected: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Deliver events forever; after every (re)subscription call ``on_connected``."""
+        delay = 0.2
+        while True:
+            try:
+                async with websockets.connect(
+                    self.config.ws_url, open_timeout=self.config.timeout_s, max_size=2**22
+                ) as ws:
+                    await self._subscribe(ws)
+                    self.connected, self.down_since = True, None
+                    delay = 0.2
+                    await on_connected()
+                    await self._pump(ws, on_event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any loss: log, mark down, retry with backoff
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("user data stream lost: %s", self.last_error)
+            if self.connected or self.down_since is None:
+                self.down_since = time.monotonic()
+            self.connected = False
+            self.reconnects += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _subscribe(self, ws: Any) -> None:
+        params = {
+            "apiKey": self.config.api_key,
+            "timestamp": str(int(time.time() * 1000) + self._time_offset()),
+        }
+        params["signature"] = ws_signature(self.config.api_secret, params)
+        req_id = str(next(self._ids))
+        request = {"id": req_id, "method": "userDataStream.subscribe.signature", "params": params}
+        await ws.send(orjson.dumps(request).decode())
+        while True:
+            reply = orjson.loads(await asyncio.wait_for(ws.recv(), self.config.timeout_s))
+            if reply.get("id") == req_id:
+                break
+        if reply.get("status") != 200:
+            raise SubscribeError(f"subscription refused: {reply.get('error')}")
+
+    async def _pump(self, ws: Any, on_event: ExecutionHandler) -> None:
+        async for frame in ws:
+            try:
+                msg = orjson.loads(frame)
+            except orjson.JSONDecodeError:
+                log.warning("user data stream: non-JSON frame ignored")
+                continue
+            event = msg.get("event") if isinstance(msg, dict) else None
+            if not isinstance(event, dict):
+                continue
+            kind = event.get("e")
+            if kind == "eventStreamTerminated":
+                raise ConnectionError("venue terminated the user data stream")
+            if kind != "executionReport":
+                continue
+            try:
+                decoded = decode_execution_report(event)
+            except (VenueDataError, ValueError) as exc:
+                log.error("undecodable executionReport %s: %s", event, exc)
+                continue
+            await on_event(decoded)

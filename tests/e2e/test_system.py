@@ -1,0 +1,157 @@
+"""The real processes, started as processes: sim, router, engine and bot, with Telegram played
+by the local fake Bot API. A decision is approved by tapping the button; the bracket lands on
+the sim, fills are recorded and the decision closes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from greenlight.procs import ProcessGroup, child_env, free_port, wait_port
+from tests.fakes.telegram_api import FakeTelegramApi
+from tests.fakes.telegram_objects import BotMessage
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "7000001:" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7"
+CHAT, TRADER = 100, 42
+
+
+@pytest_asyncio.fixture
+async def telegram() -> AsyncIterator[FakeTelegramApi]:
+    api = FakeTelegramApi(token=TOKEN, chats=[CHAT])
+    await api.start()
+    yield api
+    await api.stop()
+
+
+@pytest.fixture
+def system(db_url: str, telegram: FakeTelegramApi, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    sim_port, router_port = free_port(), free_port()
+    env = child_env(
+        db_url,
+        "e2e-router-token",
+        {
+            "GREENLIGHT_SIM_PORT": str(sim_port),
+            "GREENLIGHT_SIM_CANDLES_PER_SECOND": "60",
+            "GREENLIGHT_ROUTER_PORT": str(router_port),
+            "GREENLIGHT_BOT_CHANNELS": '["telegram"]',
+            "GREENLIGHT_BOT_CHART_DIR": str(tmp_path / "charts"),
+            "GREENLIGHT_BOT_USERS": json.dumps(
+                [{"channel": "telegram", "user_id": str(TRADER), "role": "trader", "name": "tess"}]
+            ),
+            "GREENLIGHT_TELEGRAM_BASE_URL": telegram.base_url,
+            "GREENLIGHT_TELEGRAM_CHAT_IDS": f"[{CHAT}]",
+            "GREENLIGHT_TELEGRAM_POLL_TIMEOUT_S": "1",
+            "GREENLIGHT_TELEGRAM_TOKEN": TOKEN,
+        },
+    )
+    group = ProcessGroup(env)
+    logs = {n: open(tmp_path / f"{n}.log", "wb") for n in ("sim", "router", "engine", "bot")}  # noqa: SIM115
+    try:
+        sim = group.start("sim", "sim", stdout=logs["sim"])
+        wait_port("127.0.0.1", sim_port, 60, sim)
+        router = group.start("router", "router", stdout=logs["router"])
+        wait_port("127.0.0.1", router_port, 60, router)
+        group.start("engine", "engine", stdout=logs["engine"])
+        group.start("bot", "bot", stdout=logs["bot"])
+        yield {"sim": f"http://127.0.0.1:{sim_port}", "group": group, "logs": tmp_path}
+    finally:
+        group.stop()
+        for fh in logs.values():
+            fh.close()
+
+
+async def sim_admin(base: str, action: str) -> None:
+    async with aiohttp.ClientSession() as http, http.post(f"{base}/sim/admin/{action}") as r:
+        assert r.status == 200
+
+
+def confirmation(api: FakeTelegramApi) -> BotMessage | None:
+    return next((m for m in api.sent(CHAT) if m.photo_bytes and m.callback_data()), None)
+
+
+async def test_approved_on_telegram_fills_on_sim_and_closes(
+    system: dict[str, Any], telegram: FakeTelegramApi, pool: asyncpg.Pool
+) -> None:
+    async def shown() -> BotMessage | None:
+        assert not system["group"].dead(), system["group"].dead()
+        return confirmation(telegram)
+
+    msg = await eventually(shown, timeout=180, what="a confirmation with chart and buttons")
+    await sim_admin(system["sim"], "pause")  # hold the market while a person decides
+    assert msg.photo_bytes and msg.photo_bytes.startswith(b"\x89PNG")
+    assert "LONG BTCUSDT" in (msg.caption or msg.text or "")
+    approve = msg.callback_data()[0]
+    telegram.inject_callback(CHAT, TRADER, msg.message_id, approve)
+
+    async def state() -> str:
+        async with pool.acquire() as conn:
+            return str(await conn.fetchval("SELECT state FROM decisions ORDER BY id LIMIT 1"))
+
+    await eventually(lambda: _is(state, "OPEN"), timeout=30, what="entry filled")
+    await sim_admin(system["sim"], "resume")
+    await eventually(lambda: _is(state, "CLOSED"), timeout=240, what="decision closed")
+    async with pool.acquire() as conn:
+        fills = await conn.fetchval("SELECT count(*) FROM fills")
+        dupes = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT client_order_id FROM orders GROUP BY 1"
+            " HAVING count(*) > 1) x"
+        )
+        pnl = await conn.fetchval("SELECT realized_pnl FROM decisions ORDER BY id LIMIT 1")
+    assert fills >= 2 and dupes == 0 and pnl is not None
+    assert any("approved" in a.text.lower() for a in telegram.answered_callbacks if a.text)
+    edited = next(m for m in telegram.sent(CHAT) if m.message_id == msg.message_id)
+    assert "Approved by tess" in (edited.caption or edited.text or "")
+    assert not edited.callback_data(), "buttons are removed after the decision"
+    await eventually(
+        lambda: _any_text(telegram, "Filled"), timeout=20, what="a fill alert in the chat"
+    )
+
+
+async def _is(probe: Any, want: str) -> bool:
+    return bool(await probe() == want)
+
+
+async def _any_text(api: FakeTelegramApi, needle: str) -> bool:
+    return any(needle in (m.text or "") for m in api.sent(CHAT))
+
+
+def test_demo_reports_decisions_fills_and_no_duplicates(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "greenlight.cli",
+            "demo",
+            "--candles",
+            "3000",
+            "--auto-approve",
+            "--report",
+            str(report),
+            "--timeout",
+            "400",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=500,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(report.read_text())
+    assert r["decisions"] >= 1 and r["fills"] >= 1 and r["duplicate_client_order_ids"] == 0
+    assert r["candles_ingested"] >= 3000
+    for path in ("close_to_decision", "decision_to_confirmation", "approval_to_exchange_ack"):
+        assert r[path]["p50"] is not None and r[path]["p95"] >= r[path]["p50"]
