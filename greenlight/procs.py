@@ -59,11 +59,11 @@ class ProcessGroup:
         stdin: int | IO[bytes] | None = subprocess.DEVNULL,
         stdout: int | IO[bytes] | None = None,
     ) -> subprocess.Popen[bytes]:
-        """Start ``greenlight <args>`` as a child process."""
+        """Start ``greenlight <args>`` (default: ``greenlight <name>``) as a child process."""
         cmd = [sys.executable, "-m", "greenlight.cli"]
         if self.settings_path:
             cmd += ["--settings", self.settings_path]
-        cmd += list(args)
+        cmd += list(args or (name,))
         proc = subprocess.Popen(
             cmd, env=self.env, stdin=stdin, stdout=stdout, start_new_session=True
         )

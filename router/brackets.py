@@ -107,10 +107,12 @@ async def route(core: Core, decision_id: int) -> dict[str, Any]:
     async with core.lock(decision_id):
         async with core.pool.acquire() as conn, conn.transaction():
             claimed = await store.claim_for_routing(conn, decision_id)
-            if claimed is None:
-                return await _refusal(core, decision_id)
-            await store.audit(conn, "decision.routed", decision_id, {"entry": vars(plan.order)})
-            await store.insert_order(conn, _entry_row(core, claimed, plan.order))
+            if claimed is not None:
+                audit = {"entry": vars(plan.order)}
+                await store.audit(conn, "decision.routed", decision_id, audit)
+                await store.insert_order(conn, _entry_row(core, claimed, plan.order))
+        if claimed is None:  # lost the race, expired or halted: say which
+            return await _refusal(core, decision_id)
         await send_entry(core, decision_id, plan.order)
         await lifecycle.advance_locked(core, decision_id)
     async with core.pool.acquire() as conn:
@@ -140,9 +142,11 @@ async def _fail_unrouted(core: Core, decision_id: int, reason: str) -> dict[str,
         row = await store.transition(
             conn, decision_id, ["APPROVED"], "FAILED", failure_reason=reason
         )
-        if row is None:
-            return await _refusal(core, decision_id)
-        await store.alert(conn, "error", f"⚠️ #D-{decision_id} not routed: {reason}", decision_id)
+        if row is not None:
+            text = f"⚠️ #D-{decision_id} not routed: {reason}"
+            await store.alert(conn, "error", text, decision_id)
+    if row is None:
+        return await _refusal(core, decision_id)
     return {"accepted": False, "already": False, "decision": decision_view(row)}
 
 

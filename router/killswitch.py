@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +40,7 @@ class KillSwitch:
         self._errors: deque[float] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tripping = False
+        self._stream_tripped_for: float | None = None
 
     async def kill(self, flatten: bool, by: str, reason: str = "manual") -> dict[str, Any]:
         """Halt trading; cancel pending decisions and working entries; optionally flatten."""
@@ -167,16 +169,22 @@ class KillSwitch:
         finally:
             self._tripping = False
 
-    async def watch_stream(self, down_since: Any, interval_s: float = 1.0) -> None:
-        """Trip when ``down_since()`` (monotonic time or None) is older than the limit."""
-        tripped_for: float | None = None
+    async def watch_stream(
+        self, down_since: Callable[[], float | None], interval_s: float = 1.0
+    ) -> None:
+        """Every ``interval_s``, :meth:`check_stream` with ``down_since()``."""
         while True:
-            since = down_since()
-            overdue = since is not None and time.monotonic() - since > self.stream_down_s
-            if overdue and tripped_for != since:
-                tripped_for = since
-                await self.trip(f"user data stream down for over {self.stream_down_s:.0f}s")
+            await self.check_stream(down_since())
             await asyncio.sleep(interval_s)
+
+    async def check_stream(self, since: float | None) -> bool:
+        """Trip (once per outage) when the stream has been down since ``since`` for too long."""
+        overdue = since is not None and time.monotonic() - since > self.stream_down_s
+        if not overdue or self._stream_tripped_for == since:
+            return False
+        self._stream_tripped_for = since
+        await self.trip(f"user data stream down for over {self.stream_down_s:.0f}s")
+        return True
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -18,10 +18,19 @@ from router import alerts, ledger, store
 from router.core import Core, client_id, parse_bracket
 from router.errors import RejectedError, VenueError
 from router.ladder import ProtectionError, Rung, split_rungs
-from router.venues.base import TERMINAL_STATUSES, ExecutionEvent, NewOco, OrderReport, TradeFill
+from router.venues.base import (
+    TERMINAL_STATUSES,
+    ExecutionEvent,
+    NewOco,
+    NewOrder,
+    OrderReport,
+    TradeFill,
+)
 
 log = logging.getLogger(__name__)
-EXIT_PREFIXES = ("TP", "SL", "X")
+EXIT_PREFIXES = ("TP", "SL", "X", "M")
+# OCO refusals meaning the market already passed the stop or the target: exit at market.
+PRICE_ALREADY_CROSSED = ("immediately", "relationship of the prices")
 
 
 def leg_kind(leg: str) -> str:
@@ -265,6 +274,8 @@ async def place_rung(core: Core, decision_id: int, symbol: str, rung: Rung) -> N
         text = f"🚨 #D-{decision_id} protective OCO L{i} rejected: {exc.describe()}"
         core.note_error(text)
         await core.alert("error", text, decision_id)
+        if any(m in str(exc).lower() for m in PRICE_ALREADY_CROSSED):
+            await exit_rung_at_market(core, decision_id, symbol, rung)
         return
     except VenueError as exc:
         text = f"🚨 #D-{decision_id} protective OCO L{i} not confirmed ({exc.describe()})"
@@ -273,6 +284,27 @@ async def place_rung(core: Core, decision_id: int, symbol: str, rung: Rung) -> N
         return
     for report in reports:
         await apply_report(core, decision_id, report, acked=True)
+
+
+async def exit_rung_at_market(core: Core, decision_id: int, symbol: str, rung: Rung) -> None:
+    """Sell a rung at market (``gl-<d>-M<i>``) once, when its OCO could not rest."""
+    rules = await core.rules(symbol)
+    qty = rules.round_qty(rung.quantity, market=True)
+    order = NewOrder(symbol, "SELL", "MARKET", qty, client_id(decision_id, f"M{rung.index}"))
+    row = store.OrderRow(decision_id, order.client_order_id, None, core.venue_name, core.market,
+                         symbol, f"M{rung.index}", "SELL", "MARKET", qty)  # fmt: skip
+    async with core.pool.acquire() as conn, conn.transaction():
+        if not await store.insert_order(conn, row):
+            return
+        await store.audit(conn, "exit.market", decision_id, {"rung": rung.index, "qty": qty})
+    try:
+        report = await core.sender.place(order)
+    except VenueError as exc:
+        text = f"🚨 #D-{decision_id} market exit of rung {rung.index} failed: {exc.describe()}"
+        core.note_error(text)
+        await core.alert("error", text, decision_id)
+        return
+    await apply_report(core, decision_id, report, acked=True)
 
 
 async def _close_if_flat(core: Core, decision: asyncpg.Record) -> None:

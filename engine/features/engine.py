@@ -42,14 +42,14 @@ class FeatureStateError(ValueError):
 class FeatureEngine:
     """One stream's indicator state: feed closed candles in time order."""
 
-    __slots__ = ("_bb_k", "_cfg", "_cols", "_istate", "_names", "_out", "_params", "_state")
+    __slots__ = ("_cfg", "_cols", "_fcfg", "_istate", "_names", "_out", "_params", "_state")
 
     def __init__(self, params: FeatureParams = FeatureParams()) -> None:
         """A fresh engine that has seen no candle."""
         self._params = params
         self._names = params.names()
         self._cfg = params.config()
-        self._bb_k = float(params.bb_k)
+        self._fcfg = params.fconfig()
         self._istate, self._state = kernels.new_state(params.periods())
         # one-candle input columns for update(): open time, then o, h, l, c, v
         self._cols = (np.zeros(1, np.int64), *np.zeros((5, 1), np.float64))
@@ -66,7 +66,13 @@ class FeatureEngine:
         return int(self._istate[kernels.I_COUNT])
 
     def update(
-        self, open_time_ms: int, o: float, h: float, l: float, c: float, v: float  # noqa: E741
+        self,
+        open_time_ms: int,
+        o: float,
+        h: float,
+        l: float,
+        c: float,
+        v: float,  # noqa: E741
     ) -> dict[str, float]:
         """Consume one closed candle and return every output (NaN while warming up).
 
@@ -79,7 +85,7 @@ class FeatureEngine:
         l_col[0] = l
         c_col[0] = c
         v_col[0] = v
-        bad = kernels.run(self._istate, self._state, self._cfg, self._bb_k, *self._cols, self._out)
+        bad = kernels.run(self._istate, self._state, self._cfg, self._fcfg, *self._cols, self._out)
         if bad >= 0:
             raise FeatureInputError(
                 f"candle at open_time {open_time_ms} rejected: {_ERRORS[bad % 8]}"
@@ -98,7 +104,7 @@ class FeatureEngine:
             istate,
             state,
             self._cfg,
-            self._bb_k,
+            self._fcfg,
             np.ascontiguousarray(c.open_time, dtype=np.int64),
             np.ascontiguousarray(c.open, dtype=np.float64),
             np.ascontiguousarray(c.high, dtype=np.float64),
@@ -117,7 +123,7 @@ class FeatureEngine:
 
     def to_bytes(self) -> bytes:
         """Serialise params and state (for the ``feature_state`` table)."""
-        header = _HEADER.pack(_MAGIC, _VERSION, *self._params.periods(), self._bb_k)
+        header = _HEADER.pack(_MAGIC, _VERSION, *self._params.periods(), self._params.bb_k)
         return header + self._istate.tobytes() + self._state.tobytes()
 
     @classmethod
@@ -146,6 +152,8 @@ class FeatureEngine:
         return engine
 
 
-def compute_batch(c: CandleArrays, params: FeatureParams = FeatureParams()) -> dict[str, FloatArray]:
+def compute_batch(
+    c: CandleArrays, params: FeatureParams = FeatureParams()
+) -> dict[str, FloatArray]:
     """Every feature over the candles, as float64 arrays (NaN during warm-up)."""
     return FeatureEngine(params).warm_up(c)

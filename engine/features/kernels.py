@@ -12,7 +12,8 @@ dividing, and so do we.
 State: ``si`` (int64: counters, ring positions, times) and ``s`` (float64: fixed slots
 ``S_*`` then three ring buffers - Bollinger closes, VWMA prices, VWMA volumes - whose sizes
 come from the periods in ``cfg``).
-cfg = (ema1, ema2, ema3, rsi, macd_fast, macd_slow, macd_signal, atr, bb, vwma, adx, groups).
+cfg = (ema1, ema2, ema3, rsi, macd_fast, macd_slow, macd_signal, atr, bb, vwma, adx, groups),
+fcfg = (bb_k, six EMA alphas 2/(n+1), 1/rsi, 1/bb)
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ S_VWMA_PV, S_VWMA_V = 21, 22
 S_BB_SHIFT, S_BB_SX, S_BB_SXX = 23, 24, 25
 N_FIXED = 26
 
+# float config (see FeatureParams.fconfig): precomputed so the loop does not divide
+F_BB_K, F_ALPHA, F_RSI_INV, F_BB_INV = 0, 1, 7, 8  # F_ALPHA: ema1-3, macd fast/slow/signal
+
 # output rows
 O_EMA, O_RSI, O_MACD, O_MACD_SIGNAL, O_MACD_HIST, O_ATR = 0, 3, 4, 5, 6, 7
 O_BB_UPPER, O_BB_MIDDLE, O_BB_LOWER, O_BB_WIDTH = 8, 9, 10, 11
@@ -60,7 +64,7 @@ NAN = np.nan
 # call costs more than the indicators. numba does not inline separately compiled functions,
 # so helpers (and step, inside run) are inlined at numba-IR level.
 _jit = numba.njit(cache=True, error_model="numpy", nogil=True, _nrt=False)
-_inline = numba.njit(cache=True, error_model="numpy", nogil=True, inline="always", _nrt=False)
+_inline = numba.njit(cache=True, error_model="numpy", nogil=True, forceinline=True, _nrt=False)
 
 
 def new_state(
@@ -74,7 +78,7 @@ def new_state(
     return si, s
 
 
-@_jit
+@_inline
 def _check(si, t, o, h, lo, c, v):  # type: ignore[no-untyped-def]
     if not t > si[I_LAST_T]:
         return ERR_TIME
@@ -87,8 +91,8 @@ def _check(si, t, o, h, lo, c, v):  # type: ignore[no-untyped-def]
     return OK
 
 
-@_jit
-def _ema(s, slot, n, j, x):  # type: ignore[no-untyped-def]
+@_inline
+def _ema(s, slot, n, alpha, j, x):  # type: ignore[no-untyped-def]
     """EMA value at index ``j`` of its own input series: SMA seed at n-1, then alpha."""
     if j < n - 1:
         s[slot] += x
@@ -97,12 +101,12 @@ def _ema(s, slot, n, j, x):  # type: ignore[no-untyped-def]
         s[slot] = (s[slot] + x) / n
     else:
         prev = s[slot]
-        s[slot] = ((x - prev) * (2.0 / (n + 1))) + prev
+        s[slot] = ((x - prev) * alpha) + prev
     return s[slot]
 
 
-@_jit
-def _rsi(s, n, k, c):  # type: ignore[no-untyped-def]
+@_inline
+def _rsi(s, n, inv, k, c):  # type: ignore[no-untyped-def]
     if k == 0:
         return NAN
     d = c - s[S_PREV_C]
@@ -115,7 +119,6 @@ def _rsi(s, n, k, c):  # type: ignore[no-untyped-def]
     gain += d if d >= 0.0 else 0.0
     if k >= n:
         # TA-Lib 0.6 multiplies by 1/n here (not a division): bit-exact with it
-        inv = 1.0 / n
         loss *= inv
         gain *= inv
     s[S_RSI_GAIN], s[S_RSI_LOSS] = gain, loss
@@ -125,18 +128,19 @@ def _rsi(s, n, k, c):  # type: ignore[no-untyped-def]
     return 100.0 * (gain / total) if total > 0.0 else 0.0
 
 
-@_jit
-def _macd(s, mf, ms, msig, k, c, out, j):  # type: ignore[no-untyped-def]
+@_inline
+def _macd(s, cfg, fcfg, k, c, out, j):  # type: ignore[no-untyped-def]
+    mf, ms, msig = cfg[4], cfg[5], cfg[6]
     # TA-Lib seeds the fast EMA on the window that ends where the slow seed ends.
     kf = k - (ms - mf)
-    fast = _ema(s, S_MACD_FAST, mf, kf, c) if kf >= 0 else NAN
-    slow = _ema(s, S_MACD_SLOW, ms, k, c)
+    fast = _ema(s, S_MACD_FAST, mf, fcfg[F_ALPHA + 3], kf, c) if kf >= 0 else NAN
+    slow = _ema(s, S_MACD_SLOW, ms, fcfg[F_ALPHA + 4], k, c)
     km = k - (ms - 1)
     if km < 0:
         line = signal = NAN
     else:
         line = fast - slow
-        signal = _ema(s, S_MACD_SIGNAL, msig, km, line)
+        signal = _ema(s, S_MACD_SIGNAL, msig, fcfg[F_ALPHA + 5], km, line)
         if km < msig - 1:
             line = NAN
     out[O_MACD, j] = line
@@ -144,7 +148,7 @@ def _macd(s, mf, ms, msig, k, c, out, j):  # type: ignore[no-untyped-def]
     out[O_MACD_HIST, j] = line - signal
 
 
-@_jit
+@_inline
 def _true_range(s, k, h, lo):  # type: ignore[no-untyped-def]
     if k == 0:
         return NAN
@@ -159,7 +163,7 @@ def _true_range(s, k, h, lo):  # type: ignore[no-untyped-def]
     return tr
 
 
-@_jit
+@_inline
 def _atr(s, n, k, tr):  # type: ignore[no-untyped-def]
     if k == 0:
         return NAN
@@ -173,7 +177,7 @@ def _atr(s, n, k, tr):  # type: ignore[no-untyped-def]
     return s[S_ATR]
 
 
-@_jit
+@_inline
 def _advance(si, slot, n):  # type: ignore[no-untyped-def]
     """Ring position for this candle; the next one wraps at n (no integer division)."""
     pos = si[slot]
@@ -181,7 +185,7 @@ def _advance(si, slot, n):  # type: ignore[no-untyped-def]
     return pos
 
 
-@_jit
+@_inline
 def _shifted_sums(s, ring, n, shift):  # type: ignore[no-untyped-def]
     sx = 0.0
     sxx = 0.0
@@ -192,7 +196,7 @@ def _shifted_sums(s, ring, n, shift):  # type: ignore[no-untyped-def]
     return sx, sxx
 
 
-@_jit
+@_inline
 def _window_sums(s, prices, vols, n):  # type: ignore[no-untyped-def]
     pv = 0.0
     vv = 0.0
@@ -203,7 +207,7 @@ def _window_sums(s, prices, vols, n):  # type: ignore[no-untyped-def]
 
 
 @_inline
-def _bollinger(si, s, n, width, k, c, out, j):  # type: ignore[no-untyped-def]
+def _bollinger(si, s, n, inv, width, k, c, out, j):  # type: ignore[no-untyped-def]
     ring = N_FIXED
     pos = _advance(si, I_BB_POS, n)
     old = s[ring + pos]  # the close leaving the window
@@ -228,8 +232,8 @@ def _bollinger(si, s, n, width, k, c, out, j):  # type: ignore[no-untyped-def]
         sx = s[S_BB_SX] + (dn - do)
         sxx = s[S_BB_SXX] + (dn * dn - do * do)
     s[S_BB_SX], s[S_BB_SXX] = sx, sxx
-    mean_d = sx / n
-    var = sxx / n - mean_d * mean_d
+    mean_d = sx * inv
+    var = sxx * inv - mean_d * mean_d
     dev = math.sqrt(var) * width if var > 0.0 else 0.0
     upper = middle + dev
     lower = middle - dev
@@ -239,7 +243,7 @@ def _bollinger(si, s, n, width, k, c, out, j):  # type: ignore[no-untyped-def]
     out[O_BB_WIDTH, j] = (upper - lower) / middle
 
 
-@_jit
+@_inline
 def _vwap(si, s, t, h, lo, c, v):  # type: ignore[no-untyped-def]
     day = t // DAY_MS
     if day != si[I_VWAP_DAY]:
@@ -251,7 +255,7 @@ def _vwap(si, s, t, h, lo, c, v):  # type: ignore[no-untyped-def]
     return s[S_VWAP_PV] / s[S_VWAP_V]
 
 
-@_jit
+@_inline
 def _vwma(si, s, bb, n, k, c, v):  # type: ignore[no-untyped-def]
     prices = N_FIXED + bb
     vols = prices + n
@@ -316,21 +320,21 @@ def _adx(s, n, k, h, lo, tr, out, j):  # type: ignore[no-untyped-def]
 
 
 @_inline
-def _advance_all(si, s, cfg, bb_k, t, h, lo, c, v, out, j):  # type: ignore[no-untyped-def]
+def _advance_all(si, s, cfg, fcfg, t, h, lo, c, v, out, j):  # type: ignore[no-untyped-def]
     k = si[I_COUNT]
     groups = cfg[11]
     if groups & G_EMA:
         for e in range(3):
-            out[O_EMA + e, j] = _ema(s, S_EMA + e, cfg[e], k, c)
+            out[O_EMA + e, j] = _ema(s, S_EMA + e, cfg[e], fcfg[F_ALPHA + e], k, c)
     if groups & G_RSI:
-        out[O_RSI, j] = _rsi(s, cfg[3], k, c)
+        out[O_RSI, j] = _rsi(s, cfg[3], fcfg[F_RSI_INV], k, c)
     if groups & G_MACD:
-        _macd(s, cfg[4], cfg[5], cfg[6], k, c, out, j)
+        _macd(s, cfg, fcfg, k, c, out, j)
     tr = _true_range(s, k, h, lo)
     if groups & G_ATR:
         out[O_ATR, j] = _atr(s, cfg[7], k, tr)
     if groups & G_BB:
-        _bollinger(si, s, cfg[8], bb_k, k, c, out, j)
+        _bollinger(si, s, cfg[8], fcfg[F_BB_INV], fcfg[F_BB_K], k, c, out, j)
     if groups & G_VWAP:
         out[O_VWAP, j] = _vwap(si, s, t, h, lo, c, v)
     if groups & G_VWMA:
@@ -345,21 +349,21 @@ def _advance_all(si, s, cfg, bb_k, t, h, lo, c, v, out, j):  # type: ignore[no-u
 
 
 @_inline
-def step(si, s, cfg, bb_k, t, o, h, lo, c, v, out, j):  # type: ignore[no-untyped-def]
+def step(si, s, cfg, fcfg, t, o, h, lo, c, v, out, j):  # type: ignore[no-untyped-def]
     """Consume one candle; write outputs to ``out[:, j]``. Returns OK or an ERR_* code, in
     which case neither the state nor ``out`` was touched."""
     code = _check(si, t, o, h, lo, c, v)
     if code == OK:
-        _advance_all(si, s, cfg, bb_k, t, h, lo, c, v, out, j)
+        _advance_all(si, s, cfg, fcfg, t, h, lo, c, v, out, j)
     return code
 
 
 @_jit
-def run(si, s, cfg, bb_k, t, o, h, lo, c, v, out):  # type: ignore[no-untyped-def]
+def run(si, s, cfg, fcfg, t, o, h, lo, c, v, out):  # type: ignore[no-untyped-def]
     """Loop ``step`` over arrays. Returns -1, or ``row * 8 + code`` for the first bad row
     (rows before it have been consumed)."""
     for i in range(t.shape[0]):
-        code = step(si, s, cfg, bb_k, t[i], o[i], h[i], lo[i], c[i], v[i], out, i)
+        code = step(si, s, cfg, fcfg, t[i], o[i], h[i], lo[i], c[i], v[i], out, i)
         if code != OK:
             return i * 8 + code
     return -1

@@ -99,6 +99,12 @@ class FeatureParams:
         """The integer periods in kernel order (see ``kernels.step``)."""
         return (*self.ema, self.rsi, *self.macd, self.atr, self.bb, self.vwma, self.adx)
 
+    def fconfig(self) -> npt.NDArray[np.float64]:
+        """Float constants for the kernels: bb_k, EMA alphas (3 EMAs, MACD fast, slow and
+        signal), 1/rsi and 1/bb. Python's ``2.0 / (n + 1)`` is TA-Lib's value to the bit."""
+        alphas = [2.0 / (n + 1) for n in (*self.ema, *self.macd)]
+        return np.array([self.bb_k, *alphas, 1.0 / self.rsi, 1.0 / self.bb], dtype=np.float64)
+
     def config(self, groups: int = 255) -> npt.NDArray[np.int64]:
         """The periods plus the indicator-group mask, as the array the numba kernels read."""
         return np.array((*self.periods(), groups), dtype=np.int64)
