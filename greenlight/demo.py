@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 import asyncpg
@@ -73,7 +73,7 @@ async def _demo(
         },
     )
     group = ProcessGroup(env)
-    logs = {n: open(workdir / f"{n}.log", "wb") for n in ("sim", "router", "engine", "bot")}  # noqa: SIM115
+    logs = _open_logs(workdir)
     started = time.monotonic()
     try:
         sim = group.start("sim", "sim", stdout=logs["sim"])
@@ -90,6 +90,10 @@ async def _demo(
         group.stop()
         for fh in logs.values():
             fh.close()
+
+
+def _open_logs(workdir: Path) -> dict[str, BinaryIO]:
+    return {n: (workdir / f"{n}.log").open("wb") for n in ("sim", "router", "engine", "bot")}
 
 
 async def _fresh_database(settings: Settings, workdir: Path) -> str:

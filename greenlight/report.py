@@ -63,7 +63,9 @@ async def build(
             "approved": await q(
                 "SELECT count(*) FROM approvals WHERE action='approve' AND accepted"
             ),
-            "orders_placed": await q("SELECT count(*) FROM orders WHERE venue_order_id IS NOT NULL"),
+            "orders_placed": await q(
+                "SELECT count(*) FROM orders WHERE venue_order_id IS NOT NULL"
+            ),
             "fills": await q("SELECT count(*) FROM fills"),
             "orders_rejected": await q("SELECT count(*) FROM orders WHERE status = 'REJECTED'"),
             "duplicate_client_order_ids": await venue_client_id_duplicates(
