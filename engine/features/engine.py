@@ -70,9 +70,9 @@ class FeatureEngine:
         open_time_ms: int,
         o: float,
         h: float,
-        l: float,
+        l: float,  # noqa: E741
         c: float,
-        v: float,  # noqa: E741
+        v: float,
     ) -> dict[str, float]:
         """Consume one closed candle and return every output (NaN while warming up).
 

@@ -5,9 +5,11 @@ writes the outputs into column ``j`` of ``out`` (shape ``(N_OUT, m)``). ``run`` 
 same ``step`` over arrays, so live and batch results are equal bit for bit.
 
 The arithmetic follows TA-Lib's C code operation by operation (seeds, the order of sums,
-Wilder's multiply-add-divide, the running sum of the SMA) so that our values
-agree with TA-Lib to the last few ulps. TA-Lib 0.6+ tests exact zero (no epsilon) before
-dividing, and so do we.
+Wilder's multiply-add-divide, the running sum of the SMA), so EMA, RSI, ADX, +DI, -DI and
+the Bollinger middle band equal TA-Lib 0.6 to the bit and ATR/MACD to a few ulps. TA-Lib
+0.6 tests exact zero (no epsilon) before dividing, and so do we. The Bollinger standard
+deviation is our own: sums of deviations from a shift, rebuilt once per window lap, which is
+more accurate than TA-Lib's (1e-13 vs 3e-11 relative on BTC prices).
 
 State: ``si`` (int64: counters, ring positions, times) and ``s`` (float64: fixed slots
 ``S_*`` then three ring buffers - Bollinger closes, VWMA prices, VWMA volumes - whose sizes
@@ -19,6 +21,7 @@ fcfg = (bb_k, six EMA alphas 2/(n+1), 1/rsi, 1/bb)
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
@@ -34,12 +37,11 @@ S_EMA = 3  # three slots
 S_RSI_GAIN, S_RSI_LOSS = 6, 7
 S_MACD_FAST, S_MACD_SLOW, S_MACD_SIGNAL = 8, 9, 10
 S_ATR = 11
-S_BB_SUM = 12
-S_VWAP_PV, S_VWAP_V = 14, 15
-S_ADX_PDM, S_ADX_MDM, S_ADX_TR, S_ADX_SUMDX, S_ADX = 16, 17, 18, 19, 20
-S_VWMA_PV, S_VWMA_V = 21, 22
-S_BB_SHIFT, S_BB_SX, S_BB_SXX = 23, 24, 25
-N_FIXED = 26
+S_BB_SUM, S_BB_SHIFT, S_BB_SX, S_BB_SXX = 12, 13, 14, 15
+S_VWAP_PV, S_VWAP_V = 16, 17
+S_VWMA_PV, S_VWMA_V = 18, 19
+S_ADX_PDM, S_ADX_MDM, S_ADX_TR, S_ADX_SUMDX, S_ADX = 20, 21, 22, 23, 24
+N_FIXED = 25
 
 # float config (see FeatureParams.fconfig): precomputed so the loop does not divide
 F_BB_K, F_ALPHA, F_RSI_INV, F_BB_INV = 0, 1, 7, 8  # F_ALPHA: ema1-3, macd fast/slow/signal
@@ -60,11 +62,13 @@ OK, ERR_TIME, ERR_PRICE, ERR_RANGE, ERR_VOLUME = 0, 1, 2, 3, 4
 DAY_MS = 86_400_000
 NAN = np.nan
 
-# No NRT: the kernels never allocate, and refcounting the array arguments of every inlined
-# call costs more than the indicators. numba does not inline separately compiled functions,
-# so helpers (and step, inside run) are inlined at numba-IR level.
-_jit = numba.njit(cache=True, error_model="numpy", nogil=True, _nrt=False)
-_inline = numba.njit(cache=True, error_model="numpy", nogil=True, forceinline=True, _nrt=False)
+# ``_nrt=False``: the kernels never allocate, and refcounting the array arguments around
+# every helper call costs more than the indicators themselves. ``forceinline`` marks the
+# helpers (and step) alwaysinline for LLVM: numba would otherwise emit a real call per helper
+# per candle. One entry point (``run``) keeps the cold compile to a few seconds.
+_OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy", "nogil": True, "_nrt": False}
+_jit = numba.njit(**_OPTIONS)
+_inline = numba.njit(forceinline=True, **_OPTIONS)
 
 
 def new_state(

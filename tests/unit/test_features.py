@@ -59,7 +59,7 @@ def talib_reference(c: CandleArrays, p: FeatureParams) -> dict[str, Arr]:
     ref[names[3]] = talib.RSI(cl, p.rsi)
     ref["macd"], ref["macd_signal"], ref["macd_hist"] = talib.MACD(cl, *p.macd)
     ref[names[7]] = talib.ATR(h, lo, cl, p.atr)
-    upper, middle, lower = talib.BBANDS(cl, p.bb, p.bb_k, p.bb_k, 0)
+    upper, middle, lower = talib.BBANDS(cl, p.bb, p.bb_k, p.bb_k)  # matype 0 (SMA)
     ref["bb_upper"], ref["bb_middle"], ref["bb_lower"] = upper, middle, lower
     ref["bb_width"] = (upper - lower) / middle
     ref[names[14]] = talib.ADX(h, lo, cl, p.adx)
@@ -182,3 +182,13 @@ def test_flat_market_gives_talib_conventions() -> None:
         assert np.array_equal(out[name], ref[name], equal_nan=True), name
     assert out["rsi14"][14] == 0.0  # TA-Lib: RSI of a flat market is 0
     assert np.isnan(out["vwap"]).all() and np.isnan(out["vwma20"]).all()  # no volume at all
+
+
+def test_talib_recurrences_are_reproduced_to_the_bit() -> None:
+    # same operations in the same order as TA-Lib 0.6 (the pinned wheel), not just close
+    c = load_15m()
+    ours = compute_batch(c)
+    ref = talib_reference(c, FeatureParams())
+    exact = ("ema20", "ema50", "ema200", "rsi14", "bb_middle", "adx14")
+    for name in (*exact, "plus_di14", "minus_di14"):
+        assert np.array_equal(ours[name], ref[name], equal_nan=True), name
