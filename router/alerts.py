@@ -24,10 +24,13 @@ def filled_text(
     rules: SymbolRules, side: str, qty: Decimal, avg: Decimal, decision_id: int, label: str = ""
 ) -> str:
     """``✅ Filled BUY 0.0688 BTCUSDT @ 60,250 · #D-12``."""
-    icon = {"TP": "🎯", "SL": "🛑", "X": "🧯"}.get(label.rstrip("0123456789"), "✅")
-    what = {"TP": "Take-profit", "SL": "Stop", "X": "Flatten"}.get(
-        label.rstrip("0123456789"), "Filled"
-    )
+    kind = label.rstrip("0123456789")
+    icon, what = {
+        "TP": ("🎯", "Take-profit"),
+        "SL": ("🛑", "Stop"),
+        "X": ("🧯", "Flatten"),
+        "M": ("🧯", "Market exit"),
+    }.get(kind, ("✅", "Filled"))
     prefix = f"{icon} {what} {label} filled" if label else f"{icon} {what}"
     return (
         f"{prefix} {side} {fmt_qty(rules, qty)} {rules.symbol} @ {fmt_price(rules, avg)}"

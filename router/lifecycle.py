@@ -7,7 +7,7 @@ Every function that changes a decision's orders runs under that decision's lock;
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -38,6 +38,20 @@ def leg_kind(leg: str) -> str:
     return leg.rstrip("0123456789")
 
 
+@dataclass(frozen=True)
+class OrderState:
+    """One order's state as the venue reports it, with the fills known so far."""
+
+    cid: str
+    status: str
+    venue_order_id: str | None
+    filled: Decimal
+    cum_quote: Decimal
+    fills: tuple[TradeFill, ...]
+    reject_reason: str | None = None
+    acked: bool = False
+
+
 async def apply_order_state(
     core: Core,
     decision_id: int,
@@ -51,38 +65,50 @@ async def apply_order_state(
     acked: bool = False,
 ) -> None:
     """Apply one order's venue state and fills in a single transaction (idempotent)."""
-    async with core.pool.acquire() as conn, conn.transaction():
+    state = OrderState(cid, status, venue_order_id, filled, cum_quote, tuple(fills),
+                       reject_reason, acked)  # fmt: skip
+    async with core.pool.acquire() as conn:
         decision = await store.get_decision(conn, decision_id)
         assert decision is not None
-        rules = await core.rules(decision["symbol"])
-        before = await store.update_order(
-            conn, cid, status, venue_order_id, filled, cum_quote, reject_reason, acked
+        rules = await core.rules(decision["symbol"])  # cached; fetched outside the transaction
+        async with conn.transaction():
+            await _apply_in_tx(conn, core, decision, rules, state)
+
+
+async def _apply_in_tx(
+    conn: asyncpg.Connection,
+    core: Core,
+    decision: asyncpg.Record,
+    rules: SymbolRules,
+    st: OrderState,
+) -> None:
+    decision_id = decision["id"]
+    before = await store.update_order(
+        conn, st.cid, st.status, st.venue_order_id, st.filled, st.cum_quote, st.reject_reason,
+        st.acked,
+    )  # fmt: skip
+    row = await conn.fetchrow("SELECT * FROM orders WHERE client_order_id = $1", st.cid)
+    if row is None:
+        log.warning("report for unknown order %s ignored", st.cid)
+        return
+    new_fill = False
+    for fill in st.fills:
+        new_fill |= await ledger.insert_fill(
+            conn, core.venue_name, decision["symbol"], st.cid, decision_id, row["side"], fill
         )
-        row = await conn.fetchrow("SELECT * FROM orders WHERE client_order_id = $1", cid)
-        if row is None:
-            log.warning("report for unknown order %s ignored", cid)
-            return
-        new_fill = False
-        for fill in fills:
-            new_fill |= await ledger.insert_fill(
-                conn, core.venue_name, decision["symbol"], cid, decision_id, row["side"], fill
-            )
-        if new_fill or before is not None:
-            await ledger.recompute_position(conn, decision, rules.base_asset, rules.quote_asset)
-        if before is not None:
-            await store.audit(
-                conn,
-                "order.update",
-                decision_id,
-                {"client_order_id": cid, "from": before["status"], "to": status, "filled": filled},
-            )
-            await _fill_alert(conn, rules, row, before, status, filled, cum_quote, decision_id)
-        if acked and row["leg"] == "E":
-            await conn.execute(
-                "UPDATE decisions SET entry_ack_at = coalesce(entry_ack_at, clock_timestamp())"
-                " WHERE id = $1",
-                decision_id,
-            )
+    if new_fill or before is not None:
+        await ledger.recompute_position(conn, decision, rules.base_asset, rules.quote_asset)
+    if before is not None:
+        detail = {"client_order_id": st.cid, "from": before["status"], "to": st.status,
+                  "filled": st.filled}  # fmt: skip
+        await store.audit(conn, "order.update", decision_id, detail)
+        await _fill_alert(conn, rules, row, before, st, decision_id)
+    if st.acked and row["leg"] == "E":
+        await conn.execute(
+            "UPDATE decisions SET entry_ack_at = coalesce(entry_ack_at, clock_timestamp())"
+            " WHERE id = $1",
+            decision_id,
+        )
 
 
 async def _fill_alert(
@@ -90,18 +116,16 @@ async def _fill_alert(
     rules: SymbolRules,
     row: asyncpg.Record,
     before: asyncpg.Record,
-    status: str,
-    filled: Decimal,
-    cum_quote: Decimal,
+    st: OrderState,
     decision_id: int,
 ) -> None:
     was_done = before["status"] in TERMINAL_STATUSES
-    if was_done or status not in TERMINAL_STATUSES or filled <= 0:
+    if was_done or st.status not in TERMINAL_STATUSES or st.filled <= 0:
         return
     leg = row["leg"]
-    text = alerts.filled_text(
-        rules, row["side"], filled, cum_quote / filled, decision_id, "" if leg == "E" else leg
-    )
+    avg = st.cum_quote / st.filled
+    text = alerts.filled_text(rules, row["side"], st.filled, avg, decision_id,
+                              "" if leg == "E" else leg)  # fmt: skip
     await store.alert(conn, "fill", text, decision_id)
 
 
@@ -182,7 +206,11 @@ async def advance_locked(core: Core, decision_id: int) -> None:
     exits = [o for o in orders if leg_kind(o["leg"]) in EXIT_PREFIXES]
     if not exits:
         await protect_locked(core, decision_id)
-        return
+        async with core.pool.acquire() as conn:
+            orders = await store.orders_for(conn, decision_id)
+        exits = [o for o in orders if leg_kind(o["leg"]) in EXIT_PREFIXES]
+        if not exits:
+            return
     if all(o["status"] in TERMINAL_STATUSES for o in exits):
         await _close_if_flat(core, decision)
 

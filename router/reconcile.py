@@ -58,13 +58,40 @@ class Reconciler:
         for row in orders:
             if row["status"] in TERMINAL_STATUSES and await self._fills_complete(row):
                 continue
-            try:
-                report = await self.core.venue.query_order(row["symbol"], row["client_order_id"])
-            except OrderNotFoundError:
+            report = await self._settled_query(row)
+            if report is None:
                 diffs += await self._missing(decision, row, orders, done_lists)
                 continue
             diffs += await self._compare(decision["id"], row, report)
         return diffs
+
+    async def _settled_query(self, row: asyncpg.Record) -> OrderReport | None:
+        """The venue's report of an order, or ``None`` once it provably never arrived.
+
+        A ``NEW_PENDING`` row may belong to a request still in flight (a process that died
+        right after sending it): only after its recvWindow has passed can "not found" be
+        trusted, so a young row is queried again once that time is up.
+        """
+        symbol, cid = row["symbol"], row["client_order_id"]
+        try:
+            return await self.core.venue.query_order(symbol, cid)
+        except OrderNotFoundError:
+            if row["status"] != "NEW_PENDING":
+                return None
+        async with self.core.pool.acquire() as conn:
+            age = await conn.fetchval(
+                "SELECT extract(epoch FROM clock_timestamp() - created_at)::float8"
+                " FROM orders WHERE client_order_id = $1",
+                cid,
+            )
+        wait = self.core.sender.settle_s - float(age)
+        if wait <= 0:
+            return None
+        await asyncio.sleep(wait)
+        try:
+            return await self.core.venue.query_order(symbol, cid)
+        except OrderNotFoundError:
+            return None
 
     async def _fills_complete(self, row: asyncpg.Record) -> bool:
         async with self.core.pool.acquire() as conn:

@@ -7,12 +7,13 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 
-from engine.db import connect, connect_pool, database_url
+from engine.db import DatabaseError, connect, connect_pool, database_url
 from engine.secrets import load_secrets
 from engine.settings import Settings
 from router import brackets, lifecycle, store
@@ -21,7 +22,7 @@ from router.brackets import RouteRefused
 from router.config import RouterConfigError, venue_config
 from router.core import Core
 from router.equity import keep_publishing
-from router.errors import VenueError
+from router.errors import TemporaryError, VenueError
 from router.killswitch import KillSwitch
 from router.reconcile import Reconciler
 from router.sender import OrderSender
@@ -48,6 +49,7 @@ class RouterService:
         self.reconciler = Reconciler(self.core)
         self._audit_queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(10_000)
         self._tasks: list[asyncio.Task[Any]] = []
+        self._short: set[asyncio.Task[None]] = set()
         self.started_at = time.time()
 
     async def _observe(
@@ -66,10 +68,11 @@ class RouterService:
     async def _audit_writer(self) -> None:
         while True:
             action, detail = await self._audit_queue.get()
-            cid = detail["params"].get("newClientOrderId") or detail["params"].get(
-                "origClientOrderId", ""
-            )
-            decision = int(cid.split("-")[1]) if cid.startswith("gl-") else None
+            params = detail["params"]
+            keys = ("newClientOrderId", "origClientOrderId", "listClientOrderId")
+            cid = next((params[k] for k in keys if k in params), "")
+            parts = cid.split("-")
+            decision = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
             try:
                 await self.core.audit(action, decision, detail)
             except (asyncpg.PostgresError, OSError) as exc:
@@ -78,7 +81,7 @@ class RouterService:
     async def start(self) -> None:
         """Start the venue, reconcile, then the background tasks."""
         self._tasks.append(asyncio.create_task(self._audit_writer(), name="audit"))
-        await self.venue.start()
+        await self._start_venue()
         for symbol in self.settings.market.symbols:
             await self.core.rules(symbol)
         await self.reconciler.run()
@@ -89,6 +92,24 @@ class RouterService:
             asyncio.create_task(self._sweeper(), name="sweep"),
             asyncio.create_task(keep_publishing(self.pool, self.venue), name="equity"),
         ]
+
+    async def _start_venue(self, attempts: int = 30, delay_s: float = 1.0) -> None:
+        """Connect to the venue, waiting for it while it is not reachable yet."""
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.venue.start()
+                return
+            except TemporaryError as exc:
+                if attempt == attempts:
+                    raise
+                log.warning("venue not reachable (%s); retrying in %.0fs", exc, delay_s)
+                await asyncio.sleep(delay_s)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a short-lived task, kept referenced until it finishes."""
+        task = asyncio.create_task(coro)
+        self._short.add(task)
+        task.add_done_callback(self._short.discard)
 
     async def _watch(self) -> None:
         assert self.kill is not None
@@ -128,7 +149,22 @@ class RouterService:
     async def _sweeper(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
-            await self.sweep()
+            try:
+                await self.sweep()
+                if await self._unsettled_orders():
+                    await self.reconciler.run()
+            except Exception as exc:  # a background loop must survive any one failure
+                self.core.note_error(f"sweep failed: {exc!r}")
+
+    async def _unsettled_orders(self) -> int:
+        """Orders of live decisions still NEW_PENDING a while after they were recorded."""
+        async with self.pool.acquire() as conn:
+            count: int = await conn.fetchval(
+                "SELECT count(*) FROM orders o JOIN decisions d ON d.id = o.decision_id"
+                " WHERE o.status = 'NEW_PENDING' AND d.state IN ('ROUTED', 'OPEN')"
+                " AND o.created_at < clock_timestamp() - interval '5 seconds'"
+            )
+        return count
 
     async def state(self) -> dict[str, Any]:
         """What ``GET /v1/state`` shows."""
@@ -162,9 +198,9 @@ class RouterService:
 
     async def stop(self) -> None:
         """Cancel background tasks and close the venue."""
-        for task in self._tasks:
+        for task in [*self._tasks, *self._short]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._short]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.venue.close()
@@ -175,7 +211,7 @@ async def _listen(db_url: str, service: RouterService) -> asyncpg.Connection:
 
     def on_notify(_c: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload.strip().isdigit():
-            service._tasks.append(asyncio.create_task(service.route_quietly(int(payload))))
+            service.spawn(service.route_quietly(int(payload)))
 
     await conn.add_listener("gl_approved", on_notify)
     return conn
@@ -240,7 +276,7 @@ def run_router(settings: Settings) -> int:
 
     try:
         asyncio.run(main())
-    except (VenueError, RouterConfigError, OSError) as exc:
+    except (VenueError, RouterConfigError, DatabaseError, OSError) as exc:
         log.error("router stopped: %s", exc)
         return 1
     return 0

@@ -8,10 +8,11 @@ from decimal import Decimal as D
 import asyncpg
 import pytest
 
+from engine.contracts import Bracket
 from router import brackets, lifecycle
 from router.brackets import RouteRefused
 from router.core import Core
-from router.errors import InsufficientFundsError
+from router.errors import InsufficientFundsError, InvalidOrderError
 from router.ledger import figures
 from router.reconcile import Reconciler
 from router.sender import OrderSender
@@ -37,7 +38,7 @@ async def deliver(core: Core, fake: FakeSpot) -> None:
         await lifecycle.on_execution(core, ev)
 
 
-def std_bracket() -> object:
+def std_bracket() -> Bracket:
     return make_bracket("60250", "59550", ("61300", "61650", "62350"), "0.0688")
 
 
@@ -48,7 +49,7 @@ async def orders(pool: asyncpg.Pool, decision_id: int) -> dict[str, asyncpg.Reco
 
 async def test_bracket_lifecycle_entry_protect_tp_stop_close(pool: asyncpg.Pool) -> None:
     core, fake = setup(pool)
-    d = await insert_decision(pool, std_bracket())  # type: ignore[arg-type]
+    d = await insert_decision(pool, std_bracket())
     result = await brackets.route(core, d)
     assert result["accepted"] and result["decision"]["state"] == "OPEN"
     legs = await orders(pool, d)
@@ -89,7 +90,7 @@ async def test_bracket_lifecycle_entry_protect_tp_stop_close(pool: asyncpg.Pool)
 
 async def test_concurrent_routes_place_exactly_one_entry(pool: asyncpg.Pool) -> None:
     core, fake = setup(pool)
-    d = await insert_decision(pool, std_bracket())  # type: ignore[arg-type]
+    d = await insert_decision(pool, std_bracket())
     results = await asyncio.gather(brackets.route(core, d), brackets.route(core, d))
     assert sorted(r["accepted"] for r in results) == [False, True]
     assert fake.place_calls.count(f"gl-{d}-E") == 1
@@ -100,7 +101,7 @@ async def test_concurrent_routes_place_exactly_one_entry(pool: asyncpg.Pool) -> 
 async def test_lost_response_is_adopted_not_resent(pool: asyncpg.Pool) -> None:
     core, fake = setup(pool)
     fake.lose_responses = 1
-    d = await insert_decision(pool, std_bracket())  # type: ignore[arg-type]
+    d = await insert_decision(pool, std_bracket())
     await brackets.route(core, d)
     assert fake.place_calls.count(f"gl-{d}-E") == 1
     legs = await orders(pool, d)
@@ -110,7 +111,7 @@ async def test_lost_response_is_adopted_not_resent(pool: asyncpg.Pool) -> None:
 async def test_request_that_never_arrived_is_sent_once_more(pool: asyncpg.Pool) -> None:
     core, fake = setup(pool)
     fake.drop_requests = 1
-    d = await insert_decision(pool, std_bracket())  # type: ignore[arg-type]
+    d = await insert_decision(pool, std_bracket())
     await brackets.route(core, d)
     assert fake.place_calls.count(f"gl-{d}-E") == 2
     assert sum(1 for o in fake.orders if o.endswith("-E")) == 1
@@ -120,7 +121,7 @@ async def test_request_that_never_arrived_is_sent_once_more(pool: asyncpg.Pool) 
 async def test_rejected_entry_fails_the_decision(pool: asyncpg.Pool) -> None:
     core, fake = setup(pool)
     fake.reject_with = InsufficientFundsError("Account has insufficient balance", -2010, 400)
-    d = await insert_decision(pool, std_bracket())  # type: ignore[arg-type]
+    d = await insert_decision(pool, std_bracket())
     result = await brackets.route(core, d)
     assert result["decision"]["state"] == "FAILED"
     assert "insufficient" in result["decision"]["failure_reason"].lower()
@@ -136,7 +137,7 @@ async def test_unapproved_or_expired_decisions_are_refused(
     pool: asyncpg.Pool, state: str, ttl: int, reason: str
 ) -> None:
     core, fake = setup(pool)
-    d = await insert_decision(pool, std_bracket(), state=state, ttl_s=ttl)  # type: ignore[arg-type]
+    d = await insert_decision(pool, std_bracket(), state=state, ttl_s=ttl)
     with pytest.raises(RouteRefused, match=reason):
         await brackets.route(core, d)
     assert fake.place_calls == [] and await decision_state(pool, d) == state
@@ -144,7 +145,7 @@ async def test_unapproved_or_expired_decisions_are_refused(
 
 async def test_replayed_events_change_nothing(pool: asyncpg.Pool) -> None:
     core, fake = setup(pool)
-    d = await insert_decision(pool, std_bracket())  # type: ignore[arg-type]
+    d = await insert_decision(pool, std_bracket())
     await brackets.route(core, d)
     fake.move(D("61400"))
     events = list(fake.events)
@@ -159,7 +160,7 @@ async def test_replayed_events_change_nothing(pool: asyncpg.Pool) -> None:
 
 async def test_reconcile_applies_missed_fills_and_alerts(pool: asyncpg.Pool) -> None:
     core, fake = setup(pool)
-    d = await insert_decision(pool, std_bracket())  # type: ignore[arg-type]
+    d = await insert_decision(pool, std_bracket())
     await brackets.route(core, d)
     fake.move(D("61400"))
     fake.events.clear()  # the stream was down: these events are lost
@@ -178,11 +179,56 @@ async def test_reconcile_applies_missed_fills_and_alerts(pool: asyncpg.Pool) -> 
 async def test_reconcile_sends_an_entry_that_provably_never_arrived(pool: asyncpg.Pool) -> None:
     core, fake = setup(pool)
     fake.drop_requests = 2  # first send and the single retry both lost before the venue
-    d = await insert_decision(pool, std_bracket())  # type: ignore[arg-type]
+    d = await insert_decision(pool, std_bracket())
     await brackets.route(core, d)
     assert (await orders(pool, d))["E"]["status"] == "NEW_PENDING"
     assert await decision_state(pool, d) == "ROUTED"
     await Reconciler(core).run()
     assert fake.place_calls.count(f"gl-{d}-E") == 3
     assert sum(1 for o in fake.orders if o.endswith("-E")) == 1
+    assert await decision_state(pool, d) == "OPEN"
+
+
+async def test_oco_refused_because_price_crossed_exits_that_rung_at_market(
+    pool: asyncpg.Pool,
+) -> None:
+    core, fake = setup(pool)
+    fake.reject_oco_with = InvalidOrderError("Order would trigger immediately.", -2010, 400)
+    b = make_bracket("60250", "59550", ("61300",), "0.0688")
+    d = await insert_decision(pool, b)
+    await brackets.route(core, d)
+    legs = await orders(pool, d)
+    assert legs["SL1"]["status"] == "REJECTED" and legs["TP1"]["status"] == "REJECTED"
+    assert legs["M1"]["status"] == "FILLED" and legs["M1"]["side"] == "SELL"
+    assert await decision_state(pool, d) == "CLOSED"
+    assert fake.place_calls.count(f"gl-{d}-M1") == 1
+    texts = [r["text"] for r in await pool.fetch("SELECT text FROM alerts ORDER BY id")]
+    assert any("protective OCO L1 rejected" in t for t in texts)
+    assert any(t.startswith("🧯 Market exit M1 filled SELL") for t in texts)
+
+
+async def test_reconcile_waits_for_a_request_still_in_flight(pool: asyncpg.Pool) -> None:
+    from router import store
+    from router.venues.base import NewOrder
+
+    fake = FakeSpot(RULES, D("60250"))
+    core = Core(pool, fake, OrderSender(fake, settle_s=0.5), "sim")
+    d = await insert_decision(pool, std_bracket())
+    order = NewOrder("BTCUSDT", "BUY", "MARKET", D("0.0688"), f"gl-{d}-E")
+    # A router recorded and sent the entry, then died; the request reaches the venue late.
+    async with pool.acquire() as conn, conn.transaction():
+        assert await store.claim_for_routing(conn, d) is not None
+        row = store.OrderRow(d, order.client_order_id, None, "sim", "spot", "BTCUSDT", "E",
+                             "BUY", "MARKET", order.quantity)  # fmt: skip
+        await store.insert_order(conn, row)
+
+    async def lands_late() -> None:
+        await asyncio.sleep(0.1)
+        await fake.place_order(order)
+
+    landing = asyncio.create_task(lands_late())
+    await Reconciler(core).run()
+    await landing
+    assert fake.place_calls.count(f"gl-{d}-E") == 1  # adopted, not sent a second time
+    assert (await orders(pool, d))["E"]["status"] == "FILLED"
     assert await decision_state(pool, d) == "OPEN"

@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
+from engine.contracts import Bracket
 from router import brackets, lifecycle
 from router.api import build_app
 from router.client import RouterClient, RouterError
@@ -27,7 +28,7 @@ from tests.integration.test_router_support import (
 TOKEN = "t0ken-for-tests"
 
 
-def bracket(entry_type: str = "MARKET", entry: str = "60250") -> object:
+def bracket(entry_type: str = "MARKET", entry: str = "60250") -> Bracket:
     return make_bracket(entry, "59550", ("61300", "62350"), "0.05", entry_type=entry_type)
 
 
@@ -39,12 +40,12 @@ def setup(pool: asyncpg.Pool) -> tuple[Core, FakeSpot, KillSwitch]:
 
 async def test_kill_cancels_pending_and_working_entries_but_keeps_stops(pool: asyncpg.Pool) -> None:
     core, fake, kill = setup(pool)
-    open_d = await insert_decision(pool, bracket())  # type: ignore[arg-type]
+    open_d = await insert_decision(pool, bracket())
     await brackets.route(core, open_d)
-    limit_d = await insert_decision(pool, bracket("LIMIT", "58000"))  # type: ignore[arg-type]
+    limit_d = await insert_decision(pool, bracket("LIMIT", "58000"))
     await brackets.route(core, limit_d)
-    pending = await insert_decision(pool, bracket(), state="PENDING")  # type: ignore[arg-type]
-    approved = await insert_decision(pool, bracket(), state="APPROVED")  # type: ignore[arg-type]
+    pending = await insert_decision(pool, bracket(), state="PENDING")
+    approved = await insert_decision(pool, bracket(), state="APPROVED")
 
     result = await kill.kill(flatten=False, by="alice")
     assert sorted(result["cancelled"]) == sorted([pending, approved])
@@ -58,7 +59,7 @@ async def test_kill_cancels_pending_and_working_entries_but_keeps_stops(pool: as
     assert row["value"] is False and row["updated_by"] == "alice"
     assert await pool.fetchval("SELECT count(*) FROM alerts WHERE kind = 'kill'") == 1
 
-    late = await insert_decision(pool, bracket())  # type: ignore[arg-type]
+    late = await insert_decision(pool, bracket())
     with pytest.raises(brackets.RouteRefused, match="trading is disabled"):
         await brackets.route(core, late)
     await kill.resume("alice")
@@ -67,7 +68,7 @@ async def test_kill_cancels_pending_and_working_entries_but_keeps_stops(pool: as
 
 async def test_kill_flatten_closes_the_position_once(pool: asyncpg.Pool) -> None:
     core, fake, kill = setup(pool)
-    d = await insert_decision(pool, bracket())  # type: ignore[arg-type]
+    d = await insert_decision(pool, bracket())
     await brackets.route(core, d)
     await kill.kill(flatten=True, by="bob")
     assert all(fake.orders[f"gl-{d}-{leg}"].status == "CANCELED" for leg in ("TP1", "SL2"))
@@ -116,18 +117,18 @@ async def test_api_routes_once_and_refuses_the_rest(
     api: tuple[RouterClient, FakeSpot, asyncpg.Pool],
 ) -> None:
     client, fake, pool = api
-    d = await insert_decision(pool, bracket())  # type: ignore[arg-type]
+    d = await insert_decision(pool, bracket())
     first = await client.submit_bracket(d)
     assert first["accepted"] and first["decision"]["state"] == "OPEN"
     again = await client.submit_bracket(d)
     assert again["already"] and not again["accepted"]
     assert fake.place_calls.count(f"gl-{d}-E") == 1
 
-    pending = await insert_decision(pool, bracket(), state="PENDING")  # type: ignore[arg-type]
+    pending = await insert_decision(pool, bracket(), state="PENDING")
     with pytest.raises(RouterError, match="PENDING, not APPROVED") as err:
         await client.submit_bracket(pending)
     assert err.value.status == 409
-    expired = await insert_decision(pool, bracket(), ttl_s=-5)  # type: ignore[arg-type]
+    expired = await insert_decision(pool, bracket(), ttl_s=-5)
     with pytest.raises(RouterError, match="expired"):
         await client.submit_bracket(expired)
     with pytest.raises(RouterError, match="does not exist"):
@@ -138,7 +139,7 @@ async def test_api_rejects_bad_tokens_and_bad_bodies(
     api: tuple[RouterClient, FakeSpot, asyncpg.Pool],
 ) -> None:
     client, fake, pool = api
-    d = await insert_decision(pool, bracket())  # type: ignore[arg-type]
+    d = await insert_decision(pool, bracket())
     intruder = RouterClient(client.base_url, "wrong-token")
     with pytest.raises(RouterError, match="bearer token") as err:
         await intruder.submit_bracket(d)

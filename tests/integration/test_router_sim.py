@@ -135,6 +135,16 @@ async def test_approved_bracket_runs_to_close_with_pnl(rig: Rig) -> None:
     alerts = [r["text"] for r in await rig.pool.fetch("SELECT text FROM alerts")]
     assert any("🏁 Closed" in a for a in alerts)
 
+    async def venue_audits() -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await rig.pool.fetch(
+            "SELECT decision_id, detail::text AS t FROM audit_log WHERE action LIKE 'venue.%'"
+        )
+        return rows if any(r["decision_id"] == d for r in rows) else []
+
+    audits = await eventually(venue_audits, 5, "venue requests audited")
+    for secret in ("signature", SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET):
+        assert all(secret not in r["t"] for r in audits)
+
 
 async def test_concurrent_submissions_place_one_entry(rig: Rig) -> None:
     d = await rig.bracket_around("0.05", ("0.05",))

@@ -41,7 +41,7 @@ def make_bracket(
         BracketLeg(price=D(p), quantity=share, r_multiple=D(i + 1)) for i, p in enumerate(tps)
     )
     return Bracket(
-        market=Market.SPOT, symbol=symbol, side=Side.BUY, entry_type=entry_type,  # type: ignore[arg-type]
+        market=Market.SPOT, symbol=symbol, side=Side.BUY, entry_type=entry_type,
         entry_price=D(entry), quantity=D(qty), stop_price=D(stop), take_profits=legs,
         risk_quote=D("10"), risk_fraction=D("0.005"), equity_quote=D("10000"),
     )  # fmt: skip
@@ -112,6 +112,7 @@ class FakeSpot:
         self.lose_responses = 0  # execute the next placement(s), then raise UnknownOutcome
         self.drop_requests = 0  # raise UnknownOutcome without executing
         self.reject_with: VenueError | None = None
+        self.reject_oco_with: VenueError | None = None
         self._ids = itertools.count(1)
         self._trades = itertools.count(1000)
 
@@ -153,6 +154,9 @@ class FakeSpot:
         return self.report(o)
 
     async def place_oco(self, oco: NewOco) -> OrderListReport:
+        if self.reject_oco_with is not None:
+            err, self.reject_oco_with = self.reject_oco_with, None
+            raise err
         self._gate(oco.stop_client_id)
         list_id = next(self._ids)
         tp = FakeOrder(oco.take_profit_client_id, next(self._ids), oco.side, "LIMIT_MAKER",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from pathlib import Path
@@ -16,6 +17,7 @@ from router.errors import (
     InsufficientFundsError,
     InvalidOrderError,
     OrderNotFoundError,
+    RateLimitError,
 )
 from router.venues.base import NewOrder
 from router.venues.binance_spot import BinanceSpot, VenueConfig
@@ -100,3 +102,61 @@ async def test_wrong_secret_is_an_auth_error(sim: SimServer) -> None:
             await venue.balances()
     finally:
         await venue.close()
+
+
+async def test_ban_is_respected_without_sending_more_requests(sim: SimServer) -> None:
+    import aiohttp
+
+    sent: list[str] = []
+
+    async def observe(method: str, path: str, params: dict[str, str], status: object,
+                      body: object) -> None:  # fmt: skip
+        sent.append(path)
+
+    venue = BinanceSpot(adapter(sim).config, observer=observe)
+    await venue.start()
+    body = {"kind": "ban", "count": 1, "path": "/api/v3/openOrders", "retry_after": 30}
+    url = f"{sim.base_url}/sim/admin/faults"
+    async with aiohttp.ClientSession() as http, http.post(url, json=body) as resp:
+        assert resp.status == 200
+    try:
+        with pytest.raises(RateLimitError) as first:
+            await venue.open_orders("BTCUSDT")
+        assert first.value.http_status == 418 and first.value.retry_after > 25
+        calls = len(sent)
+        with pytest.raises(RateLimitError, match="rate limited for another"):
+            await venue.open_orders("BTCUSDT")
+        assert len(sent) == calls  # refused locally: the banned IP sends nothing
+    finally:
+        await venue.close()
+
+
+@pytest.mark.parametrize("can_withdraw", [True, False])
+async def test_real_binance_keys_that_can_withdraw_are_refused(can_withdraw: bool) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def server_time(request: web.Request) -> web.Response:
+        return web.json_response({"serverTime": int(time.time() * 1000)})
+
+    async def restrictions(request: web.Request) -> web.Response:
+        assert "signature" in request.query and request.headers["X-MBX-APIKEY"] == "k"
+        body = {"ipRestrict": False, "enableWithdrawals": can_withdraw, "enableReading": True}
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_get("/api/v3/time", server_time)
+    app.router.add_get("/sapi/v1/account/apiRestrictions", restrictions)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    base = str(server.make_url("")).rstrip("/")
+    venue = BinanceSpot(VenueConfig("binance", base, "ws://127.0.0.1:1", "k", "s"))
+    try:
+        if can_withdraw:
+            with pytest.raises(AuthError, match="can withdraw"):
+                await venue.start()
+        else:
+            await venue.start()
+    finally:
+        await venue.close()
+        await server.close()

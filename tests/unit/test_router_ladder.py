@@ -45,7 +45,7 @@ def bracket(qty: str = "0.0688", rungs: tuple[str, ...] = ("0.0229", "0.0229", "
         market=Market.SPOT,
         symbol="BTCUSDT",
         side=Side.BUY,
-        entry_type=entry_type,  # type: ignore[arg-type]
+        entry_type=entry_type,
         entry_price=D("60250"),
         quantity=D(qty),
         stop_price=D("59550"),
