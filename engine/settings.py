@@ -59,6 +59,8 @@ class VenueSettings(Section):
     name: Literal["sim", "binance", "binance_testnet"] = "sim"
     spot_rest_url: str = ""
     spot_ws_url: str = ""
+    futures_rest_url: str = ""
+    futures_ws_url: str = ""
     recv_window_ms: int = Field(5000, ge=100, le=60000)
 
 
@@ -72,18 +74,21 @@ class SimSettings(Section):
     updates_per_candle: int = Field(2, ge=0, le=20)
     max_candles: int = Field(0, ge=0)  # 0: replay the whole file
     start_balance_usdt: Decimal = Field(Decimal("10000"), gt=0)
+    futures_data_file: str = "data/XRPUSDT-perp-5m-futures.csv"
+    futures_mark_file: str = "data/XRPUSDT-perp-1h-mark.csv"
+    futures_funding_file: str = "data/XRPUSDT-perp-8h-funding_rate.csv"
+    futures_start_balance_usdt: Decimal = Field(Decimal("10000"), gt=0)
 
 
 class MarketSettings(Section):
     symbols: tuple[str, ...] = ("BTCUSDT",)
+    futures_symbols: tuple[str, ...] = ()  # USD-M perpetuals, e.g. ("XRPUSDT",)
     timeframe: str = "15m"
     warmup_candles: int = Field(300, ge=1, le=1000)
 
-    @field_validator("symbols")
+    @field_validator("symbols", "futures_symbols")
     @classmethod
     def _symbols(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if not v:
-            raise ValueError("at least one symbol is required")
         for s in v:
             if not s.isalnum() or not s.isupper():
                 raise ValueError(
@@ -97,6 +102,11 @@ class MarketSettings(Section):
         if v not in TIMEFRAMES_MS:
             raise ValueError(f"timeframe {v!r} is not one of {', '.join(TIMEFRAMES_MS)}")
         return v
+
+
+class FuturesSettings(Section):
+    leverage_cap: int = Field(3, ge=1, le=20)
+    margin_type: Literal["ISOLATED", "CROSSED"] = "ISOLATED"
 
 
 class StrategySettings(Section):
@@ -167,6 +177,7 @@ class Settings(Section):
     venue: VenueSettings = VenueSettings()
     sim: SimSettings = SimSettings()
     market: MarketSettings = MarketSettings()
+    futures: FuturesSettings = FuturesSettings()
     strategy: StrategySettings = StrategySettings()
     risk: RiskSettings = RiskSettings()
     router: RouterSettings = RouterSettings()
@@ -285,6 +296,9 @@ class Endpoints(BaseModel):
     rest: str
     market_ws: str
     user_ws: str
+    futures_rest: str
+    futures_market_ws: str
+    futures_user_ws: str
 
 
 _VENUE_ENDPOINTS = {
@@ -292,24 +306,42 @@ _VENUE_ENDPOINTS = {
         "https://api.binance.com",
         "wss://stream.binance.com:9443",
         "wss://ws-api.binance.com:443/ws-api/v3",
+        "https://fapi.binance.com",
+        "wss://fstream.binance.com/market",
+        "wss://fstream.binance.com/private",
     ),
     "binance_testnet": (
         "https://testnet.binance.vision",
         "wss://stream.testnet.binance.vision",
         "wss://ws-api.testnet.binance.vision/ws-api/v3",
+        "https://testnet.binancefuture.com",
+        "wss://stream.binancefuture.com",
+        "wss://stream.binancefuture.com",
     ),
 }
 
 
 def venue_endpoints(settings: Settings) -> Endpoints:
     """REST, market-stream and user-data WebSocket bases for ``settings.venue``."""
-    if settings.venue.name == "sim":
+    v = settings.venue
+    if v.name == "sim":
         host = f"{settings.sim.host}:{settings.sim.port}"
-        rest, market, user = f"http://{host}", f"ws://{host}", f"ws://{host}/ws-api/v3"
+        urls = (
+            f"http://{host}",
+            f"ws://{host}",
+            f"ws://{host}/ws-api/v3",
+            f"http://{host}",
+            f"ws://{host}/market",
+            f"ws://{host}/private",
+        )
     else:
-        rest, market, user = _VENUE_ENDPOINTS[settings.venue.name]
+        urls = _VENUE_ENDPOINTS[v.name]
+    rest, market, user, frest, fmarket, fuser = urls
     return Endpoints(
-        rest=settings.venue.spot_rest_url or rest,
-        market_ws=settings.venue.spot_ws_url or market,
+        rest=v.spot_rest_url or rest,
+        market_ws=v.spot_ws_url or market,
         user_ws=user,
+        futures_rest=v.futures_rest_url or frest,
+        futures_market_ws=v.futures_ws_url or fmarket,
+        futures_user_ws=fuser,
     )
