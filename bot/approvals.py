@@ -171,14 +171,23 @@ class ApprovalService:
                 await conn.execute("SELECT pg_notify('gl_approved', $1)", str(decision_id))
         if not won:
             return Reply(f"#D-{decision_id}: nothing changed — {reason}.", ok=False)
-        await self.finalize_decided()
         if action == "reject":
+            await self.finalize_decided()
             return Reply(f"#D-{decision_id} rejected.")
+        reply = await self._route(decision_id)
+        await self.finalize_decided()  # after routing: editing chats must not delay the order
+        return reply
+
+    async def _route(self, decision_id: int) -> Reply:
         try:
-            await self.router.submit_bracket(decision_id)
+            result = await self.router.submit_bracket(decision_id)
         except Exception as exc:  # the router's own sweep retries APPROVED decisions
             log.warning("router did not take #D-%d yet: %s", decision_id, exc)
             return Reply(f"#D-{decision_id} approved; router: {exc}")
+        decision = result.get("decision") or {}
+        if decision.get("state") == "FAILED":
+            why = decision.get("failure_reason") or "rejected by the exchange"
+            return Reply(f"#D-{decision_id} approved but the entry failed: {why}", ok=False)
         return Reply(f"#D-{decision_id} approved and sent to the exchange.")
 
     # -- housekeeping ------------------------------------------------------------------

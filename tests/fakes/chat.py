@@ -42,10 +42,14 @@ class RecordingRouter:
 
     submitted: list[int] = field(default_factory=list)
     kills: list[tuple[bool, str]] = field(default_factory=list)
+    entry_failure: str | None = None  # answer like the router does when the venue rejects
 
     async def submit_bracket(self, decision_id: int) -> dict[str, Any]:
         self.submitted.append(decision_id)
-        return {"decision_id": decision_id, "state": "ROUTED"}
+        if self.entry_failure:
+            state = {"id": decision_id, "state": "FAILED", "failure_reason": self.entry_failure}
+            return {"ok": True, "accepted": True, "decision": state}
+        return {"ok": True, "accepted": True, "decision": {"id": decision_id, "state": "ROUTED"}}
 
     async def kill(self, flatten: bool, by: str) -> dict[str, Any]:
         self.kills.append((flatten, by))

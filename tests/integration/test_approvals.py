@@ -148,3 +148,14 @@ async def test_auto_approve_is_recorded_as_automatic(pool: asyncpg.Pool) -> None
             "SELECT detail FROM audit_log WHERE action = 'approve.accepted' AND decision_id=$1", did
         )
     assert row["automatic"] and row["accepted"] and detail["automatic"] is True
+
+
+async def test_entry_rejected_by_the_venue_is_reported_to_the_approver(pool: asyncpg.Pool) -> None:
+    ch = RecordingChannel("telegram")
+    router = RecordingRouter(entry_failure="-2010 Account has insufficient balance")
+    svc = service(pool, [ch], router)
+    did = await make_decision(pool)
+    await svc.present(did)
+    reply = await svc.on_tap("telegram", "1", ch.confirmations[0].buttons[0].token)
+    assert not reply.ok and "insufficient balance" in reply.text
+    assert router.submitted == [did]
