@@ -63,12 +63,18 @@ class ConsoleChannel:
         return reply.text
 
     async def _read_loop(self) -> None:
+        # Read stdin on the event loop, not in a thread: a thread blocked in readline() would
+        # keep the process from exiting on SIGTERM.
         loop = asyncio.get_running_loop()
-        while True:
-            line = await loop.run_in_executor(None, sys.stdin.readline)
-            if not line:  # EOF: nobody is typing (e.g. started without a terminal)
-                return
-            await self.handle_line(line)
+        reader = asyncio.StreamReader()
+        try:
+            await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+            )
+        except (OSError, ValueError):  # e.g. a regular file: nothing to follow interactively
+            return
+        while line := await reader.readline():
+            await self.handle_line(line.decode(errors="replace"))
 
     async def send_confirmation(self, confirmation: Confirmation) -> list[SentMessage]:
         """Print the request, the chart path and how to answer."""

@@ -81,10 +81,12 @@ def _forward_stdin(proc: subprocess.Popen[bytes]) -> None:
     """
 
     def pump() -> None:
+        # os.read on the raw descriptor: a daemon thread blocked inside sys.stdin's buffered
+        # reader would abort the interpreter at exit.
         assert proc.stdin is not None
-        for line in sys.stdin.buffer:
+        while chunk := os.read(0, 4096):
             try:
-                proc.stdin.write(line)
+                proc.stdin.write(chunk)
                 proc.stdin.flush()
             except (BrokenPipeError, ValueError):
                 return

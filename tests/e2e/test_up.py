@@ -1,0 +1,98 @@
+"""``greenlight up`` as a person runs it: a decision appears in the console with its chart,
+``approve N`` typed on standard input reaches the exchange, SIGTERM stops everything, and a
+process that dies takes the system down instead of being restarted silently."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from greenlight.procs import free_port
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Up:
+    """A running ``greenlight up`` with its output collected line by line."""
+
+    def __init__(self, db_url: str, tmp: Path) -> None:
+        env = dict(os.environ)
+        env.update(
+            {
+                "GREENLIGHT_DATABASE_URL": db_url,
+                "GREENLIGHT_SIM_PORT": str(free_port()),
+                "GREENLIGHT_ROUTER_PORT": str(free_port()),
+                "GREENLIGHT_SIM_CANDLES_PER_SECOND": "40",
+                "GREENLIGHT_BOT_CHART_DIR": str(tmp / "charts"),
+            }
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "greenlight.cli", "up"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def type(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+
+@pytest.fixture
+def up(db_url: str, tmp_path: Path) -> Iterator[Up]:
+    u = Up(db_url, tmp_path)
+    yield u
+    if u.proc.poll() is None:
+        u.proc.kill()
+        u.proc.wait(10)
+
+
+def test_console_approval_and_clean_stop(up: Up) -> None:
+    wait_until(lambda: "Greenlight is up." in up.text(), 90, "the banner")
+    children = psutil.Process(up.proc.pid).children()
+    assert len(children) == 4  # sim, router, engine, bot
+    m = wait_until(lambda: re.search(r"Type: approve (\d+)", up.text()), 180, "a decision")
+    chart = re.search(r"Chart: (\S+\.png)", up.text())
+    assert chart and Path(chart.group(1)).read_bytes().startswith(b"\x89PNG")
+    up.type(f"approve {m.group(1)}")
+    wait_until(lambda: f"#D-{m.group(1)} approved and sent" in up.text(), 30, "the approval")
+    up.type("status")
+    wait_until(lambda: "Trading: ON" in up.text(), 15, "status")
+    up.proc.send_signal(signal.SIGTERM)
+    assert up.proc.wait(60) == 0
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+
+
+def test_a_dead_process_stops_the_system(up: Up) -> None:
+    wait_until(lambda: "Greenlight is up." in up.text(), 90, "the banner")
+    children = psutil.Process(up.proc.pid).children()
+    engine = next(c for c in children if "engine" in c.cmdline())
+    engine.kill()
+    assert up.proc.wait(60) == 1
+    assert "engine exited" in up.text()
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
