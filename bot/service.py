@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from bot.channel import Channel
 from bot.console import ConsoleChannel
 from bot.snapshot import DecisionCharts
 from engine.db import connect, connect_pool, database_url, migrate
+from engine.runtime import run_until_signalled
 from engine.secrets import Secret, load_secrets
 from engine.settings import REPO_ROOT, Settings
 
@@ -136,13 +136,5 @@ def run_bot(settings: Settings, auto_approve: bool = False) -> int:
     url = database_url(settings)
     router = RouterClient(f"http://{settings.router.host}:{settings.router.port}", token.value)
 
-    async def main() -> None:
-        task = asyncio.create_task(serve_bot(settings, url, router, channels, auto_approve))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+    run_until_signalled(lambda: serve_bot(settings, url, router, channels, auto_approve))
     return 0
