@@ -51,10 +51,15 @@ def confirmation_text(
         f"   Risk {bracket.risk_fraction * 100:.2f} % = {bracket.risk_quote:,.2f} {quote}".rstrip(),
         f"TP {tps}   Size {fmt_num(bracket.quantity, step)} {base}".rstrip(),
         f"Why: {sig.get('why') or sig.get('agent')}",
-        f"Guards: trading ON · regime n/a          score {float(sig['score']):.2f}",
+        f"{guards_line(decision)}          score {float(sig['score']):.2f}",
         f"Candle {fmt_time(decision['open_time'], tz)}",
     ]
     return "\n".join(lines)
+
+
+def guards_line(decision: dict[str, Any]) -> str:
+    """``Guards: …`` with the stream's regime at the decision candle (``n/a`` if unknown)."""
+    return f"Guards: trading ON · regime {decision.get('regime') or 'n/a'}"
 
 
 def fmt_time(epoch_ms: int, tz: str = "UTC") -> str:

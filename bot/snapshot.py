@@ -1,4 +1,6 @@
-"""Chart snapshots for confirmations: the decision's recent candles, EMAs, entry/stop/targets."""
+"""Chart snapshots for confirmations: the decision's recent candles, EMAs, entry/stop/targets,
+and the SMC structure known at the decision candle (swing labels, BOS/CHOCH lines, OB/FVG zones
+not yet mitigated or expired), read from the stored analysis rows."""
 
 from __future__ import annotations
 
@@ -12,10 +14,63 @@ import asyncpg
 import numpy as np
 
 from charts.renderer import ChartRenderer
-from charts.spec import ChartSpec, Level
+from charts.spec import ChartSpec, Level, Marker, MarkerKind, Zone
 from engine.candlefile import CandleArrays
 
 log = logging.getLogger(__name__)
+MAX_ZONES = 30
+
+_SWINGS_SQL = """
+SELECT pivot_time, kind, label, price FROM swings
+WHERE venue=$1 AND symbol=$2 AND tf=$3 AND pivot_time >= $4 AND known_time <= $5
+ORDER BY pivot_time"""
+_STRUCTURE_SQL = """
+SELECT open_time, kind, level, ref_swing_time FROM smc_events
+WHERE venue=$1 AND symbol=$2 AND tf=$3 AND open_time >= $4 AND open_time <= $5
+ORDER BY open_time"""
+_ZONES_SQL = """
+SELECT kind, direction, start_time, top, bottom FROM zones
+WHERE venue=$1 AND symbol=$2 AND tf=$3 AND known_time <= $5 AND start_time >= $4
+  AND (mitigated_time IS NULL OR mitigated_time > $5)
+  AND (expired_time IS NULL OR expired_time > $5)
+ORDER BY known_time DESC LIMIT $6"""
+
+
+async def structure_overlays(
+    conn: asyncpg.Connection, d: dict[str, Any], first: int, low: float, high: float
+) -> tuple[list[Marker], list[Zone]]:
+    """Swing labels, BOS/CHOCH markers and live zones known at the decision candle, for the
+    chart window starting at ``first`` (zones outside ``low``..``high`` are left out)."""
+    key = (d["venue"], d["symbol"], d["tf"])
+    at = int(d["open_time"])
+    markers = [
+        Marker(
+            int(r["pivot_time"]),
+            float(r["price"]),
+            r["label"] or ("H" if r["kind"] == "high" else "L"),
+            "swing_high" if r["kind"] == "high" else "swing_low",
+        )
+        for r in await conn.fetch(_SWINGS_SQL, *key, first, at)
+    ]
+    for r in await conn.fetch(_STRUCTURE_SQL, *key, first, at):
+        kind: MarkerKind = "choch" if r["kind"].startswith("CHOCH") else "bos"
+        text = r["kind"].replace("_UP", " ↑").replace("_DN", " ↓")
+        ref = min(int(r["ref_swing_time"]), int(r["open_time"]))
+        markers.append(Marker(int(r["open_time"]), float(r["level"]), text, kind, ref))
+    oldest = first - (at - first)  # zones that began up to one window before it
+    zones = [
+        Zone(
+            int(r["start_time"]),
+            None,
+            float(r["top"]),
+            float(r["bottom"]),
+            "ob" if r["kind"] == "OB" else "fvg",
+            "bull" if r["direction"] == "bullish" else "bear",
+        )
+        for r in await conn.fetch(_ZONES_SQL, *key, oldest, at, MAX_ZONES)
+        if float(r["bottom"]) <= high and float(r["top"]) >= low
+    ]
+    return markers, zones
 
 
 class DecisionCharts:
@@ -52,10 +107,13 @@ class DecisionCharts:
                 d["open_time"],
                 self._n,
             )
-        if len(rows) < 2:
-            log.warning("no candles to chart decision %s", d["id"])
-            return None
-        rows = list(reversed(rows))
+            if len(rows) < 2:
+                log.warning("no candles to chart decision %s", d["id"])
+                return None
+            rows = list(reversed(rows))
+            low = min(float(r["low"]) for r in rows)
+            high = max(float(r["high"]) for r in rows)
+            markers, zones = await structure_overlays(conn, d, rows[0]["open_time"], low, high)
 
         def col(name: str) -> np.ndarray:
             return np.array([np.nan if r[name] is None else float(r[name]) for r in rows])
@@ -82,6 +140,8 @@ class DecisionCharts:
             candles=candles,
             lines={"EMA 20": col("ema20"), "EMA 50": col("ema50"), "EMA 200": col("ema200")},
             levels=levels,
+            zones=zones,
+            markers=markers,
         )
 
     def close(self) -> None:

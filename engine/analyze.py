@@ -1,8 +1,9 @@
 """``greenlight analyze``: the whole analysis (features, causal SMC, retests, regimes) of a
 candle file, written as CSV files for research and verification.
 
-``greenlight analyze CANDLES.csv --tf 15m --out DIR [--swing-length N] [--smc-compat]
-[--sub SUBCANDLES.csv] [--symbol SYM]``
+``greenlight analyze CANDLES.csv --tf 15m --out DIR [--swing-length N]
+[--swing-method pivot|zigzag] [--zigzag-mult K] [--smc-compat] [--sub SUBCANDLES.csv]
+[--symbol SYM]``
 
 Input: anything :func:`engine.candlefile.read_candles` accepts (Binance kline dumps with or
 without header, ms or µs open times; CSVs with an open-time column in epoch ms/µs or ISO-8601
@@ -15,7 +16,8 @@ Files written to DIR (times are open times in epoch ms UTC; empty cell = NaN / n
   macd, macd_signal, macd_hist, atr14, bb_upper, bb_middle, bb_lower, vwap, vwma20, adx14,
   plus_di14, minus_di14`` (vwap/vwma empty without volume).
 - ``swings.csv``: ``pivot_time_ms_utc, known_time_ms_utc, known_index, kind (high|low),
-  label (HH|LH|HL|LL|empty for the first), price``.
+  label (HH|LH|HL|LL|empty for the first), price``; the known candle is pivot + N for
+  ``--swing-method pivot`` and the reversal candle for ``zigzag`` (``--zigzag-mult`` ATRs).
 - ``smc_events.csv``: ``open_time_ms_utc, index, kind (BOS_UP|BOS_DN|CHOCH_UP|CHOCH_DN),
   level, ref_swing_time_ms_utc``.
 - ``zones.csv``: ``zone_id, kind (FVG|OB), direction, start_time_ms_utc, known_time_ms_utc,
@@ -36,7 +38,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
 import numpy as np
 
@@ -157,6 +159,7 @@ class _Job:
     swing_length: int
     symbol: str
     compat: bool
+    smc: SmcParams
 
 
 def _stage_tables(
@@ -164,7 +167,7 @@ def _stage_tables(
 ) -> dict[str, dict[str, Column]]:
     feats = compute_batch(c)
     bar.step("indicators")
-    events, _ = run_smc_batch(c, SmcParams(swing_length=job.swing_length))
+    events, _ = run_smc_batch(c, job.smc)
     bar.step("smc")
     micro_up = micro_dn = None
     if sub is not None:
@@ -198,6 +201,8 @@ def analyze(
     sub_path: Path | None = None,
     symbol: str | None = None,
     progress: TextIO | None = None,
+    swing_method: Literal["pivot", "zigzag"] = "pivot",
+    zigzag_mult: float = 3.0,
 ) -> AnalyzeReport:
     """Run every stage over a candle file and write the CSV files (see module docstring).
 
@@ -207,7 +212,10 @@ def analyze(
         raise ValueError(f"unknown timeframe {tf!r}; one of {', '.join(TIMEFRAMES_MS)}")
     start = time.perf_counter()
     sym = symbol or candles_path.name.split("-")[0].split("_")[0].split(".")[0].upper()
-    job = _Job(tf, TIMEFRAMES_MS[tf], swing_length, sym, compat)
+    smc = SmcParams(
+        swing_length=swing_length, swing_method=swing_method, zigzag_atr_mult=zigzag_mult
+    )
+    job = _Job(tf, TIMEFRAMES_MS[tf], swing_length, sym, compat, smc)
     c = read_candles(candles_path)
     sub = read_candles(sub_path) if sub_path is not None else None
     report = AnalyzeReport(gaps=find_gaps(c.open_time, job.tf_ms))
@@ -234,6 +242,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tf", required=True, help="timeframe of the candles, e.g. 15m")
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument("--swing-length", type=int, default=5, help="pivot bars N (default 5)")
+    p.add_argument(
+        "--swing-method",
+        choices=("pivot", "zigzag"),
+        default="pivot",
+        help="swing detector: N-bar pivots (default) or ATR-scaled ZigZag",
+    )
+    p.add_argument(
+        "--zigzag-mult", type=float, default=3.0, help="ZigZag reversal in ATRs (default 3)"
+    )
     p.add_argument("--smc-compat", action="store_true", help="also write smc_compat.csv")
     p.add_argument("--sub", type=Path, help="sub-timeframe candles for micro-BOS confirmation")
     p.add_argument("--symbol", help="symbol for signals (default: from the file name)")
@@ -256,6 +273,8 @@ def run_analyze(argv: list[str]) -> int:
             args.sub,
             args.symbol,
             progress=sys.stderr,
+            swing_method=args.swing_method,
+            zigzag_mult=args.zigzag_mult,
         )
     except (CandleFileError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -100,6 +100,65 @@ class SignalRaw(Contract):
     why: str = ""
 
 
+class SwingEvent(Contract):
+    """A swing pivot, emitted when it became known (``swings.v1``): ``pivot_time`` is the
+    pivot candle's open time, ``known_time`` the open time of the candle that confirmed it."""
+
+    schema_: Literal["swings.v1"] = Field("swings.v1", alias="schema")
+    venue: str
+    symbol: str
+    tf: str
+    pivot_time: int
+    known_time: int
+    kind: Literal["high", "low"]
+    label: Literal["", "HH", "LH", "HL", "LL"]
+    price: float
+
+
+class StructureEvent(Contract):
+    """A break of structure or change of character on a close (``smc_events.v1``)."""
+
+    schema_: Literal["smc_events.v1"] = Field("smc_events.v1", alias="schema")
+    venue: str
+    symbol: str
+    tf: str
+    open_time: int
+    kind: Literal["BOS_UP", "BOS_DN", "CHOCH_UP", "CHOCH_DN"]
+    level: float
+    ref_swing_time: int
+
+
+class ZoneEvent(Contract):
+    """A change of an FVG or order block (``zones.v1``): new, touched, mitigated, expired."""
+
+    schema_: Literal["zones.v1"] = Field("zones.v1", alias="schema")
+    venue: str
+    symbol: str
+    tf: str
+    zone_id: int
+    kind: Literal["FVG", "OB"]
+    direction: Literal["bullish", "bearish"]
+    status: Literal["new", "touched", "mitigated", "expired"]
+    start_time: int
+    at_time: int
+    top: float
+    bottom: float
+
+
+class RegimeEvent(Contract):
+    """The regime of a stream changed at ``open_time`` (``regime.v1``)."""
+
+    schema_: Literal["regime.v1"] = Field("regime.v1", alias="schema")
+    venue: str
+    symbol: str
+    tf: str
+    open_time: int
+    regime: Literal["TREND", "RANGE", "SHOCK"]
+    adx: float
+    atr_pct: float
+    bbw_pct: float
+
+
 class BracketLeg(Contract):
     """One take-profit rung of a bracket."""
 
@@ -170,7 +229,16 @@ class Alert(Contract):
 
 
 Event = Annotated[
-    Candle | Features | SignalRaw | Decision | OrderUpdate | Alert,
+    Candle
+    | Features
+    | SwingEvent
+    | StructureEvent
+    | ZoneEvent
+    | RegimeEvent
+    | SignalRaw
+    | Decision
+    | OrderUpdate
+    | Alert,
     Field(discriminator="schema_"),
 ]
 _EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)

@@ -1,25 +1,40 @@
-"""One stream's path from a closed candle to a decision: persist → features → rule → bracket.
+"""One stream's path from a closed candle to a decision:
+persist → features → SMC → retest → regime → rule → gate (incl. regime) → bracket.
 
 Each candle is handled in one transaction, so a crash leaves either all of a candle's rows or
-none. Candles already processed (replays after a restart) are skipped by open time.
+none: the candle, its indicators, the step-function states of every stage, the SMC rows
+(swings, structure events, zones and their ends), a regime change, the signals and the
+decision. Candles already processed (replays after a restart) are skipped by open time.
+
+``strategy.agent`` chooses whose signals become decisions (``starter`` or ``retest``); every
+agent's signals on live candles are recorded in ``signals``.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 
 import asyncpg
 
 from engine import store
-from engine.contracts import Candle, SignalRaw
+from engine.analysis_stream import AnalysisParams, AnalysisStateError, StreamAnalysis
+from engine.contracts import Bracket, Candle, SignalRaw
 from engine.decision.bracket import BracketError, build_spot_bracket
+from engine.decision.starter import AGENT as STARTER_AGENT
 from engine.decision.starter import StarterRule
 from engine.features import FeatureEngine, FeatureParams
+from engine.regime.events import save_regimes
+from engine.retest.analyzer import AGENT as RETEST_AGENT
 from engine.settings import Settings
+from engine.smc.store import write_smc_rows
 from engine.symbols import SymbolRules
 
 log = logging.getLogger(__name__)
+
+AGENTS = {"starter": STARTER_AGENT, "retest": RETEST_AGENT}
+NO_ENTRY_REGIMES = frozenset({"SHOCK"})
 
 
 @dataclass(frozen=True)
@@ -30,10 +45,13 @@ class Outcome:
     signal: SignalRaw | None = None
     decision_id: int | None = None
     skipped_because: str | None = None
+    regime: str = ""
 
 
 class StreamProcessor:
-    """Owns the feature state and rule state of one (venue, symbol, tf) stream."""
+    """Owns the feature, analysis and rule state of one (venue, symbol, tf) stream.
+
+    Market-specific sizing lives in :meth:`build_bracket`; a futures stream overrides it."""
 
     def __init__(self, settings: Settings, venue: str, rules: SymbolRules, tf: str) -> None:
         self._settings = settings
@@ -43,18 +61,34 @@ class StreamProcessor:
         self._rules = rules
         self._params = FeatureParams.from_settings(settings.strategy)
         self._features = FeatureEngine(self._params)
+        self._analysis_params = AnalysisParams.from_settings(settings)
+        self._analysis = StreamAnalysis(self._analysis_params)
         self._rule = StarterRule(settings.strategy)
+        self.agent = AGENTS[settings.strategy.agent]
+        self.regime = ""
         self.last_open_time: int | None = None
 
     async def restore(self, conn: asyncpg.Connection) -> int | None:
-        """Resume from persisted state; return the open time it resumes after (or None)."""
+        """Resume from persisted state; return the open time it resumes after, or ``None``
+        when there is no usable state (the caller warms up from history)."""
         saved = await store.load_feature_state(conn, self.venue, self.symbol, self.tf)
         if saved is None:
             return None
-        self.last_open_time, blob = saved
+        last, blob, analysis = saved
+        if analysis is None:
+            log.warning("%s %s: no analysis state saved; warming up again", self.symbol, self.tf)
+            return None
+        try:
+            self._analysis = StreamAnalysis.from_bytes(self._analysis_params, analysis)
+        except AnalysisStateError as exc:
+            log.warning("%s %s: %s; warming up again", self.symbol, self.tf, exc)
+            self._analysis = StreamAnalysis(self._analysis_params)
+            return None
         self._features = FeatureEngine.from_bytes(self._params, blob)
         self._rule.seed(await store.recent_macd_hist(conn, self.venue, self.symbol, self.tf))
-        return self.last_open_time
+        self.regime = self._analysis.regime_name
+        self.last_open_time = last
+        return last
 
     async def process(
         self, pool: asyncpg.Pool, candle: Candle, received_at: float, live: bool
@@ -63,43 +97,47 @@ class StreamProcessor:
         if self.last_open_time is not None and candle.open_time <= self.last_open_time:
             return Outcome(processed=False, skipped_because="already processed")
         async with pool.acquire() as conn, conn.transaction():
-            await store.insert_candle(conn, candle, received_at)
-            values = self._features.update(
-                candle.open_time,
-                candle.open,
-                candle.high,
-                candle.low,
-                candle.close,
-                candle.volume,
+            c = candle
+            values = self._features.update(c.open_time, c.open, c.high, c.low, c.close, c.volume)
+            step = self._analysis.step(c, values)
+            self.regime = step.regime
+            await store.save_candle_step(
+                conn, c, received_at, values, self._features.to_bytes(), self._analysis.to_bytes()
             )
-            await store.save_features(conn, candle, values, self._features.to_bytes())
-            signal = self._rule.on_candle(candle, values)
-            self.last_open_time = candle.open_time
-            if signal is None:
-                return Outcome(processed=True)
+            await write_smc_rows(conn, self.venue, self.symbol, self.tf, step.smc_rows)
+            if step.regime_event is not None:
+                await save_regimes(conn, [step.regime_event])
+            starter = self._rule.on_candle(c, values)
+            self.last_open_time = c.open_time
+            signals = [s for s in (starter, step.signal) if s is not None]
+            chosen = next((s for s in signals if s.agent == self.agent), None)
+            if not signals:
+                return Outcome(processed=True, regime=self.regime)
             if not live:
-                return Outcome(True, signal, skipped_because="not a live candle")
-            return await self._decide(conn, signal, received_at)
+                return Outcome(
+                    True, chosen, skipped_because="not a live candle", regime=self.regime
+                )
+            ids = {s.agent: await store.insert_signal(conn, s) for s in signals}
+            if chosen is None:
+                return Outcome(True, regime=self.regime)
+            return await self._decide(conn, chosen, ids[chosen.agent], received_at)
 
     async def _decide(
-        self, conn: asyncpg.Connection, signal: SignalRaw, received_at: float
+        self, conn: asyncpg.Connection, signal: SignalRaw, signal_id: int | None, received_at: float
     ) -> Outcome:
-        signal_id = await store.insert_signal(conn, signal)
         if signal_id is None:
             return Outcome(True, signal, skipped_because="signal already recorded")
         reason = await self._gate(conn)
-        if reason:
-            log.info("signal %s %s not taken: %s", self.symbol, signal.open_time, reason)
-            return Outcome(True, signal, skipped_because=reason)
-        equity = await store.equity_quote(conn)
-        assert equity is not None  # checked by the gate
-        try:
-            bracket = build_spot_bracket(
-                signal, self._rules, equity, self._settings.risk.risk_per_trade
-            )
-        except BracketError as exc:
-            log.warning("signal %s %s cannot be sized: %s", self.symbol, signal.open_time, exc)
-            return Outcome(True, signal, skipped_because=str(exc))
+        bracket = None
+        if reason is None:
+            equity = await store.equity_quote(conn)
+            assert equity is not None  # checked by the gate
+            try:
+                bracket = self.build_bracket(signal, equity)
+            except BracketError as exc:
+                reason = f"cannot be sized: {exc}"
+        if bracket is None:
+            return await self._skip(conn, signal, signal_id, reason or "no bracket")
         did = await store.insert_decision(
             conn,
             signal_id,
@@ -107,10 +145,33 @@ class StreamProcessor:
             bracket,
             self._settings.risk.decision_ttl_seconds,
             received_at,
+            self.regime,
         )
-        return Outcome(True, signal, decision_id=did)
+        return Outcome(True, signal, decision_id=did, regime=self.regime)
+
+    def build_bracket(self, signal: SignalRaw, equity: Decimal) -> Bracket:
+        """Size the signal for this stream's market (spot: long-only, no leverage)."""
+        return build_spot_bracket(signal, self._rules, equity, self._settings.risk.risk_per_trade)
+
+    async def _skip(
+        self, conn: asyncpg.Connection, signal: SignalRaw, signal_id: int, reason: str
+    ) -> Outcome:
+        """Record why a signal did not become a decision (audit log) and report it."""
+        log.info("signal %s %s not taken: %s", self.symbol, signal.open_time, reason)
+        detail = {
+            "signal_id": signal_id,
+            "agent": signal.agent,
+            "symbol": self.symbol,
+            "open_time": signal.open_time,
+            "regime": self.regime or None,
+            "reason": reason,
+        }
+        await store.audit(conn, "engine", "signal.skipped", None, detail)
+        return Outcome(True, signal, skipped_because=reason, regime=self.regime)
 
     async def _gate(self, conn: asyncpg.Connection) -> str | None:
+        if self.regime in NO_ENTRY_REGIMES:
+            return f"regime {self.regime}: no new entries"
         if not await store.trading_enabled(conn):
             return "trading is disabled (kill switch)"
         if await store.open_decisions(conn, self.venue, self.symbol) >= (

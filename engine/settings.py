@@ -123,6 +123,7 @@ class StrategySettings(Section):
     atr_stop_mult: float = Field(1.5, gt=0)
     take_profit_r: tuple[float, ...] = (1.5, 2.0, 3.0)
     allow_short: bool = False
+    agent: Literal["starter", "retest"] = "starter"  # whose signals become decisions
 
     @model_validator(mode="after")
     def _check(self) -> StrategySettings:
@@ -136,6 +137,54 @@ class StrategySettings(Section):
             raise ValueError("take_profit_r needs at least one positive R multiple")
         if list(self.take_profit_r) != sorted(self.take_profit_r):
             raise ValueError("take_profit_r must be in ascending order")
+        return self
+
+
+class SmcSettings(Section):
+    """Causal SMC stage (see ``engine.smc.engine.SmcParams``)."""
+
+    swing_method: Literal["pivot", "zigzag"] = "pivot"
+    swing_length: int = Field(5, ge=1, le=100)
+    zigzag_atr_mult: float = Field(3.0, gt=0, le=50)
+    atr_period: int = Field(14, ge=2, le=1000)
+    ob_expiry_bars: int = Field(96, ge=1, le=100_000)
+    fvg_expiry_bars: int = Field(192, ge=1, le=100_000)
+    ob_lookback_bars: int = Field(32, ge=1, le=1000)
+    zone_capacity: int = Field(64, ge=2, le=1024)
+
+
+class RetestSettings(Section):
+    """Retest analyzer (see ``engine.retest.analyzer.RetestParams``)."""
+
+    wait_bars: int = Field(8, ge=1, le=1000)
+    tol_atr: float = Field(0.25, ge=0, le=10)
+    sl_atr: float = Field(0.5, gt=0, le=10)
+    rsi_low: float = Field(40.0, ge=0, le=100)
+    rsi_high: float = Field(55.0, ge=0, le=100)
+    require_momentum: bool = True
+    ttl_bars: int = Field(4, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _check(self) -> RetestSettings:
+        if self.rsi_low >= self.rsi_high:
+            raise ValueError("rsi_low must be below rsi_high")
+        return self
+
+
+class RegimeSettings(Section):
+    """Regime classifier (see ``engine.regime.classifier.RegimeParams``); percentiles are
+    fractions in [0, 1]."""
+
+    window: int = Field(500, ge=2, le=100_000)
+    min_periods: int = Field(100, ge=1, le=100_000)
+    adx_trend: float = Field(25.0, gt=0, le=100)
+    shock_pct: float = Field(0.95, gt=0, le=1)
+    trend_bbw_pct: float = Field(0.30, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> RegimeSettings:
+        if self.min_periods > self.window:
+            raise ValueError("min_periods must not exceed window")
         return self
 
 
@@ -179,6 +228,9 @@ class Settings(Section):
     market: MarketSettings = MarketSettings()
     futures: FuturesSettings = FuturesSettings()
     strategy: StrategySettings = StrategySettings()
+    smc: SmcSettings = SmcSettings()
+    retest: RetestSettings = RetestSettings()
+    regime: RegimeSettings = RegimeSettings()
     risk: RiskSettings = RiskSettings()
     router: RouterSettings = RouterSettings()
     bot: BotSettings = BotSettings()

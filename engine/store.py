@@ -46,9 +46,14 @@ async def insert_candle(conn: asyncpg.Connection, c: Candle, received_at: float)
 
 
 async def save_features(
-    conn: asyncpg.Connection, c: Candle, values: dict[str, float], state: bytes
+    conn: asyncpg.Connection,
+    c: Candle,
+    values: dict[str, float],
+    state: bytes,
+    analysis_state: bytes | None = None,
 ) -> None:
-    """Upsert the indicator row for a candle and the stream's step-function state."""
+    """Upsert the indicator row for a candle and the stream's step-function states (features,
+    and SMC/retest/regime when given)."""
     fixed = [values.get(k, math.nan) for k in INDICATOR_COLUMNS]
     extra = {
         k: (None if math.isnan(v) else v) for k, v in values.items() if k not in INDICATOR_COLUMNS
@@ -65,28 +70,86 @@ async def save_features(
         extra,
     )
     await conn.execute(
-        "INSERT INTO feature_state (venue, symbol, tf, open_time, state) VALUES ($1,$2,$3,$4,$5)"
-        " ON CONFLICT (venue, symbol, tf) DO UPDATE SET open_time = EXCLUDED.open_time,"
-        " state = EXCLUDED.state",
+        "INSERT INTO feature_state (venue, symbol, tf, open_time, state, analysis_state)"
+        " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (venue, symbol, tf) DO UPDATE SET"
+        " open_time = EXCLUDED.open_time, state = EXCLUDED.state,"
+        " analysis_state = EXCLUDED.analysis_state",
         c.venue,
         c.symbol,
         c.tf,
         c.open_time,
         state,
+        analysis_state,
+    )
+
+
+_STEP_SQL = """
+WITH candle AS (
+    INSERT INTO candles (venue, symbol, tf, open_time, close_time, open, high, low, close,
+                         volume, received_at)
+    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING
+), ind AS (
+    INSERT INTO indicators (venue, symbol, tf, open_time, ema20, ema50, ema200, rsi14, macd,
+                            macd_signal, macd_hist, atr14, extra)
+    VALUES ($1,$2,$3,$4,$12,$13,$14,$15,$16,$17,$18,$19,$20)
+    ON CONFLICT (venue, symbol, tf, open_time) DO UPDATE SET extra = EXCLUDED.extra
+)
+INSERT INTO feature_state (venue, symbol, tf, open_time, state, analysis_state)
+VALUES ($1,$2,$3,$4,$21,$22) ON CONFLICT (venue, symbol, tf) DO UPDATE SET
+    open_time = EXCLUDED.open_time, state = EXCLUDED.state,
+    analysis_state = EXCLUDED.analysis_state"""
+
+
+async def save_candle_step(
+    conn: asyncpg.Connection,
+    c: Candle,
+    received_at: float,
+    values: dict[str, float],
+    state: bytes,
+    analysis_state: bytes | None,
+) -> None:
+    """One statement per candle: the candle (kept if already stored), its indicator row and
+    the stream's step-function states (features; SMC/retest/regime)."""
+    fixed = [values.get(k, math.nan) for k in INDICATOR_COLUMNS]
+    extra = {
+        k: (None if math.isnan(v) else v) for k, v in values.items() if k not in INDICATOR_COLUMNS
+    }
+    await conn.execute(
+        _STEP_SQL,
+        c.venue,
+        c.symbol,
+        c.tf,
+        c.open_time,
+        c.close_time,
+        Decimal(repr(c.open)),
+        Decimal(repr(c.high)),
+        Decimal(repr(c.low)),
+        Decimal(repr(c.close)),
+        Decimal(repr(c.volume)),
+        datetime.fromtimestamp(received_at, UTC),
+        *fixed,
+        extra,
+        state,
+        analysis_state,
     )
 
 
 async def load_feature_state(
     conn: asyncpg.Connection, venue: str, symbol: str, tf: str
-) -> tuple[int, bytes] | None:
-    """The persisted step-function state of a stream, if any."""
+) -> tuple[int, bytes, bytes | None] | None:
+    """The persisted step-function states of a stream, if any: the open time of the last
+    candle, the feature state and the analysis state (``None`` if never saved)."""
     row = await conn.fetchrow(
-        "SELECT open_time, state FROM feature_state WHERE venue=$1 AND symbol=$2 AND tf=$3",
+        "SELECT open_time, state, analysis_state FROM feature_state"
+        " WHERE venue=$1 AND symbol=$2 AND tf=$3",
         venue,
         symbol,
         tf,
     )
-    return (int(row["open_time"]), bytes(row["state"])) if row else None
+    if row is None:
+        return None
+    analysis = row["analysis_state"]
+    return int(row["open_time"]), bytes(row["state"]), None if analysis is None else bytes(analysis)
 
 
 async def recent_macd_hist(
@@ -151,12 +214,14 @@ async def insert_decision(
     bracket: Bracket,
     ttl_s: int,
     received_at: float,
+    regime: str | None = None,
 ) -> int | None:
-    """Write a PENDING decision and announce it with ``NOTIFY gl_decisions``."""
+    """Write a PENDING decision (with the stream's regime, if known) and announce it with
+    ``NOTIFY gl_decisions``."""
     did: int | None = await conn.fetchval(
         "INSERT INTO decisions (signal_id, venue, market, symbol, tf, open_time, side, state,"
-        " bracket, signal, expires_at, candle_received_at)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,'PENDING',$8,$9,$10,$11)"
+        " bracket, signal, expires_at, candle_received_at, regime)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,'PENDING',$8,$9,$10,$11,$12)"
         " ON CONFLICT DO NOTHING RETURNING id",
         signal_id,
         s.venue,
@@ -169,6 +234,7 @@ async def insert_decision(
         s.model_dump(mode="json", by_alias=True),
         datetime.now(UTC) + timedelta(seconds=ttl_s),
         datetime.fromtimestamp(received_at, UTC),
+        regime or None,
     )
     if did is not None:
         await conn.execute("SELECT pg_notify('gl_decisions', $1)", str(did))

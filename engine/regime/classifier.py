@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from engine.regime import kernel as K
+
+if TYPE_CHECKING:
+    from engine.settings import RegimeSettings
 
 F64 = npt.NDArray[np.float64]
 
@@ -32,6 +36,11 @@ class RegimeParams:
             )
         if not (0 < self.shock_pct <= 1 and 0 <= self.trend_bbw_pct <= 1 and self.adx_trend > 0):
             raise ValueError("RegimeParams: percentiles must be in (0, 1], adx_trend > 0")
+
+    @classmethod
+    def from_settings(cls, s: RegimeSettings) -> RegimeParams:
+        """The ``[regime]`` settings section as stage parameters."""
+        return cls(s.window, s.min_periods, s.adx_trend, s.shock_pct, s.trend_bbw_pct)
 
     def config(self) -> F64:
         """The float64 config vector the numba step reads."""

@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
 
 import asyncpg
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field
 
-from engine.contracts import Contract
+from engine.contracts import RegimeEvent
 from engine.regime import kernel as K
 from engine.regime.classifier import regime_changes
+
+__all__ = ["RegimeEvent", "regime_events", "save_regimes"]
 
 F64 = npt.NDArray[np.float64]
 
 _SQL = """
 INSERT INTO regimes (venue, symbol, tf, open_time, regime, detail)
 VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING"""
-
-
-class RegimeEvent(Contract):
-    """The regime of a stream changed at ``open_time`` (``regime.v1``)."""
-
-    schema_: Literal["regime.v1"] = Field("regime.v1", alias="schema")
-    venue: str
-    symbol: str
-    tf: str
-    open_time: int
-    regime: Literal["TREND", "RANGE", "SHOCK"]
-    adx: float
-    atr_pct: float
-    bbw_pct: float
 
 
 def regime_events(

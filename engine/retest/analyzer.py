@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -17,10 +18,13 @@ from engine.contracts import SignalRaw
 from engine.retest import kernel as K
 from engine.smc import layout as L
 
+if TYPE_CHECKING:
+    from engine.settings import RetestSettings
+
 F64 = npt.NDArray[np.float64]
 B1 = npt.NDArray[np.bool_]
 
-AGENT = "smc_retest"
+AGENT = "retest.v1"
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,24 @@ class RetestParams:
             )
         if not self.tp_r or any(r <= 0 for r in self.tp_r):
             raise ValueError(f"RetestParams: tp_r must be positive multiples, got {self.tp_r}")
+
+    @classmethod
+    def from_settings(
+        cls, s: RetestSettings, tp_r: tuple[float, ...], zone_capacity: int = 64
+    ) -> RetestParams:
+        """The ``[retest]`` settings section (plus the strategy's TP ladder and the SMC zone
+        table size) as stage parameters."""
+        return cls(
+            wait_bars=s.wait_bars,
+            tol_atr=s.tol_atr,
+            sl_atr=s.sl_atr,
+            rsi_lo=s.rsi_low,
+            rsi_hi=s.rsi_high,
+            require_momentum=s.require_momentum,
+            tp_r=tuple(tp_r),
+            ttl_bars=s.ttl_bars,
+            zone_capacity=zone_capacity,
+        )
 
     def config(self) -> F64:
         """The float64 config vector the numba step reads."""

@@ -3,8 +3,9 @@
 One call consumes one closed candle and appends the events that became known at that candle:
 
 - swings: N-bar pivots, confirmed N bars after the pivot (strictly above the N bars before,
-  at least as high as the N bars after; mirrored for lows), labelled HH/LH or HL/LL against
-  the previous swing of the same kind (equal counts as LH / HL);
+  at least as high as the N bars after; mirrored for lows), or an ATR-scaled ZigZag
+  (:mod:`engine.smc.swing_kernels`), labelled HH/LH or HL/LL against the previous swing of
+  the same kind (equal counts as LH / HL);
 - structure: a close above the latest swing high is BOS_UP, or CHOCH_UP when the trend was
   down; a close below the latest swing low is BOS_DN, or CHOCH_DN when the trend was up; each
   swing level can be broken once;
@@ -22,50 +23,24 @@ import numpy.typing as npt
 from numba import njit
 
 from engine.smc import layout as L
+from engine.smc.swing_kernels import emit, pivot_swings, zigzag_swings
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-CFG_N = 0
-CFG_RING = 1
-CFG_OB_EXPIRY = 2
-CFG_FVG_EXPIRY = 3
-CFG_OB_LOOKBACK = 4
-CFG_SIZE = 5
+CFG_N = L.CFG_N
+CFG_RING = L.CFG_RING
+CFG_OB_EXPIRY = L.CFG_OB_EXPIRY
+CFG_FVG_EXPIRY = L.CFG_FVG_EXPIRY
+CFG_OB_LOOKBACK = L.CFG_OB_LOOKBACK
+CFG_SIZE = L.CFG_SIZE
 
 MAX_EVENTS_FIXED = 12  # swings, structure, new and evicted zones per candle
 
 
 @njit(cache=True)
-def _emit(
-    ev: F64,
-    k: int,
-    bar: int,
-    t: float,
-    typ: int,
-    ref: float,
-    a: float,
-    b: float,
-    d: float,
-    kind: float,
-    zone: float,
-) -> int:
-    row = ev[k]
-    row[L.EV_BAR] = bar
-    row[L.EV_TIME] = t
-    row[L.EV_TYPE] = typ
-    row[L.EV_REF_TIME] = ref
-    row[L.EV_A] = a
-    row[L.EV_B] = b
-    row[L.EV_DIR] = d
-    row[L.EV_KIND] = kind
-    row[L.EV_ZONE] = zone
-    return k + 1
-
-
-@njit(cache=True)
 def _zone_event(ev: F64, k: int, bar: int, t: float, typ: int, z: F64) -> int:
-    return _emit(
+    return emit(
         ev,
         k,
         bar,
@@ -78,50 +53,6 @@ def _zone_event(ev: F64, k: int, bar: int, t: float, typ: int, z: F64) -> int:
         z[L.Z_KIND],
         z[L.Z_ID],
     )
-
-
-@njit(cache=True)
-def _pivot(ring: F64, size: int, bar: int, n: int, col: int, sign: float) -> bool:
-    """Is bar - n an n-bar pivot of ``col`` (sign +1: high, -1: low)?"""
-    p = bar - n
-    v = sign * ring[p % size, col]
-    for j in range(p - n, p):
-        if sign * ring[j % size, col] >= v:
-            return False
-    for j in range(p + 1, bar + 1):  # noqa: SIM110 (plain loops compile best in numba)
-        if sign * ring[j % size, col] > v:
-            return False
-    return True
-
-
-@njit(cache=True)
-def _swings(cfg: I64, ist: I64, fst: F64, ring: F64, bar: int, t: float, ev: F64, k: int) -> int:
-    n = cfg[CFG_N]
-    size = cfg[CFG_RING]
-    if bar < 2 * n:
-        return k
-    p = (bar - n) % size
-    if _pivot(ring, size, bar, n, L.R_HIGH, 1.0):
-        price = ring[p, L.R_HIGH]
-        label = L.LABEL_NONE
-        if ist[L.I_HAS_HIGH]:
-            label = L.LABEL_HH if price > fst[L.F_LAST_HIGH] else L.LABEL_LH
-        fst[L.F_LAST_HIGH] = price
-        fst[L.F_LAST_HIGH_TIME] = ring[p, L.R_TIME]
-        ist[L.I_HAS_HIGH] = 1
-        ist[L.I_TOP_CROSSED] = 0
-        k = _emit(ev, k, bar, t, L.T_SWING, ring[p, L.R_TIME], price, label, 1.0, 0.0, 0.0)
-    if _pivot(ring, size, bar, n, L.R_LOW, -1.0):
-        price = ring[p, L.R_LOW]
-        label = L.LABEL_NONE
-        if ist[L.I_HAS_LOW]:
-            label = L.LABEL_LL if price < fst[L.F_LAST_LOW] else L.LABEL_HL
-        fst[L.F_LAST_LOW] = price
-        fst[L.F_LAST_LOW_TIME] = ring[p, L.R_TIME]
-        ist[L.I_HAS_LOW] = 1
-        ist[L.I_BTM_CROSSED] = 0
-        k = _emit(ev, k, bar, t, L.T_SWING, ring[p, L.R_TIME], price, label, -1.0, 0.0, 0.0)
-    return k
 
 
 @njit(cache=True)
@@ -199,7 +130,7 @@ def _structure(
         typ = L.T_CHOCH if ist[L.I_TREND] == -1 else L.T_BOS
         ist[L.I_TOP_CROSSED] = 1
         ist[L.I_TREND] = 1
-        k = _emit(
+        k = emit(
             ev, k, bar, t, typ, fst[L.F_LAST_HIGH_TIME], fst[L.F_LAST_HIGH], 0.0, 1.0, 0.0, 0.0
         )
         k = _order_block(cfg, ist, ring, zones, bar, t, 1.0, ev, k)
@@ -207,9 +138,7 @@ def _structure(
         typ = L.T_CHOCH if ist[L.I_TREND] == 1 else L.T_BOS
         ist[L.I_BTM_CROSSED] = 1
         ist[L.I_TREND] = -1
-        k = _emit(
-            ev, k, bar, t, typ, fst[L.F_LAST_LOW_TIME], fst[L.F_LAST_LOW], 0.0, -1.0, 0.0, 0.0
-        )
+        k = emit(ev, k, bar, t, typ, fst[L.F_LAST_LOW_TIME], fst[L.F_LAST_LOW], 0.0, -1.0, 0.0, 0.0)
         k = _order_block(cfg, ist, ring, zones, bar, t, -1.0, ev, k)
     return k
 
@@ -302,7 +231,10 @@ def smc_step(
     r[L.R_CLOSE] = c
     r[L.R_VOLUME] = v
     k = _zones(cfg, zones, bar, t, h, lo, c, ev, k)
-    k = _swings(cfg, ist, fst, ring, bar, t, ev, k)
+    if cfg[L.CFG_METHOD] == L.METHOD_ZIGZAG:
+        k = zigzag_swings(cfg, ist, fst, bar, t, h, lo, c, ev, k)
+    else:
+        k = pivot_swings(cfg, ist, fst, ring, bar, t, ev, k)
     k = _structure(cfg, ist, fst, ring, zones, bar, t, c, ev, k)
     k = _fvg(ist, ring, zones, size, bar, t, ev, k)
     ist[L.I_N] = bar + 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,9 @@ from engine.smc.causal import (
     smc_step,
 )
 
+if TYPE_CHECKING:
+    from engine.settings import SmcSettings
+
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
@@ -41,20 +45,53 @@ class BadCandleError(ValueError):
 
 @dataclass(frozen=True)
 class SmcParams:
-    """Causal SMC settings (swing length N, zone lifetimes in bars, zone table size)."""
+    """Causal SMC settings: swing detector (``"pivot"`` with N = ``swing_length`` bars, or
+    ``"zigzag"`` reversing at ``zigzag_atr_mult`` × ATR(``atr_period``)), zone lifetimes in
+    bars and the zone table size."""
 
     swing_length: int = 5
     ob_expiry_bars: int = 96
     fvg_expiry_bars: int = 192
     ob_lookback_bars: int = 32
     zone_capacity: int = 64
+    swing_method: Literal["pivot", "zigzag"] = "pivot"
+    zigzag_atr_mult: float = 3.0
+    atr_period: int = 14
 
     def __post_init__(self) -> None:
-        for name in ("swing_length", "ob_expiry_bars", "fvg_expiry_bars", "ob_lookback_bars"):
+        for name in (
+            "swing_length",
+            "ob_expiry_bars",
+            "fvg_expiry_bars",
+            "ob_lookback_bars",
+            "atr_period",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"SmcParams.{name} must be >= 1, got {getattr(self, name)}")
         if self.zone_capacity < 2:
             raise ValueError(f"SmcParams.zone_capacity must be >= 2, got {self.zone_capacity}")
+        if self.swing_method not in ("pivot", "zigzag"):
+            raise ValueError(
+                f"SmcParams.swing_method must be 'pivot' or 'zigzag', got {self.swing_method!r}"
+            )
+        if not (np.isfinite(self.zigzag_atr_mult) and self.zigzag_atr_mult > 0):
+            raise ValueError(
+                f"SmcParams.zigzag_atr_mult must be a positive number, got {self.zigzag_atr_mult}"
+            )
+
+    @classmethod
+    def from_settings(cls, s: SmcSettings) -> SmcParams:
+        """The ``[smc]`` settings section as engine parameters."""
+        return cls(
+            swing_length=s.swing_length,
+            ob_expiry_bars=s.ob_expiry_bars,
+            fvg_expiry_bars=s.fvg_expiry_bars,
+            ob_lookback_bars=s.ob_lookback_bars,
+            zone_capacity=s.zone_capacity,
+            swing_method=s.swing_method,
+            zigzag_atr_mult=s.zigzag_atr_mult,
+            atr_period=s.atr_period,
+        )
 
     def config(self) -> I64:
         """The int64 config vector the numba step reads."""
@@ -64,6 +101,8 @@ class SmcParams:
         cfg[CFG_OB_EXPIRY] = self.ob_expiry_bars
         cfg[CFG_FVG_EXPIRY] = self.fvg_expiry_bars
         cfg[CFG_OB_LOOKBACK] = self.ob_lookback_bars
+        cfg[L.CFG_METHOD] = L.METHOD_ZIGZAG if self.swing_method == "zigzag" else L.METHOD_PIVOT
+        cfg[L.CFG_ATR_PERIOD] = self.atr_period
         return cfg
 
 
@@ -81,10 +120,12 @@ class SmcState:
     def fresh(cls, params: SmcParams) -> SmcState:
         """State before the first candle."""
         cfg = params.config()
+        floats = np.full(L.F_SIZE, np.nan)
+        floats[L.F_ZZ_MULT] = params.zigzag_atr_mult
         return cls(
             cfg,
             np.zeros(L.I_SIZE, np.int64),
-            np.full(L.F_SIZE, np.nan),
+            floats,
             np.zeros((int(cfg[CFG_RING]), L.R_COLS)),
             np.zeros((params.zone_capacity, L.Z_COLS)),
         )

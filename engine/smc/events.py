@@ -1,15 +1,12 @@
-"""Typed events of the SMC stage (``swings.v1``, ``smc_events.v1``, ``zones.v1``) built from
-the engine's event rows (:mod:`engine.smc.layout`)."""
+"""Typed events of the SMC stage (``swings.v1``, ``smc_events.v1``, ``zones.v1``, defined in
+:mod:`engine.contracts`) built from the engine's event rows (:mod:`engine.smc.layout`)."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field
 
-from engine.contracts import Contract
+from engine.contracts import StructureEvent, SwingEvent, ZoneEvent
 from engine.smc import layout as L
 from engine.smc.tables import structure_kind
 
@@ -23,49 +20,7 @@ _ZONE_STATUS = {
 }
 
 
-class SwingEvent(Contract):
-    """A swing pivot, emitted when it became known (``known_time`` = pivot + N bars)."""
-
-    schema_: Literal["swings.v1"] = Field("swings.v1", alias="schema")
-    venue: str
-    symbol: str
-    tf: str
-    pivot_time: int
-    known_time: int
-    kind: Literal["high", "low"]
-    label: Literal["", "HH", "LH", "HL", "LL"]
-    price: float
-
-
-class StructureEvent(Contract):
-    """A break of structure or change of character on a close (``smc_events.v1``)."""
-
-    schema_: Literal["smc_events.v1"] = Field("smc_events.v1", alias="schema")
-    venue: str
-    symbol: str
-    tf: str
-    open_time: int
-    kind: Literal["BOS_UP", "BOS_DN", "CHOCH_UP", "CHOCH_DN"]
-    level: float
-    ref_swing_time: int
-
-
-class ZoneEvent(Contract):
-    """A change of an FVG or order block (``zones.v1``): new, touched, mitigated, expired."""
-
-    schema_: Literal["zones.v1"] = Field("zones.v1", alias="schema")
-    venue: str
-    symbol: str
-    tf: str
-    zone_id: int
-    kind: Literal["FVG", "OB"]
-    direction: Literal["bullish", "bearish"]
-    status: Literal["new", "touched", "mitigated", "expired"]
-    start_time: int
-    at_time: int
-    top: float
-    bottom: float
-
+__all__ = ["SmcEventModel", "StructureEvent", "SwingEvent", "ZoneEvent", "to_events"]
 
 SmcEventModel = SwingEvent | StructureEvent | ZoneEvent
 

@@ -7,6 +7,19 @@ stored in float64 (exact below 2**53).
 
 from __future__ import annotations
 
+# Config vector (int64).
+CFG_N = 0  # pivot bars N
+CFG_RING = 1
+CFG_OB_EXPIRY = 2
+CFG_FVG_EXPIRY = 3
+CFG_OB_LOOKBACK = 4
+CFG_METHOD = 5  # METHOD_PIVOT / METHOD_ZIGZAG
+CFG_ATR_PERIOD = 6  # ZigZag ATR period
+CFG_SIZE = 7
+
+METHOD_PIVOT = 0
+METHOD_ZIGZAG = 1
+
 # Integer scalar state (int64 vector).
 I_N = 0  # candles seen
 I_TREND = 1  # +1 up, -1 down, 0 unknown
@@ -16,14 +29,23 @@ I_HAS_LOW = 4
 I_TOP_CROSSED = 5
 I_BTM_CROSSED = 6
 I_LAST_TIME = 7
-I_SIZE = 8
+I_ZZ_DIR = 8  # ZigZag leg: +1 up (tracking a high), -1 down, 0 not yet started
+I_SIZE = 9
 
 # Float scalar state (float64 vector).
 F_LAST_HIGH = 0  # price of the latest confirmed swing high (labels, structure reference)
 F_LAST_HIGH_TIME = 1
 F_LAST_LOW = 2
 F_LAST_LOW_TIME = 3
-F_SIZE = 4
+F_ATR = 4  # Wilder ATR of the ZigZag (NaN during warm-up)
+F_PREV_CLOSE = 5
+F_TR_SUM = 6  # sum of true ranges while seeding the ATR
+F_ZZ_HI = 7  # ZigZag extremes: highest high / lowest low of the current leg (both before
+F_ZZ_HI_TIME = 8  # the first leg) and the open times of their candles
+F_ZZ_LO = 9
+F_ZZ_LO_TIME = 10
+F_ZZ_MULT = 11  # configuration constant: reversal distance in ATRs (set by ``fresh``)
+F_SIZE = 12
 
 # Ring buffer of recent candles: row = bar % ring_size.
 R_TIME = 0

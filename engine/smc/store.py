@@ -1,5 +1,6 @@
 """Persist SMC events in ``swings``, ``smc_events`` and ``zones`` (idempotent: replaying the
-same candles writes nothing twice)."""
+same candles writes nothing twice; a zone's end is recorded once, as ``mitigated_time`` or
+``expired_time``)."""
 
 from __future__ import annotations
 
@@ -24,11 +25,22 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"""
 _ZONE_END_SQL = """
 UPDATE zones SET mitigated_time = $6
 WHERE venue = $1 AND symbol = $2 AND tf = $3 AND kind = $4 AND start_time = $5
-  AND mitigated_time IS NULL"""
+  AND mitigated_time IS NULL AND expired_time IS NULL"""
+_ZONE_EXPIRED_SQL = """
+UPDATE zones SET expired_time = $6
+WHERE venue = $1 AND symbol = $2 AND tf = $3 AND kind = $4 AND start_time = $5
+  AND mitigated_time IS NULL AND expired_time IS NULL"""
+_STATEMENTS = (
+    (_SWING_SQL, "sw"),
+    (_EVENT_SQL, "ev"),
+    (_ZONE_SQL, "zn"),
+    (_ZONE_END_SQL, "end"),
+    (_ZONE_EXPIRED_SQL, "exp"),
+)
 
 
 def _rows(ev: F64, key: tuple[str, str, str]) -> dict[str, list[tuple[object, ...]]]:
-    out: dict[str, list[tuple[object, ...]]] = {"sw": [], "ev": [], "zn": [], "end": []}
+    out: dict[str, list[tuple[object, ...]]] = {"sw": [], "ev": [], "zn": [], "end": [], "exp": []}
     for r in ev:
         typ, t, ref = int(r[L.EV_TYPE]), int(r[L.EV_TIME]), int(r[L.EV_REF_TIME])
         up = r[L.EV_DIR] > 0
@@ -52,29 +64,37 @@ def _rows(ev: F64, key: tuple[str, str, str]) -> dict[str, list[tuple[object, ..
             )
         elif typ == L.T_ZONE_MITIGATED:
             out["end"].append((*key, kind, ref, t))
+        elif typ == L.T_ZONE_EXPIRED:
+            out["exp"].append((*key, kind, ref, t))
     return out
 
 
 async def save_smc_events(
     conn: asyncpg.Connection | asyncpg.Pool, venue: str, symbol: str, tf: str, ev: F64
 ) -> dict[str, int]:
-    """Write swings, BOS/CHOCH events, new zones and zone mitigations of ``ev`` in one
-    transaction; return how many rows of each were offered."""
-    rows = _rows(ev, (venue, symbol, tf))
+    """Write swings, BOS/CHOCH events, new zones, zone mitigations and expiries of ``ev`` in
+    one transaction; return how many rows of each were offered."""
     async with _connection(conn) as c, c.transaction():
-        for sql, key in (
-            (_SWING_SQL, "sw"),
-            (_EVENT_SQL, "ev"),
-            (_ZONE_SQL, "zn"),
-            (_ZONE_END_SQL, "end"),
-        ):
-            if rows[key]:
-                await c.executemany(sql, rows[key])
+        return await write_smc_rows(c, venue, symbol, tf, ev)
+
+
+async def write_smc_rows(
+    conn: asyncpg.Connection, venue: str, symbol: str, tf: str, ev: F64
+) -> dict[str, int]:
+    """Like :func:`save_smc_events` but in the caller's transaction (one ``executemany`` per
+    kind of row present, nothing when ``ev`` is empty)."""
+    if ev.shape[0] == 0:
+        return {}
+    rows = _rows(ev, (venue, symbol, tf))
+    for sql, key in _STATEMENTS:
+        if rows[key]:
+            await conn.executemany(sql, rows[key])
     return {
         "swings": len(rows["sw"]),
         "smc_events": len(rows["ev"]),
         "zones": len(rows["zn"]),
         "mitigations": len(rows["end"]),
+        "expiries": len(rows["exp"]),
     }
 
 

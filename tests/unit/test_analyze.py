@@ -104,7 +104,11 @@ def test_bad_row_stops_the_run_naming_the_line(
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--tf", "7m"], "unknown timeframe"), (["--tf", "15m", "--swing-length", "0"], "swing")],
+    [
+        (["--tf", "7m"], "unknown timeframe"),
+        (["--tf", "15m", "--swing-length", "0"], "swing"),
+        (["--tf", "1m", "--swing-method", "zigzag", "--zigzag-mult", "0"], "zigzag_atr_mult"),
+    ],
 )
 def test_bad_options(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
@@ -112,3 +116,16 @@ def test_bad_options(
     src = ROOT / "tests/data/adabtc_1m/ADABTC-1m-2021-11-27.csv"
     assert run_analyze([str(src), "--out", str(tmp_path / "o"), *args]) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_zigzag_swings_file(tmp_path: Path, full_run: Path) -> None:
+    out = tmp_path / "zz"
+    args = [str(BTC), "--tf", "15m", "--out", str(out), "--swing-method", "zigzag"]
+    assert run_analyze([*args, "--zigzag-mult", "4"]) == 0
+    sw = pd.read_csv(out / "swings.csv")
+    assert len(sw) > 500
+    assert (sw["known_time_ms_utc"] > sw["pivot_time_ms_utc"]).all()
+    kinds = sw["kind"].to_numpy()
+    assert (kinds[1:] != kinds[:-1]).all()  # ZigZag swings alternate high / low
+    assert len(sw) < len(pd.read_csv(full_run / "swings.csv")) / 2  # far fewer than pivots
