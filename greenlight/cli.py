@@ -23,10 +23,28 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--report", default="demo-report.json")
     demo.add_argument("--speed", type=float, default=150.0, help="candles per second")
     demo.add_argument("--timeout", type=float, default=600.0, help="give up after N seconds")
+    demo.add_argument("--keep", action="store_true", help="keep logs and charts afterwards")
     sim = sub.add_parser("sim", help="the Binance-compatible simulator alone")
     sim.add_argument("--port", type=int)
     sim.add_argument("--api-key")
     sim.add_argument("--api-secret")
+    sim.add_argument(
+        "--spot-file",
+        action="append",
+        default=[],
+        metavar="SYMBOL=PATH",
+        help="spot candle file (repeatable; replaces settings sim.data_file)",
+    )
+    sim.add_argument(
+        "--futures-file",
+        action="append",
+        default=[],
+        metavar="SYMBOL=PATH",
+        help="USD-M candle file (repeatable; resampled up to the timeframe)",
+    )
+    sim.add_argument("--mark-file", action="append", default=[], metavar="SYMBOL=PATH")
+    sim.add_argument("--funding-file", action="append", default=[], metavar="SYMBOL=PATH")
+    sim.add_argument("--markets", default="spot,futures", help="spot or spot,futures")
     sub.add_parser("engine", help="market ingestion, analysis and decisions")
     sub.add_parser("router", help="the order router (HTTP API on loopback)")
     bot = sub.add_parser("bot", help="the chat bot and approval service")
@@ -74,17 +92,31 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from greenlight.demo import run_demo
 
         return run_demo(
-            settings, args.candles, args.auto_approve, args.report, args.speed, args.timeout
+            settings,
+            args.candles,
+            args.auto_approve,
+            args.report,
+            args.speed,
+            args.timeout,
+            args.keep,
         )
     if cmd == "sim":
         from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-        from sim.server import run_sim
+        from sim.server import SimOverrides, run_sim
 
         if bool(args.api_key) != bool(args.api_secret):
             print("greenlight sim: give both --api-key and --api-secret", file=sys.stderr)
             return 2
-        return run_sim(settings, args.port, args.api_key or SIM_DEMO_API_KEY,
-                       args.api_secret or SIM_DEMO_API_SECRET)
+        overrides = SimOverrides(
+            args.spot_file, args.futures_file, args.mark_file, args.funding_file, args.markets
+        )
+        return run_sim(
+            settings,
+            args.port,
+            args.api_key or SIM_DEMO_API_KEY,
+            args.api_secret or SIM_DEMO_API_SECRET,
+            overrides,
+        )
     if cmd == "engine":
         from engine.service import run_engine
 

@@ -13,7 +13,21 @@ Layout (one idea per file):
 - ``reconcile`` after start / user-stream reconnect: DB vs venue, differences alerted
 - ``killswitch`` manual and automatic halts (error burst, user stream down)
 - ``store`` / ``ledger`` SQL for decisions, orders, alerts, audit; fills and positions
-- ``venues/``   the ``SpotVenue`` seam and the Binance spot adapter (REST + WS-API user data)
+- ``futures``   USD-M: leverage/margin set-up, MARKET entry, protection on the algo endpoint
+                (``STOP_MARKET closePosition`` ``gl-<d>-SL`` + reduce-only
+                ``TAKE_PROFIT_MARKET`` ``gl-<d>-TP<i>``)
+- ``futures_lifecycle`` algo reports → rows/fills; flat → cancel leftovers → CLOSED; reduce-only
+                market exits (kill flatten ``X``, crossed trigger ``M<leg>``)
+- ``reconcile_usdm`` USD-M orders/algos, positions (positionRisk) and wallet vs the DB
+- ``guards``    automatic trips: daily drawdown (equity snapshots), stale candles
+- ``equity``    ``control.equity_quote`` (spot) and ``control.equity_quote_usdm``
+- ``usdm_service`` the USD-M adapter, sender and listen-key stream inside the router process
+- ``venues/``   the ``SpotVenue`` / ``FuturesVenue`` seams; Binance spot (REST + WS-API user
+                data) and USD-M (``/fapi`` REST + listen-key user data) adapters sharing
+                ``binance_http`` (signing, time offset, weights, error classification)
+
+Routing is by ``bracket.market``: spot brackets take the OCO path, USD-M brackets the
+futures path; both share the claim, record-then-send, the sender and reconciliation.
 
 Safety protocol: every order row is written (``NEW_PENDING``) before its request leaves;
 client ids are ``gl-<decision>-<leg>`` so a retry is recognised by the venue and by the

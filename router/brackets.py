@@ -98,8 +98,12 @@ async def route(core: Core, decision_id: int) -> dict[str, Any]:
         return await _refusal(core, decision_id)
     try:
         bracket = parse_bracket(row["bracket"])
-        rules = await core.rules(bracket.symbol)
-        plan = plan_entry(decision_id, bracket, rules)
+        if bracket.market == Market.USDM:
+            from router import futures  # noqa: PLC0415 - futures builds on this module
+
+            plan = await futures.prepare_entry(core, decision_id, bracket)
+        else:
+            plan = plan_entry(decision_id, bracket, await core.rules(bracket.symbol))
     except TemporaryError as exc:
         raise RouteRefused(f"venue unavailable: {exc}", "APPROVED", 503) from exc
     except (ValueError, VenueError) as exc:
@@ -110,10 +114,11 @@ async def route(core: Core, decision_id: int) -> dict[str, Any]:
             if claimed is not None:
                 audit = {"entry": vars(plan.order)}
                 await store.audit(conn, "decision.routed", decision_id, audit)
-                await store.insert_order(conn, _entry_row(core, claimed, plan.order))
+                row = _entry_row(core, claimed, plan.order, bracket.market.value)
+                await store.insert_order(conn, row)
         if claimed is None:  # lost the race, expired or halted: say which
             return await _refusal(core, decision_id)
-        await send_entry(core, decision_id, plan.order)
+        await send_entry(core, decision_id, plan.order, bracket.market.value)
         await lifecycle.advance_locked(core, decision_id)
     async with core.pool.acquire() as conn:
         final = await store.get_decision(conn, decision_id)
@@ -121,13 +126,15 @@ async def route(core: Core, decision_id: int) -> dict[str, Any]:
     return {"accepted": True, "already": False, "decision": decision_view(final)}
 
 
-def _entry_row(core: Core, decision: asyncpg.Record, order: NewOrder) -> store.OrderRow:
+def _entry_row(
+    core: Core, decision: asyncpg.Record, order: NewOrder, market: str
+) -> store.OrderRow:
     return store.OrderRow(
         decision_id=decision["id"],
         client_order_id=order.client_order_id,
         list_client_id=None,
         venue=core.venue_name,
-        market=core.market,
+        market=market,
         symbol=order.symbol,
         leg="E",
         side=order.side,
@@ -150,10 +157,10 @@ async def _fail_unrouted(core: Core, decision_id: int, reason: str) -> dict[str,
     return {"accepted": False, "already": False, "decision": decision_view(row)}
 
 
-async def send_entry(core: Core, decision_id: int, order: NewOrder) -> None:
+async def send_entry(core: Core, decision_id: int, order: NewOrder, market: str = "spot") -> None:
     """Send the recorded entry order and apply the answer (caller holds the decision lock)."""
     try:
-        report = await core.sender.place(order)
+        report = await core.sender_for(market).place(order)
     except StillUnknownError as exc:
         text = f"⚠️ #D-{decision_id} entry outcome unknown ({exc}); reconciling"
         core.note_error(text)
@@ -167,7 +174,7 @@ async def send_entry(core: Core, decision_id: int, order: NewOrder) -> None:
         )  # fmt: skip
         return
     await stamp_ack(core, decision_id, order.client_order_id, report.order_id)
-    await lifecycle.apply_report(core, decision_id, report, acked=True)
+    await lifecycle.apply_report(core, decision_id, report, acked=True, market=market)
 
 
 async def stamp_ack(core: Core, decision_id: int, cid: str, venue_order_id: str) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET, Secret
-from engine.settings import Settings
+from engine.settings import Settings, venue_endpoints
 from router.venues.binance_spot import VenueConfig
 
 _URLS = {
@@ -52,4 +54,18 @@ def venue_config(settings: Settings, secrets: dict[str, Secret]) -> VenueConfig:
         api_secret=secret.value,
         recv_window_ms=settings.venue.recv_window_ms,
         timeout_s=settings.router.request_timeout_s,
+    )
+
+
+def futures_config(settings: Settings, secrets: dict[str, Secret]) -> VenueConfig | None:
+    """The USD-M venue configuration, or ``None`` when no futures symbol is traded."""
+    if not settings.market.futures_symbols:
+        return None
+    spot = venue_config(settings, secrets)
+    ends = venue_endpoints(settings)
+    return replace(
+        spot,
+        rest_url=ends.futures_rest.rstrip("/"),
+        ws_url=ends.futures_user_ws.rstrip("/"),
+        sapi_url=spot.rest_url,
     )

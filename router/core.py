@@ -14,8 +14,8 @@ import asyncpg
 from engine.contracts import Bracket
 from engine.symbols import SymbolRules
 from router import store
-from router.sender import OrderSender
-from router.venues.base import SpotVenue
+from router.sender import FuturesSender, OrderSender
+from router.venues.base import FuturesVenue, OrderVenue, SpotVenue
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ class Core:
     sender: OrderSender
     venue_name: str
     market: str = "spot"
+    futures: FuturesVenue | None = None
+    fsender: FuturesSender | None = None
+    leverage_cap: int = 3
+    margin_type: str = "ISOLATED"
     errors: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=50))
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
 
@@ -52,8 +56,34 @@ class Core:
         self.errors.append((time.time(), text))
 
     async def rules(self, symbol: str) -> SymbolRules:
-        """The symbol's trading rules (cached by the venue adapter)."""
+        """The symbol's spot trading rules (cached by the venue adapter)."""
         return await self.venue.rules(symbol)
+
+    async def rules_for(self, market: str, symbol: str) -> SymbolRules:
+        """The symbol's trading rules on ``market`` (``spot`` or ``usdm``)."""
+        if market == "usdm":
+            return await self.usdm().rules(symbol)
+        return await self.venue.rules(symbol)
+
+    def usdm(self) -> FuturesVenue:
+        """The USD-M venue; ``RuntimeError`` when the router runs without one."""
+        if self.futures is None:
+            raise RuntimeError("no USD-M venue configured (market.futures_symbols is empty)")
+        return self.futures
+
+    def usdm_sender(self) -> FuturesSender:
+        """The USD-M order sender."""
+        if self.fsender is None:
+            raise RuntimeError("no USD-M venue configured (market.futures_symbols is empty)")
+        return self.fsender
+
+    def venue_for(self, market: str) -> OrderVenue:
+        """The venue that holds orders of ``market``."""
+        return self.usdm() if market == "usdm" else self.venue
+
+    def sender_for(self, market: str) -> OrderSender:
+        """The sender for orders of ``market``."""
+        return self.usdm_sender() if market == "usdm" else self.sender
 
     async def alert(self, kind: str, text: str, decision_id: int | None) -> None:
         """Insert an alert and notify the bot."""

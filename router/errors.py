@@ -98,3 +98,49 @@ def classify(http_status: int, code: int | None, msg: str, retry_after: float = 
     if http_status == 403:
         return TemporaryError(msg or "HTTP 403 (WAF)", code, http_status)
     return RejectedError(msg or f"HTTP {http_status}", code, http_status)
+
+
+class WouldTriggerError(InvalidOrderError):
+    """A conditional order's trigger is already satisfied (-2021): the market passed it."""
+
+
+class ReduceOnlyRejectedError(RejectedError):
+    """A reduce-only order would not reduce the position (-2022): nothing left to close."""
+
+
+class NoChangeNeeded(RejectedError):
+    """The account setting already has the requested value (-4046, -4059)."""
+
+
+class PositionModeError(AuthError):
+    """The futures account is in hedge mode (-4061); the router only runs one-way mode."""
+
+
+_FUTURES_INVALID = {-1111, -4003, -4004, -4005, -4013, -4002, -4014, -4023, -4016, -4024,
+                    -4015, -4028, -4062, -4120, -4131, -4137, -4138, -4164, -5021, -5022,
+                    -5040, -2020, -2025, -2027}  # fmt: skip
+
+
+def classify_futures(
+    http_status: int, code: int | None, msg: str, retry_after: float = 0.0
+) -> VenueError:
+    """Map a USD-M error to the right exception; spot rules apply to the shared codes."""
+    if http_status in (429, 418) or http_status >= 500:
+        return classify(http_status, code, msg, retry_after)
+    if code == -5028:
+        return TimestampError(msg, code, http_status)
+    if code in (-2018, -2019):
+        return InsufficientFundsError(msg, code, http_status)
+    if code == -2021:
+        return WouldTriggerError(msg, code, http_status)
+    if code in (-2022, -2024, -4118):
+        return ReduceOnlyRejectedError(msg, code, http_status)
+    if code == -4116:
+        return DuplicateOrderError(msg, code, http_status)
+    if code in (-4046, -4059):
+        return NoChangeNeeded(msg, code, http_status)
+    if code == -4061:
+        return PositionModeError(msg, code, http_status)
+    if code in _FUTURES_INVALID:
+        return InvalidOrderError(msg, code, http_status)
+    return classify(http_status, code, msg, retry_after)

@@ -17,16 +17,16 @@ from typing import Any
 
 import asyncpg
 
-from router import lifecycle, store
+from router import futures_lifecycle, lifecycle, store
 from router.core import Core, client_id
-from router.errors import DuplicateOrderError, OrderNotFoundError, VenueError
+from router.errors import DuplicateOrderError, NoChangeNeeded, OrderNotFoundError, VenueError
 from router.venues.base import TERMINAL_STATUSES, NewOrder
 
 log = logging.getLogger(__name__)
 ERROR_BURST = 5
 ERROR_WINDOW_S = 60.0
 STREAM_DOWN_S = 30.0
-_IGNORED_ERRORS = (OrderNotFoundError, DuplicateOrderError)
+_IGNORED_ERRORS = (OrderNotFoundError, DuplicateOrderError, NoChangeNeeded)
 
 
 class KillSwitch:
@@ -81,6 +81,9 @@ class KillSwitch:
         async with self.core.pool.acquire() as conn:
             orders = await store.orders_for(conn, decision["id"])
         working = [o for o in orders if o["status"] not in TERMINAL_STATUSES]
+        if decision["market"] == "usdm":
+            await self._halt_usdm(decision, working, flatten)
+            return
         for o in working:
             if o["leg"] == "E":
                 await self._cancel(decision["id"], o["symbol"], o["client_order_id"])
@@ -92,6 +95,21 @@ class KillSwitch:
             for o in (o for o in working if o["list_client_id"] == list_id):
                 await self._refresh(decision["id"], o["symbol"], o["client_order_id"])
         await self._flatten(decision)
+
+    async def _halt_usdm(
+        self, decision: asyncpg.Record, working: list[asyncpg.Record], flatten: bool
+    ) -> None:
+        """Cancel a working entry; on flatten close with one reduce-only MARKET (``X``).
+
+        The stop and take-profits stay until the position is flat; the lifecycle then
+        cancels whatever is left.
+        """
+        d = decision["id"]
+        for o in working:
+            if o["leg"] == "E":
+                await futures_lifecycle.cancel(self.core, d, o)
+        if flatten:
+            await futures_lifecycle.market_exit(self.core, d, None, "X")
 
     async def _cancel(self, decision_id: int, symbol: str, cid: str) -> None:
         try:

@@ -86,6 +86,36 @@ def figures(rows: list[asyncpg.Record], base: str, quote: str) -> PositionFigure
     )
 
 
+def futures_figures(rows: list[asyncpg.Record], long: bool) -> PositionFigures:
+    """USD-M position figures: fills on the decision's side open, the other side closes.
+
+    PnL is the price difference on the closed quantity less every commission (USDT-margined
+    contracts charge commission in the margin asset), i.e. the sum of the fills' ``rp``
+    minus fees.
+    """
+    open_side = "BUY" if long else "SELL"
+    in_qty = in_quote = out_qty = out_quote = fees = ZERO
+    for r in rows:
+        qty, notional = r["quantity"], r["price"] * r["quantity"]
+        fees += r["commission"]
+        if r["side"] == open_side:
+            in_qty += qty
+            in_quote += notional
+        else:
+            out_qty += qty
+            out_quote += notional
+    avg = in_quote / in_qty if in_qty else ZERO
+    gross = (out_quote - avg * out_qty) * (1 if long else -1)
+    return PositionFigures(
+        quantity=in_qty,
+        entry_price=avg.quantize(Decimal("1e-12")) if in_qty else None,
+        exit_quantity=out_qty,
+        exit_quote=out_quote,
+        open_quantity=in_qty - out_qty,
+        realized_pnl=(gross - fees).quantize(Decimal("1e-12")),
+    )
+
+
 async def recompute_position(
     conn: asyncpg.Connection, decision: asyncpg.Record, base: str, quote: str
 ) -> PositionFigures:
@@ -95,7 +125,10 @@ async def recompute_position(
         " WHERE decision_id = $1",
         decision["id"],
     )
-    fig = figures(list(rows), base, quote)
+    if decision["market"] == "usdm":
+        fig = futures_figures(list(rows), long=decision["side"] == "BUY")
+    else:
+        fig = figures(list(rows), base, quote)
     if not rows:
         return fig
     await conn.execute(

@@ -70,7 +70,8 @@ async def apply_order_state(
     async with core.pool.acquire() as conn:
         decision = await store.get_decision(conn, decision_id)
         assert decision is not None
-        rules = await core.rules(decision["symbol"])  # cached; fetched outside the transaction
+        # cached; fetched outside the transaction
+        rules = await core.rules_for(decision["market"], decision["symbol"])
         async with conn.transaction():
             await _apply_in_tx(conn, core, decision, rules, state)
 
@@ -130,16 +131,26 @@ async def _fill_alert(
 
 
 async def apply_report(
-    core: Core, decision_id: int, report: OrderReport, acked: bool = False
+    core: Core,
+    decision_id: int,
+    report: OrderReport,
+    acked: bool = False,
+    market: str = "spot",
+    fetch_trades: bool | None = None,
 ) -> None:
     """Apply a REST order report (placement, query or cancel answer).
 
     A query or cancel answer carries no fills: when the order has executed more than the
-    report's fills show, its trades are fetched so that every fill is recorded.
+    report's fills show, its trades are fetched so that every fill is recorded. On USD-M
+    (no fills in any order response) that look-up is left to the user stream and to
+    reconciliation (``fetch_trades=True``), so a weight-throttled GET never delays the
+    protective orders.
     """
-    if report.executed_qty > sum((f.qty for f in report.fills), Decimal(0)):
+    fetch = fetch_trades if fetch_trades is not None else market != "usdm"
+    if fetch and report.executed_qty > sum((f.qty for f in report.fills), Decimal(0)):
         try:
-            trades = await core.venue.trades(report.symbol, report.order_id)
+            venue = core.usdm() if market == "usdm" else core.venue
+            trades = await venue.trades(report.symbol, report.order_id)
         except VenueError as exc:
             core.note_error(f"trades of {report.client_order_id}: {exc.describe()}")
         else:
@@ -190,13 +201,18 @@ async def advance_locked(core: Core, decision_id: int) -> None:
         orders = await store.orders_for(conn, decision_id)
     if decision is None or decision["state"] not in store.LIVE_STATES:
         return
+    if decision["market"] == "usdm":
+        from router import futures_lifecycle  # noqa: PLC0415 - the futures path imports us
+
+        await futures_lifecycle.advance(core, decision, orders)
+        return
     entry = next((o for o in orders if o["leg"] == "E"), None)
     if entry is None:
         return
     entry_done = entry["status"] in TERMINAL_STATUSES
     if entry["filled_quantity"] <= 0:
         if entry_done:
-            await _entry_ended_empty(core, decision_id, entry)
+            await entry_ended_empty(core, decision_id, entry)
         return
     if decision["state"] == "ROUTED":
         async with core.pool.acquire() as conn, conn.transaction():
@@ -215,7 +231,7 @@ async def advance_locked(core: Core, decision_id: int) -> None:
         await _close_if_flat(core, decision)
 
 
-async def _entry_ended_empty(core: Core, decision_id: int, entry: asyncpg.Record) -> None:
+async def entry_ended_empty(core: Core, decision_id: int, entry: asyncpg.Record) -> None:
     rejected = entry["status"] == "REJECTED"
     new_state = "FAILED" if rejected else "CANCELLED"
     reason = entry["reject_reason"] or f"entry {entry['status'].lower()} without a fill"

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from router import brackets, lifecycle, store
+from router import brackets, lifecycle, reconcile_usdm, store
 from router.core import Core, parse_bracket
 from router.errors import OrderNotFoundError, VenueError
 from router.ladder import Rung
@@ -42,13 +42,30 @@ class Reconciler:
             for decision in live:
                 try:
                     async with self.core.lock(decision["id"]):
-                        diffs += await self._decision(decision)
+                        if decision["market"] == "usdm":
+                            diffs += await reconcile_usdm.decision(self.core, decision)
+                        else:
+                            diffs += await self._decision(decision)
                         await lifecycle.advance_locked(self.core, decision["id"])
                 except VenueError as exc:
                     self.core.note_error(f"reconcile #D-{decision['id']}: {exc.describe()}")
-            for symbol in sorted({d["symbol"] for d in live}):
+            for symbol in sorted({d["symbol"] for d in live if d["market"] != "usdm"}):
                 diffs += await self._foreign_orders(symbol)
+            if self.core.futures is not None:
+                diffs += await self._usdm_account(live)
             return diffs
+
+    async def _usdm_account(self, live: list[asyncpg.Record]) -> int:
+        """Foreign algo orders, positions and the wallet of the USD-M account."""
+        diffs = 0
+        try:
+            for symbol in sorted({d["symbol"] for d in live if d["market"] == "usdm"}):
+                diffs += await reconcile_usdm.foreign_algos(self.core, symbol)
+            diffs += await reconcile_usdm.positions(self.core)
+            diffs += await reconcile_usdm.wallet(self.core)
+        except VenueError as exc:
+            self.core.note_error(f"reconcile USD-M account: {exc.describe()}")
+        return diffs
 
     async def _decision(self, decision: asyncpg.Record) -> int:
         async with self.core.pool.acquire() as conn:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from router.errors import (
     DuplicateOrderError,
@@ -20,7 +20,17 @@ from router.errors import (
     UnknownOutcomeError,
     VenueError,
 )
-from router.venues.base import NewOco, NewOrder, OrderListReport, OrderReport, SpotVenue
+from router.venues.base import (
+    AlgoReport,
+    FuturesVenue,
+    NewAlgoOrder,
+    NewOco,
+    NewOrder,
+    OrderListReport,
+    OrderReport,
+    OrderVenue,
+    SpotVenue,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,7 +43,7 @@ class StillUnknownError(UnknownOutcomeError):
 class OrderSender:
     """Places orders and order lists on a venue with the unknown-outcome protocol."""
 
-    def __init__(self, venue: SpotVenue, settle_s: float, max_rate_wait_s: float = 3.0) -> None:
+    def __init__(self, venue: OrderVenue, settle_s: float, max_rate_wait_s: float = 3.0) -> None:
         self.venue = venue
         self.settle_s = settle_s
         self.max_rate_wait_s = max_rate_wait_s
@@ -96,13 +106,33 @@ class OrderSender:
     async def place_oco(self, oco: NewOco) -> list[OrderReport]:
         """Place an OCO; return the reports of both legs (adopted ones when they exist)."""
 
+        spot = cast(SpotVenue, self.venue)  # OCOs exist on spot only
+
         async def lookup() -> list[OrderReport]:
-            stop = await self.venue.query_order(oco.symbol, oco.stop_client_id)
-            tp = await self.venue.query_order(oco.symbol, oco.take_profit_client_id)
+            stop = await spot.query_order(oco.symbol, oco.stop_client_id)
+            tp = await spot.query_order(oco.symbol, oco.take_profit_client_id)
             return [tp, stop]
 
         async def send() -> list[OrderReport]:
-            report: OrderListReport = await self.venue.place_oco(oco)
+            report: OrderListReport = await spot.place_oco(oco)
             return list(report.orders) or await lookup()
 
         return await self._resolve(send, lookup, oco.list_client_id)
+
+
+class FuturesSender(OrderSender):
+    """The sender for USD-M: plain orders plus conditional (algo) orders."""
+
+    def __init__(self, venue: FuturesVenue, settle_s: float, max_rate_wait_s: float = 3.0) -> None:
+        super().__init__(venue, settle_s, max_rate_wait_s)
+        self.futures = venue
+
+    async def place_algo(self, algo: NewAlgoOrder) -> AlgoReport:
+        """Place a conditional order; adopt an existing one with the same ``clientAlgoId``."""
+
+        async def lookup() -> AlgoReport:
+            return await self.futures.query_algo(algo.symbol, algo.client_algo_id)
+
+        return await self._resolve(
+            lambda: self.futures.place_algo(algo), lookup, algo.client_algo_id
+        )

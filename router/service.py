@@ -15,19 +15,22 @@ from aiohttp import web
 
 from engine.db import DatabaseError, connect, connect_pool, database_url
 from engine.secrets import load_secrets
-from engine.settings import Settings
+from engine.settings import TIMEFRAMES_MS, Settings
 from router import brackets, lifecycle, store
 from router.api import build_app
 from router.brackets import RouteRefused
-from router.config import RouterConfigError, venue_config
+from router.config import RouterConfigError, futures_config, venue_config
 from router.core import Core
 from router.equity import keep_publishing
 from router.errors import TemporaryError, VenueError
+from router.guards import Guards
 from router.killswitch import KillSwitch
 from router.reconcile import Reconciler
 from router.sender import OrderSender
+from router.usdm_service import UsdmWiring
 from router.venues.base import ExecutionEvent
 from router.venues.binance_spot import BinanceSpot, VenueConfig
+from router.venues.binance_usdm_stream import KEEPALIVE_S
 from router.venues.binance_userstream import BinanceUserStream
 
 log = logging.getLogger(__name__)
@@ -37,15 +40,37 @@ SWEEP_INTERVAL_S = 10.0
 class RouterService:
     """One router: start it, let it run, stop it."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, config: VenueConfig) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        config: VenueConfig,
+        futures_config: VenueConfig | None = None,
+        keepalive_s: float = KEEPALIVE_S,
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.kill: KillSwitch | None = None
         self.venue = BinanceSpot(config, observer=self._observe, on_error=self._on_error)
         settle = settings.venue.recv_window_ms / 1000 + 1.0
         self.core = Core(pool, self.venue, OrderSender(self.venue, settle), config.name)
+        self.usdm = (
+            UsdmWiring(settings, futures_config, self.core, self._observe, self._on_error,
+                       keepalive_s)
+            if futures_config is not None
+            else None
+        )  # fmt: skip
         self.kill = KillSwitch(self.core)
         self.stream = BinanceUserStream(config, lambda: self.venue.time_offset_ms)
+        self.guards = Guards(
+            pool,
+            self.kill.trip,
+            (*settings.market.symbols, *settings.market.futures_symbols),
+            settings.market.timeframe,
+            TIMEFRAMES_MS[settings.market.timeframe],
+            use_received_at=settings.venue.name == "sim",
+            live=self._venue_live,
+        )
         self.reconciler = Reconciler(self.core)
         self._audit_queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(10_000)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -69,7 +94,7 @@ class RouterService:
         while True:
             action, detail = await self._audit_queue.get()
             params = detail["params"]
-            keys = ("newClientOrderId", "origClientOrderId", "listClientOrderId")
+            keys = ("newClientOrderId", "origClientOrderId", "listClientOrderId", "clientAlgoId")
             cid = next((params[k] for k in keys if k in params), "")
             parts = cid.split("-")
             decision = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
@@ -84,14 +109,23 @@ class RouterService:
         await self._start_venue()
         for symbol in self.settings.market.symbols:
             await self.core.rules(symbol)
+        if self.usdm is not None:
+            await self.usdm.start()
         await self.reconciler.run()
         await self.sweep()
+        futures = self.usdm.venue if self.usdm else None
         self._tasks += [
             asyncio.create_task(self.stream.run(self._on_event, self._on_stream_up), name="user"),
             asyncio.create_task(self._watch(), name="stream-watch"),
             asyncio.create_task(self._sweeper(), name="sweep"),
-            asyncio.create_task(keep_publishing(self.pool, self.venue), name="equity"),
-        ]
+            asyncio.create_task(keep_publishing(self.pool, self.venue, futures=futures),
+                                name="equity"),
+            asyncio.create_task(self.guards.run(), name="guards"),
+        ]  # fmt: skip
+        if self.usdm is not None:
+            self._tasks.append(
+                asyncio.create_task(self.usdm.run_stream(self._on_stream_up), name="usdm-user")
+            )
 
     async def _start_venue(self, attempts: int = 30, delay_s: float = 1.0) -> None:
         """Connect to the venue, waiting for it while it is not reachable yet."""
@@ -111,9 +145,20 @@ class RouterService:
         self._short.add(task)
         task.add_done_callback(self._short.discard)
 
+    def _down_since(self) -> float | None:
+        """When the first of the user streams went down (``None`` while all are up)."""
+        times = [self.stream.down_since]
+        if self.usdm is not None:
+            times.append(self.usdm.stream.down_since)
+        down = [t for t in times if t is not None]
+        return min(down) if down else None
+
+    def _venue_live(self) -> bool:
+        return self.stream.connected and (self.usdm is None or self.usdm.stream.connected)
+
     async def _watch(self) -> None:
         assert self.kill is not None
-        await self.kill.watch_stream(lambda: self.stream.down_since)
+        await self.kill.watch_stream(self._down_since)
 
     async def _on_event(self, event: ExecutionEvent) -> None:
         try:
@@ -157,12 +202,15 @@ class RouterService:
                 self.core.note_error(f"sweep failed: {exc!r}")
 
     async def _unsettled_orders(self) -> int:
-        """Orders of live decisions still NEW_PENDING a while after they were recorded."""
+        """Orders of live decisions still NEW_PENDING, or missing fills, a while after their
+        last update (the stream should have settled them by then)."""
         async with self.pool.acquire() as conn:
             count: int = await conn.fetchval(
                 "SELECT count(*) FROM orders o JOIN decisions d ON d.id = o.decision_id"
-                " WHERE o.status = 'NEW_PENDING' AND d.state IN ('ROUTED', 'OPEN')"
-                " AND o.created_at < clock_timestamp() - interval '5 seconds'"
+                " WHERE d.state IN ('ROUTED', 'OPEN') AND o.updated_at < clock_timestamp()"
+                " - interval '5 seconds' AND (o.status = 'NEW_PENDING' OR o.filled_quantity >"
+                " (SELECT coalesce(sum(f.quantity), 0) FROM fills f"
+                " WHERE f.client_order_id = o.client_order_id))"
             )
         return count
 
@@ -193,6 +241,7 @@ class RouterService:
                 "used_weight_1m": self.venue.used_weight,
                 "reconciliations": self.reconciler.runs,
             },
+            "usdm": self.usdm.state() if self.usdm else None,
             "last_errors": [{"at": at, "error": e} for at, e in list(self.core.errors)[-10:]],
         }
 
@@ -204,6 +253,8 @@ class RouterService:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.venue.close()
+        if self.usdm is not None:
+            await self.usdm.close()
 
 
 async def _listen(db_url: str, service: RouterService) -> asyncpg.Connection:
@@ -223,13 +274,19 @@ async def serve_router(
     token: str,
     ready: asyncio.Event | None = None,
     config: VenueConfig | None = None,
+    futures: VenueConfig | None = None,
+    keepalive_s: float = KEEPALIVE_S,
 ) -> None:
-    """Run the router until cancelled. ``config`` overrides the venue from settings/secrets."""
+    """Run the router until cancelled. ``config``/``futures`` override settings/secrets;
+    ``keepalive_s`` is the listen-key keepalive period (shortened by tests)."""
     if not token:
         raise RouterConfigError("GREENLIGHT_ROUTER_TOKEN is empty; the router needs a token")
-    config = config or venue_config(settings, load_secrets())
+    if config is None:
+        secrets = load_secrets()
+        config = venue_config(settings, secrets)
+        futures = futures or futures_config(settings, secrets)
     pool = await connect_pool(db_url, settings.database.pool_size + 3)
-    service = RouterService(settings, pool, config)
+    service = RouterService(settings, pool, config, futures, keepalive_s)
     runner: web.AppRunner | None = None
     listener: asyncpg.Connection | None = None
     try:
@@ -261,13 +318,14 @@ def run_router(settings: Settings) -> int:
         return 2
     try:
         config = venue_config(settings, secrets)
+        futures = futures_config(settings, secrets)
     except RouterConfigError as exc:
         log.error("%s", exc)
         return 2
 
     async def main() -> None:
         task = asyncio.create_task(serve_router(settings, database_url(settings), token.value,
-                                                config=config))  # fmt: skip
+                                                config=config, futures=futures))  # fmt: skip
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)

@@ -15,7 +15,7 @@ import asyncpg
 
 ACTOR = "router"
 # Order statuses ordered by progress; an update never moves an order backwards.
-_STATUS_RANK = {"NEW_PENDING": 0, "PENDING_NEW": 1, "NEW": 1, "PARTIALLY_FILLED": 2}
+_STATUS_RANK = {"NEW_PENDING": 0, "PENDING_NEW": 1, "NEW": 1, "PARTIALLY_FILLED": 2, "TRIGGERED": 2}
 LIVE_STATES = ("ROUTED", "OPEN")
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from sim.errors import SimError
 from sim.faults import Fault
+from sim.http_util import now_ms
 from sim.state import STATE, SimState
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
@@ -24,6 +25,22 @@ def status_of(st: SimState) -> dict[str, Any]:
         "open_time": r.current_open_time,
         "symbols": list(r.symbols),
         "candles_per_second": r.candles_per_second,
+    } | _futures_status(st)
+
+
+def _futures_status(st: SimState) -> dict[str, Any]:
+    fut = st.futures
+    if fut is None:
+        return {}
+    r = fut.replay
+    return {
+        "futures": {
+            "replayed": r.replayed,
+            "total": r.total,
+            "finished": r.finished,
+            "symbols": list(r.symbols),
+            "clock": dict(fut.clock),
+        }
     }
 
 
@@ -36,14 +53,16 @@ def _guard(request: web.Request) -> SimState:
 async def pause(request: web.Request) -> web.Response:
     """``POST /sim/admin/pause``."""
     st = _guard(request)
-    st.replay.pause()
+    for r in st.replays():
+        r.pause()
     return web.json_response(status_of(st))
 
 
 async def resume(request: web.Request) -> web.Response:
     """``POST /sim/admin/resume``."""
     st = _guard(request)
-    st.replay.resume()
+    for r in st.replays():
+        r.resume()
     return web.json_response(status_of(st))
 
 
@@ -57,14 +76,31 @@ async def speed(request: web.Request) -> web.Response:
         raise SimError(-1102, f'expected JSON {{"candles_per_second": <number>}}: {exc}') from None
     if not value > 0 or value > 100000:
         raise SimError(-1130, "candles_per_second must be in (0, 100000].")
-    st.replay.set_speed(value)
+    for r in st.replays():
+        r.set_speed(value)
     return web.json_response(status_of(st))
 
 
 async def drop_streams(request: web.Request) -> web.Response:
     """``POST /sim/admin/drop-streams``: abort every market WebSocket."""
     st = _guard(request)
-    return web.json_response({"dropped": st.market.drop_all()})
+    dropped = st.market.drop_all()
+    if st.futures is not None:
+        dropped += st.futures.market.drop_all()
+    return web.json_response({"dropped": dropped})
+
+
+async def server_shutdown(request: web.Request) -> web.Response:
+    """``POST /sim/admin/server-shutdown``: ``serverShutdown`` to every market connection,
+    then close them (as before maintenance)."""
+    st = _guard(request)
+    hubs = [st.market] + ([st.futures.market] if st.futures is not None else [])
+    notified = 0
+    for hub in hubs:
+        notified += hub.shutdown_notice(now_ms())
+        for c in list(hub.conns):
+            c.close_after()
+    return web.json_response({"notified": notified})
 
 
 async def status(request: web.Request) -> web.Response:
@@ -101,6 +137,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/sim/admin/resume", resume)
     r.add_post("/sim/admin/speed", speed)
     r.add_post("/sim/admin/drop-streams", drop_streams)
+    r.add_post("/sim/admin/server-shutdown", server_shutdown)
     r.add_get("/sim/admin/status", status)
     r.add_post("/sim/admin/faults", faults)
     r.add_delete("/sim/admin/faults", faults)

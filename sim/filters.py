@@ -50,6 +50,10 @@ class SymbolRules:
     apply_max_to_market: bool = False
     max_num_orders: int = 200
     max_num_algo_orders: int = 5
+    bid_up: Decimal = Decimal(5)
+    bid_down: Decimal = Decimal("0.2")
+    ask_up: Decimal = Decimal(5)
+    ask_down: Decimal = Decimal("0.2")
 
     @property
     def price_decimals(self) -> int:
@@ -141,6 +145,14 @@ def check_lot(r: SymbolRules, qty: Decimal, market: bool) -> None:
         )
         if bad or not _multiple(qty, r.market_min_qty, r.market_step_size):
             raise filter_failure("MARKET_LOT_SIZE")
+
+
+def check_percent_price_by_side(r: SymbolRules, side: str, price: Decimal, ref: Decimal) -> None:
+    """PERCENT_PRICE_BY_SIDE: a limit price within the side's multipliers of the reference
+    (Binance: the average price; the simulator: the last price)."""
+    up, down = (r.bid_up, r.bid_down) if side == "BUY" else (r.ask_up, r.ask_down)
+    if ref > 0 and not ref * down <= price <= ref * up:
+        raise filter_failure("PERCENT_PRICE_BY_SIDE")
 
 
 def check_notional(r: SymbolRules, notional: Decimal, market: bool) -> None:

@@ -170,19 +170,10 @@ def p_client_id(params: Params, name: str) -> str | None:
 
 
 class Counters:
-    """Request weight per IP per minute and order counts per account (10 s and 1 day)."""
+    """Order counts per account (10 s, 1 min and 1 day); weights live in sim.limits."""
 
     def __init__(self) -> None:
-        self._weight: dict[str, tuple[int, int]] = {}
         self._orders: dict[str, deque[float]] = {}
-
-    def add_weight(self, ip: str, weight: int) -> int:
-        """Add ``weight`` for ``ip`` in the current minute; returns the minute's total."""
-        minute = int(time.time() // 60)
-        cur_min, used = self._weight.get(ip, (minute, 0))
-        used = (used if cur_min == minute else 0) + weight
-        self._weight[ip] = (minute, used)
-        return used
 
     def add_order(self, key: str) -> tuple[int, int]:
         """Count one new order for ``key``; returns (last 10 s, last day)."""
@@ -193,3 +184,8 @@ class Counters:
             q.popleft()
         recent = sum(1 for t in q if t >= now - 10)
         return recent, len(q)
+
+    def recent_orders(self, key: str, seconds: float) -> int:
+        """Orders counted for ``key`` in the last ``seconds``."""
+        cutoff = time.time() - seconds
+        return sum(1 for t in self._orders.get(key, ()) if t >= cutoff)

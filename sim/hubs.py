@@ -12,6 +12,7 @@ import asyncio
 from asyncio import Queue
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from sim.payloads import event_account, event_json, kline_event
 from sim.replay import KlineUpdate
 
 QUEUE_LIMIT = 20000
+CLOSE = "\x00close"  # queued by Conn.close_after(): the writer sends a close frame
 
 
 def dumps(obj: Any) -> str:
@@ -54,11 +56,18 @@ class Conn:
         if not self.queue.full():
             self.queue.put_nowait(None)
 
+    def close_after(self) -> None:
+        """Close the WebSocket (normal close frame) once the queued messages are sent."""
+        self.send(CLOSE)
+
     async def writer(self) -> None:
         """Drain the queue into the socket until ``None`` or the socket closes."""
         while True:
             text = await self.queue.get()
             if text is None or self.ws.closed:
+                return
+            if text is CLOSE:
+                await self.ws.close()
                 return
             try:
                 await self.ws.send_str(text)
@@ -72,11 +81,47 @@ class MarketHub:
     def __init__(self, interval: str) -> None:
         self.interval = interval
         self.conns: set[Conn] = set()
+        self.ticks: dict[str, Decimal] = {}  # set by the state; bookTicker prices use it
+        self._book_id = 0
+
+    def _send(self, c: Conn, name: str, payload: Any) -> None:
+        c.send(dumps({"stream": name, "data": payload}) if c.combined else dumps(payload))
+
+    def publish_book(self, updates: Iterable[KlineUpdate], event_time: int) -> None:
+        """``<symbol>@bookTicker``: best bid one tick under, best ask one tick over the last
+        price (the matching engine fills at the last price itself)."""
+        for u in updates:
+            name = f"{u.symbol.lower()}@bookTicker"
+            targets = [c for c in self.conns if name in c.streams]
+            if not targets:
+                continue
+            self._book_id += 1
+            tick = self.ticks.get(u.symbol, Decimal("0.00000001"))
+            last = Decimal(repr(u.path[-1])).quantize(tick)
+            payload = {
+                "u": self._book_id,
+                "s": u.symbol,
+                "b": f"{last - tick:f}",
+                "B": "1000",
+                "a": f"{last + tick:f}",
+                "A": "1000",
+            }
+            for c in targets:
+                self._send(c, name, payload)
+
+    def shutdown_notice(self, event_time: int) -> int:
+        """Send ``serverShutdown`` to every connection; returns how many got it."""
+        payload = {"e": "serverShutdown", "E": event_time}
+        for c in self.conns:
+            self._send(c, "!serverShutdown", payload)
+        return len(self.conns)
 
     def publish(self, updates: Iterable[KlineUpdate], event_time: int) -> None:
-        """Send each kline update to the connections subscribed to its stream."""
+        """Send each kline (and bookTicker) update to the connections subscribed to it."""
         if not self.conns:
             return
+        updates = list(updates)
+        self.publish_book(updates, event_time)
         for u in updates:
             name = f"{u.symbol.lower()}@kline_{self.interval}"
             raw: str | None = None

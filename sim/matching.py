@@ -34,7 +34,14 @@ from sim.errors import (
     mandatory,
     new_order_rejected,
 )
-from sim.filters import SymbolRules, check_lot, check_notional, check_price, floor_to_step
+from sim.filters import (
+    SymbolRules,
+    check_lot,
+    check_notional,
+    check_percent_price_by_side,
+    check_price,
+    floor_to_step,
+)
 from sim.orders import (
     PRICED_TYPES,
     STOP_TYPES,
@@ -106,6 +113,8 @@ class Exchange(Book):
         for p in (req.price, req.stop_price):
             if p is not None:
                 check_price(r, p)
+        if req.price is not None and req.type in PRICED_TYPES:
+            check_percent_price_by_side(r, req.side, req.price, last)
         market = req.type in ("MARKET", "STOP_LOSS", "TAKE_PROFIT")
         check_lot(r, qty, market)
         ref = req.price if req.type in PRICED_TYPES else req.stop_price
@@ -304,7 +313,7 @@ class Exchange(Book):
         orders = [self.orders[i] for i in ol.order_ids]
         out = Outcome(orders=orders, order_list=ol)
         for o in orders:
-            if o.is_open:
+            if o.is_open or o.status == "PENDING_NEW":
                 o.cancel_client_id = f"sim-cancel-{o.order_id}"
                 self._end(o, "CANCELED", "CANCELED", now, out)
         ol.list_status_type = ol.list_order_status = "ALL_DONE"

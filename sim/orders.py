@@ -17,7 +17,9 @@ OrderType = Literal[
     "LIMIT_MAKER",
 ]
 TimeInForce = Literal["GTC", "IOC", "FOK"]
-OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED"]
+OrderStatus = Literal[
+    "PENDING_NEW", "NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED"
+]
 ExecType = Literal["NEW", "CANCELED", "TRADE", "EXPIRED"]
 RespType = Literal["ACK", "RESULT", "FULL"]
 
@@ -62,6 +64,18 @@ class OcoRequest:
     quantity: Decimal
     above: OrderRequest
     below: OrderRequest
+    list_client_order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OtoRequest:
+    """``POST /api/v3/orderList/oto`` / ``otoco``: a working order and one pending order
+    (OTO) or a pending OCO pair (OTOCO: ``pending`` above, ``pending_below`` below)."""
+
+    symbol: str
+    working: OrderRequest
+    pending: OrderRequest
+    pending_below: OrderRequest | None = None
     list_client_order_id: str | None = None
 
 
@@ -135,16 +149,18 @@ class Trade:
 
 @dataclass
 class OrderList:
-    """An OCO list: two orders; one executing expires the other."""
+    """An order list. OCO: two orders, one executing expires the other. OTO / OTOCO: the
+    first order is the working order, the others wait as PENDING_NEW until it fills."""
 
     account: str
     symbol: str
     order_list_id: int
     list_client_order_id: str
-    order_ids: tuple[int, int]
+    order_ids: tuple[int, ...]
     transaction_time: int
     list_status_type: str = "EXEC_STARTED"
     list_order_status: str = "EXECUTING"
+    contingency_type: str = "OCO"
 
     def copy(self) -> OrderList:
         """A detached snapshot."""

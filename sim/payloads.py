@@ -198,7 +198,7 @@ def order_list_json(ol: OrderList, orders: list[Order], reports: list[Json] | No
     """Order-list response (``orderReports`` only on place/cancel)."""
     out: Json = {
         "orderListId": ol.order_list_id,
-        "contingencyType": "OCO",
+        "contingencyType": ol.contingency_type,
         "listStatusType": ol.list_status_type,
         "listOrderStatus": ol.list_order_status,
         "listClientOrderId": ol.list_client_order_id,
@@ -283,7 +283,7 @@ def list_status(ev: ListEvent, event_time: int) -> Json:
         "E": event_time,
         "s": ol.symbol,
         "g": ol.order_list_id,
-        "c": "OCO",
+        "c": ol.contingency_type,
         "l": ol.list_status_type,
         "L": ol.list_order_status,
         "r": "NONE",

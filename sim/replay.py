@@ -39,6 +39,12 @@ class KlineUpdate:
     volume: float
     closed: bool
     path: tuple[float, ...]
+    t: float = 1.0  # position inside the candle (1.0 = closing update)
+
+    @property
+    def hist_time(self) -> int:
+        """Historical time of this update (ms): open time + ``t`` of the candle span."""
+        return self.open_time + int((self.close_time + 1 - self.open_time) * self.t)
 
 
 def candle_vertices(o: float, h: float, lo: float, c: float) -> tuple[float, ...]:
@@ -84,11 +90,14 @@ def partial_update(
         round(v * t, 8),
         False,
         tuple(path),
+        t,
     )
 
 
 class Replay:
-    """Advances all symbols in lock-step on the first symbol's timeline."""
+    """Advances all symbols in lock-step on the first symbol's timeline; a symbol whose
+    file shares no open time with the first one keeps its own historical clock (its own
+    ``start_index + history_candles`` row advances with every step)."""
 
     def __init__(
         self,
@@ -147,9 +156,23 @@ class Replay:
         for s, arr in self.candles.items():
             idx = np.searchsorted(arr.open_time, master).astype(np.int64)
             ok = (idx < len(arr)) & (arr.open_time[np.minimum(idx, len(arr) - 1)] == master)
+            if not ok.any():
+                self._own_clock(s, arr, start_index)
+                continue
             self._index[s] = np.where(ok, idx, -1)
             self._lower[s] = int(np.searchsorted(arr.open_time, master[start_index]))
             self.closed_upto[s] = int(np.searchsorted(arr.open_time, master[self._first]))
+
+    def _own_clock(self, s: str, arr: CandleArrays, start_index: int) -> None:
+        """Rows of a disjoint symbol follow the step count from its own first row; its
+        history is capped at half of its file so that it has candles left to replay."""
+        n = len(self._master)
+        lower = min(start_index, max(len(arr) - 1, 0))
+        first = lower + min(self._first - start_index, (len(arr) - lower) // 2)
+        rows = np.arange(n, dtype=np.int64) - self._first + first
+        self._index[s] = np.where((rows >= first) & (rows < len(arr)), rows, -1)
+        self._lower[s] = lower
+        self.closed_upto[s] = first
 
     # ---- state -----------------------------------------------------------------------
     @property

@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from engine.candlefile import CandleArrays
 from sim.errors import SimError, mandatory
 from sim.exchange_info import exchange_info
 from sim.http_util import now_ms, p_int, read_params, reject_unknown
 from sim.payloads import fmt, kline_rows, update_row
+from sim.replay import Replay
 from sim.state import STATE, SimState
 
 INTERVALS = frozenset(
@@ -83,14 +85,25 @@ def select_klines(
     st: SimState, symbol: str, start: int | None, end: int | None, limit: int
 ) -> list[list[Any]]:
     """Closed candles visible in the replay plus the in-progress one, Binance paging rules."""
-    arr = st.candles[symbol]
-    lo, hi = st.replay.visible_range(symbol)
+    return select_rows(st.candles[symbol], st.replay, symbol, st.tf_ms, (start, end, limit))
+
+
+def select_rows(
+    arr: CandleArrays,
+    replay: Replay,
+    symbol: str,
+    tf_ms: int,
+    window: tuple[int | None, int | None, int],
+) -> list[list[Any]]:
+    """Kline rows of ``symbol`` for ``(startTime, endTime, limit)`` from any replay."""
+    start, end, limit = window
+    lo, hi = replay.visible_range(symbol)
     times = arr.open_time
     if start is not None:
         lo = max(lo, int(np.searchsorted(times[:hi], start, side="left")))
     if end is not None:
         hi = min(hi, int(np.searchsorted(times[:hi], end, side="right")))
-    live = st.replay.in_progress.get(symbol)
+    live = replay.in_progress.get(symbol)
     live_ok = (
         live is not None
         and (start is None or live.open_time >= start)
@@ -103,7 +116,7 @@ def select_klines(
             live_ok = live_ok and hi - lo < limit
         else:
             lo = max(lo, hi - (limit - (1 if live_ok else 0)))
-    rows = kline_rows(arr, lo, hi, st.tf_ms) if hi > lo else []
+    rows = kline_rows(arr, lo, hi, tf_ms) if hi > lo else []
     if live_ok and live is not None:
         rows.append(update_row(live))
     return rows

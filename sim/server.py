@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,10 @@ from aiohttp import web
 from engine.candlefile import CandleArrays, read_candles
 from sim.admin import status_of
 from sim.filters import rules_for
-from sim.matching import Exchange
+from sim.fut_setup import FuturesData, ReplayOptions, build_futures, load_futures
+from sim.fut_streams import expiry_loop
+from sim.limits import RateLimiter
+from sim.order_lists import ListExchange
 from sim.replay import Replay
 from sim.rest import build_app
 from sim.state import SimState
@@ -42,10 +46,11 @@ TF_MS = {
 
 @dataclass(frozen=True)
 class SimAccount:
-    """API secret and starting free balances of one simulated account."""
+    """API secret, starting spot balances and USD-M wallet (USDT) of one account."""
 
     secret: str
     balances: Mapping[str, Decimal]
+    futures_usdt: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,15 @@ class SimConfig:
     accounts: Mapping[str, SimAccount] = field(default_factory=dict)
     commission: Decimal = Decimal("0.001")
     ws_ping_interval: float = 20.0
+    ws_max_age: float = 86_400.0  # market connections are closed after this (Binance: 24 h)
+    futures_files: Mapping[str, Path] = field(default_factory=dict)
+    mark_files: Mapping[str, Path] = field(default_factory=dict)
+    funding_files: Mapping[str, Path] = field(default_factory=dict)
+    futures_leverage: int = 20
+    listen_key_ttl: float = 3600.0
+    weight_limits: tuple[int, int] = (6000, 2400)  # spot, USD-M request weight per minute
+    ban_after: int = 5  # requests ignored while answered 429 before a 418 ban
+    ban_seconds: float = 120.0  # first ban; doubles per ban up to 3 days
 
     def __post_init__(self) -> None:
         if self.tf not in TF_MS:
@@ -81,6 +95,18 @@ class SimConfig:
             raise ValueError("max_candles must be >= 1 when set")
         if not Decimal(0) <= self.commission < 1:
             raise ValueError("commission must be in [0, 1)")
+        if not 1 <= self.futures_leverage <= 125:
+            raise ValueError("futures_leverage must be in [1, 125]")
+        if min(*self.weight_limits, self.ban_after) < 1 or not self.ban_seconds > 0:
+            raise ValueError("weight_limits, ban_after and ban_seconds must be positive")
+        if not self.ws_max_age > 0:
+            raise ValueError("ws_max_age must be positive")
+        if not self.listen_key_ttl > 0:
+            raise ValueError("listen_key_ttl must be positive")
+        for name in ("mark_files", "funding_files"):
+            extra = set(getattr(self, name)) - set(self.futures_files)
+            if extra:
+                raise ValueError(f"{name} names symbols without a futures file: {sorted(extra)}")
 
 
 class SimServer:
@@ -91,6 +117,8 @@ class SimServer:
         self._candles = dict(candles) if candles is not None else None
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task[None] | None = None
+        self._side_tasks: list[asyncio.Task[None]] = []
+        self._futures: FuturesData | None = None
         self._port = 0
         self.state: SimState | None = None
 
@@ -99,7 +127,7 @@ class SimServer:
         rules = {}
         for symbol, arr in candles.items():
             rules[symbol] = rules_for(symbol, arr.close[:: max(1, len(arr) // 2000)].tolist())
-        exchange = Exchange(rules, cfg.commission)
+        exchange = ListExchange(rules, cfg.commission)
         for key, acct in cfg.accounts.items():
             exchange.add_account(key, acct.balances)
         replay = Replay(
@@ -114,7 +142,23 @@ class SimServer:
             price_decimals={s: r.price_decimals for s, r in rules.items()},
         )
         secrets = {k: a.secret for k, a in cfg.accounts.items()}
-        return SimState(replay, exchange, candles, cfg.tf, TF_MS[cfg.tf], secrets)
+        state = SimState(replay, exchange, candles, cfg.tf, TF_MS[cfg.tf], secrets)
+        state.limiter = RateLimiter(*cfg.weight_limits, cfg.ban_after, cfg.ban_seconds)
+        if self._futures is not None:
+            opts = ReplayOptions(
+                TF_MS[cfg.tf],
+                cfg.tf,
+                cfg.history_candles,
+                cfg.candles_per_second,
+                cfg.updates_per_candle,
+                cfg.max_candles,
+                cfg.start_paused,
+            )
+            wallets = {k: a.futures_usdt for k, a in cfg.accounts.items()}
+            state.futures = build_futures(
+                self._futures, opts, wallets, cfg.futures_leverage, cfg.listen_key_ttl
+            )
+        return state
 
     async def start(self) -> None:
         """Load the candles, bind the port and start the replay clock."""
@@ -123,24 +167,40 @@ class SimServer:
             files = dict(self.config.files)
             loaded = await asyncio.to_thread(lambda: {s: read_candles(p) for s, p in files.items()})
             candles = loaded
+        cfg = self.config
+        if cfg.futures_files and self._futures is None:
+            self._futures = await asyncio.to_thread(
+                load_futures, cfg.futures_files, cfg.mark_files, cfg.funding_files, TF_MS[cfg.tf]
+            )
         self.state = self._build_state(candles)
-        app = build_app(self.state, self.config.ws_ping_interval)
+        app = build_app(self.state, self.config.ws_ping_interval, self.config.ws_max_age)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
         self._port = int(self._runner.addresses[0][1])
         self._task = asyncio.create_task(self.state.replay.run(), name="sim-replay")
+        fut = self.state.futures
+        if fut is not None:
+            every = min(1.0, self.config.listen_key_ttl / 4)
+            self._side_tasks = [
+                asyncio.create_task(fut.replay.run(), name="sim-futures-replay"),
+                asyncio.create_task(expiry_loop(fut, every), name="sim-listen-keys"),
+            ]
 
     async def stop(self) -> None:
         """Stop the replay and close every connection."""
-        if self._task is not None:
-            self._task.cancel()
+        tasks = [t for t in (self._task, *self._side_tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._task, self._side_tasks = None, []
         if self.state is not None:
             self.state.market.drop_all()
+            if self.state.futures is not None:
+                self.state.futures.market.drop_all()
+                self.state.futures.drop_users()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -169,12 +229,14 @@ class SimServer:
         return self.state
 
     def pause(self) -> None:
-        """Pause the replay clock."""
-        self._require_state().replay.pause()
+        """Pause the replay clocks (spot and futures)."""
+        for r in self._require_state().replays():
+            r.pause()
 
     def resume(self) -> None:
-        """Resume the replay clock."""
-        self._require_state().replay.resume()
+        """Resume the replay clocks (spot and futures)."""
+        for r in self._require_state().replays():
+            r.resume()
 
     def status(self) -> dict[str, Any]:
         """Same document as ``GET /sim/admin/status``."""
@@ -187,9 +249,23 @@ def _symbol_of(path: Path, fallback: str) -> str:
 
 
 def sim_config_from_settings(settings: Settings, api_key: str, api_secret: str) -> SimConfig:
-    """The simulator configuration described by ``settings.sim`` / ``settings.market``."""
+    """The simulator configuration described by ``settings.sim`` / ``settings.market``:
+    spot from ``sim.data_file``, USD-M from ``sim.futures_*_file`` (symbol: the first of
+    ``market.futures_symbols``, else the file name's), one account with both balances."""
     s = settings.sim
     path = settings.resolve_path(s.data_file)
+    futures: dict[str, Path] = {}
+    marks: dict[str, Path] = {}
+    funding: dict[str, Path] = {}
+    if s.futures_data_file:
+        fpath = settings.resolve_path(s.futures_data_file)
+        fsym = (settings.market.futures_symbols or (_symbol_of(fpath, "XRPUSDT"),))[0]
+        futures[fsym] = fpath
+        if s.futures_mark_file:
+            marks[fsym] = settings.resolve_path(s.futures_mark_file)
+        if s.futures_funding_file:
+            funding[fsym] = settings.resolve_path(s.futures_funding_file)
+    account = SimAccount(api_secret, {"USDT": s.start_balance_usdt}, s.futures_start_balance_usdt)
     return SimConfig(
         host=s.host,
         port=s.port,
@@ -200,15 +276,69 @@ def sim_config_from_settings(settings: Settings, api_key: str, api_secret: str) 
         candles_per_second=s.candles_per_second,
         updates_per_candle=s.updates_per_candle,
         max_candles=s.max_candles or None,
-        accounts={api_key: SimAccount(api_secret, {"USDT": s.start_balance_usdt})},
+        accounts={api_key: account},
+        futures_files=futures,
+        mark_files=marks,
+        funding_files=funding,
     )
 
 
-def run_sim(settings: Settings, port: int | None, api_key: str, api_secret: str) -> int:
+def parse_file_options(items: Sequence[str], option: str) -> dict[str, Path]:
+    """``SYMBOL=PATH`` command-line values as a mapping (``ValueError`` names the bad one)."""
+    out: dict[str, Path] = {}
+    for item in items:
+        symbol, sep, path = item.partition("=")
+        if not sep or not symbol.isalnum() or not path:
+            raise ValueError(f"{option} {item!r}: expected SYMBOL=PATH, e.g. XRPUSDT=data/x.csv")
+        if not Path(path).exists():
+            raise ValueError(f"{option} {item!r}: no such file {path}")
+        out[symbol.upper()] = Path(path)
+    return out
+
+
+@dataclass(frozen=True)
+class SimOverrides:
+    """Command-line replacements for the settings' data files and markets."""
+
+    spot_files: Sequence[str] = ()
+    futures_files: Sequence[str] = ()
+    mark_files: Sequence[str] = ()
+    funding_files: Sequence[str] = ()
+    markets: str = "spot,futures"
+
+    def apply(self, config: SimConfig) -> SimConfig:
+        """``config`` with the overrides applied (``ValueError`` for bad values)."""
+        markets = {m.strip() for m in self.markets.split(",") if m.strip()}
+        if not markets <= {"spot", "futures"} or "spot" not in markets:
+            raise ValueError(f"--markets {self.markets!r}: 'spot' or 'spot,futures'")
+        changes: dict[str, Any] = {}
+        if self.spot_files:
+            changes["files"] = parse_file_options(self.spot_files, "--spot-file")
+        if self.futures_files:
+            changes["futures_files"] = parse_file_options(self.futures_files, "--futures-file")
+            changes["mark_files"] = parse_file_options(self.mark_files, "--mark-file")
+            changes["funding_files"] = parse_file_options(self.funding_files, "--funding-file")
+        if "futures" not in markets:
+            changes |= {"futures_files": {}, "mark_files": {}, "funding_files": {}}
+        return replace(config, **changes)
+
+
+def run_sim(
+    settings: Settings,
+    port: int | None,
+    api_key: str,
+    api_secret: str,
+    overrides: SimOverrides | None = None,
+) -> int:
     """Serve the simulator until SIGINT/SIGTERM; returns the process exit code."""
     config = sim_config_from_settings(settings, api_key, api_secret)
-    if port is not None:
-        config = SimConfig(**{**config.__dict__, "port": port})
+    try:
+        config = (overrides or SimOverrides()).apply(config)
+        if port is not None:
+            config = replace(config, port=port)
+    except ValueError as exc:
+        print(f"greenlight sim: {exc}", file=sys.stderr)
+        return 2
 
     async def main() -> None:
         server = SimServer(config)
@@ -217,9 +347,12 @@ def run_sim(settings: Settings, port: int | None, api_key: str, api_secret: str)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        futures = ",".join(config.futures_files) or "none"
         print(
-            f"sim: REST {server.base_url}/api/v3  streams {server.ws_url}/ws  "
-            f"symbols {','.join(config.files)}",
+            f"sim: spot REST {server.base_url}/api/v3  streams {server.ws_url}/ws  "
+            f"symbols {','.join(config.files)}; USD-M REST {server.base_url}/fapi  "
+            f"streams {server.ws_url}/market/ws  user {server.ws_url}/private/ws  "
+            f"symbols {futures}",
             flush=True,
         )
         await stop.wait()

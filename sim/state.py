@@ -10,8 +10,10 @@ from aiohttp import web
 from engine.candlefile import CandleArrays
 from sim.faults import Faults
 from sim.filters import SymbolRules
+from sim.fut_state import FutState
 from sim.http_util import Counters, now_ms
 from sim.hubs import MarketHub, UserHub
+from sim.limits import RateLimiter
 from sim.matching import Exchange
 from sim.orders import Event
 from sim.replay import KlineUpdate, Replay
@@ -36,13 +38,20 @@ class SimState:
         self.tf_ms = tf_ms
         self.secrets = dict(secrets)
         self.market = MarketHub(interval)
+        self.market.ticks = {s: r.tick_size for s, r in exchange.rules.items()}
         self.users = UserHub()
         self.counters = Counters()
         self.listen_keys: dict[str, str] = {}
         self.faults = Faults()
+        self.futures: FutState | None = None
+        self.limiter = RateLimiter()
         for symbol, price in replay.last_price.items():
             exchange.set_price(symbol, exchange.rules[symbol].to_price(price))
         replay.add_listener(self.on_updates)
+
+    def replays(self) -> list[Replay]:
+        """The spot replay and, when served, the futures replay."""
+        return [self.replay] + ([self.futures.replay] if self.futures is not None else [])
 
     @property
     def rules(self) -> dict[str, SymbolRules]:

@@ -4,35 +4,56 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections import deque
 from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
-from sim.hubs import Conn, UserSub, dumps
+from sim.hubs import Conn, MarketHub, UserSub, dumps
 from sim.state import STATE, SimState
 
 PING_INTERVAL: web.AppKey[float] = web.AppKey("ws_ping_interval", float)
+MAX_AGE: web.AppKey[float] = web.AppKey("ws_max_age", float)
+SPOT_MSGS_PER_S = 5
+FUTURES_MSGS_PER_S = 10
 
 
 async def serve_conn(
-    request: web.Request, conn_streams: set[str], combined: bool
+    request: web.Request, conn_streams: set[str], combined: bool, hub: MarketHub | None = None
 ) -> web.StreamResponse:
-    """Run one market-stream connection until the client leaves or it is dropped."""
+    """Run one market-stream connection (spot hub unless ``hub``) until it ends.
+
+    Binance rules: closed after ``ws_max_age`` (24 h, compressible); more incoming messages
+    per second than allowed (5 spot, 10 futures) closes the connection."""
     st = request.app[STATE]
+    market = hub if hub is not None else st.market
+    cap = SPOT_MSGS_PER_S if hub is None else FUTURES_MSGS_PER_S
     ws = web.WebSocketResponse(heartbeat=request.app[PING_INTERVAL])
     await ws.prepare(request)
     conn = Conn(ws, request, set(conn_streams), combined)
-    st.market.conns.add(conn)
+    market.conns.add(conn)
     writer = asyncio.create_task(conn.writer())
+    timer = asyncio.get_running_loop().call_later(request.app[MAX_AGE], conn.close_after)
+    recent: deque[float] = deque()
     try:
         async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                reply = control_reply(conn, msg.data)
-                if reply is not None:
-                    conn.send(dumps(reply))
+            if msg.type != WSMsgType.TEXT:
+                continue
+            now = time.monotonic()
+            recent.append(now)
+            while recent and recent[0] < now - 1.0:
+                recent.popleft()
+            if len(recent) > cap:
+                conn.close_after()
+                break
+            reply = control_reply(conn, msg.data)
+            if reply is not None:
+                conn.send(dumps(reply))
     finally:
-        st.market.conns.discard(conn)
+        timer.cancel()
+        market.conns.discard(conn)
         await stop_writer(conn, writer)
     return ws
 
@@ -98,6 +119,10 @@ async def ws_raw(request: web.Request) -> web.StreamResponse:
     name = request.match_info.get("stream", "")
     if name and name in st.listen_keys:
         return await serve_listen_key(request, st, st.listen_keys[name])
+    if name and st.futures is not None and st.futures.listen_keys.owner(name) is not None:
+        from sim.fut_streams import serve_private  # legacy futures user-data path
+
+        return await serve_private(request, name)
     return await serve_conn(request, {name} if name else set(), False)
 
 

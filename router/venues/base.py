@@ -22,6 +22,7 @@ class TradeFill:
     commission: Decimal
     commission_asset: str | None
     time_ms: int
+    realized_pnl: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class NewOrder:
     quantity: Decimal
     client_order_id: str
     price: Decimal | None = None
+    reduce_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,16 @@ class NewOco:
 
 
 ExecutionHandler = Callable[[ExecutionEvent], Awaitable[None]]
+
+
+class OrderVenue(Protocol):
+    """The part of a venue the order sender needs (spot and futures alike)."""
+
+    async def place_order(self, order: NewOrder) -> OrderReport:
+        """Place an order."""
+
+    async def query_order(self, symbol: str, client_order_id: str) -> OrderReport:
+        """Look an order up by client id; ``OrderNotFoundError`` if the venue never saw it."""
 
 
 class SpotVenue(Protocol):
@@ -148,3 +160,117 @@ class UserStream(Protocol):
         self, on_event: ExecutionHandler, on_connected: Callable[[], Awaitable[None]]
     ) -> None:
         """Connect, subscribe and deliver events forever, reconnecting on loss."""
+
+
+ALGO_TERMINAL = frozenset({"CANCELED", "FINISHED", "REJECTED", "EXPIRED"})
+
+
+@dataclass(frozen=True)
+class NewAlgoOrder:
+    """A USD-M conditional order for ``/fapi/v1/algoOrder`` (``algoType=CONDITIONAL``).
+
+    ``close_position`` closes whatever is open when triggered (no quantity); otherwise
+    ``quantity`` with ``reduce_only``.
+    """
+
+    symbol: str
+    side: str
+    order_type: str
+    trigger_price: Decimal
+    client_algo_id: str
+    quantity: Decimal | None = None
+    close_position: bool = False
+    reduce_only: bool = True
+    working_type: str = "CONTRACT_PRICE"
+
+
+@dataclass(frozen=True)
+class AlgoReport:
+    """The state of one conditional order as the venue reports it."""
+
+    symbol: str
+    algo_id: str
+    client_algo_id: str
+    order_type: str
+    side: str
+    status: str
+    trigger_price: Decimal
+    quantity: Decimal
+    close_position: bool
+    actual_order_id: str | None = None
+    filled_qty: Decimal = Decimal(0)
+    avg_price: Decimal = Decimal(0)
+    reject_reason: str = ""
+
+
+@dataclass(frozen=True)
+class FuturesPosition:
+    """One-way-mode position of a symbol: ``amount`` is signed (negative = short)."""
+
+    symbol: str
+    amount: Decimal
+    entry_price: Decimal
+    unrealized_pnl: Decimal
+    leverage: int
+    margin_type: str
+
+
+@dataclass(frozen=True)
+class FuturesBalance:
+    """USD-M wallet of one asset."""
+
+    asset: str
+    wallet: Decimal
+    unrealized_pnl: Decimal
+    available: Decimal
+
+
+AlgoHandler = Callable[[AlgoReport], Awaitable[None]]
+
+
+class FuturesVenue(OrderVenue, Protocol):
+    """What the router needs from a USD-M venue. Raises :mod:`router.errors` exceptions."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Open connections, sync time, refuse hedge mode and keys that can withdraw."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def rules(self, symbol: str) -> SymbolRules:
+        """Cached trading rules for ``symbol``."""
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        """Set the symbol's leverage; return what the venue applied."""
+
+    async def ensure_margin_type(self, symbol: str, margin_type: str) -> bool:
+        """Set the margin type; ``False`` when it already was (``-4046`` tolerated)."""
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderReport:
+        """Cancel one plain order by client id."""
+
+    async def trades(self, symbol: str, order_id: str) -> list[TradeFill]:
+        """All executions of one order (with realized PnL)."""
+
+    async def place_algo(self, algo: NewAlgoOrder) -> AlgoReport:
+        """Place a conditional order."""
+
+    async def query_algo(self, symbol: str, client_algo_id: str) -> AlgoReport:
+        """Look a conditional order up by client id (``OrderNotFoundError`` if unknown)."""
+
+    async def cancel_algo(self, symbol: str, client_algo_id: str) -> AlgoReport:
+        """Cancel a conditional order by client id."""
+
+    async def open_algos(self, symbol: str) -> list[AlgoReport]:
+        """Open conditional orders on ``symbol``."""
+
+    async def open_orders(self, symbol: str) -> list[OrderReport]:
+        """Open plain orders on ``symbol``."""
+
+    async def positions(self) -> list[FuturesPosition]:
+        """Every non-zero position."""
+
+    async def balances(self) -> dict[str, FuturesBalance]:
+        """Wallet balances per asset."""

@@ -71,6 +71,24 @@ def test_second_symbol_follows_the_first_symbols_timeline(btc: CandleArrays) -> 
     assert r.visible_range("ETHUSDT") == (0, 1)
 
 
+def test_symbol_from_another_period_keeps_its_own_clock(btc: CandleArrays) -> None:
+    rows = btc.slice(0, 100)
+    year = 365 * 86_400_000  # the same candles a year later: no open time in common
+    later = CandleArrays(
+        rows.open_time + year, rows.open, rows.high, rows.low, rows.close, rows.volume, True
+    )
+    r = Replay(
+        {"BTCUSDT": btc, "LATERUSDT": later}, 900_000, history_candles=300, updates_per_candle=0
+    )
+    assert r.visible_range("LATERUSDT") == (0, 50)  # history capped at half of its rows
+    first = r.step()
+    assert [u.symbol for u in first] == ["BTCUSDT", "LATERUSDT"]
+    assert first[1].open_time == int(later.open_time[50]) and first[1].close == later.close[50]
+    for _ in range(60):
+        r.step()
+    assert r.visible_range("LATERUSDT") == (0, 100) and not r.finished
+
+
 async def test_run_paces_pauses_and_changes_speed(btc: CandleArrays) -> None:
     r = Replay(
         {"BTCUSDT": btc}, 900_000, history_candles=10, candles_per_second=400, max_candles=300

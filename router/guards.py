@@ -1,0 +1,144 @@
+"""Automatic kill-switch trips: daily drawdown breach and stale market data.
+
+Thresholds are module constants for now (to move into settings):
+
+- ``DAILY_DRAWDOWN_LIMIT``: trip when a published equity snapshot (``control.equity_quote``
+  for spot, plus open spot positions at cost; ``control.equity_quote_usdm`` for USD-M, the
+  margin balance) falls this fraction below the first snapshot of the UTC day (kept in
+  ``control.<key>_day_open``).
+- ``STALE_TIMEFRAMES``: trip when the newest candle of a traded symbol in the ``candles``
+  table is older than this many timeframes, checked only while the venue is live (its user
+  stream connected). Against the simulator the candle's ``received_at`` is used, because
+  replayed candles carry historical open times; against Binance its ``close_time``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+DAILY_DRAWDOWN_LIMIT = Decimal("0.05")
+STALE_TIMEFRAMES = 3
+GUARD_INTERVAL_S = 10.0
+EQUITY_KEYS = ("equity_quote", "equity_quote_usdm")
+
+
+async def drawdown_breach(
+    conn: asyncpg.Connection, key: str, now: datetime, limit: Decimal = DAILY_DRAWDOWN_LIMIT
+) -> str | None:
+    """The breach description for the ``key`` equity snapshot, or ``None``.
+
+    The first snapshot seen on a UTC day becomes that day's opening equity.
+    """
+    value = await conn.fetchval("SELECT value FROM control WHERE key = $1", key)
+    if value is None:
+        return None
+    equity = Decimal(str(value))
+    if key == "equity_quote":
+        # The spot snapshot is the quote asset only: add open spot positions at cost, so
+        # buying is not a loss (unrealized spot PnL is not counted).
+        equity += await conn.fetchval(
+            "SELECT coalesce(sum(open_quantity * entry_price), 0) FROM positions"
+            " WHERE market = 'spot' AND state = 'OPEN' AND entry_price IS NOT NULL"
+        )
+    day = now.astimezone(UTC).date().isoformat()
+    opening = await conn.fetchval("SELECT value FROM control WHERE key = $1", f"{key}_day_open")
+    if not isinstance(opening, dict) or opening.get("day") != day:
+        await conn.execute(
+            "INSERT INTO control (key, value, updated_by) VALUES ($1, $2::jsonb, 'router')"
+            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value,"
+            " updated_at = clock_timestamp(), updated_by = 'router'",
+            f"{key}_day_open",
+            {"day": day, "equity": str(equity)},
+        )
+        return None
+    start = Decimal(opening["equity"])
+    if start <= 0:
+        return None
+    drop = (start - equity) / start
+    if drop < limit:
+        return None
+    return f"daily drawdown {drop:.2%} on {key} ({start} → {equity}) breaches {limit:.0%}"
+
+
+async def stale_symbols(
+    conn: asyncpg.Connection,
+    symbols: Sequence[str],
+    tf: str,
+    tf_ms: int,
+    now: datetime,
+    use_received_at: bool,
+) -> list[str]:
+    """Symbols whose newest ``tf`` candle is older than ``STALE_TIMEFRAMES`` timeframes."""
+    limit_s = STALE_TIMEFRAMES * tf_ms / 1000
+    stale = []
+    for symbol in symbols:
+        if use_received_at:
+            last = await conn.fetchval(
+                "SELECT extract(epoch FROM max(received_at))::float8 FROM candles"
+                " WHERE symbol = $1 AND tf = $2", symbol, tf)  # fmt: skip
+        else:
+            last = await conn.fetchval(
+                "SELECT max(close_time) / 1000.0 FROM candles WHERE symbol = $1 AND tf = $2",
+                symbol, tf)  # fmt: skip
+        if last is not None and now.timestamp() - float(last) > limit_s:
+            stale.append(symbol)
+    return stale
+
+
+@dataclass
+class Guards:
+    """Runs both checks periodically and trips the kill switch (once per episode)."""
+
+    pool: asyncpg.Pool
+    trip: Callable[[str], Awaitable[None]]
+    symbols: Sequence[str]
+    tf: str
+    tf_ms: int
+    use_received_at: bool
+    live: Callable[[], bool]
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def __post_init__(self) -> None:
+        self._tripped: set[str] = set()
+
+    async def check_once(self) -> list[str]:
+        """Run both checks; trip for each new breach; return the reasons found."""
+        now = self.clock()
+        found: dict[str, str] = {}
+        async with self.pool.acquire() as conn:
+            for key in EQUITY_KEYS:
+                breach = await drawdown_breach(conn, key, now)
+                if breach:
+                    found[f"drawdown:{key}"] = breach
+            if self.live():
+                stale = await stale_symbols(conn, self.symbols, self.tf, self.tf_ms, now,
+                                            self.use_received_at)  # fmt: skip
+                for symbol in stale:
+                    found[f"stale:{symbol}"] = (
+                        f"stale market data: no {self.tf} candle on {symbol} for over"
+                        f" {STALE_TIMEFRAMES} timeframes"
+                    )
+        self._tripped &= set(found)  # an episode ends when its condition clears
+        fresh = [(kind, text) for kind, text in found.items() if kind not in self._tripped]
+        for kind, text in fresh:
+            self._tripped.add(kind)
+            log.error("guard breach: %s", text)
+            await self.trip(text)
+        return [text for _, text in fresh]
+
+    async def run(self, interval_s: float = GUARD_INTERVAL_S) -> None:
+        """Check every ``interval_s`` until cancelled; one failure never stops the loop."""
+        while True:
+            try:
+                await self.check_once()
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("guard check failed: %s", exc)
+            await asyncio.sleep(interval_s)

@@ -1,0 +1,220 @@
+"""USD-M reconciliation: orders, algo orders, positions and the wallet, DB against venue.
+
+Order progress reported by the venue is applied (it is monotonic); positions and the wallet
+are compared and every difference is logged, audited and alerted — the database is never
+silently overwritten with the venue's figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+
+import asyncpg
+
+from router import brackets, futures, futures_lifecycle, lifecycle, store
+from router.core import Core, parse_bracket
+from router.errors import OrderNotFoundError, VenueError
+from router.venues.base import TERMINAL_STATUSES, AlgoReport, NewAlgoOrder, OrderReport
+from router.venues.binance_http import fmt_decimal
+
+log = logging.getLogger(__name__)
+BALANCE_TOLERANCE = Decimal("0.01")  # USDT; rounding of fees on the venue side
+WALLET_KEY = "usdm_wallet_reconciled"
+
+
+async def _query(core: Core, row: asyncpg.Record) -> AlgoReport | OrderReport | None:
+    venue = core.usdm()
+    try:
+        if futures_lifecycle.is_algo(row):
+            return await venue.query_algo(row["symbol"], row["client_order_id"])
+        return await venue.query_order(row["symbol"], row["client_order_id"])
+    except OrderNotFoundError:
+        return None
+
+
+def _venue_view(report: AlgoReport | OrderReport) -> tuple[str, Decimal]:
+    if isinstance(report, AlgoReport):
+        return report.status, report.filled_qty
+    return report.status, report.executed_qty
+
+
+async def _settled(core: Core, row: asyncpg.Record) -> AlgoReport | OrderReport | None:
+    """Query a ``NEW_PENDING`` row again once its request can no longer be in flight."""
+    async with core.pool.acquire() as conn:
+        age = await conn.fetchval(
+            "SELECT extract(epoch FROM clock_timestamp() - created_at)::float8"
+            " FROM orders WHERE client_order_id = $1",
+            row["client_order_id"],
+        )
+    wait = core.usdm_sender().settle_s - float(age)
+    if wait <= 0:
+        return None
+    await asyncio.sleep(wait)
+    return await _query(core, row)
+
+
+async def _fills_complete(core: Core, row: asyncpg.Record) -> bool:
+    async with core.pool.acquire() as conn:
+        recorded = await conn.fetchval(
+            "SELECT coalesce(sum(quantity), 0) FROM fills WHERE client_order_id = $1",
+            row["client_order_id"],
+        )
+    return bool(recorded >= row["filled_quantity"])
+
+
+async def decision(core: Core, d: asyncpg.Record) -> int:
+    """Reconcile one live USD-M decision's orders; return the number of differences."""
+    async with core.pool.acquire() as conn:
+        orders = await store.orders_for(conn, d["id"])
+    diffs = 0
+    for row in orders:
+        if row["status"] in TERMINAL_STATUSES and await _fills_complete(core, row):
+            continue
+        report = await _query(core, row)
+        if report is None and row["status"] == "NEW_PENDING":
+            report = await _settled(core, row)
+        if report is None:
+            diffs += await _missing(core, d, row)
+            continue
+        status, filled = _venue_view(report)
+        if (row["status"], row["filled_quantity"]) != (status, filled):
+            diffs += 1
+            await _report(core, d["id"], row, status, filled)
+        if isinstance(report, AlgoReport):
+            await futures_lifecycle.apply_algo(core, d["id"], report, acked=True)
+        else:
+            await lifecycle.apply_report(core, d["id"], report, True, "usdm", fetch_trades=True)
+    return diffs
+
+
+async def _report(
+    core: Core, decision_id: int, row: asyncpg.Record, status: str, filled: Decimal
+) -> None:
+    detail = {"client_order_id": row["client_order_id"],
+              "db": {"status": row["status"], "filled": row["filled_quantity"]},
+              "venue": {"status": status, "filled": filled}}  # fmt: skip
+    log.warning("reconcile difference %s", detail)
+    text = (f"🔄 Reconciled #D-{decision_id} {row['leg']}: {row['status']} → {status}"
+            f" (filled {row['filled_quantity']} → {filled})")  # fmt: skip
+    async with core.pool.acquire() as conn, conn.transaction():
+        await store.audit(conn, "reconcile.difference", decision_id, detail)
+        await store.alert(conn, "info", text, decision_id)
+
+
+async def _missing(core: Core, d: asyncpg.Record, row: asyncpg.Record) -> int:
+    decision_id, cid = d["id"], row["client_order_id"]
+    if row["status"] != "NEW_PENDING":
+        text = f"🚨 #D-{decision_id} order {cid} ({row['status']}) unknown to venue"
+        core.note_error(text)
+        await core.alert("error", text, decision_id)
+        return 1
+    await core.audit("reconcile.never_placed", decision_id, {"client_order_id": cid})
+    if row["leg"] == "E":
+        async with core.pool.acquire() as conn:
+            live = await conn.fetchval(
+                "SELECT expires_at > now() FROM decisions WHERE id = $1", decision_id
+            )
+            enabled = await store.trading_enabled(conn)
+        if not (live and enabled):
+            reason = "never reached the venue; decision expired or trading halted"
+            await futures_lifecycle.mark_order(core, decision_id, cid, "REJECTED", reason)
+            return 1
+        plan = futures.plan_futures_entry(decision_id, parse_bracket(d["bracket"]),
+                                          await core.rules_for("usdm", d["symbol"]),
+                                          core.leverage_cap)  # fmt: skip
+        await brackets.send_entry(core, decision_id, plan.order, "usdm")
+    elif futures_lifecycle.is_algo(row):
+        qty = row["quantity"] or None
+        algo = NewAlgoOrder(row["symbol"], row["side"], row["order_type"], row["stop_price"],
+                            cid, quantity=qty, close_position=qty is None,
+                            reduce_only=qty is not None)  # fmt: skip
+        await futures.place_algo_leg(core, decision_id, algo)
+    return 1
+
+
+async def positions(core: Core) -> int:
+    """Compare signed open quantities per symbol (DB positions vs ``positionRisk``)."""
+    venue = {p.symbol: p.amount for p in await core.usdm().positions()}
+    async with core.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT symbol, sum(CASE WHEN side = 'BUY' THEN open_quantity ELSE -open_quantity"
+            " END) AS amount FROM positions WHERE market = 'usdm' AND state = 'OPEN'"
+            " GROUP BY symbol"
+        )
+    ours = {r["symbol"]: r["amount"] for r in rows}
+    diffs = 0
+    for symbol in sorted(set(venue) | set(ours)):
+        db_amt, venue_amt = ours.get(symbol, Decimal(0)), venue.get(symbol, Decimal(0))
+        if db_amt != venue_amt:
+            diffs += 1
+            detail = {"symbol": symbol, "db": db_amt, "venue": venue_amt}
+            log.warning("futures position difference %s", detail)
+            text = (f"🚨 USD-M position {symbol}: database {fmt_decimal(db_amt)},"
+                    f" venue {fmt_decimal(venue_amt)}"
+                    " — not overwritten, check manually")  # fmt: skip
+            async with core.pool.acquire() as conn, conn.transaction():
+                await store.audit(conn, "reconcile.position_difference", None, detail)
+                await store.alert(conn, "error", text, None)
+    return diffs
+
+
+async def wallet(core: Core, asset: str = "USDT") -> int:
+    """Compare the venue wallet with the last reconciled one plus our realized PnL since.
+
+    A difference (funding, transfers, fills we never saw) is logged, audited and alerted;
+    the new snapshot is then recorded with the venue's value, so each change alerts once.
+    """
+    balance = (await core.usdm().balances()).get(asset)
+    venue_wallet = balance.wallet if balance else Decimal(0)
+    async with core.pool.acquire() as conn, conn.transaction():
+        pnl = await conn.fetchval(
+            "SELECT coalesce(sum(realized_pnl), 0) FROM positions WHERE market = 'usdm'"
+        )
+        snap = await conn.fetchval("SELECT value FROM control WHERE key = $1", WALLET_KEY)
+        diff = 0
+        if isinstance(snap, dict):
+            expected = Decimal(snap["wallet"]) + pnl - Decimal(snap["pnl"])
+            if abs(expected - venue_wallet) > BALANCE_TOLERANCE:
+                diff = 1
+                detail = {"asset": asset, "expected": expected, "venue": venue_wallet}
+                log.warning("futures wallet difference %s", detail)
+                await store.audit(conn, "reconcile.wallet_difference", None, detail)
+                text = (f"🔄 USD-M wallet {venue_wallet:.2f} {asset}, expected {expected:.2f}"
+                        " from our fills (funding, transfers or unseen fills)")  # fmt: skip
+                await store.alert(conn, "info", text, None)
+        value = {"wallet": str(venue_wallet), "pnl": str(pnl)}
+        await conn.execute(
+            "INSERT INTO control (key, value, updated_by) VALUES ($1, $2::jsonb, 'router')"
+            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value,"
+            " updated_at = clock_timestamp(), updated_by = 'router'",
+            WALLET_KEY,
+            value,
+        )
+    return diff
+
+
+async def foreign_algos(core: Core, symbol: str) -> int:
+    """Our-prefixed open orders / algo orders on the venue that the DB does not know."""
+    try:
+        venue = core.usdm()
+        cids = [a.client_algo_id for a in await venue.open_algos(symbol)]
+        cids += [o.client_order_id for o in await venue.open_orders(symbol)]
+    except VenueError as exc:
+        core.note_error(f"open futures orders {symbol}: {exc.describe()}")
+        return 0
+    ours = [c for c in cids if c.startswith("gl-")]
+    async with core.pool.acquire() as conn:
+        known = {
+            r[0]
+            for r in await conn.fetch(
+                "SELECT client_order_id FROM orders WHERE client_order_id = ANY($1::text[])", ours
+            )
+        }
+    unknown = [c for c in ours if c not in known]
+    for cid in unknown:
+        text = f"🚨 open USD-M order {cid} on {symbol} is not in the database"
+        core.note_error(text)
+        await core.alert("error", text, None)
+    return len(unknown)

@@ -1,0 +1,230 @@
+"""Binance REST plumbing shared by the Spot and USD-M adapters.
+
+Signing over the exact query string sent, server-time offset with one resync on ``-1021``,
+the shared weight budget from ``X-MBX-USED-WEIGHT-1M`` (back off before 429, stop until
+``Retry-After`` on 429/418), and error classification into :mod:`router.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from router.errors import (
+    AuthError,
+    NoChangeNeeded,
+    RateLimitError,
+    TemporaryError,
+    TimestampError,
+    UnknownOutcomeError,
+    VenueDataError,
+    VenueError,
+    classify,
+)
+from router.signing import encode_params, signed_query
+
+log = logging.getLogger(__name__)
+
+WEIGHT_BACKOFF_FRACTION = 0.9
+# Refusals that are normal answers, not venue trouble: never counted towards the error burst.
+EXPECTED_ANSWERS = (TimestampError, NoChangeNeeded)
+
+# (method, path, params without secrets, HTTP status or None, response JSON or error text)
+ExchangeObserver = Callable[[str, str, dict[str, str], int | None, Any], Awaitable[None]]
+Classifier = Callable[[int, int | None, str, float], VenueError]
+
+
+@dataclass(frozen=True)
+class VenueConfig:
+    """Where and how to reach the venue. ``api_secret`` never leaves this object.
+
+    ``sapi_url`` is where ``/sapi`` key checks go (the spot host; futures hosts lack it).
+    """
+
+    name: str
+    rest_url: str
+    ws_url: str
+    api_key: str
+    api_secret: str
+    recv_window_ms: int = 5000
+    timeout_s: float = 5.0
+    sapi_url: str = ""
+
+    def __repr__(self) -> str:
+        return f"VenueConfig(name={self.name!r}, rest_url={self.rest_url!r}, key=***)"
+
+
+def fmt_decimal(value: Decimal) -> str:
+    """A plain decimal string without exponent or trailing zeros (``'0.0688'``)."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+class BinanceRest:
+    """Signed REST requests against one Binance base URL."""
+
+    time_path = "/api/v3/time"
+    classify_error: Classifier = staticmethod(classify)
+
+    def __init__(
+        self,
+        config: VenueConfig,
+        observer: ExchangeObserver | None = None,
+        on_error: Callable[[VenueError], None] | None = None,
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self._observer = observer
+        self._on_error = on_error
+        self._session: aiohttp.ClientSession | None = None
+        self.time_offset_ms = 0
+        self.used_weight = 0
+        self.weight_limit = 6000
+        self._banned_until = 0.0
+
+    async def open_session(self) -> None:
+        """Open the HTTP session (idempotent) and sync the clock."""
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
+            connector = aiohttp.TCPConnector(limit=16, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
+        await self.sync_time()
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def sync_time(self) -> None:
+        """Measure the offset between the venue clock and ours (midpoint of the round trip)."""
+        t0 = time.time() * 1000
+        data = await self._request("GET", self.time_path, {}, signed=False)
+        t1 = time.time() * 1000
+        self.time_offset_ms = int(int(data["serverTime"]) - (t0 + t1) / 2)
+
+    async def check_no_withdrawals(self) -> None:
+        """Refuse an API key that can withdraw (``/sapi/v1/account/apiRestrictions``)."""
+        base = self.config.sapi_url or self.config.rest_url
+        data = await self._request(
+            "GET", "/sapi/v1/account/apiRestrictions", {}, signed=True, base=base
+        )
+        if data.get("enableWithdrawals", True):
+            raise AuthError("refusing to trade with an API key that can withdraw funds")
+
+    def read_rate_limits(self, info: dict[str, Any]) -> None:
+        """Take the minute weight limit from an exchangeInfo ``rateLimits`` list."""
+        for limit in info.get("rateLimits", []):
+            kind = (limit.get("rateLimitType"), limit.get("interval"), limit.get("intervalNum"))
+            if kind == ("REQUEST_WEIGHT", "MINUTE", 1):
+                self.weight_limit = int(limit["limit"])
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        signed: bool = False,
+        base: str | None = None,
+        api_key: bool = False,
+        critical: bool = False,
+    ) -> Any:
+        """Send one request; ``critical`` GETs (order look-ups on the protection path) skip
+        the back-off that other GETs take near the weight limit (writes always skip it)."""
+        crit = critical or method != "GET"
+        try:
+            return await self._request_once(method, path, params, signed, base, api_key, crit)
+        except TimestampError:
+            if not signed:
+                raise
+            log.warning("timestamp outside recvWindow: resyncing the clock and retrying once")
+            await self.sync_time()
+            return await self._request_once(method, path, params, signed, base, api_key, crit)
+        except VenueError as exc:
+            if self._on_error is not None and not isinstance(exc, EXPECTED_ANSWERS):
+                self._on_error(exc)
+            raise
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        signed: bool,
+        base: str | None,
+        api_key: bool = False,
+        critical: bool = True,
+    ) -> Any:
+        if self._session is None:
+            raise TemporaryError("venue adapter is not started")
+        await self._throttle(critical=critical)
+        query_params = dict(params)
+        if signed:
+            query_params["recvWindow"] = str(self.config.recv_window_ms)
+            query_params["timestamp"] = str(int(time.time() * 1000) + self.time_offset_ms)
+            query = signed_query(self.config.api_secret, query_params)
+        else:
+            query = encode_params(query_params)
+        root = base or self.config.rest_url
+        url = URL(f"{root}{path}?{query}" if query else root + path, encoded=True)
+        headers = {"X-MBX-APIKEY": self.config.api_key} if signed or api_key else {}
+        status, body = await self._send(method, url, headers)
+        if self._observer is not None:
+            await self._observer(method, path, params, status, body)
+        if status >= 400 or (isinstance(body, dict) and "code" in body and status != 200):
+            raise self._error(status, body)
+        return body
+
+    async def _send(self, method: str, url: URL, headers: dict[str, str]) -> tuple[int, Any]:
+        assert self._session is not None
+        try:
+            async with self._session.request(method, url, headers=headers) as resp:
+                self._read_limits(resp)
+                raw = await resp.read()
+                status = resp.status
+        except aiohttp.ClientConnectorError as exc:
+            raise TemporaryError(f"cannot connect to {self.config.rest_url}: {exc}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if method == "GET":
+                raise TemporaryError(f"{method} {url.path} failed: {exc!r}") from exc
+            raise UnknownOutcomeError(f"{method} {url.path}: no answer ({exc!r})") from exc
+        try:
+            return status, orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            if status >= 500:
+                return status, {"msg": raw[:200].decode(errors="replace")}
+            raise VenueDataError(f"{url.path}: HTTP {status} with non-JSON body") from None
+
+    def _read_limits(self, resp: aiohttp.ClientResponse) -> None:
+        used = resp.headers.get("X-MBX-USED-WEIGHT-1M") or resp.headers.get("X-MBX-USED-WEIGHT")
+        if used and used.isdigit():
+            self.used_weight = int(used)
+        if resp.status in (429, 418):
+            retry = resp.headers.get("Retry-After", "60")
+            wait = float(retry) if retry.replace(".", "", 1).isdigit() else 60.0
+            self._banned_until = time.monotonic() + wait
+
+    async def _throttle(self, critical: bool) -> None:
+        remaining = self._banned_until - time.monotonic()
+        if remaining > 0:
+            raise RateLimitError(f"rate limited for another {remaining:.1f}s", remaining, None, 429)
+        if not critical and self.used_weight >= WEIGHT_BACKOFF_FRACTION * self.weight_limit:
+            # Near the limit: wait for the minute window to roll over (weight resets then).
+            await asyncio.sleep(60.0 - (time.time() % 60.0) + 0.05)
+            self.used_weight = 0
+
+    def _error(self, status: int, body: Any) -> VenueError:
+        code = body.get("code") if isinstance(body, dict) else None
+        msg = str(body.get("msg", "")) if isinstance(body, dict) else str(body)
+        retry_after = max(self._banned_until - time.monotonic(), 0.0)
+        known = code if isinstance(code, int) else None
+        return self.classify_error(status, known, msg, retry_after)

@@ -1,0 +1,117 @@
+"""Automatic kill-switch trips: daily drawdown from equity snapshots and stale candles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+
+import asyncpg
+
+from router import store
+from router.core import Core
+from router.equity import publish_usdm_equity
+from router.guards import DAILY_DRAWDOWN_LIMIT, STALE_TIMEFRAMES, Guards
+from router.killswitch import KillSwitch
+from router.sender import OrderSender
+from tests.integration.test_router_support import (
+    FakeSpot,
+    btcusdt_rules,
+    insert_decision,
+    make_bracket,
+)
+from tests.integration.test_router_usdm_support import FakeUsdm, xrp_rules
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+TF_MS = 900_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def enabled_core(pool: asyncpg.Pool) -> tuple[Core, KillSwitch]:
+    spot = FakeSpot(btcusdt_rules(), D(60000))
+    core = Core(pool, spot, OrderSender(spot, 0.01), "sim")
+    async with pool.acquire() as conn:
+        await store.set_trading(conn, True, "tester")
+    return core, KillSwitch(core)
+
+
+def guards(pool: asyncpg.Pool, kill: KillSwitch, clock: Clock, live: bool = True) -> Guards:
+    return Guards(pool, kill.trip, ("BTCUSDT",), "15m", TF_MS, use_received_at=True,
+                  live=lambda: live, clock=clock)  # fmt: skip
+
+
+async def kill_alerts(pool: asyncpg.Pool) -> list[str]:
+    return [r["text"] for r in await pool.fetch("SELECT text FROM alerts WHERE kind = 'kill'")]
+
+
+async def test_drawdown_from_usdm_equity_snapshots_trips_once(pool: asyncpg.Pool) -> None:
+    _, kill = await enabled_core(pool)
+    fut = FakeUsdm(xrp_rules(), D("1.0"), wallet=D(1000))
+    clock = Clock()
+    g = guards(pool, kill, clock)
+    await publish_usdm_equity(pool, fut)
+    assert await g.check_once() == []  # first snapshot of the day is the opening equity
+    fut.wallet = D(1000) * (1 - DAILY_DRAWDOWN_LIMIT) + D("0.01")
+    await publish_usdm_equity(pool, fut)
+    assert await g.check_once() == []
+    fut.wallet = D(1000) * (1 - DAILY_DRAWDOWN_LIMIT)
+    await publish_usdm_equity(pool, fut)
+    tripped = await g.check_once()
+    assert len(tripped) == 1 and "equity_quote_usdm" in tripped[0]
+    async with pool.acquire() as conn:
+        assert not await store.trading_enabled(conn)
+    assert any("daily drawdown" in t for t in await kill_alerts(pool))
+    assert await g.check_once() == []  # same episode: no second trip
+    clock.now = T0 + timedelta(days=1)  # a new day re-bases the opening equity
+    assert await g.check_once() == []
+
+
+async def insert_candle(pool: asyncpg.Pool, received: datetime) -> None:
+    await pool.execute(
+        "INSERT INTO candles (venue, symbol, tf, open_time, close_time, open, high, low, close,"
+        " volume, received_at) VALUES ('sim', 'BTCUSDT', '15m', $1, $2, 1, 1, 1, 1, 1, $3)",
+        1_546_300_800_000, 1_546_300_800_000 + TF_MS - 1, received,
+    )  # fmt: skip
+
+
+async def test_stale_candles_trip_only_while_live(pool: asyncpg.Pool) -> None:
+    _, kill = await enabled_core(pool)
+    clock = Clock()
+    await insert_candle(pool, T0)
+    clock.now = T0 + timedelta(milliseconds=STALE_TIMEFRAMES * TF_MS - 1000)
+    assert await guards(pool, kill, clock).check_once() == []
+    clock.now = T0 + timedelta(milliseconds=STALE_TIMEFRAMES * TF_MS + 1000)
+    assert await guards(pool, kill, clock, live=False).check_once() == []
+    async with pool.acquire() as conn:
+        assert await store.trading_enabled(conn)
+    tripped = await guards(pool, kill, clock).check_once()
+    assert tripped and "stale market data" in tripped[0] and "BTCUSDT" in tripped[0]
+    async with pool.acquire() as conn:
+        assert not await store.trading_enabled(conn)
+    assert any("stale market data" in t for t in await kill_alerts(pool))
+
+
+async def test_spot_purchase_is_not_a_drawdown(pool: asyncpg.Pool) -> None:
+    _, kill = await enabled_core(pool)
+    clock = Clock()
+    g = guards(pool, kill, clock, live=False)
+    await pool.execute("INSERT INTO control (key, value) VALUES ('equity_quote', '\"10000\"')")
+    assert await g.check_once() == []
+    # 9,000 USDT moved into BTC: the quote balance falls, the open position holds the value.
+    d = await insert_decision(pool, make_bracket("60000", "59000", ("61000",), "0.15"))
+    await pool.execute(
+        "INSERT INTO positions (decision_id, venue, market, symbol, side, quantity,"
+        " open_quantity, entry_price) VALUES ($1, 'sim', 'spot', 'BTCUSDT', 'BUY', 0.15, 0.15,"
+        " 60000)", d)  # fmt: skip
+    await pool.execute("UPDATE control SET value = '\"1000\"' WHERE key = 'equity_quote'")
+    assert await g.check_once() == []
+    await pool.execute("UPDATE positions SET open_quantity = 0, state = 'CLOSED'")
+    await pool.execute("UPDATE control SET value = '\"9400\"' WHERE key = 'equity_quote'")
+    tripped = await g.check_once()  # 6 % realised loss
+    assert len(tripped) == 1 and "on equity_quote (10000 → 9400)" in tripped[0]
