@@ -20,8 +20,9 @@ import asyncpg
 
 from engine import store
 from engine.analysis_stream import AnalysisParams, AnalysisStateError, StreamAnalysis
-from engine.contracts import Bracket, Candle, SignalRaw
+from engine.contracts import Bracket, Candle, Market, SignalRaw
 from engine.decision.bracket import BracketError, build_spot_bracket
+from engine.decision.futures import build_futures_bracket
 from engine.decision.starter import AGENT as STARTER_AGENT
 from engine.decision.starter import StarterRule
 from engine.features import FeatureEngine, FeatureParams
@@ -53,9 +54,17 @@ class StreamProcessor:
 
     Market-specific sizing lives in :meth:`build_bracket`; a futures stream overrides it."""
 
-    def __init__(self, settings: Settings, venue: str, rules: SymbolRules, tf: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        venue: str,
+        rules: SymbolRules,
+        tf: str,
+        market: Market = Market.SPOT,
+    ) -> None:
         self._settings = settings
         self.venue = venue
+        self.market = market
         self.symbol = rules.symbol
         self.tf = tf
         self._rules = rules
@@ -63,7 +72,7 @@ class StreamProcessor:
         self._features = FeatureEngine(self._params)
         self._analysis_params = AnalysisParams.from_settings(settings)
         self._analysis = StreamAnalysis(self._analysis_params)
-        self._rule = StarterRule(settings.strategy)
+        self._rule = StarterRule(settings.strategy, shorts=market is Market.USDM)
         self.agent = AGENTS[settings.strategy.agent]
         self.regime = ""
         self.last_open_time: int | None = None
@@ -130,7 +139,7 @@ class StreamProcessor:
         reason = await self._gate(conn)
         bracket = None
         if reason is None:
-            equity = await store.equity_quote(conn)
+            equity = await store.equity_quote(conn, self.market.value)
             assert equity is not None  # checked by the gate
             try:
                 bracket = self.build_bracket(signal, equity)
@@ -151,7 +160,11 @@ class StreamProcessor:
 
     def build_bracket(self, signal: SignalRaw, equity: Decimal) -> Bracket:
         """Size the signal for this stream's market (spot: long-only, no leverage)."""
-        return build_spot_bracket(signal, self._rules, equity, self._settings.risk.risk_per_trade)
+        risk = self._settings.risk.risk_per_trade
+        if self.market is Market.USDM:
+            cap = self._settings.futures.leverage_cap
+            return build_futures_bracket(signal, self._rules, equity, risk, cap)
+        return build_spot_bracket(signal, self._rules, equity, risk)
 
     async def _skip(
         self, conn: asyncpg.Connection, signal: SignalRaw, signal_id: int, reason: str
@@ -178,6 +191,6 @@ class StreamProcessor:
             self._settings.risk.max_open_positions
         ):
             return "a decision on this symbol is already pending or open"
-        if await store.equity_quote(conn) is None:
+        if await store.equity_quote(conn, self.market.value) is None:
             return "account equity unknown (router has not published it yet)"
         return None

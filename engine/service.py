@@ -6,11 +6,12 @@ import asyncio
 import logging
 import signal
 import time
+from dataclasses import dataclass
 
 import aiohttp
 import asyncpg
 
-from engine.contracts import Candle
+from engine.contracts import Candle, Market
 from engine.db import connect_pool, database_url, migrate
 from engine.ingest.rest import MarketRest
 from engine.ingest.stream import KlineIngestor
@@ -22,41 +23,76 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 1024
 
 
+@dataclass(frozen=True)
+class MarketFeed:
+    """One market of the venue the engine follows: where its data comes from."""
+
+    market: Market
+    venue: str  # stored with every row, e.g. "sim" (spot) or "sim-usdm"
+    rest: str
+    prefix: str
+    ws: str
+    symbols: tuple[str, ...]
+
+
+def market_feeds(settings: Settings) -> list[MarketFeed]:
+    """Spot, plus USD-M when ``market.futures_symbols`` is set."""
+    ep = venue_endpoints(settings)
+    name = settings.venue.name
+    feeds = [
+        MarketFeed(Market.SPOT, name, ep.rest, "/api/v3", ep.market_ws, settings.market.symbols)
+    ]
+    if settings.market.futures_symbols:
+        feeds.append(
+            MarketFeed(
+                Market.USDM,
+                f"{name}-usdm",
+                ep.futures_rest,
+                "/fapi/v1",
+                ep.futures_market_ws,
+                settings.market.futures_symbols,
+            )
+        )
+    return feeds
+
+
 class Engine:
-    """Runs one ingestor and one processing task per stream until cancelled."""
+    """Runs one ingestor per market and one processing task per stream until cancelled."""
 
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
         self.settings = settings
         self.pool = pool
-        self.venue = settings.venue.name
-        self.processors: dict[str, StreamProcessor] = {}
-        self._queues: dict[str, asyncio.Queue[tuple[Candle, float, bool]]] = {}
-        self.ingestor: KlineIngestor | None = None
+        self.processors: dict[tuple[str, str], StreamProcessor] = {}
+        self._queues: dict[tuple[str, str], asyncio.Queue[tuple[Candle, float, bool]]] = {}
+        self.ingestors: list[KlineIngestor] = []
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
-        """Warm up every stream, then follow the market until cancelled."""
-        endpoints = venue_endpoints(self.settings)
-        tf = self.settings.market.timeframe
-        symbols = list(self.settings.market.symbols)
+        """Warm up every stream, then follow the markets until cancelled."""
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-            rest = MarketRest(http, endpoints.rest, self.venue)
-            info = await rest.exchange_info(symbols)
-            last: dict[str, int] = {}
-            for sym in symbols:
-                rules = SymbolRules.from_exchange_info(info, sym)
-                proc = StreamProcessor(self.settings, self.venue, rules, tf)
-                self.processors[sym] = proc
-                last[sym] = await self._restore_or_warm(rest, proc)
-                self._queues[sym] = asyncio.Queue(maxsize=QUEUE_SIZE)
-            self.ingestor = KlineIngestor(
-                rest, endpoints.market_ws, self.venue, symbols, tf, last, self._enqueue
-            )
+            for feed in market_feeds(self.settings):
+                await self._prepare(http, feed)
             async with asyncio.TaskGroup() as tg:
-                for sym in symbols:
-                    tg.create_task(self._consume(sym), name=f"stream-{sym}")
-                tg.create_task(self.ingestor.run(), name="ingest")
+                for key in self.processors:
+                    tg.create_task(self._consume(key), name=f"stream-{key[0]}-{key[1]}")
+                for ing in self.ingestors:
+                    tg.create_task(ing.run(), name="ingest")
                 self.ready.set()
+
+    async def _prepare(self, http: aiohttp.ClientSession, feed: MarketFeed) -> None:
+        tf = self.settings.market.timeframe
+        rest = MarketRest(http, feed.rest, feed.venue, feed.prefix)
+        info = await rest.exchange_info(list(feed.symbols))
+        last: dict[str, int] = {}
+        for sym in feed.symbols:
+            rules = SymbolRules.from_exchange_info(info, sym)
+            proc = StreamProcessor(self.settings, feed.venue, rules, tf, feed.market)
+            self.processors[(feed.venue, sym)] = proc
+            last[sym] = await self._restore_or_warm(rest, proc)
+            self._queues[(feed.venue, sym)] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self.ingestors.append(
+            KlineIngestor(rest, feed.ws, feed.venue, list(feed.symbols), tf, last, self._enqueue)
+        )
 
     async def _restore_or_warm(self, rest: MarketRest, proc: StreamProcessor) -> int:
         async with self.pool.acquire() as conn:
@@ -74,15 +110,15 @@ class Engine:
         return candles[-1].open_time
 
     async def _enqueue(self, candle: Candle, received_at: float, live: bool) -> None:
-        await self._queues[candle.symbol].put((candle, received_at, live))
+        await self._queues[(candle.venue, candle.symbol)].put((candle, received_at, live))
 
-    async def _consume(self, symbol: str) -> None:
-        queue, proc = self._queues[symbol], self.processors[symbol]
+    async def _consume(self, key: tuple[str, str]) -> None:
+        queue, proc = self._queues[key], self.processors[key]
         while True:
             candle, received_at, live = await queue.get()
             outcome = await proc.process(self.pool, candle, received_at, live)
             if outcome.decision_id is not None:
-                log.info("decision #%d %s %s", outcome.decision_id, symbol, candle.open_time)
+                log.info("decision #%d %s %s", outcome.decision_id, key, candle.open_time)
 
 
 async def serve_engine(settings: Settings, db_url: str) -> None:

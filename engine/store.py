@@ -173,9 +173,12 @@ async def trading_enabled(conn: asyncpg.Connection) -> bool:
     return bool(value)
 
 
-async def equity_quote(conn: asyncpg.Connection) -> Decimal | None:
-    """Account equity in the quote asset, as last published by the router."""
-    value = await conn.fetchval("SELECT value FROM control WHERE key = 'equity_quote'")
+EQUITY_KEYS = {"spot": "equity_quote", "usdm": "equity_quote_usdm"}
+
+
+async def equity_quote(conn: asyncpg.Connection, market: str = "spot") -> Decimal | None:
+    """Account equity in the quote asset for ``market``, as last published by the router."""
+    value = await conn.fetchval("SELECT value FROM control WHERE key = $1", EQUITY_KEYS[market])
     return Decimal(str(value)) if value is not None else None
 
 

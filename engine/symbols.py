@@ -62,7 +62,7 @@ class SymbolRules:
             market_step_size=d(mlot, "stepSize") or step,
             market_min_qty=d(mlot, "minQty"),
             market_max_qty=d(mlot, "maxQty"),
-            min_notional=d(notional, "minNotional"),
+            min_notional=d(notional, "minNotional") or d(notional, "notional"),
             max_notional=d(notional, "maxNotional"),
             max_num_orders=int(filters.get("MAX_NUM_ORDERS", {}).get("maxNumOrders", 200)),
         )

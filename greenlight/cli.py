@@ -24,6 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=150.0, help="candles per second")
     demo.add_argument("--timeout", type=float, default=600.0, help="give up after N seconds")
     demo.add_argument("--keep", action="store_true", help="keep logs and charts afterwards")
+    demo.add_argument(
+        "--futures",
+        default="XRPUSDT",
+        help="USD-M symbols to trade alongside spot, comma-separated ('' for none)",
+    )
     sim = sub.add_parser("sim", help="the Binance-compatible simulator alone")
     sim.add_argument("--port", type=int)
     sim.add_argument("--api-key")
@@ -99,6 +104,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             args.speed,
             args.timeout,
             args.keep,
+            tuple(s for s in args.futures.split(",") if s),
         )
     if cmd == "sim":
         from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET

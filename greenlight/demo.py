@@ -40,6 +40,7 @@ def run_demo(
     speed: float,
     timeout: float,
     keep: bool = False,
+    futures_symbols: tuple[str, ...] = ("XRPUSDT",),
 ) -> int:
     """Run the demo; write the report; return 0 on success, 1 with a message otherwise."""
     if candles < 1:
@@ -50,7 +51,9 @@ def run_demo(
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="greenlight-demo-"))
     try:
-        result = asyncio.run(_interruptible(_demo(settings, candles, speed, timeout, workdir)))
+        result = asyncio.run(
+            _interruptible(_demo(settings, candles, speed, timeout, workdir, futures_symbols))
+        )
     except DemoError as exc:
         print(f"greenlight demo failed: {exc}\n(logs in {workdir})", file=sys.stderr)
         return 1
@@ -82,7 +85,12 @@ async def _interruptible(work: Coroutine[Any, Any, dict[str, Any]]) -> dict[str,
 
 
 async def _demo(
-    settings: Settings, candles: int, speed: float, timeout: float, workdir: Path
+    settings: Settings,
+    candles: int,
+    speed: float,
+    timeout: float,
+    workdir: Path,
+    futures_symbols: tuple[str, ...],
 ) -> dict[str, Any]:
     url = await _fresh_database(settings, workdir)
     await migrate(url)
@@ -92,6 +100,7 @@ async def _demo(
         router_token({}),
         {
             "GREENLIGHT_VENUE_NAME": "sim",
+            "GREENLIGHT_MARKET_FUTURES_SYMBOLS": json.dumps(list(futures_symbols)),
             "GREENLIGHT_SIM_PORT": str(sim_port),
             "GREENLIGHT_SIM_CANDLES_PER_SECOND": str(speed),
             "GREENLIGHT_SIM_MAX_CANDLES": str(candles),
@@ -208,7 +217,9 @@ async def _follow(
             await admin.call("pause" if hold else "resume")
             paused = hold
         if status.get("finished") and not in_flight:
-            last = await conn.fetchval("SELECT max(open_time) FROM feature_state")
+            last = await conn.fetchval(
+                "SELECT max(open_time) FROM feature_state WHERE venue = 'sim'"
+            )
             if last is not None and last >= int(status.get("open_time") or 0):
                 return
         await asyncio.sleep(0.02)

@@ -32,21 +32,47 @@ def percentiles(values_ms: list[float]) -> dict[str, float | int | None]:
     }
 
 
+# (path, key of the client id) of every venue listing of orders the demo can place
+ORDER_LISTINGS = {
+    "spot": [("/api/v3/allOrders", "clientOrderId")],
+    "usdm": [("/fapi/v1/allOrders", "clientOrderId"), ("/fapi/v1/allAlgoOrders", "clientAlgoId")],
+}
+
+
 async def venue_client_id_duplicates(
-    rest: str, api_key: str, api_secret: str, symbols: list[str]
+    rest: str, api_key: str, api_secret: str, symbols: dict[str, list[str]]
 ) -> int:
-    """How many client order ids the venue saw more than once (must be 0)."""
-    seen: Counter[str] = Counter()
+    """How many client order ids the venue saw more than once (must be 0).
+
+    ``symbols`` maps a market (``spot``/``usdm``) to the symbols traded there."""
+    duplicates = 0
     async with aiohttp.ClientSession() as http:
-        for symbol in symbols:
-            params = {"symbol": symbol, "limit": "1000", "timestamp": str(int(time.time() * 1000))}
-            url = f"{rest}/api/v3/allOrders?{signed_query(api_secret, params)}"
-            async with http.get(url, headers={"X-MBX-APIKEY": api_key}) as resp:
-                orders = await resp.json()
-                if resp.status != 200:
-                    raise RuntimeError(f"allOrders {symbol}: HTTP {resp.status} {orders}")
-            seen.update(o["clientOrderId"] for o in orders)
-    return sum(1 for n in seen.values() if n > 1)
+        for market, names in symbols.items():
+            for symbol in names:
+                # each listing separately: a triggered algo order reappears as a plain order
+                for path, key in ORDER_LISTINGS[market]:
+                    ids = await _listing(http, rest, path, key, symbol, api_key, api_secret)
+                    duplicates += sum(1 for n in Counter(ids).values() if n > 1)
+    return duplicates
+
+
+async def _listing(
+    http: aiohttp.ClientSession,
+    rest: str,
+    path: str,
+    key: str,
+    symbol: str,
+    api_key: str,
+    api_secret: str,
+) -> list[str]:
+    params = {"symbol": symbol, "limit": "100" if "Algo" in path else "1000"}
+    params["timestamp"] = str(int(time.time() * 1000))
+    url = f"{rest}{path}?{signed_query(api_secret, params)}"
+    async with http.get(url, headers={"X-MBX-APIKEY": api_key}) as resp:
+        orders = await resp.json()
+        if resp.status != 200:
+            raise RuntimeError(f"{path} {symbol}: HTTP {resp.status} {orders}")
+    return [str(o[key]) for o in orders]
 
 
 async def build(
@@ -56,7 +82,9 @@ async def build(
     conn = await asyncpg.connect(url)
     try:
         q = conn.fetchval
-        symbols = [r["symbol"] for r in await conn.fetch("SELECT DISTINCT symbol FROM candles")]
+        symbols: dict[str, list[str]] = {}
+        for r in await conn.fetch("SELECT DISTINCT market, symbol FROM decisions"):
+            symbols.setdefault(r["market"], []).append(r["symbol"])
         out: dict[str, Any] = {
             "candles_ingested": await q("SELECT count(*) FROM candles"),
             "decisions": await q("SELECT count(*) FROM decisions"),
@@ -75,6 +103,12 @@ async def build(
             "positions_open": await q("SELECT count(*) FROM positions WHERE state='OPEN'"),
             "realized_pnl_quote": str(
                 await q("SELECT coalesce(sum(realized_pnl), 0) FROM positions") or 0
+            ),
+            "decisions_by_market": dict(
+                (r["market"], r["n"])
+                for r in await conn.fetch(
+                    "SELECT market, count(*) AS n FROM decisions GROUP BY market ORDER BY market"
+                )
             ),
             "decision_states": dict(
                 (r["state"], r["n"])

@@ -104,10 +104,13 @@ async def route(core: Core, decision_id: int) -> dict[str, Any]:
             plan = await futures.prepare_entry(core, decision_id, bracket)
         else:
             plan = plan_entry(decision_id, bracket, await core.rules(bracket.symbol))
+        moved = price_moved(bracket, await _last_price(core, bracket))
     except TemporaryError as exc:
         raise RouteRefused(f"venue unavailable: {exc}", "APPROVED", 503) from exc
     except (ValueError, VenueError) as exc:
         return await _fail_unrouted(core, decision_id, str(exc))
+    if moved:
+        return await _fail_unrouted(core, decision_id, moved)
     async with core.lock(decision_id):
         async with core.pool.acquire() as conn, conn.transaction():
             claimed = await store.claim_for_routing(conn, decision_id)
@@ -124,6 +127,27 @@ async def route(core: Core, decision_id: int) -> dict[str, Any]:
         final = await store.get_decision(conn, decision_id)
     assert final is not None
     return {"accepted": True, "already": False, "decision": decision_view(final)}
+
+
+async def _last_price(core: Core, bracket: Bracket) -> Decimal:
+    if bracket.market == Market.USDM:
+        return await core.usdm().last_price(bracket.symbol)
+    return await core.venue.last_price(bracket.symbol)
+
+
+def price_moved(bracket: Bracket, last: Decimal) -> str | None:
+    """Why a market entry must not be sent now: the price already left the stop / first-target
+    band the person approved (entering would start a trade that is already stopped out or past
+    its target). ``None`` when the entry is still sound."""
+    target = bracket.take_profits[0].price
+    long = bracket.side.value == "BUY"
+    inside = bracket.stop_price < last < target if long else target < last < bracket.stop_price
+    if inside:
+        return None
+    return (
+        f"market moved before the entry: last price {last} is outside the approved band "
+        f"(stop {bracket.stop_price}, first target {target})"
+    )
 
 
 def _entry_row(

@@ -36,10 +36,14 @@ def kline_row_to_candle(venue: str, symbol: str, tf: str, row: list[Any]) -> Can
 class MarketRest:
     """A small client for the public market-data endpoints."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, venue: str) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, venue: str, prefix: str = "/api/v3"
+    ) -> None:
+        """``prefix`` is ``/api/v3`` for Spot and ``/fapi/v1`` for USD-M futures."""
         self._session = session
         self._base = base_url.rstrip("/")
         self._venue = venue
+        self._prefix = prefix
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
         url = f"{self._base}{path}"
@@ -53,10 +57,13 @@ class MarketRest:
             raise MarketDataError(f"GET {path}: response is not JSON") from exc
 
     async def exchange_info(self, symbols: list[str]) -> dict[str, Any]:
-        """``GET /api/v3/exchangeInfo`` for the given symbols."""
-        data = await self._get("/api/v3/exchangeInfo", {"symbols": orjson.dumps(symbols).decode()})
+        """``GET …/exchangeInfo``, keeping only the given symbols (USD-M ignores the filter)."""
+        data = await self._get(
+            f"{self._prefix}/exchangeInfo", {"symbols": orjson.dumps(symbols).decode()}
+        )
         if not isinstance(data, dict) or "symbols" not in data:
             raise MarketDataError("exchangeInfo without a symbols list")
+        data["symbols"] = [s for s in data["symbols"] if s.get("symbol") in symbols]
         return data
 
     async def closed_klines(
@@ -71,7 +78,7 @@ class MarketRest:
         params: dict[str, Any] = {"symbol": symbol, "interval": tf, "limit": limit}
         if start_time is not None:
             params["startTime"] = start_time
-        rows = await self._get("/api/v3/klines", params)
+        rows = await self._get(f"{self._prefix}/klines", params)
         if not isinstance(rows, list):
             raise MarketDataError(f"klines for {symbol}: expected a list")
         candles = [kline_row_to_candle(self._venue, symbol, tf, r) for r in rows]

@@ -129,6 +129,9 @@ class SpotVenue(Protocol):
     async def rules(self, symbol: str) -> SymbolRules:
         """Cached trading rules for ``symbol``."""
 
+    async def last_price(self, symbol: str) -> Decimal:
+        """The last traded price of ``symbol``."""
+
     async def place_order(self, order: NewOrder) -> OrderReport:
         """Place an order (full response with fills)."""
 
@@ -241,6 +244,9 @@ class FuturesVenue(OrderVenue, Protocol):
 
     async def rules(self, symbol: str) -> SymbolRules:
         """Cached trading rules for ``symbol``."""
+
+    async def last_price(self, symbol: str) -> Decimal:
+        """The last traded price of ``symbol``."""
 
     async def set_leverage(self, symbol: str, leverage: int) -> int:
         """Set the symbol's leverage; return what the venue applied."""

@@ -34,6 +34,14 @@ class BinanceSpot(BinanceRest):
         if self.config.name == "binance":
             await self.check_no_withdrawals()
 
+    async def last_price(self, symbol: str) -> Decimal:
+        """``GET /api/v3/ticker/price``: the last traded price."""
+        data = await self._request("GET", "/api/v3/ticker/price", {"symbol": symbol})
+        try:
+            return Decimal(str(data["price"]))
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            raise VenueDataError(f"ticker price for {symbol}: {data!r}") from exc
+
     async def rules(self, symbol: str) -> SymbolRules:
         """Trading rules for ``symbol`` from exchangeInfo, cached for an hour."""
         cached = self._rules.get(symbol)

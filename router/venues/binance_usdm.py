@@ -71,6 +71,14 @@ class BinanceUsdm(BinanceRest):
                 " one-way mode (POST /fapi/v1/positionSide/dual dualSidePosition=false)"
             )
 
+    async def last_price(self, symbol: str) -> Decimal:
+        """``GET /fapi/v1/ticker/price``: the last traded price."""
+        data = await self._request("GET", "/fapi/v1/ticker/price", {"symbol": symbol})
+        try:
+            return Decimal(str(data["price"]))
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            raise VenueDataError(f"ticker price for {symbol}: {data!r}") from exc
+
     async def rules(self, symbol: str) -> SymbolRules:
         """Trading rules for ``symbol`` from ``/fapi/v1/exchangeInfo``, cached for an hour."""
         cached = self._rules.get(symbol)

@@ -153,5 +153,6 @@ def test_demo_reports_decisions_fills_and_no_duplicates(tmp_path: Path) -> None:
     r = json.loads(report.read_text())
     assert r["decisions"] >= 1 and r["fills"] >= 1 and r["duplicate_client_order_ids"] == 0
     assert r["candles_ingested"] >= 3000
+    assert r["decisions_by_market"].get("usdm", 0) >= 1, "the XRP perpetual trades too"
     for path in ("close_to_decision", "decision_to_confirmation", "approval_to_exchange_ack"):
         assert r[path]["p50"] is not None and r[path]["p95"] >= r[path]["p50"]

@@ -232,3 +232,17 @@ async def test_reconcile_waits_for_a_request_still_in_flight(pool: asyncpg.Pool)
     assert fake.place_calls.count(f"gl-{d}-E") == 1  # adopted, not sent a second time
     assert (await orders(pool, d))["E"]["status"] == "FILLED"
     assert await decision_state(pool, d) == "OPEN"
+
+
+@pytest.mark.parametrize("price", ["59500", "61350"])  # below the stop / beyond the first target
+async def test_no_entry_once_the_market_left_the_approved_band(
+    pool: asyncpg.Pool, price: str
+) -> None:
+    core, fake = setup(pool, price)
+    d = await insert_decision(pool, std_bracket())
+    result = await brackets.route(core, d)
+    assert not result["accepted"] and result["decision"]["state"] == "FAILED"
+    assert "market moved before the entry" in result["decision"]["failure_reason"]
+    assert fake.place_calls == [] and await orders(pool, d) == {}
+    alert = await pool.fetchval("SELECT text FROM alerts WHERE decision_id = $1", d)
+    assert "not routed" in alert

@@ -125,6 +125,9 @@ class FakeSpot:
     async def rules(self, symbol: str) -> SymbolRules:
         return self._rules
 
+    async def last_price(self, symbol: str) -> D:
+        return self.price
+
     def _gate(self, cid: str) -> None:
         self.place_calls.append(cid)
         if self.reject_with is not None:

@@ -145,6 +145,9 @@ class FakeUsdm:
     async def rules(self, symbol: str) -> SymbolRules:
         return self._rules
 
+    async def last_price(self, symbol: str) -> D:
+        return self.price
+
     async def set_leverage(self, symbol: str, leverage: int) -> int:
         self.calls.append(f"leverage {leverage}")
         self.leverage[symbol] = leverage
