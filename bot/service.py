@@ -79,6 +79,7 @@ async def serve_bot(
     listener = await connect(db_url)
     charts_dir = chart_dir or Path(settings.bot.chart_dir or REPO_ROOT / "var" / "charts")
     charts = DecisionCharts(pool, charts_dir, settings.bot.chart_candles)
+    await charts.warm_up()
     svc = ApprovalService(
         settings,
         pool,

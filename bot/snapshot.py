@@ -85,6 +85,10 @@ class DecisionCharts:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charts")
         directory.mkdir(parents=True, exist_ok=True)
 
+    async def warm_up(self) -> None:
+        """Build and draw every figure layout once, so the first confirmation is not slow."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._renderer.warm_up)
+
     async def for_decision(self, decision: dict[str, Any]) -> Path | None:
         """Render the snapshot for a decision row; ``None`` (logged) if it cannot be drawn."""
         spec = await self._spec(decision)
