@@ -34,6 +34,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.channel import Confirmation, Inbound, SentMessage
+from bot.telegram_text import RedactToken, clip, parse_command, utf16_len
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,48 +62,6 @@ _LEAKY_LOGGERS = (
 )
 Kind = Literal["text", "caption"]
 _App = Application[Any, Any, Any, Any, Any, Any]
-
-
-def clip(text: str, limit: int) -> str:
-    """Shorten ``text`` to ``limit`` UTF-16 code units (Telegram's measure), ending in "…"."""
-    if _utf16_len(text) <= limit:
-        return text
-    units = 0
-    for i, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit - 1:
-            return text[:i] + "…"
-    return text  # unreachable: the text was longer than the limit
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def parse_command(text: str, bot_username: str) -> tuple[str, list[str]] | None:
-    """``"/Approve@MyBot 12 now"`` → ``("approve", ["12", "now"])``; None if addressed elsewhere."""
-    parts = text.split()
-    if not parts or not parts[0].startswith("/"):
-        return None
-    name, _, target = parts[0].removeprefix("/").partition("@")
-    if not name or (target and target.lower() != bot_username.lower()):
-        return None
-    args = parts[1:]
-    return name.lower(), args
-
-
-class _RedactToken(logging.Filter):
-    """Replaces the bot token in HTTP client log lines (they log the full request URL)."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self._token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self._token in message:
-            record.msg, record.args = message.replace(self._token, "<token>"), None
-        return True
 
 
 class TelegramChannel:
@@ -143,7 +102,7 @@ class TelegramChannel:
         self._app: _App | None = None
         self._inbound: Inbound | None = None
         self._kinds: dict[tuple[int, int], Kind] = {}
-        self._redactor = _RedactToken(token)
+        self._redactor = RedactToken(token)
 
     def __repr__(self) -> str:
         return f"TelegramChannel(chats={list(self._chat_ids)})"
@@ -259,7 +218,7 @@ class TelegramChannel:
     ) -> SentMessage | None:
         bot = self._bot()
         kind: Kind = "text"
-        if photo is not None and _utf16_len(text) <= MAX_CAPTION:
+        if photo is not None and utf16_len(text) <= MAX_CAPTION:
             kind = "caption"
             message = await self._deliver(
                 chat,
