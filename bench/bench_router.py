@@ -1,6 +1,7 @@
 """Benchmark: approval → entry ACK and approval → full bracket resting, against the sim.
 
-Spot and USD-M (``--market``); then router throughput with ``SYMBOLS`` USD-M symbols (the
+Spot (MARKET entry + OCO, and ``spot_limit``: LIMIT entry as one OTOCO) and USD-M
+(``--market``); then router throughput with ``SYMBOLS`` USD-M symbols (the
 bundled XRPUSDT perpetual replayed under 16 names) approved concurrently, one bracket per
 symbol per round, measured until every bracket's protective legs rest. USD-M's request
 weight budget (2400/min) bounds a sustained run: near it the router waits for the minute to
@@ -116,12 +117,15 @@ def usdm_bracket(price: Decimal, symbol: str) -> dict[str, Any]:
     ).model_dump(mode="json")  # fmt: skip
 
 
-def bracket(price: Decimal) -> dict[str, Any]:
+def bracket(price: Decimal, limit: bool = False) -> dict[str, Any]:
+    """A spot bracket; ``limit``: a marketable LIMIT entry (+0.2 %), sent as one OTOCO."""
     q = Decimal("0.01")
     stop = (price * Decimal("0.9")).quantize(q)
+    entry = (price * Decimal("1.002")).quantize(q) if limit else price
     return Bracket(
-        market=Market.SPOT, symbol="BTCUSDT", side=Side.BUY, entry_type="MARKET",
-        entry_price=price, quantity=Decimal("0.004"), stop_price=stop,
+        market=Market.SPOT, symbol="BTCUSDT", side=Side.BUY,
+        entry_type="LIMIT" if limit else "MARKET",
+        entry_price=entry, quantity=Decimal("0.004"), stop_price=stop,
         take_profits=(BracketLeg(price=(price * Decimal("1.1")).quantize(q),
                                  quantity=Decimal("0.004"), r_multiple=Decimal(1)),),
         risk_quote=Decimal(1), risk_fraction=Decimal("0.001"), equity_quote=Decimal(1000),
@@ -132,7 +136,8 @@ async def one(
     pool: asyncpg.Pool, client: RouterClient, i: int, price: Decimal,
     market: str = "spot", symbol: str = "BTCUSDT",
 ) -> dict[str, float]:  # fmt: skip
-    body = usdm_bracket(price, symbol) if market == "usdm" else bracket(price)
+    body = usdm_bracket(price, symbol) if market == "usdm" else bracket(price, market != "spot")
+    market = "usdm" if market == "usdm" else "spot"
     decision_id = await pool.fetchval(
         "INSERT INTO decisions (venue, market, symbol, tf, open_time, side, state, bracket,"
         " signal, expires_at) VALUES ('sim',$3,$4,'15m',$1,'BUY','PENDING',$2,"
@@ -170,13 +175,14 @@ async def latency(
 ) -> None:
     """``n`` brackets one after another on one symbol; flatten every few."""
     symbol = "XRPUSDT" if market == "usdm" else "BTCUSDT"
+    venue_market = "usdm" if market == "usdm" else "spot"
     acks: list[float] = []
     fulls: list[float] = []
     started = time.perf_counter()
-    price = await last_price(base, market, symbol)
+    price = await last_price(base, venue_market, symbol)
     for i in range(n):
         if i % FLATTEN_EVERY == 0:  # the ticker costs request weight too; ±10 % legs tolerate it
-            price = await last_price(base, market, symbol)
+            price = await last_price(base, venue_market, symbol)
         r = await one(pool, client, start + i, price, market, symbol)
         acks.append(r["ack"])
         fulls.append(r["full"])
@@ -248,7 +254,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--brackets", type=int, default=200)
     parser.add_argument("--db-url", default=None, help="PostgreSQL server URL (default: embedded)")
-    parser.add_argument("--market", choices=("spot", "usdm", "both"), default="both")
+    parser.add_argument("--market", choices=("spot", "spot_limit", "usdm", "both", "all"),
+                        default="both", help="spot_limit: LIMIT entries as OTOCO; all:"
+                        " spot, spot_limit, usdm (spot_limit then shares spot's weight"
+                        " minute and may wait for it to roll over)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=5, help="16-symbol throughput rounds")
     args = parser.parse_args()
     sim_port = free_port()
@@ -259,7 +268,8 @@ def main() -> None:
         assert sim.stdout is not None
         sim.stdout.readline()  # "ready"
         scratch = Path(tempfile.mkdtemp(prefix="gl-bench-"))
-        markets = ["spot", "usdm"] if args.market == "both" else [args.market]
+        every = {"both": ["spot", "usdm"], "all": ["spot", "spot_limit", "usdm"]}
+        markets = every.get(args.market, [args.market])
         asyncio.run(run(args.brackets, args.db_url, sim_port, scratch, markets, args.rounds))
     finally:
         sim.terminate()

@@ -68,9 +68,7 @@ class ConsoleChannel:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         try:
-            await loop.connect_read_pipe(
-                lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
-            )
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         except (OSError, ValueError):  # e.g. a regular file: nothing to follow interactively
             return
         while line := await reader.readline():

@@ -72,7 +72,8 @@ class AnalysisParams:
         )
 
 
-def _pack(arrays: list[npt.NDArray[Any]]) -> bytes:
+def pack_arrays(arrays: list[npt.NDArray[Any]]) -> bytes:
+    """Serialise float64/int64 arrays (1-D or 2-D) back to back; see :func:`unpack_arrays`."""
     parts = []
     for a in arrays:
         code = b"i" if a.dtype == np.int64 else b"f"
@@ -81,7 +82,9 @@ def _pack(arrays: list[npt.NDArray[Any]]) -> bytes:
     return b"".join(parts)
 
 
-def _unpack(data: bytes, offset: int, count: int) -> list[npt.NDArray[Any]]:
+def unpack_arrays(data: bytes, offset: int, count: int) -> list[npt.NDArray[Any]]:
+    """Read ``count`` arrays written by :func:`pack_arrays` from ``data[offset:]``, which must
+    end exactly after them; raise :class:`AnalysisStateError` otherwise."""
     out = []
     for _ in range(count):
         if offset + _ARRAY.size > len(data):
@@ -148,7 +151,9 @@ class StreamAnalysis:
         """Serialise the three states (restore with :meth:`from_bytes`)."""
         s, t, r = self.smc.state, self.retest.state, self.regime.state
         arrays = [s.cfg, s.ints, s.floats, s.ring, s.zones, t.scalars, t.zones, t.setups]
-        return _HEAD.pack(_MAGIC, _VERSION, self.regime_code) + _pack([*arrays, r.scalars, r.rings])
+        return _HEAD.pack(_MAGIC, _VERSION, self.regime_code) + pack_arrays(
+            [*arrays, r.scalars, r.rings]
+        )
 
     @classmethod
     def from_bytes(cls, params: AnalysisParams, data: bytes) -> StreamAnalysis:
@@ -159,7 +164,7 @@ class StreamAnalysis:
         _magic, version, code = _HEAD.unpack_from(data)
         if version != _VERSION:
             raise AnalysisStateError(f"analysis state version {version}, expected {_VERSION}")
-        a = _unpack(data, _HEAD.size, 10)
+        a = unpack_arrays(data, _HEAD.size, 10)
         self = cls(params)
         smc = SmcState(a[0].astype(np.int64), a[1].astype(np.int64), a[2], a[3], a[4])
         fresh = SmcState.fresh(params.smc)

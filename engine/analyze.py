@@ -44,12 +44,13 @@ import numpy as np
 
 from engine.candlefile import CandleArrays, CandleFileError, find_gaps, read_candles
 from engine.features import compute_batch
+from engine.micro_stream import micro_smc_params
 from engine.regime import kernel as RK
 from engine.regime.classifier import RegimeParams, regime_changes, run_regime_batch
 from engine.retest import kernel as TK
 from engine.retest.analyzer import RetestParams, run_retest_batch, to_signal
 from engine.retest.micro import micro_bos_flags
-from engine.settings import TIMEFRAMES_MS
+from engine.settings import TIMEFRAMES_MS, Settings
 from engine.smc.compat import COMPAT_COLUMNS, FLOAT32_COLUMNS, smc_compat
 from engine.smc.engine import SmcParams, run_smc_batch
 from engine.smc.tables import Column, events_table, swings_table, write_table, zones_table
@@ -171,7 +172,9 @@ def _stage_tables(
     bar.step("smc")
     micro_up = micro_dn = None
     if sub is not None:
-        micro_up, micro_dn = micro_bos_flags(c.open_time, job.tf_ms, sub, SmcParams(swing_length=2))
+        # the engine's default micro structure ([smc] micro_swing_length), so CLI = live
+        micro = micro_smc_params(Settings())
+        micro_up, micro_dn = micro_bos_flags(c.open_time, job.tf_ms, sub, micro)
     rparams = RetestParams()
     atr, rsi, hist = feats["atr14"], feats["rsi14"], feats["macd_hist"]
     signals, _ = run_retest_batch(

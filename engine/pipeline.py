@@ -6,6 +6,10 @@ none: the candle, its indicators, the step-function states of every stage, the S
 (swings, structure events, zones and their ends), a regime change, the signals and the
 decision. Candles already processed (replays after a restart) are skipped by open time.
 
+With ``market.sub_timeframe`` a :class:`engine.sub_pipeline.SubStreamProcessor` is attached:
+the micro structure breaks found inside a candle on the finer interval confirm retests
+(``note_micro_bos``) before the candle is analysed.
+
 ``strategy.agent`` chooses whose signals become decisions (``starter`` or ``retest``); every
 agent's signals on live candles are recorded in ``signals``.
 """
@@ -13,7 +17,7 @@ agent's signals on live candles are recorded in ``signals``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import asyncpg
@@ -28,8 +32,9 @@ from engine.decision.starter import StarterRule
 from engine.features import FeatureEngine, FeatureParams
 from engine.regime.events import save_regimes
 from engine.retest.analyzer import AGENT as RETEST_AGENT
-from engine.settings import Settings
+from engine.settings import TIMEFRAMES_MS, Settings
 from engine.smc.store import write_smc_rows
+from engine.sub_pipeline import SubStreamProcessor
 from engine.symbols import SymbolRules
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,7 @@ class Outcome:
     decision_id: int | None = None
     skipped_because: str | None = None
     regime: str = ""
+    micro: tuple[bool, bool] = (False, False)  # up / down micro-BOS inside the candle
 
 
 class StreamProcessor:
@@ -67,6 +73,7 @@ class StreamProcessor:
         self.market = market
         self.symbol = rules.symbol
         self.tf = tf
+        self.tf_ms = TIMEFRAMES_MS[tf]
         self._rules = rules
         self._params = FeatureParams.from_settings(settings.strategy)
         self._features = FeatureEngine(self._params)
@@ -76,6 +83,28 @@ class StreamProcessor:
         self.agent = AGENTS[settings.strategy.agent]
         self.regime = ""
         self.last_open_time: int | None = None
+        self.sub: SubStreamProcessor | None = None
+
+    def attach_sub(self, sub: SubStreamProcessor) -> None:
+        """Confirm retests with the micro structure breaks of ``sub`` (same venue and symbol,
+        finer timeframe); breaks of candles already processed are dropped."""
+        if (sub.venue, sub.symbol, sub.parent_tf_ms) != (self.venue, self.symbol, self.tf_ms):
+            raise ValueError(
+                f"{sub.symbol} {sub.tf} is not a sub-stream of {self.symbol} {self.tf}"
+            )
+        self.sub = sub
+        if self.last_open_time is not None:
+            sub.discard_through(self.last_open_time)
+
+    def _note_micro(self, open_time: int) -> tuple[bool, bool]:
+        if self.sub is None:
+            return False, False
+        up, dn = self.sub.take_breaks(open_time)
+        if up:
+            self._analysis.retest.note_micro_bos(1)
+        if dn:
+            self._analysis.retest.note_micro_bos(-1)
+        return up, dn
 
     async def restore(self, conn: asyncpg.Connection) -> int | None:
         """Resume from persisted state; return the open time it resumes after, or ``None``
@@ -108,6 +137,7 @@ class StreamProcessor:
         async with pool.acquire() as conn, conn.transaction():
             c = candle
             values = self._features.update(c.open_time, c.open, c.high, c.low, c.close, c.volume)
+            micro = self._note_micro(c.open_time)
             step = self._analysis.step(c, values)
             self.regime = step.regime
             await store.save_candle_step(
@@ -121,15 +151,20 @@ class StreamProcessor:
             signals = [s for s in (starter, step.signal) if s is not None]
             chosen = next((s for s in signals if s.agent == self.agent), None)
             if not signals:
-                return Outcome(processed=True, regime=self.regime)
+                return Outcome(processed=True, regime=self.regime, micro=micro)
             if not live:
                 return Outcome(
-                    True, chosen, skipped_because="not a live candle", regime=self.regime
+                    True,
+                    chosen,
+                    skipped_because="not a live candle",
+                    regime=self.regime,
+                    micro=micro,
                 )
             ids = {s.agent: await store.insert_signal(conn, s) for s in signals}
             if chosen is None:
-                return Outcome(True, regime=self.regime)
-            return await self._decide(conn, chosen, ids[chosen.agent], received_at)
+                return Outcome(True, regime=self.regime, micro=micro)
+            out = await self._decide(conn, chosen, ids[chosen.agent], received_at)
+            return replace(out, micro=micro)
 
     async def _decide(
         self, conn: asyncpg.Connection, signal: SignalRaw, signal_id: int | None, received_at: float

@@ -1,4 +1,5 @@
-"""The engine process: ingest → pipeline per stream, with bounded queues between them."""
+"""The engine process: ingest → pipeline per symbol (parent and sub-timeframe streams), with
+bounded queues between them."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ import asyncpg
 
 from engine.contracts import Candle, Market
 from engine.db import connect_pool, database_url, migrate
-from engine.ingest.rest import MarketRest
+from engine.ingest.rest import INVALID_INTERVAL, MarketDataError, MarketRest
 from engine.ingest.stream import KlineIngestor
 from engine.pipeline import StreamProcessor
-from engine.settings import Settings, venue_endpoints
+from engine.settings import TIMEFRAMES_MS, Settings, venue_endpoints
+from engine.sub_pipeline import SubStreamProcessor
+from engine.symbol_feed import SymbolFeed
 from engine.symbols import SymbolRules, SymbolRulesError
 
 log = logging.getLogger(__name__)
-QUEUE_SIZE = 1024
+SUB_WARMUP_MAX = 1000  # sub candles fetched for a cold start (one REST page)
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,16 @@ def market_feeds(settings: Settings) -> list[MarketFeed]:
 
 
 class Engine:
-    """Runs one ingestor per market and one processing task per stream until cancelled."""
+    """Runs one ingestor per market and one consumer per symbol (its parent stream and, with
+    ``market.sub_timeframe``, its sub-timeframe stream) until cancelled."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, sub_wait_s: float = 2.0) -> None:
         self.settings = settings
         self.pool = pool
+        self.sub_wait_s = sub_wait_s
         self.processors: dict[tuple[str, str], StreamProcessor] = {}
-        self._queues: dict[tuple[str, str], asyncio.Queue[tuple[Candle, float, bool]]] = {}
+        self.subs: dict[tuple[str, str], SubStreamProcessor] = {}
+        self.feeds: dict[tuple[str, str], SymbolFeed] = {}
         self.ingestors: list[KlineIngestor] = []
         self.ready = asyncio.Event()
 
@@ -73,8 +79,8 @@ class Engine:
             for feed in market_feeds(self.settings):
                 await self._prepare(http, feed)
             async with asyncio.TaskGroup() as tg:
-                for key in self.processors:
-                    tg.create_task(self._consume(key), name=f"stream-{key[0]}-{key[1]}")
+                for key, sf in self.feeds.items():
+                    tg.create_task(sf.run(), name=f"stream-{key[0]}-{key[1]}")
                 for ing in self.ingestors:
                     tg.create_task(ing.run(), name="ingest")
                 self.ready.set()
@@ -83,23 +89,32 @@ class Engine:
         tf = self.settings.market.timeframe
         rest = MarketRest(http, feed.rest, feed.venue, feed.prefix)
         info = await rest.exchange_info(list(feed.symbols))
-        last: dict[str, int] = {}
+        streams: list[tuple[str, str]] = []
+        last: dict[tuple[str, str], int] = {}
         for sym in feed.symbols:
             rules = SymbolRules.from_exchange_info(info, sym)
             proc = StreamProcessor(self.settings, feed.venue, rules, tf, feed.market)
+            async with self.pool.acquire() as conn:
+                resumed = await proc.restore(conn)
+            sub = await self._sub_stream(rest, feed.venue, sym)
+            if sub is not None:
+                self.subs[(feed.venue, sym)] = sub
+                streams.append((sym, sub.tf))
+                if sub.last_open_time is not None:
+                    last[(sym, sub.tf)] = sub.last_open_time
+            self.feeds[(feed.venue, sym)] = SymbolFeed(self.pool, proc, sub, self.sub_wait_s)
+            if resumed is None:
+                resumed = await self._warm(rest, proc)
+            else:
+                log.info("%s %s %s resumes after candle %d", feed.venue, sym, tf, resumed)
             self.processors[(feed.venue, sym)] = proc
-            last[sym] = await self._restore_or_warm(rest, proc)
-            self._queues[(feed.venue, sym)] = asyncio.Queue(maxsize=QUEUE_SIZE)
+            streams.append((sym, tf))
+            last[(sym, tf)] = resumed
         self.ingestors.append(
-            KlineIngestor(rest, feed.ws, feed.venue, list(feed.symbols), tf, last, self._enqueue)
+            KlineIngestor(rest, feed.ws, feed.venue, streams, last, self._enqueue)
         )
 
-    async def _restore_or_warm(self, rest: MarketRest, proc: StreamProcessor) -> int:
-        async with self.pool.acquire() as conn:
-            resumed = await proc.restore(conn)
-        if resumed is not None:
-            log.info("%s resumes after candle %d", proc.symbol, resumed)
-            return resumed
+    async def _warm(self, rest: MarketRest, proc: StreamProcessor) -> int:
         warm = self.settings.market.warmup_candles
         candles, _ = await rest.closed_klines(proc.symbol, proc.tf, limit=warm + 1)
         if not candles:
@@ -109,16 +124,42 @@ class Engine:
         log.info("%s warmed up on %d candles", proc.symbol, len(candles))
         return candles[-1].open_time
 
-    async def _enqueue(self, candle: Candle, received_at: float, live: bool) -> None:
-        await self._queues[(candle.venue, candle.symbol)].put((candle, received_at, live))
+    async def _sub_stream(
+        self, rest: MarketRest, venue: str, sym: str
+    ) -> SubStreamProcessor | None:
+        """The symbol's sub-timeframe stream, restored or warmed up; ``None`` when none is
+        configured or the venue does not serve that interval for the symbol (-1120)."""
+        m = self.settings.market
+        if not m.sub_timeframe:
+            return None
+        sub = SubStreamProcessor(self.settings, venue, sym, m.sub_timeframe, m.timeframe)
+        async with self.pool.acquire() as conn:
+            resumed = await sub.restore(conn)
+        ratio = TIMEFRAMES_MS[m.timeframe] // TIMEFRAMES_MS[m.sub_timeframe]
+        limit = 2 if resumed is not None else min(SUB_WARMUP_MAX, (m.warmup_candles + 1) * ratio)
+        try:
+            candles, _ = await rest.closed_klines(sym, m.sub_timeframe, limit=limit)
+        except MarketDataError as exc:
+            if exc.code != INVALID_INTERVAL:
+                raise
+            log.warning(
+                "%s %s: the venue has no %s klines (-1120); retests are confirmed without"
+                " micro-BOS on this symbol",
+                venue,
+                sym,
+                m.sub_timeframe,
+            )
+            return None
+        if resumed is None:
+            for c in candles:
+                await sub.process(self.pool, c, time.time())
+            log.info("%s %s %s warmed up on %d candles", venue, sym, m.sub_timeframe, len(candles))
+        else:
+            log.info("%s %s %s resumes after candle %d", venue, sym, m.sub_timeframe, resumed)
+        return sub
 
-    async def _consume(self, key: tuple[str, str]) -> None:
-        queue, proc = self._queues[key], self.processors[key]
-        while True:
-            candle, received_at, live = await queue.get()
-            outcome = await proc.process(self.pool, candle, received_at, live)
-            if outcome.decision_id is not None:
-                log.info("decision #%d %s %s", outcome.decision_id, key, candle.open_time)
+    async def _enqueue(self, candle: Candle, received_at: float, live: bool) -> None:
+        await self.feeds[(candle.venue, candle.symbol)].put(candle, received_at, live)
 
 
 async def serve_engine(settings: Settings, db_url: str) -> None:

@@ -84,6 +84,7 @@ class MarketSettings(Section):
     symbols: tuple[str, ...] = ("BTCUSDT",)
     futures_symbols: tuple[str, ...] = ()  # USD-M perpetuals, e.g. ("XRPUSDT",)
     timeframe: str = "15m"
+    sub_timeframe: str = ""  # finer interval for micro-BOS confirmation, e.g. "5m"; "" = none
     warmup_candles: int = Field(300, ge=1, le=1000)
 
     @field_validator("symbols", "futures_symbols")
@@ -102,6 +103,21 @@ class MarketSettings(Section):
         if v not in TIMEFRAMES_MS:
             raise ValueError(f"timeframe {v!r} is not one of {', '.join(TIMEFRAMES_MS)}")
         return v
+
+    @model_validator(mode="after")
+    def _sub_tf(self) -> MarketSettings:
+        sub = self.sub_timeframe
+        if sub == "":
+            return self
+        if sub not in TIMEFRAMES_MS:
+            raise ValueError(f"sub_timeframe {sub!r} is not one of {', '.join(TIMEFRAMES_MS)}")
+        fine, coarse = TIMEFRAMES_MS[sub], TIMEFRAMES_MS[self.timeframe]
+        if fine >= coarse or coarse % fine:
+            raise ValueError(
+                f"sub_timeframe {sub!r} must be finer than timeframe {self.timeframe!r}"
+                " and divide it"
+            )
+        return self
 
 
 class FuturesSettings(Section):
@@ -151,6 +167,7 @@ class SmcSettings(Section):
     fvg_expiry_bars: int = Field(192, ge=1, le=100_000)
     ob_lookback_bars: int = Field(32, ge=1, le=1000)
     zone_capacity: int = Field(64, ge=2, le=1024)
+    micro_swing_length: int = Field(3, ge=1, le=100)  # pivot bars N on market.sub_timeframe
 
 
 class RetestSettings(Section):
@@ -200,6 +217,16 @@ class RouterSettings(Section):
     request_timeout_s: float = Field(5.0, gt=0, le=60)
 
 
+class GuardSettings(Section):
+    """Automatic kill-switch thresholds, applied by the router."""
+
+    error_burst: int = Field(5, ge=1, le=1000)  # venue errors within error_window_s → halt
+    error_window_s: float = Field(60.0, gt=0, le=3600)
+    user_stream_down_s: float = Field(30.0, gt=0, le=3600)  # user stream down longer → halt
+    daily_drawdown_limit: Decimal = Field(Decimal("0.05"), gt=0, lt=1)  # fraction of day open
+    stale_timeframes: int = Field(3, ge=1, le=100)  # no candle for this many timeframes → halt
+
+
 class AccessUser(Section):
     channel: Literal["console", "telegram", "line"]
     user_id: str
@@ -233,6 +260,7 @@ class Settings(Section):
     regime: RegimeSettings = RegimeSettings()
     risk: RiskSettings = RiskSettings()
     router: RouterSettings = RouterSettings()
+    guards: GuardSettings = GuardSettings()
     bot: BotSettings = BotSettings()
     telegram: TelegramSettings = TelegramSettings()
 

@@ -134,6 +134,39 @@ async def save_candle_step(
     )
 
 
+_SUB_STEP_SQL = """
+WITH candle AS (
+    INSERT INTO candles (venue, symbol, tf, open_time, close_time, open, high, low, close,
+                         volume, received_at)
+    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING
+)
+INSERT INTO feature_state (venue, symbol, tf, open_time, state, analysis_state)
+VALUES ($1,$2,$3,$4,$12,NULL) ON CONFLICT (venue, symbol, tf) DO UPDATE SET
+    open_time = EXCLUDED.open_time, state = EXCLUDED.state, analysis_state = NULL"""
+
+
+async def save_sub_step(
+    conn: asyncpg.Connection, c: Candle, received_at: float, state: bytes
+) -> None:
+    """One statement per sub-timeframe candle: the candle (kept if already stored) and the
+    sub-stream's state (in ``feature_state.state``; it has no indicators)."""
+    await conn.execute(
+        _SUB_STEP_SQL,
+        c.venue,
+        c.symbol,
+        c.tf,
+        c.open_time,
+        c.close_time,
+        Decimal(repr(c.open)),
+        Decimal(repr(c.high)),
+        Decimal(repr(c.low)),
+        Decimal(repr(c.close)),
+        Decimal(repr(c.volume)),
+        datetime.fromtimestamp(received_at, UTC),
+        state,
+    )
+
+
 async def load_feature_state(
     conn: asyncpg.Connection, venue: str, symbol: str, tf: str
 ) -> tuple[int, bytes, bytes | None] | None:

@@ -16,6 +16,9 @@ Layout (one idea per file):
 - ``futures``   USD-M: leverage/margin set-up, MARKET entry, protection on the algo endpoint
                 (``STOP_MARKET closePosition`` ``gl-<d>-SL`` + reduce-only
                 ``TAKE_PROFIT_MARKET`` ``gl-<d>-TP<i>``)
+- ``futures_protect`` USD-M stop once + take-profit ladder re-sized to the open position
+- ``protect``   spot: one OCO per rung, re-sized (cancel first, then place) to the open position
+- ``otoco``     spot LIMIT entries as OTOCO (pending rung 1), entry time-to-live
 - ``futures_lifecycle`` algo reports → rows/fills; flat → cancel leftovers → CLOSED; reduce-only
                 market exits (kill flatten ``X``, crossed trigger ``M<leg>``)
 - ``reconcile_usdm`` USD-M orders/algos, positions (positionRisk) and wallet vs the DB
@@ -26,8 +29,15 @@ Layout (one idea per file):
                 data) and USD-M (``/fapi`` REST + listen-key user data) adapters sharing
                 ``binance_http`` (signing, time offset, weights, error classification)
 
-Routing is by ``bracket.market``: spot brackets take the OCO path, USD-M brackets the
-futures path; both share the claim, record-then-send, the sender and reconciliation.
+Routing is by ``bracket.market``: spot MARKET entries take the OCO-after-fill path, spot
+LIMIT entries go out as one OTOCO (``otoco``: pending rung 1, the other rungs as it fills,
+unfilled remainder cancelled at the decision's ``expires_at``); USD-M brackets the futures
+path. On both markets a partial entry fill is protected at once and the protection is
+re-sized with every further fill (``protect`` / ``futures_protect``), so the stop covers
+exactly the open position. Working entries are also read from the venue every second, so
+fills a silent user stream lost are still protected. A 418 stops every request on both
+markets until Retry-After (alerted); -1021 re-syncs the clock up to three times. Guard
+thresholds come from ``[guards]`` in the settings.
 
 Safety protocol: every order row is written (``NEW_PENDING``) before its request leaves;
 client ids are ``gl-<decision>-<leg>`` so a retry is recognised by the venue and by the

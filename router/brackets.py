@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -11,11 +11,12 @@ import asyncpg
 
 from engine.contracts import Bracket, Market, Side
 from engine.symbols import SymbolRules
-from router import lifecycle, store
+from router import lifecycle, otoco, store
 from router.core import Core, client_id, parse_bracket
 from router.errors import RejectedError, TemporaryError, VenueError
+from router.ladder import Rung
 from router.sender import StillUnknownError
-from router.venues.base import NewOrder
+from router.venues.base import NewOrder, NewOtoco
 
 log = logging.getLogger(__name__)
 ALREADY_ROUTED = ("ROUTED", "OPEN", "CLOSED")
@@ -96,6 +97,7 @@ async def route(core: Core, decision_id: int) -> dict[str, Any]:
         row = await store.get_decision(conn, decision_id)
     if row is None or row["state"] != "APPROVED":
         return await _refusal(core, decision_id)
+    listed: tuple[NewOtoco, Rung] | None = None
     try:
         bracket = parse_bracket(row["bracket"])
         if bracket.market == Market.USDM:
@@ -103,7 +105,10 @@ async def route(core: Core, decision_id: int) -> dict[str, Any]:
 
             plan = await futures.prepare_entry(core, decision_id, bracket)
         else:
-            plan = plan_entry(decision_id, bracket, await core.rules(bracket.symbol))
+            rules = await core.rules(bracket.symbol)
+            plan = plan_entry(decision_id, bracket, rules)
+            if bracket.entry_type == "LIMIT":
+                listed = otoco.plan_otoco(decision_id, bracket, rules, plan.order)
         moved = price_moved(bracket, await _last_price(core, bracket))
     except TemporaryError as exc:
         raise RouteRefused(f"venue unavailable: {exc}", "APPROVED", 503) from exc
@@ -118,10 +123,18 @@ async def route(core: Core, decision_id: int) -> dict[str, Any]:
                 audit = {"entry": vars(plan.order)}
                 await store.audit(conn, "decision.routed", decision_id, audit)
                 row = _entry_row(core, claimed, plan.order, bracket.market.value)
-                await store.insert_order(conn, row)
+                if listed is not None:
+                    lid = otoco.entry_row_list(decision_id, listed[1])
+                    row = replace(row, list_client_id=lid)
+                await store.insert_order(conn, row)  # the entry first: reconcile reads by id
+                for leg in otoco.pending_rows(core, claimed, listed[1]) if listed else []:
+                    await store.insert_order(conn, leg)
         if claimed is None:  # lost the race, expired or halted: say which
             return await _refusal(core, decision_id)
-        await send_entry(core, decision_id, plan.order, bracket.market.value)
+        if listed is not None:
+            await otoco.send_otoco(core, decision_id, listed[0])
+        else:
+            await send_entry(core, decision_id, plan.order, bracket.market.value)
         await lifecycle.advance_locked(core, decision_id)
     async with core.pool.acquire() as conn:
         final = await store.get_decision(conn, decision_id)

@@ -9,6 +9,7 @@ whatever remains after each take-profit without re-placement — and one reduce-
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,9 +17,9 @@ import asyncpg
 
 from engine.contracts import Bracket, Market, Side
 from engine.symbols import SymbolRules
-from router import alerts, store
+from router import store
 from router.brackets import EntryPlan
-from router.core import Core, client_id, parse_bracket
+from router.core import Core, client_id
 from router.errors import RejectedError, VenueError, WouldTriggerError
 from router.ladder import ProtectionError
 from router.venues.base import NewAlgoOrder, NewOrder
@@ -76,46 +77,64 @@ def plan_protection(
 ) -> list[AlgoLeg]:
     """Stop (closePosition) plus reduce-only take-profit rungs over ``open_qty``."""
     d, symbol, side = decision["id"], decision["symbol"], exit_side(bracket.side.value)
-    long = bracket.side == Side.BUY
-    stop = rules.round_price(bracket.stop_price, "down" if long else "up")
-    legs = [_leg(d, symbol, side, "SL", "STOP_MARKET", stop, None, decision["venue"])]
-    for i, (tp, qty) in enumerate(futures_rungs(bracket, open_qty, rules), start=1):
+    legs = [stop_leg(decision, bracket, rules)]
+    for i, tp, qty in futures_rungs(bracket, open_qty, rules):
         legs.append(_leg(d, symbol, side, f"TP{i}", "TAKE_PROFIT_MARKET", tp, qty,
                          decision["venue"]))  # fmt: skip
     return legs
 
 
+def stop_leg(decision: asyncpg.Record, bracket: Bracket, rules: SymbolRules) -> AlgoLeg:
+    """The ``STOP_MARKET closePosition`` leg ``gl-<d>-SL``: it covers whatever is open."""
+    long = bracket.side == Side.BUY
+    stop = rules.round_price(bracket.stop_price, "down" if long else "up")
+    side = exit_side(bracket.side.value)
+    return _leg(decision["id"], decision["symbol"], side, "SL", "STOP_MARKET", stop, None,
+                decision["venue"])  # fmt: skip
+
+
+def tp_leg(
+    decision: asyncpg.Record, bracket: Bracket, leg: str, tp: Decimal, qty: Decimal
+) -> AlgoLeg:
+    """One reduce-only ``TAKE_PROFIT_MARKET`` rung named ``leg``."""
+    side = exit_side(bracket.side.value)
+    return _leg(decision["id"], decision["symbol"], side, leg, "TAKE_PROFIT_MARKET", tp, qty,
+                decision["venue"])  # fmt: skip
+
+
 def futures_rungs(
-    bracket: Bracket, open_qty: Decimal, rules: SymbolRules
-) -> list[tuple[Decimal, Decimal]]:
-    """Take-profit ``(trigger, quantity)`` rungs summing to ``open_qty`` (at the lot step).
+    bracket: Bracket, open_qty: Decimal, rules: SymbolRules, skip: Collection[int] = ()
+) -> list[tuple[int, Decimal, Decimal]]:
+    """Take-profit ``(index, trigger, quantity)`` rungs summing to ``open_qty`` (lot step).
 
     Each rung keeps its share of the bracket; the last takes the remainder. Reduce-only
     orders are exempt from USD-M's minimum notional, so only LOT_SIZE can merge a rung into
-    the next one (the last into the previous one).
+    the next one (the last into the previous one). Rungs in ``skip`` (already executed) take
+    no share unless all are skipped. Indices are the bracket's (1-based).
     """
     total = rules.round_qty(open_qty, market=True)
     if total < rules.market_min_qty or total <= 0:
         raise ProtectionError(f"open quantity {open_qty} is below {rules.symbol} LOT_SIZE")
-    legs = bracket.take_profits
-    if not legs:
+    indexed = list(enumerate(bracket.take_profits, start=1))
+    if not indexed:
         raise ProtectionError("bracket has no take-profit rung")
-    weight = sum((leg.quantity for leg in legs), Decimal(0))
-    rungs: list[tuple[Decimal, Decimal]] = []
+    legs = [(i, leg) for i, leg in indexed if i not in skip] or indexed[-1:]
+    weight = sum((leg.quantity for _, leg in legs), Decimal(0))
+    rungs: list[tuple[int, Decimal, Decimal]] = []
     used = carry = Decimal(0)
-    for i, leg in enumerate(legs):
-        last = i == len(legs) - 1
+    for n, (i, leg) in enumerate(legs):
+        last = n == len(legs) - 1
         share = total - used if last else rules.round_qty(total * leg.quantity / weight, True)
         used += share
         qty = share + carry
         if qty >= rules.market_min_qty and qty > 0:
-            rungs.append((rules.round_price(leg.price), qty))
+            rungs.append((i, rules.round_price(leg.price), qty))
             carry = Decimal(0)
         else:
             carry = qty
     if carry and rungs:
-        tp, qty = rungs[-1]
-        rungs[-1] = (tp, qty + carry)
+        i, tp, qty = rungs[-1]
+        rungs[-1] = (i, tp, qty + carry)
     return rungs
 
 
@@ -135,38 +154,6 @@ def _leg(
     row = store.OrderRow(d, cid, None, venue, "usdm", symbol, leg, side, kind,
                          qty or Decimal(0), stop_price=trigger)  # fmt: skip
     return AlgoLeg(order, row)
-
-
-async def protect(core: Core, decision_id: int) -> None:
-    """Record and place the stop and the take-profit ladder (caller holds the lock)."""
-    async with core.pool.acquire() as conn:
-        decision = await store.get_decision(conn, decision_id)
-        assert decision is not None
-        # The venue's executed quantity, not our fills: trade ids may arrive later.
-        filled = await conn.fetchval(
-            "SELECT filled_quantity FROM orders WHERE decision_id = $1 AND leg = 'E'",
-            decision_id,
-        )
-    rules = await core.rules_for("usdm", decision["symbol"])
-    bracket = parse_bracket(decision["bracket"])
-    try:
-        legs = plan_protection(decision, bracket, filled, rules)
-    except (ProtectionError, ValueError) as exc:
-        text = f"🚨 #D-{decision_id} UNPROTECTED: {exc}"
-        core.note_error(text)
-        await core.alert("error", text, decision_id)
-        return
-    async with core.pool.acquire() as conn, conn.transaction():
-        for leg in legs:
-            await store.insert_order(conn, leg.row)
-        plan = [{"cid": leg.order.client_algo_id, "trigger": leg.order.trigger_price,
-                 "qty": leg.order.quantity} for leg in legs]  # fmt: skip
-        await store.audit(conn, "protect.planned", decision_id, {"algo": plan})
-    for leg in legs:
-        await place_algo_leg(core, decision_id, leg.order)
-    tps = [leg.order.trigger_price for leg in legs[1:]]
-    text = alerts.protected_text(rules, legs[0].order.trigger_price, tps, decision_id)
-    await core.alert("info", text, decision_id)
 
 
 async def place_algo_leg(core: Core, decision_id: int, algo: NewAlgoOrder) -> None:

@@ -175,11 +175,15 @@ async def advance(core: Core, decision: asyncpg.Record, orders: list[asyncpg.Rec
     if decision["state"] == "ROUTED":
         async with core.pool.acquire() as conn, conn.transaction():
             await store.transition(conn, d, ["ROUTED"], "OPEN")
+    from router import futures_protect  # noqa: PLC0415 - it imports this module
+
+    await futures_protect.align(core, d)
     if not entry_done:
         return
+    async with core.pool.acquire() as conn:
+        orders = await store.orders_for(conn, d)
     exits = [o for o in orders if o["leg"] != "E"]
     if not exits:
-        await futures.protect(core, d)
         return
     if await _fills_pending(core, d):
         return  # flatness is only judged on complete fills (stream or reconciliation)

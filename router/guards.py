@@ -1,6 +1,6 @@
 """Automatic kill-switch trips: daily drawdown breach and stale market data.
 
-Thresholds are module constants for now (to move into settings):
+Thresholds come from ``[guards]`` in the settings (the module constants are the defaults):
 
 - ``DAILY_DRAWDOWN_LIMIT``: trip when a published equity snapshot (``control.equity_quote``
   for spot, plus open spot positions at cost; ``control.equity_quote_usdm`` for USD-M, the
@@ -75,9 +75,10 @@ async def stale_symbols(
     tf_ms: int,
     now: datetime,
     use_received_at: bool,
+    stale_timeframes: int = STALE_TIMEFRAMES,
 ) -> list[str]:
-    """Symbols whose newest ``tf`` candle is older than ``STALE_TIMEFRAMES`` timeframes."""
-    limit_s = STALE_TIMEFRAMES * tf_ms / 1000
+    """Symbols whose newest ``tf`` candle is older than ``stale_timeframes`` timeframes."""
+    limit_s = stale_timeframes * tf_ms / 1000
     stale = []
     for symbol in symbols:
         if use_received_at:
@@ -105,6 +106,8 @@ class Guards:
     use_received_at: bool
     live: Callable[[], bool]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    drawdown_limit: Decimal = DAILY_DRAWDOWN_LIMIT
+    stale_timeframes: int = STALE_TIMEFRAMES
 
     def __post_init__(self) -> None:
         self._tripped: set[str] = set()
@@ -115,16 +118,18 @@ class Guards:
         found: dict[str, str] = {}
         async with self.pool.acquire() as conn:
             for key in EQUITY_KEYS:
-                breach = await drawdown_breach(conn, key, now)
+                breach = await drawdown_breach(conn, key, now, self.drawdown_limit)
                 if breach:
                     found[f"drawdown:{key}"] = breach
             if self.live():
-                stale = await stale_symbols(conn, self.symbols, self.tf, self.tf_ms, now,
-                                            self.use_received_at)  # fmt: skip
+                stale = await stale_symbols(
+                    conn, self.symbols, self.tf, self.tf_ms, now, self.use_received_at,
+                    self.stale_timeframes,
+                )  # fmt: skip
                 for symbol in stale:
                     found[f"stale:{symbol}"] = (
                         f"stale market data: no {self.tf} candle on {symbol} for over"
-                        f" {STALE_TIMEFRAMES} timeframes"
+                        f" {self.stale_timeframes} timeframes"
                     )
         self._tripped &= set(found)  # an episode ends when its condition clears
         fresh = [(kind, text) for kind, text in found.items() if kind not in self._tripped]

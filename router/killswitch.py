@@ -1,7 +1,8 @@
 """Kill switch: halt new entries, cancel working entries, keep stops (or flatten).
 
 State lives in ``control.trading_enabled`` so a halt survives restarts. Trips on demand
-(``POST /v1/kill``), on a burst of venue errors and when the user stream is down too long.
+(``POST /v1/kill``), on a burst of venue errors and when the user stream is down too long
+(thresholds from ``[guards]`` in the settings; the constants below are their defaults).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from router import futures_lifecycle, lifecycle, store
+from router import futures_lifecycle, lifecycle, otoco, store
 from router.core import Core, client_id
 from router.errors import DuplicateOrderError, NoChangeNeeded, OrderNotFoundError, VenueError
 from router.venues.base import TERMINAL_STATUSES, NewOrder
@@ -33,10 +34,12 @@ class KillSwitch:
     """Manual and automatic trading halts."""
 
     def __init__(self, core: Core, error_burst: int = ERROR_BURST,
-                 stream_down_s: float = STREAM_DOWN_S) -> None:  # fmt: skip
+                 stream_down_s: float = STREAM_DOWN_S,
+                 error_window_s: float = ERROR_WINDOW_S) -> None:  # fmt: skip
         self.core = core
         self.error_burst = error_burst
         self.stream_down_s = stream_down_s
+        self.error_window_s = error_window_s
         self._errors: deque[float] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tripping = False
@@ -87,6 +90,10 @@ class KillSwitch:
         for o in working:
             if o["leg"] == "E":
                 await self._cancel(decision["id"], o["symbol"], o["client_order_id"])
+                if o["list_client_id"]:  # an OTOCO entry takes its pending legs with it
+                    await otoco.refresh_pending(
+                        self.core, decision["id"], o["symbol"], o["list_client_id"]
+                    )
         if not flatten:
             return
         for list_id in sorted({o["list_client_id"] for o in working if o["list_client_id"]}):
@@ -167,11 +174,12 @@ class KillSwitch:
             return
         now = time.monotonic()
         self._errors.append(now)
-        while self._errors and now - self._errors[0] > ERROR_WINDOW_S:
+        while self._errors and now - self._errors[0] > self.error_window_s:
             self._errors.popleft()
         if len(self._errors) >= self.error_burst:
             self._errors.clear()
-            self._spawn(self.trip(f"{self.error_burst} venue errors within {ERROR_WINDOW_S:.0f}s"))
+            window = f"{self.error_window_s:.0f}s"
+            self._spawn(self.trip(f"{self.error_burst} venue errors within {window}"))
 
     async def trip(self, reason: str) -> None:
         """Automatic halt (no flatten) with an alert; once per episode."""

@@ -7,6 +7,7 @@ Every function that changes a decision's orders runs under that decision's lock;
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,27 +16,23 @@ import asyncpg
 
 from engine.symbols import SymbolRules
 from router import alerts, ledger, store
-from router.core import Core, client_id, parse_bracket
-from router.errors import RejectedError, VenueError
-from router.ladder import ProtectionError, Rung, split_rungs
+from router.core import Core
+from router.errors import VenueError
 from router.venues.base import (
     TERMINAL_STATUSES,
     ExecutionEvent,
-    NewOco,
-    NewOrder,
     OrderReport,
     TradeFill,
 )
 
 log = logging.getLogger(__name__)
 EXIT_PREFIXES = ("TP", "SL", "X", "M")
-# OCO refusals meaning the market already passed the stop or the target: exit at market.
-PRICE_ALREADY_CROSSED = ("immediately", "relationship of the prices")
 
 
 def leg_kind(leg: str) -> str:
-    """``TP3`` → ``TP``; ``E`` → ``E``."""
-    return leg.rstrip("0123456789")
+    """``TP3`` → ``TP``; ``SL2r1`` → ``SL``; ``E`` → ``E``."""
+    m = re.match(r"[A-Z]+", leg)
+    return m.group(0) if m else leg
 
 
 @dataclass(frozen=True)
@@ -217,17 +214,15 @@ async def advance_locked(core: Core, decision_id: int) -> None:
     if decision["state"] == "ROUTED":
         async with core.pool.acquire() as conn, conn.transaction():
             await store.transition(conn, decision_id, ["ROUTED"], "OPEN")
+    from router import protect  # noqa: PLC0415 - protect builds on this module
+
+    await protect.align_locked(core, decision_id)
     if not entry_done:
         return
+    async with core.pool.acquire() as conn:
+        orders = await store.orders_for(conn, decision_id)
     exits = [o for o in orders if leg_kind(o["leg"]) in EXIT_PREFIXES]
-    if not exits:
-        await protect_locked(core, decision_id)
-        async with core.pool.acquire() as conn:
-            orders = await store.orders_for(conn, decision_id)
-        exits = [o for o in orders if leg_kind(o["leg"]) in EXIT_PREFIXES]
-        if not exits:
-            return
-    if all(o["status"] in TERMINAL_STATUSES for o in exits):
+    if exits and all(o["status"] in TERMINAL_STATUSES for o in exits):
         await _close_if_flat(core, decision)
 
 
@@ -246,109 +241,6 @@ async def entry_ended_empty(core: Core, decision_id: int, entry: asyncpg.Record)
                 f"{icon} for #D-{decision_id}: {reason}",
                 decision_id,
             )
-
-
-async def protect_locked(core: Core, decision_id: int) -> None:
-    """Place one OCO per take-profit rung covering exactly the net filled quantity."""
-    async with core.pool.acquire() as conn:
-        decision = await store.get_decision(conn, decision_id)
-        assert decision is not None
-        rules = await core.rules(decision["symbol"])
-        fills = await conn.fetch("SELECT * FROM fills WHERE decision_id = $1", decision_id)
-    fig = ledger.figures(list(fills), rules.base_asset, rules.quote_asset)
-    try:
-        rungs = split_rungs(parse_bracket(decision["bracket"]), fig.open_quantity, rules)
-    except (ProtectionError, ValueError) as exc:
-        text = f"🚨 #D-{decision_id} UNPROTECTED: {exc}"
-        core.note_error(text)
-        await core.alert("error", text, decision_id)
-        return
-    async with core.pool.acquire() as conn, conn.transaction():
-        for rung in rungs:
-            for row in _rung_rows(core, decision, rung):
-                await store.insert_order(conn, row)
-        await store.audit(conn, "protect.planned", decision_id, {"rungs": [vars(r) for r in rungs]})
-    for rung in rungs:
-        await place_rung(core, decision_id, decision["symbol"], rung)
-    await core.alert(
-        "info",
-        alerts.protected_text(rules, rungs[0].stop, [r.take_profit for r in rungs], decision_id),
-        decision_id,
-    )
-
-
-def _rung_rows(core: Core, decision: asyncpg.Record, rung: Rung) -> list[store.OrderRow]:
-    d, i = decision["id"], rung.index
-    common = {
-        "decision_id": d,
-        "list_client_id": client_id(d, f"L{i}"),
-        "venue": core.venue_name,
-        "market": core.market,
-        "symbol": decision["symbol"],
-        "side": "SELL",
-        "quantity": rung.quantity,
-    }
-    return [
-        store.OrderRow(client_order_id=client_id(d, f"TP{i}"), leg=f"TP{i}",
-                       order_type="LIMIT_MAKER", price=rung.take_profit, **common),
-        store.OrderRow(client_order_id=client_id(d, f"SL{i}"), leg=f"SL{i}",
-                       order_type="STOP_LOSS", stop_price=rung.stop, **common),
-    ]  # fmt: skip
-
-
-async def place_rung(core: Core, decision_id: int, symbol: str, rung: Rung) -> None:
-    """Send one rung's OCO (rows already recorded) and apply the answer."""
-    i = rung.index
-    oco = NewOco(
-        symbol=symbol,
-        side="SELL",
-        quantity=rung.quantity,
-        take_profit_price=rung.take_profit,
-        stop_price=rung.stop,
-        list_client_id=client_id(decision_id, f"L{i}"),
-        take_profit_client_id=client_id(decision_id, f"TP{i}"),
-        stop_client_id=client_id(decision_id, f"SL{i}"),
-    )
-    try:
-        reports = await core.sender.place_oco(oco)
-    except RejectedError as exc:
-        for cid in (oco.take_profit_client_id, oco.stop_client_id):
-            await apply_order_state(core, decision_id, cid, "REJECTED", None, Decimal(0),
-                                    Decimal(0), [], reject_reason=exc.describe())  # fmt: skip
-        text = f"🚨 #D-{decision_id} protective OCO L{i} rejected: {exc.describe()}"
-        core.note_error(text)
-        await core.alert("error", text, decision_id)
-        if any(m in str(exc).lower() for m in PRICE_ALREADY_CROSSED):
-            await exit_rung_at_market(core, decision_id, symbol, rung)
-        return
-    except VenueError as exc:
-        text = f"🚨 #D-{decision_id} protective OCO L{i} not confirmed ({exc.describe()})"
-        core.note_error(text)
-        await core.alert("error", text + "; reconciliation will retry", decision_id)
-        return
-    for report in reports:
-        await apply_report(core, decision_id, report, acked=True)
-
-
-async def exit_rung_at_market(core: Core, decision_id: int, symbol: str, rung: Rung) -> None:
-    """Sell a rung at market (``gl-<d>-M<i>``) once, when its OCO could not rest."""
-    rules = await core.rules(symbol)
-    qty = rules.round_qty(rung.quantity, market=True)
-    order = NewOrder(symbol, "SELL", "MARKET", qty, client_id(decision_id, f"M{rung.index}"))
-    row = store.OrderRow(decision_id, order.client_order_id, None, core.venue_name, core.market,
-                         symbol, f"M{rung.index}", "SELL", "MARKET", qty)  # fmt: skip
-    async with core.pool.acquire() as conn, conn.transaction():
-        if not await store.insert_order(conn, row):
-            return
-        await store.audit(conn, "exit.market", decision_id, {"rung": rung.index, "qty": qty})
-    try:
-        report = await core.sender.place(order)
-    except VenueError as exc:
-        text = f"🚨 #D-{decision_id} market exit of rung {rung.index} failed: {exc.describe()}"
-        core.note_error(text)
-        await core.alert("error", text, decision_id)
-        return
-    await apply_report(core, decision_id, report, acked=True)
 
 
 async def _close_if_flat(core: Core, decision: asyncpg.Record) -> None:

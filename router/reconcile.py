@@ -15,10 +15,10 @@ from typing import Any
 
 import asyncpg
 
-from router import brackets, lifecycle, reconcile_usdm, store
+from router import brackets, lifecycle, otoco, protect, reconcile_usdm, store
 from router.core import Core, parse_bracket
 from router.errors import OrderNotFoundError, VenueError
-from router.ladder import Rung
+from router.ladder import Rung, parse_leg
 from router.venues.base import TERMINAL_STATUSES, OrderReport
 
 log = logging.getLogger(__name__)
@@ -161,10 +161,12 @@ class Reconciler:
             "reconcile.never_placed", d, {"client_order_id": row["client_order_id"]}
         )
         if row["leg"] == "E":
+            if row["list_client_id"]:  # an OTOCO: its pending legs go with the entry
+                done_lists.add(row["list_client_id"])
             await self._resend_entry(decision, row)
         elif row["list_client_id"] and row["list_client_id"] not in done_lists:
             done_lists.add(row["list_client_id"])
-            await lifecycle.place_rung(self.core, d, row["symbol"], _rung_of(row, orders))
+            await protect.place_rung(self.core, d, row["symbol"], _rung_of(row, orders))
         return 1
 
     async def _resend_entry(self, decision: asyncpg.Record, row: asyncpg.Record) -> None:
@@ -178,8 +180,12 @@ class Reconciler:
                 [], reject_reason="never reached the venue; decision expired or trading halted",
             )  # fmt: skip
             return
-        plan = brackets.plan_entry(d, parse_bracket(decision["bracket"]),
-                                   await self.core.rules(decision["symbol"]))  # fmt: skip
+        bracket = parse_bracket(decision["bracket"])
+        rules = await self.core.rules(decision["symbol"])
+        plan = brackets.plan_entry(d, bracket, rules)
+        if row["list_client_id"]:
+            await otoco.send_otoco(self.core, d, otoco.plan_otoco(d, bracket, rules, plan.order)[0])
+            return
         await brackets.send_entry(self.core, d, plan.order)
 
     async def _foreign_orders(self, symbol: str) -> int:
@@ -209,4 +215,6 @@ def _rung_of(row: asyncpg.Record, orders: list[asyncpg.Record]) -> Rung:
     legs = [o for o in orders if o["list_client_id"] == row["list_client_id"]]
     tp = next(o for o in legs if o["leg"].startswith("TP"))
     sl = next(o for o in legs if o["leg"].startswith("SL"))
-    return Rung(int(tp["leg"][2:]), tp["price"], sl["stop_price"], tp["quantity"])
+    parsed = parse_leg(tp["leg"])
+    assert parsed is not None, tp["leg"]
+    return Rung(parsed[1], tp["price"], sl["stop_price"], tp["quantity"], parsed[2])

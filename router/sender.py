@@ -26,6 +26,7 @@ from router.venues.base import (
     NewAlgoOrder,
     NewOco,
     NewOrder,
+    NewOtoco,
     OrderListReport,
     OrderReport,
     OrderVenue,
@@ -53,8 +54,8 @@ class OrderSender:
         try:
             return await send()
         except RateLimitError as exc:
-            if exc.retry_after > self.max_rate_wait_s:
-                raise
+            if exc.http_status == 418 or exc.retry_after > self.max_rate_wait_s:
+                raise  # a ban is a full stop: nothing is sent again before Retry-After
             log.warning("rate limited: retrying once in %.1fs", exc.retry_after)
             await asyncio.sleep(exc.retry_after)
         return await send()
@@ -115,6 +116,22 @@ class OrderSender:
 
         async def send() -> list[OrderReport]:
             report: OrderListReport = await spot.place_oco(oco)
+            return list(report.orders) or await lookup()
+
+        return await self._resolve(send, lookup, oco.list_client_id)
+
+    async def place_otoco(self, otoco: NewOtoco) -> list[OrderReport]:
+        """Place an OTOCO; return the working order's and both pending legs' reports."""
+
+        spot = cast(SpotVenue, self.venue)
+        oco = otoco.protection
+
+        async def lookup() -> list[OrderReport]:
+            cids = (otoco.entry.client_order_id, oco.take_profit_client_id, oco.stop_client_id)
+            return [await spot.query_order(oco.symbol, cid) for cid in cids]
+
+        async def send() -> list[OrderReport]:
+            report: OrderListReport = await spot.place_otoco(otoco)
             return list(report.orders) or await lookup()
 
         return await self._resolve(send, lookup, oco.list_client_id)

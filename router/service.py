@@ -16,13 +16,13 @@ from aiohttp import web
 from engine.db import DatabaseError, connect, connect_pool, database_url
 from engine.secrets import load_secrets
 from engine.settings import TIMEFRAMES_MS, Settings
-from router import brackets, lifecycle, store
+from router import brackets, lifecycle, otoco, store
 from router.api import build_app
 from router.brackets import RouteRefused
 from router.config import RouterConfigError, futures_config, venue_config
 from router.core import Core
 from router.equity import keep_publishing
-from router.errors import TemporaryError, VenueError
+from router.errors import RateLimitError, TemporaryError, VenueError
 from router.guards import Guards
 from router.killswitch import KillSwitch
 from router.reconcile import Reconciler
@@ -35,6 +35,7 @@ from router.venues.binance_userstream import BinanceUserStream
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL_S = 10.0
+ENTRY_TTL_INTERVAL_S = 1.0
 
 
 class RouterService:
@@ -60,7 +61,8 @@ class RouterService:
             if futures_config is not None
             else None
         )  # fmt: skip
-        self.kill = KillSwitch(self.core)
+        g = settings.guards
+        self.kill = KillSwitch(self.core, g.error_burst, g.user_stream_down_s, g.error_window_s)
         self.stream = BinanceUserStream(config, lambda: self.venue.time_offset_ms)
         self.guards = Guards(
             pool,
@@ -70,11 +72,14 @@ class RouterService:
             TIMEFRAMES_MS[settings.market.timeframe],
             use_received_at=settings.venue.name == "sim",
             live=self._venue_live,
+            drawdown_limit=g.daily_drawdown_limit,
+            stale_timeframes=g.stale_timeframes,
         )
         self.reconciler = Reconciler(self.core)
         self._audit_queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(10_000)
         self._tasks: list[asyncio.Task[Any]] = []
         self._short: set[asyncio.Task[None]] = set()
+        self._ban_alerted = False
         self.started_at = time.time()
 
     async def _observe(
@@ -89,6 +94,30 @@ class RouterService:
         self.core.note_error(exc.describe())
         if self.kill is not None:
             self.kill.record_error(exc)
+        if isinstance(exc, RateLimitError) and exc.http_status == 418:
+            self._banned(exc.retry_after)
+
+    def _banned(self, seconds: float) -> None:
+        """HTTP 418: the IP is banned. Nothing is sent on any market until Retry-After."""
+        first = not self._ban_alerted
+        self.venue.hold(seconds)
+        if self.usdm is not None:
+            self.usdm.venue.hold(seconds)
+        if first:
+            self._ban_alerted = True
+            text = (f"⛔ Venue banned this IP (HTTP 418): all requests stopped for"
+                    f" {seconds:.0f}s (until Retry-After)")  # fmt: skip
+            self.spawn(self.core.alert("ban", text, None))
+            self.spawn(self._ban_over(seconds))
+
+    async def _ban_over(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        for _ in range(10):  # a later 418 may have extended the hold
+            if self.venue.held_for <= 0:
+                break
+            await asyncio.sleep(self.venue.held_for)
+        self._ban_alerted = False
+        await self.core.alert("ban", "▶️ Venue ban over: requests resumed", None)
 
     async def _audit_writer(self) -> None:
         while True:
@@ -118,6 +147,7 @@ class RouterService:
             asyncio.create_task(self.stream.run(self._on_event, self._on_stream_up), name="user"),
             asyncio.create_task(self._watch(), name="stream-watch"),
             asyncio.create_task(self._sweeper(), name="sweep"),
+            asyncio.create_task(self._entry_ttl(), name="entry-ttl"),
             asyncio.create_task(keep_publishing(self.pool, self.venue, futures=futures),
                                 name="equity"),
             asyncio.create_task(self.guards.run(), name="guards"),
@@ -200,6 +230,17 @@ class RouterService:
                     await self.reconciler.run()
             except Exception as exc:  # a background loop must survive any one failure
                 self.core.note_error(f"sweep failed: {exc!r}")
+
+    async def _entry_ttl(self) -> None:
+        """Every second: cancel the unfilled remainder of entries whose decision expired, and
+        read working entries from the venue (fills the user stream missed are exposure)."""
+        while True:
+            await asyncio.sleep(ENTRY_TTL_INTERVAL_S)
+            try:
+                await otoco.expire_entries(self.core)
+                await otoco.refresh_entries(self.core)
+            except Exception as exc:  # a background loop must survive any one failure
+                self.core.note_error(f"entry TTL check failed: {exc!r}")
 
     async def _unsettled_orders(self) -> int:
         """Orders of live decisions still NEW_PENDING, or missing fills, a while after their

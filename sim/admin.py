@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from sim.errors import SimError
-from sim.faults import Fault
+from sim.faults import parse_fault
 from sim.http_util import now_ms
 from sim.state import STATE, SimState
 
@@ -109,25 +109,63 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def faults(request: web.Request) -> web.Response:
-    """``POST /sim/admin/faults`` with ``{"kind", "count", "path"?, "method"?, "retry_after"?}``;
-    ``DELETE`` clears every pending fault."""
+    """``POST /sim/admin/faults`` (one fault or action, JSON in sim/README.md "Faults");
+    ``DELETE`` clears every fault like ``POST /sim/admin/faults/clear``."""
     st = _guard(request)
     if request.method == "DELETE":
-        st.faults.pending.clear()
-        return web.json_response({"pending": 0})
+        return web.json_response(_clear(st) | {"pending": 0})
     try:
         body = await request.json()
-        fault = Fault(
-            kind=str(body["kind"]),
-            count=int(body.get("count", 1)),
-            path=str(body.get("path", "")),
-            method=str(body.get("method", "")).upper(),
-            retry_after=int(body.get("retry_after", 1)),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SimError(-1102, f'expected JSON {{"kind": ..., "count": n}}: {exc!r}') from None
-    st.faults.add(fault)
-    return web.json_response({"pending": len(st.faults.pending)})
+    except ValueError:
+        raise SimError(-1102, 'expected a JSON object with "kind" (string).') from None
+    kind = body.get("kind") if isinstance(body, dict) else None
+    if kind == "drop_user_streams":
+        return web.json_response({"dropped": _drop_users(st)})
+    if kind == "pause_user_stream":
+        seconds, drop = body.get("seconds"), body.get("drop", False)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise SimError(-1102, "pause_user_stream needs 'seconds' (number).")
+        if not 0 < seconds <= 600 or not isinstance(drop, bool):
+            raise SimError(-1130, "'seconds' must be in (0, 600] and 'drop' true or false.")
+        st.users.gate.pause(float(seconds), drop)
+        return web.json_response({"paused": True, "seconds": seconds, "drop": drop})
+    fault = st.faults.add(parse_fault(body))
+    return web.json_response({"id": fault.id, "pending": len(st.faults.live())})
+
+
+def _drop_users(st: SimState) -> int:
+    dropped = st.users.drop_all()
+    if st.futures is not None:
+        dropped += st.futures.drop_users()
+    return dropped
+
+
+def _clear(st: SimState) -> dict[str, Any]:
+    cleared = st.faults.clear()
+    if st.users.gate.until is not None:
+        cleared += 1
+    st.users.gate.release()
+    return {"cleared": cleared}
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    """``GET /sim/admin/faults``: live faults and the user-stream pause, if any."""
+    st = _guard(request)
+    items = st.faults.describe()
+    pause = st.users.gate.describe()
+    if pause is not None:
+        items.append(pause)
+    return web.json_response({"faults": items, "user_stream_paused": pause is not None})
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    """``POST /sim/admin/faults/clear``: remove every fault, end a user-stream pause."""
+    return web.json_response(_clear(_guard(request)))
+
+
+async def drop_user_streams(request: web.Request) -> web.Response:
+    """``POST /sim/admin/drop-user-streams``: abort every user-data connection."""
+    return web.json_response({"dropped": _drop_users(_guard(request))})
 
 
 def add_routes(app: web.Application) -> None:
@@ -140,4 +178,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/sim/admin/server-shutdown", server_shutdown)
     r.add_get("/sim/admin/status", status)
     r.add_post("/sim/admin/faults", faults)
+    r.add_get("/sim/admin/faults", list_faults)
+    r.add_post("/sim/admin/faults/clear", clear_faults)
+    r.add_post("/sim/admin/drop-user-streams", drop_user_streams)
     r.add_delete("/sim/admin/faults", faults)

@@ -13,6 +13,7 @@ from sim.accounts import Account
 from sim.errors import NO_SUCH_ORDER, SimError
 from sim.filters import SymbolRules
 from sim.orders import BalanceEvent, Order, OrderEvent, OrderList, Outcome, Trade
+from sim.slicer import Slicer
 
 COMMISSION_QUANTUM = Decimal("0.00000001")
 
@@ -37,6 +38,7 @@ class Book:
         self._next_order_id = 1
         self._next_trade_id = 1
         self._next_list_id = 1
+        self.slicer = Slicer()
 
     # ---- setup -----------------------------------------------------------------------
     def add_account(self, key: str, balances: Mapping[str, Decimal]) -> Account:
@@ -85,11 +87,22 @@ class Book:
     # ---- state changes ---------------------------------------------------------------
     def _store(self, order: Order) -> None:
         self.orders[order.order_id] = order
+        r = self.rules[order.symbol]
+        step = (r.market_step_size or r.step_size) if order.type == "MARKET" else r.step_size
+        self.slicer.pick(
+            order.order_id,
+            order.symbol,
+            order.client_order_id,
+            order.orig_qty,
+            step,
+            order.time_in_force,
+        )
         if order.is_open:
             self.open[order.symbol][order.order_id] = order
 
     def _close(self, order: Order) -> None:
         self.open[order.symbol].pop(order.order_id, None)
+        self.slicer.forget(order.order_id)
         if order.locked:
             self.accounts[order.account].unlock(order.lock_asset, order.locked)
             order.locked = Decimal(0)
@@ -112,6 +125,7 @@ class Book:
         """Fill ``qty`` of ``order`` at ``price``; commission is taken from what is received."""
         r = self.rules[order.symbol]
         acct = self.accounts[order.account]
+        qty = self.slicer.cap(order.order_id, qty)
         quote = qty * price
         pay_asset, pay, get_asset, gross = (
             (r.quote, quote, r.base, qty) if order.side == "BUY" else (r.base, qty, r.quote, quote)

@@ -199,7 +199,7 @@ class AlgoDesk:
             stop_price=req.trigger_price or ZERO,
             working_type=req.working_type,
         )
-        book.orders[oid] = order
+        book.register(order)
         algo.actual_order_id = oid
         self._set(algo, "TRIGGERED", now, out, _snap(order))
         out.events.append(OrderUpdate(algo.account, _snap(order), "NEW", now))
@@ -225,6 +225,7 @@ def step_price(
     """Walk ``path`` (contract prices) with ``mark`` as the new mark price: conditional
     triggers first at each point, then resting limits it touches."""
     out = FutOutcome()
+    book.slicer.next_step()
     book.marks[symbol] = mark
     for p in path:
         book.last[symbol] = p

@@ -1,9 +1,10 @@
 """USD-M futures matching (pure, no I/O; ``now`` is passed in).
 
 Same liquidity model as spot (:mod:`sim.matching`): unlimited at the replayed last price, so
-executions fill completely. MARKET and marketable LIMIT orders fill at the last price as
-taker; resting LIMIT orders fill at their price when the path touches them (maker); GTX
-that would take is rejected ``-5022``; IOC/FOK that cannot fill expire. Margin for the
+executions fill completely (unless the ``partial_fill`` fault sliced the order: one slice
+per replay step, see :mod:`sim.slicer`). MARKET and marketable LIMIT orders fill at the
+last price as taker; resting LIMIT orders fill at their price when the path touches them
+(maker); GTX that would take is rejected ``-5022``; IOC/FOK that cannot fill expire. Margin for the
 position-increasing part of an order is ``qty × price / leverage`` and must be available
 (``-2019``); reduce-only orders that would increase the position are rejected (``-2022``)
 and, when they would at fill time, expire. Conditional orders live in :mod:`sim.fut_algo`.
@@ -27,6 +28,7 @@ from sim.fut_models import (
     PositionSide,
 )
 from sim.fut_rules import FutRules, check_notional, check_price, check_qty
+from sim.slicer import Slicer
 
 ZERO = Decimal(0)
 REDUCE_ONLY_REJECT = "ReduceOnly Order is rejected."
@@ -49,6 +51,7 @@ class FuturesBook:
         self.marks: dict[str, Decimal] = {}
         self._next_order = 1
         self._next_trade = 1
+        self.slicer = Slicer()
 
     # ---- accounts and prices ---------------------------------------------------------
     def add_account(self, key: str, wallet: Decimal) -> None:
@@ -185,16 +188,27 @@ class FuturesBook:
             time=now,
             update_time=now,
         )
-        self.orders[oid] = order
+        self.register(order)
         out = FutOutcome(orders=[order])
         out.events.append(OrderUpdate(key, _snap(order), "NEW", now))
         self._after_new(acct, order, now, out)
         return out
 
+    def register(self, order: FutOrder) -> None:
+        """Store a new order (the ``partial_fill`` fault may pick it for slicing)."""
+        self.orders[order.order_id] = order
+        step = self.rules[order.symbol].step_size
+        tif = order.time_in_force
+        self.slicer.pick(
+            order.order_id, order.symbol, order.client_order_id, order.quantity, step, tif
+        )
+
     def _after_new(self, acct: FutAccount, order: FutOrder, now: int, out: FutOutcome) -> None:
         last = self.last[order.symbol]
         if order.type == "MARKET" or _marketable(order.side, order.price, last):
             self.fill(acct, order, last, False, now, out)
+            if order.is_open and order.time_in_force == "IOC":  # sliced: the rest expires
+                self._finish(order, "EXPIRED", now, out)
         elif order.time_in_force in ("IOC", "FOK"):
             self._finish(order, "EXPIRED", now, out)
 
@@ -214,7 +228,10 @@ class FuturesBook:
     ) -> None:
         """Execute the remainder of ``order`` at ``price`` (reduce-only clamps or expires)."""
         pos = acct.position(order.symbol, order.position_side)
-        qty = order.quantity - order.executed_qty
+        if self.slicer.done_this_step(order.order_id):
+            return  # a sliced order takes at most one slice per replay step
+        qty = self.slicer.cap(order.order_id, order.quantity - order.executed_qty)
+        sliced = self.slicer.sliced(order.order_id)
         if (
             order.reduce_only
             or order.close_position
@@ -233,7 +250,8 @@ class FuturesBook:
         pos.update_time = acct.update_time = now
         order.executed_qty += qty
         order.cum_quote += qty * price
-        done = order.executed_qty >= order.quantity or order.reduce_only
+        flat = pos.amount == 0
+        done = order.executed_qty >= order.quantity or (order.reduce_only and (flat or not sliced))
         order.status = "FILLED" if done else "PARTIALLY_FILLED"
         order.update_time = now
         trade = FutTrade(
@@ -277,8 +295,11 @@ class FuturesBook:
         for p in path:
             self.last[symbol] = p
             for order in [o for o in self.orders.values() if o.symbol == symbol and o.is_open]:
+                acct = self.accounts[order.account]
                 if order.type == "LIMIT" and _marketable(order.side, order.price, p):
-                    self.fill(self.accounts[order.account], order, order.price, True, now, out)
+                    self.fill(acct, order, order.price, True, now, out)
+                elif order.type == "MARKET" and self.slicer.sliced(order.order_id):
+                    self.fill(acct, order, p, False, now, out)
         return out
 
 

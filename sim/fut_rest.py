@@ -139,19 +139,13 @@ async def klines(request: web.Request) -> web.Response:
         raise mandatory("interval")
     if interval not in INTERVALS or interval == "1s":
         raise SimError(-1120, "Invalid interval.")
-    if interval != fut.interval:
-        raise SimError(-1120, f"Invalid interval. The simulator replays {fut.interval} only.")
+    arr, source, ms = fut.intervals.source(symbol, interval)
     limit = p_int(params, "limit")
     limit = 500 if limit is None else limit
     if limit < 1 or limit > MAX_KLINES:
         raise SimError(-1130, "Data sent for parameter 'limit' is not valid.")
-    rows = select_rows(
-        fut.candles[symbol],
-        fut.replay,
-        symbol,
-        fut.tf_ms,
-        (p_int(params, "startTime"), p_int(params, "endTime"), limit),
-    )
+    window = (p_int(params, "startTime"), p_int(params, "endTime"), limit)
+    rows = select_rows(arr, source, symbol, ms, window)
     return web.json_response(rows)
 
 

@@ -38,7 +38,7 @@ async def leverage(request: web.Request, fut: FutState, key: str, params: Params
     now = now_ms()
     event = {"e": "ACCOUNT_CONFIG_UPDATE", "E": now, "T": now, "ac": {"s": symbol, "l": int(text)}}
     for s in [s for s in fut.users if s.account == key]:
-        s.conn.send(dumps(event))
+        fut.gate.send(s.conn, dumps(event))
     return {"leverage": int(text), "maxNotionalValue": "1000000", "symbol": symbol}
 
 

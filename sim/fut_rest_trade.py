@@ -154,7 +154,8 @@ async def cancel_all(request: web.Request, fut: FutState, key: str, params: Para
 
 def _window(items: list[Any], params: Params, time_of: Callable[[Any], int], cap: int) -> list[Any]:
     start, end = p_int(params, "startTime"), p_int(params, "endTime")
-    limit = p_int(params, "limit") or 500
+    limit = p_int(params, "limit")
+    limit = min(500, cap) if limit is None else limit
     if limit < 1 or limit > cap:
         raise SimError(-1130, "Data sent for parameter 'limit' is not valid.")
     items = [x for x in items if (start is None or time_of(x) >= start)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -16,8 +16,9 @@ from sim.fut_engine import FuturesBook
 from sim.fut_feed import FundingFeed
 from sim.fut_rules import fut_rules_from
 from sim.fut_state import FutState
+from sim.intervals import TF_MS, plan_intervals
 from sim.replay import Replay
-from sim.resample import resample
+from sim.resample import file_interval_ms, resample
 
 
 @dataclass(frozen=True)
@@ -27,26 +28,33 @@ class FuturesData:
     candles: Mapping[str, CandleArrays]
     marks: Mapping[str, CandleArrays]
     funding: Mapping[str, CandleArrays]
+    served: tuple[str, ...] = ()  # intervals served, the replay's (candles') first
 
 
 def load_futures(
     files: Mapping[str, Path],
     mark_files: Mapping[str, Path],
     funding_files: Mapping[str, Path],
-    tf_ms: int,
+    tf: str,
+    extra_intervals: Sequence[str] = (),
 ) -> FuturesData:
-    """Read every futures file; trade candles are resampled upward to ``tf_ms``."""
+    """Read every futures file; trade candles are resampled upward to the finest interval
+    of ``tf`` + ``extra_intervals`` that every file allows (see :func:`plan_intervals`)."""
     for name, extra in (("mark_files", mark_files), ("funding_files", funding_files)):
         unknown = set(extra) - set(files)
         if unknown:
             raise ValueError(f"{name} names symbols without a futures file: {sorted(unknown)}")
     try:
-        candles = {s: resample(read_candles(p), tf_ms) for s, p in files.items()}
+        raw = {s: read_candles(p) for s, p in files.items()}
+        served = plan_intervals(
+            {s: file_interval_ms(a) for s, a in raw.items()}, tf, extra_intervals
+        )
+        candles = {s: resample(a, TF_MS[served[0]]) for s, a in raw.items()}
     except ValueError as exc:
         raise ValueError(f"futures candle file: {exc}") from exc
     marks = {s: read_series(p) for s, p in mark_files.items()}
     funding = {s: read_series(p) for s, p in funding_files.items()}
-    return FuturesData(candles, marks, funding)
+    return FuturesData(candles, marks, funding, served)
 
 
 def read_series(path: Path) -> CandleArrays:
@@ -117,4 +125,13 @@ def build_futures(
         price_decimals={s: r.price_precision for s, r in rules.items()},
     )
     feeds = {s: FundingFeed(data.marks.get(s), data.funding.get(s)) for s in data.candles}
-    return FutState(replay, book, data.candles, feeds, opts.interval, opts.tf_ms, listen_key_ttl)
+    return FutState(
+        replay,
+        book,
+        data.candles,
+        feeds,
+        opts.interval,
+        opts.tf_ms,
+        listen_key_ttl,
+        data.served,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets as pysecrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,7 +18,9 @@ from sim.fut_payloads import event_json, num
 from sim.fut_settle import liquidate, settle_funding
 from sim.http_util import now_ms
 from sim.hubs import Conn, MarketHub, dumps
+from sim.intervals import IntervalSet
 from sim.replay import KlineUpdate, Replay
+from sim.user_gate import UserGate
 
 Json = dict[str, Any]
 
@@ -99,6 +101,7 @@ class FutState:
         interval: str,
         tf_ms: int,
         listen_key_ttl: float,
+        served: Sequence[str] = (),
     ) -> None:
         self.replay = replay
         self.book = book
@@ -108,8 +111,10 @@ class FutState:
         self.interval = interval
         self.tf_ms = tf_ms
         self.market = FutMarketHub(interval)
+        self.intervals = IntervalSet(served or (interval,), replay, candles)
         self.market.ticks = {s: r.tick_size for s, r in book.rules.items()}
         self.users: list[FutUserSub] = []
+        self.gate = UserGate()  # the server shares the spot hub's gate with it
         self.listen_keys = ListenKeys(listen_key_ttl)
         self.clock: dict[str, int] = {}
         for symbol, arr in self.candles.items():
@@ -131,7 +136,7 @@ class FutState:
             acct = self.book.accounts[ev.account]
             text = dumps(event_json(ev, now, dict(acct.margin_type)))
             for s in targets:
-                s.conn.send(text)
+                self.gate.send(s.conn, text)
 
     def on_updates(self, updates: list[KlineUpdate]) -> None:
         """Replay listener: mark price, triggers, fills, liquidations, funding, streams."""
@@ -151,6 +156,8 @@ class FutState:
             self.publish(out.events)
             marks.append(self.mark_payload(u.symbol, now))
         self.market.publish(updates, now)
+        for interval, coarse in self.intervals.feed(updates):
+            self.market.publish_klines(coarse, interval, now)
         if marks:
             self.market.publish_marks(marks)
 
@@ -202,8 +209,10 @@ class FutState:
                 self.users.remove(s)
         return len(gone)
 
-    def drop_users(self) -> None:
-        """Abort every user-data connection."""
+    def drop_users(self) -> int:
+        """Abort every user-data connection; returns how many were dropped."""
+        n = len(self.users)
         for s in self.users:
             s.conn.abort()
         self.users.clear()
+        return n

@@ -11,7 +11,7 @@ from sim.errors import SimError
 from sim.fut_state import FutState, FutUserSub
 from sim.hubs import Conn, dumps
 from sim.state import STATE
-from sim.streams import PING_INTERVAL, control_reply, serve_conn, stop_writer
+from sim.streams import FUT_PING_INTERVAL, control_reply, serve_conn, stop_writer
 
 
 def _fut(request: web.Request) -> FutState:
@@ -48,7 +48,7 @@ async def serve_private(request: web.Request, lk: str) -> web.StreamResponse:
     if account is None:
         err = SimError(-1125, "This listenKey does not exist.")
         return web.json_response({"code": err.code, "msg": err.msg}, status=400)
-    ws = web.WebSocketResponse(heartbeat=request.app[PING_INTERVAL])
+    ws = web.WebSocketResponse(heartbeat=request.app[FUT_PING_INTERVAL])
     await ws.prepare(request)
     conn = Conn(ws, request)
     sub = FutUserSub(conn, account, lk)

@@ -46,7 +46,7 @@ async def read_params(request: web.Request) -> tuple[Params, str, str]:
     """Merged params (query wins over form body), raw query string and raw body."""
     raw_query = request.rel_url.raw_query_string
     raw_body = ""
-    if request.method != "GET" and request.can_read_body:
+    if request.method != "GET" and request.body_exists:
         raw_body = await request.text()
     body = _parse_source(raw_body) if raw_body and "=" in raw_body else {}
     return body | _parse_source(raw_query), raw_query, raw_body

@@ -122,15 +122,23 @@ class MarketHub:
             return
         updates = list(updates)
         self.publish_book(updates, event_time)
+        self.publish_klines(updates, self.interval, event_time)
+
+    def publish_klines(
+        self, updates: Iterable[KlineUpdate], interval: str, event_time: int
+    ) -> None:
+        """Send ``<symbol>@kline_<interval>`` updates to their subscribers, in order."""
+        if not self.conns:
+            return
         for u in updates:
-            name = f"{u.symbol.lower()}@kline_{self.interval}"
+            name = f"{u.symbol.lower()}@kline_{interval}"
             raw: str | None = None
             wrapped: str | None = None
             payload: dict[str, Any] | None = None
             for c in self.conns:
                 if name not in c.streams:
                     continue
-                payload = payload or kline_event(u, self.interval, event_time)
+                payload = payload or kline_event(u, interval, event_time)
                 if c.combined:
                     wrapped = wrapped or dumps({"stream": name, "data": payload})
                     c.send(wrapped)
@@ -160,6 +168,9 @@ class UserHub:
     """User-data subscribers per account."""
 
     def __init__(self) -> None:
+        from sim.user_gate import UserGate  # the gate module imports Conn from here
+
+        self.gate = UserGate()
         self.subs: list[UserSub] = []
         self._exec_id = 0
         self._next_sub = 0
@@ -200,6 +211,15 @@ class UserHub:
             payload = event_json(ev, event_time, self._exec_id)
             for s in targets:
                 if s.subscription_id is None:
-                    s.conn.send(dumps(payload))
+                    self.gate.send(s.conn, dumps(payload))
                 else:
-                    s.conn.send(dumps({"subscriptionId": s.subscription_id, "event": payload}))
+                    wrapped = {"subscriptionId": s.subscription_id, "event": payload}
+                    self.gate.send(s.conn, dumps(wrapped))
+
+    def drop_all(self) -> int:
+        """Abort every connection that carries a user-data subscription."""
+        conns = {id(s.conn): s.conn for s in self.subs}
+        for c in conns.values():
+            c.abort()
+        self.subs.clear()
+        return len(conns)

@@ -1,7 +1,8 @@
 """Spot matching rules (pure, no I/O; the backtester reuses them).
 
 Liquidity is unlimited at the replayed last price, so every execution fills the whole
-remaining quantity:
+remaining quantity (unless the ``partial_fill`` fault sliced the order, see
+:mod:`sim.slicing`):
 
 * MARKET fills at the current last price (``quoteOrderQty`` → quantity rounded down to the
   step).
@@ -61,16 +62,8 @@ STOP_LEGS = frozenset({"STOP_LOSS", "STOP_LOSS_LIMIT"})
 
 def fires_on_rise(o: Order | OrderRequest) -> bool:
     """Whether the order's level is reached by a rising price (else by a falling one)."""
-    if (
-        isinstance(o, Order)
-        and o.type in STOP_TYPES
-        and o.triggered
-        or o.type
-        in (
-            "LIMIT",
-            "LIMIT_MAKER",
-        )
-    ):
+    triggered = isinstance(o, Order) and o.type in STOP_TYPES and o.triggered
+    if triggered or o.type in ("LIMIT", "LIMIT_MAKER"):
         return o.side == "SELL"
     return (o.type in STOP_LEGS) == (o.side == "BUY")
 
@@ -355,6 +348,8 @@ class Exchange(Book):
         rising = b > cur
         best: tuple[Decimal, int, Order] | None = None
         for o in self.open[symbol].values():
+            if self.slicer.done_this_step(o.order_id):
+                continue  # a sliced order takes at most one slice per replay step
             level = o.stop_price if o.type in STOP_TYPES and not o.triggered else o.price
             if fires_on_rise(o) != rising:
                 continue

@@ -17,7 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from sim.errors import BAD_OCO_PRICES, SimError, new_order_rejected
-from sim.matching import ABOVE_SELL, STOP_LEGS, Exchange, fires_on_rise
+from sim.matching import ABOVE_SELL, STOP_LEGS, fires_on_rise
 from sim.orders import (
     STOP_TYPES,
     ListEvent,
@@ -28,12 +28,13 @@ from sim.orders import (
     OtoRequest,
     Outcome,
 )
+from sim.slicing import SlicedExchange
 
 WORKING_TYPES = frozenset({"LIMIT", "LIMIT_MAKER"})
 
 
-class ListExchange(Exchange):
-    """:class:`~sim.matching.Exchange` plus OTO / OTOCO order lists."""
+class ListExchange(SlicedExchange):
+    """:class:`~sim.matching.Exchange` plus partial fills on demand and OTO / OTOCO lists."""
 
     def _check_pending(self, req: OtoRequest, last: Decimal) -> None:
         r = self.rules[req.symbol]
@@ -96,7 +97,8 @@ class ListExchange(Exchange):
         self._lock(working, asset, amount)
         if self._marketable(working, working.price, last):
             self._execute(working, qty, last, False, now, out)
-            self._activate(ol, now, out)
+            if working.status == "FILLED":  # a sliced working order activates later
+                self._activate(ol, now, out)
         self._balance_event(key, now, out)
         return out
 
@@ -128,6 +130,9 @@ class ListExchange(Exchange):
 
     def _hit(self, order: Order, level: Decimal, now: int, out: Outcome) -> None:
         super()._hit(order, level, now, out)
+        self._slice_filled(order, now, out)
+
+    def _slice_filled(self, order: Order, now: int, out: Outcome) -> None:
         ol = self.lists.get(order.order_list_id) if order.order_list_id >= 0 else None
         if ol is not None and self._is_working_leg(ol, order) and order.status == "FILLED":
             self._activate(ol, now, out)

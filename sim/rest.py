@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from sim import (
     admin,
+    fut_modify,
     fut_rest,
     fut_rest_account,
     fut_rest_trade,
     fut_streams,
     rest_lists,
     rest_market,
+    rest_replace,
     rest_trade,
     streams,
     userdata,
 )
 from sim.errors import SimError
-from sim.faults import after, before
+from sim.faults import Fault, after, before, server_error
 from sim.http_util import Handler, error_response
 from sim.limits import ban_message, too_much_message
 from sim.state import STATE, SimState
@@ -82,36 +86,76 @@ async def binance_middleware(request: web.Request, handler: Handler) -> web.Stre
     if isinstance(limited, web.Response):
         return limited
     used = limited
-    fault = st.faults.take(request)
+    fault = st.faults.take(request, await _signed(request))
     replaced = before(fault) if fault is not None else None
     if replaced is not None:
         return replaced
+    if fault is not None and fault.kind == "timeout" and not fault.execute:
+        await _hang_up(request, fault)
     try:
         resp = await handler(request)
     except SimError as err:
         resp = error_response(err)
     if fault is not None:
-        resp = after()
+        resp = await _after_fault(request, fault, resp)
     if not resp.prepared:
         resp.headers["X-MBX-USED-WEIGHT-1M"] = str(used)
     return resp
 
 
+async def _signed(request: web.Request) -> bool:
+    """Whether the request carries a ``signature`` (query string or form body)."""
+    if "signature" in request.query:
+        return True
+    if request.method in ("GET", "HEAD") or not request.body_exists:
+        return False
+    return b"signature=" in await request.read()
+
+
+async def _hang_up(request: web.Request, fault: Fault) -> None:
+    """Wait ``delay_ms``, then drop the connection without writing an answer."""
+    await asyncio.sleep(fault.delay_ms / 1000)
+    if request.transport is not None:
+        request.transport.abort()
+    raise asyncio.CancelledError  # aiohttp ends the handler quietly; nothing is written
+
+
+async def _after_fault(
+    request: web.Request, fault: Fault, resp: web.StreamResponse
+) -> web.StreamResponse:
+    """Apply a fault to the answer of an executed request (``delay``, ``timeout``,
+    ``http_5xx`` with ``execute``, ``unknown_after``)."""
+    if fault.kind == "delay":
+        await asyncio.sleep(fault.delay_ms / 1000)
+        return resp
+    if fault.kind == "timeout":
+        await _hang_up(request, fault)
+    if fault.kind == "http_5xx":
+        return server_error(fault.status)
+    return after()
+
+
 def build_app(
-    state: SimState, ws_ping_interval: float = 20.0, ws_max_age: float = 86_400.0
+    state: SimState,
+    ws_ping_interval: float = 20.0,
+    ws_max_age: float = 86_400.0,
+    futures_ws_ping_interval: float = 180.0,
 ) -> web.Application:
     """The application serving REST, market streams, WS-API and admin on one port."""
     app = web.Application(middlewares=[binance_middleware])
     app[STATE] = state
     app[streams.PING_INTERVAL] = ws_ping_interval
+    app[streams.FUT_PING_INTERVAL] = futures_ws_ping_interval
     app[streams.MAX_AGE] = ws_max_age
     rest_market.add_routes(app)
     rest_trade.add_routes(app)
     rest_lists.add_routes(app)
+    rest_replace.add_routes(app)
     streams.add_routes(app)
     userdata.add_routes(app)
     fut_rest.add_routes(app)
     fut_rest_trade.add_routes(app)
+    fut_modify.add_routes(app)
     fut_rest_account.add_routes(app)
     fut_streams.add_routes(app)
     admin.add_routes(app)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from aiohttp import web
@@ -13,7 +13,7 @@ from sim.errors import SimError, mandatory
 from sim.exchange_info import exchange_info
 from sim.http_util import now_ms, p_int, read_params, reject_unknown
 from sim.payloads import fmt, kline_rows, update_row
-from sim.replay import Replay
+from sim.replay import KlineUpdate
 from sim.state import STATE, SimState
 
 INTERVALS = frozenset(
@@ -81,16 +81,26 @@ def _symbol(st: SimState, params: dict[str, str]) -> str:
     return symbol
 
 
+class RowSource(Protocol):
+    """Where kline rows become visible: a :class:`Replay` or an interval aggregator."""
+
+    in_progress: dict[str, KlineUpdate]
+
+    def visible_range(self, symbol: str) -> tuple[int, int]:
+        """Row range ``[lo, hi)`` of closed candles visible to clients."""
+
+
 def select_klines(
     st: SimState, symbol: str, start: int | None, end: int | None, limit: int
 ) -> list[list[Any]]:
     """Closed candles visible in the replay plus the in-progress one, Binance paging rules."""
-    return select_rows(st.candles[symbol], st.replay, symbol, st.tf_ms, (start, end, limit))
+    arr, source, ms = st.intervals.source(symbol, st.interval)
+    return select_rows(arr, source, symbol, ms, (start, end, limit))
 
 
 def select_rows(
     arr: CandleArrays,
-    replay: Replay,
+    replay: RowSource,
     symbol: str,
     tf_ms: int,
     window: tuple[int | None, int | None, int],
@@ -133,15 +143,13 @@ async def klines(request: web.Request) -> web.Response:
         raise mandatory("interval")
     if interval not in INTERVALS:
         raise SimError(-1120, "Invalid interval.")
-    if interval != st.interval:
-        raise SimError(-1120, f"Invalid interval. The simulator replays {st.interval} only.")
+    arr, source, ms = st.intervals.source(symbol, interval)
     limit = p_int(params, "limit")
     limit = 500 if limit is None else limit
     if limit < 1:
         raise SimError(-1130, "Data sent for parameter 'limit' is not valid.")
-    rows = select_klines(
-        st, symbol, p_int(params, "startTime"), p_int(params, "endTime"), min(limit, MAX_KLINES)
-    )
+    window = (p_int(params, "startTime"), p_int(params, "endTime"), min(limit, MAX_KLINES))
+    rows = select_rows(arr, source, symbol, ms, window)
     return web.json_response(rows)
 
 

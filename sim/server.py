@@ -18,30 +18,18 @@ from engine.candlefile import CandleArrays, read_candles
 from sim.admin import status_of
 from sim.filters import rules_for
 from sim.fut_setup import FuturesData, ReplayOptions, build_futures, load_futures
+from sim.fut_state import FutState
 from sim.fut_streams import expiry_loop
+from sim.intervals import TF_MS, plan_intervals, scaled_pacing
 from sim.limits import RateLimiter
 from sim.order_lists import ListExchange
 from sim.replay import Replay
+from sim.resample import file_interval_ms, resample
 from sim.rest import build_app
 from sim.state import SimState
 
 if TYPE_CHECKING:
     from engine.settings import Settings
-
-TF_MS = {
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "6h": 21_600_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-}
 
 
 @dataclass(frozen=True)
@@ -69,7 +57,8 @@ class SimConfig:
     start_paused: bool = False
     accounts: Mapping[str, SimAccount] = field(default_factory=dict)
     commission: Decimal = Decimal("0.001")
-    ws_ping_interval: float = 20.0
+    ws_ping_interval: float = 20.0  # spot market streams and WS-API (Binance: 20 s)
+    futures_ws_ping_interval: float = 180.0  # USD-M market and user streams (Binance: 3 min)
     ws_max_age: float = 86_400.0  # market connections are closed after this (Binance: 24 h)
     futures_files: Mapping[str, Path] = field(default_factory=dict)
     mark_files: Mapping[str, Path] = field(default_factory=dict)
@@ -79,12 +68,16 @@ class SimConfig:
     weight_limits: tuple[int, int] = (6000, 2400)  # spot, USD-M request weight per minute
     ban_after: int = 5  # requests ignored while answered 429 before a 418 ban
     ban_seconds: float = 120.0  # first ban; doubles per ban up to 3 days
+    sub_intervals: tuple[str, ...] = ()  # extra kline intervals, served where the data allows
 
     def __post_init__(self) -> None:
         if self.tf not in TF_MS:
             raise ValueError(f"tf {self.tf!r} is not one of {', '.join(TF_MS)}")
         if not self.files:
             raise ValueError("files needs at least one symbol → candle file")
+        bad = [i for i in self.sub_intervals if i not in TF_MS]
+        if bad:
+            raise ValueError(f"sub_intervals {bad} are not among {', '.join(TF_MS)}")
         if self.host not in ("127.0.0.1", "::1", "localhost"):
             raise ValueError(f"host {self.host!r}: the simulator binds to loopback only")
         if self.updates_per_candle < 0 or self.history_candles < 0 or self.start_index < 0:
@@ -99,8 +92,8 @@ class SimConfig:
             raise ValueError("futures_leverage must be in [1, 125]")
         if min(*self.weight_limits, self.ban_after) < 1 or not self.ban_seconds > 0:
             raise ValueError("weight_limits, ban_after and ban_seconds must be positive")
-        if not self.ws_max_age > 0:
-            raise ValueError("ws_max_age must be positive")
+        if not self.ws_max_age > 0 or not self.futures_ws_ping_interval > 0:
+            raise ValueError("ws_max_age and futures_ws_ping_interval must be positive")
         if not self.listen_key_ttl > 0:
             raise ValueError("listen_key_ttl must be positive")
         for name in ("mark_files", "funding_files"):
@@ -124,41 +117,50 @@ class SimServer:
 
     def _build_state(self, candles: Mapping[str, CandleArrays]) -> SimState:
         cfg = self.config
+        served, candles = _spot_intervals(cfg, candles)
         rules = {}
         for symbol, arr in candles.items():
             rules[symbol] = rules_for(symbol, arr.close[:: max(1, len(arr) // 2000)].tolist())
         exchange = ListExchange(rules, cfg.commission)
         for key, acct in cfg.accounts.items():
             exchange.add_account(key, acct.balances)
+        cps, history, most = scaled_pacing(
+            cfg.tf, served[0], cfg.candles_per_second, cfg.history_candles, cfg.max_candles
+        )
         replay = Replay(
             candles,
-            TF_MS[cfg.tf],
-            history_candles=cfg.history_candles,
+            TF_MS[served[0]],
+            history_candles=history,
             start_index=cfg.start_index,
-            candles_per_second=cfg.candles_per_second,
+            candles_per_second=cps,
             updates_per_candle=cfg.updates_per_candle,
-            max_candles=cfg.max_candles,
+            max_candles=most,
             start_paused=cfg.start_paused,
             price_decimals={s: r.price_decimals for s, r in rules.items()},
         )
         secrets = {k: a.secret for k, a in cfg.accounts.items()}
-        state = SimState(replay, exchange, candles, cfg.tf, TF_MS[cfg.tf], secrets)
+        state = SimState(replay, exchange, candles, served[0], TF_MS[served[0]], secrets, served)
         state.limiter = RateLimiter(*cfg.weight_limits, cfg.ban_after, cfg.ban_seconds)
         if self._futures is not None:
-            opts = ReplayOptions(
-                TF_MS[cfg.tf],
-                cfg.tf,
-                cfg.history_candles,
-                cfg.candles_per_second,
-                cfg.updates_per_candle,
-                cfg.max_candles,
-                cfg.start_paused,
-            )
-            wallets = {k: a.futures_usdt for k, a in cfg.accounts.items()}
-            state.futures = build_futures(
-                self._futures, opts, wallets, cfg.futures_leverage, cfg.listen_key_ttl
+            state.futures = self._build_futures(self._futures)
+            state.futures.gate = state.users.gate
+            faults = state.faults
+            state.futures.book.slicer.picker = lambda sym, cid: faults.pick_partial(
+                "futures", sym, cid
             )
         return state
+
+    def _build_futures(self, data: FuturesData) -> FutState:
+        cfg = self.config
+        base = data.served[0] if data.served else cfg.tf
+        cps, history, most = scaled_pacing(
+            cfg.tf, base, cfg.candles_per_second, cfg.history_candles, cfg.max_candles
+        )
+        opts = ReplayOptions(
+            TF_MS[base], base, history, cps, cfg.updates_per_candle, most, cfg.start_paused
+        )
+        wallets = {k: a.futures_usdt for k, a in cfg.accounts.items()}
+        return build_futures(data, opts, wallets, cfg.futures_leverage, cfg.listen_key_ttl)
 
     async def start(self) -> None:
         """Load the candles, bind the port and start the replay clock."""
@@ -170,10 +172,17 @@ class SimServer:
         cfg = self.config
         if cfg.futures_files and self._futures is None:
             self._futures = await asyncio.to_thread(
-                load_futures, cfg.futures_files, cfg.mark_files, cfg.funding_files, TF_MS[cfg.tf]
+                load_futures,
+                cfg.futures_files,
+                cfg.mark_files,
+                cfg.funding_files,
+                cfg.tf,
+                cfg.sub_intervals,
             )
         self.state = self._build_state(candles)
-        app = build_app(self.state, self.config.ws_ping_interval, self.config.ws_max_age)
+        app = build_app(
+            self.state, cfg.ws_ping_interval, cfg.ws_max_age, cfg.futures_ws_ping_interval
+        )
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
@@ -243,6 +252,20 @@ class SimServer:
         return status_of(self._require_state())
 
 
+def _spot_intervals(
+    cfg: SimConfig, candles: Mapping[str, CandleArrays]
+) -> tuple[tuple[str, ...], dict[str, CandleArrays]]:
+    """Intervals the spot replay serves and its candles at the first (base) of them."""
+    if not cfg.sub_intervals:
+        return (cfg.tf,), dict(candles)  # the files are replayed as given
+    try:
+        file_ms = {s: file_interval_ms(a) for s, a in candles.items()}
+        served = plan_intervals(file_ms, cfg.tf, cfg.sub_intervals)
+        return served, {s: resample(a, TF_MS[served[0]]) for s, a in candles.items()}
+    except ValueError as exc:
+        raise ValueError(f"spot candle file: {exc}") from exc
+
+
 def _symbol_of(path: Path, fallback: str) -> str:
     head = path.name.split("-")[0].upper()
     return head if head.isalnum() and len(head) > 4 else fallback
@@ -266,7 +289,9 @@ def sim_config_from_settings(settings: Settings, api_key: str, api_secret: str) 
         if s.futures_funding_file:
             funding[fsym] = settings.resolve_path(s.futures_funding_file)
     account = SimAccount(api_secret, {"USDT": s.start_balance_usdt}, s.futures_start_balance_usdt)
+    sub = str(getattr(settings.market, "sub_timeframe", "") or "")
     return SimConfig(
+        sub_intervals=(sub,) if sub else (),
         host=s.host,
         port=s.port,
         tf=settings.market.timeframe,

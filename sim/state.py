@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from aiohttp import web
@@ -13,6 +13,7 @@ from sim.filters import SymbolRules
 from sim.fut_state import FutState
 from sim.http_util import Counters, now_ms
 from sim.hubs import MarketHub, UserHub
+from sim.intervals import IntervalSet
 from sim.limits import RateLimiter
 from sim.matching import Exchange
 from sim.orders import Event
@@ -30,6 +31,7 @@ class SimState:
         interval: str,
         tf_ms: int,
         secrets: Mapping[str, str],
+        served: Sequence[str] = (),
     ) -> None:
         self.replay = replay
         self.exchange = exchange
@@ -38,11 +40,13 @@ class SimState:
         self.tf_ms = tf_ms
         self.secrets = dict(secrets)
         self.market = MarketHub(interval)
+        self.intervals = IntervalSet(served or (interval,), replay, candles)
         self.market.ticks = {s: r.tick_size for s, r in exchange.rules.items()}
         self.users = UserHub()
         self.counters = Counters()
         self.listen_keys: dict[str, str] = {}
         self.faults = Faults()
+        exchange.slicer.picker = lambda sym, cid: self.faults.pick_partial("spot", sym, cid)
         self.futures: FutState | None = None
         self.limiter = RateLimiter()
         for symbol, price in replay.last_price.items():
@@ -72,6 +76,8 @@ class SimState:
             if out.events:
                 self.users.publish(out.events, now)
         self.market.publish(updates, now)
+        for interval, coarse in self.intervals.feed(updates):
+            self.market.publish_klines(coarse, interval, now)
 
     def last_price(self, symbol: str) -> Decimal:
         """Current last price (``-1121`` for unknown symbols)."""

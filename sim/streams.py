@@ -15,6 +15,7 @@ from sim.hubs import Conn, MarketHub, UserSub, dumps
 from sim.state import STATE, SimState
 
 PING_INTERVAL: web.AppKey[float] = web.AppKey("ws_ping_interval", float)
+FUT_PING_INTERVAL: web.AppKey[float] = web.AppKey("futures_ws_ping_interval", float)
 MAX_AGE: web.AppKey[float] = web.AppKey("ws_max_age", float)
 SPOT_MSGS_PER_S = 5
 FUTURES_MSGS_PER_S = 10
@@ -30,7 +31,8 @@ async def serve_conn(
     st = request.app[STATE]
     market = hub if hub is not None else st.market
     cap = SPOT_MSGS_PER_S if hub is None else FUTURES_MSGS_PER_S
-    ws = web.WebSocketResponse(heartbeat=request.app[PING_INTERVAL])
+    ping = request.app[PING_INTERVAL] if hub is None else request.app[FUT_PING_INTERVAL]
+    ws = web.WebSocketResponse(heartbeat=ping)
     await ws.prepare(request)
     conn = Conn(ws, request, set(conn_streams), combined)
     market.conns.add(conn)

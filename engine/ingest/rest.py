@@ -11,7 +11,24 @@ from engine.contracts import Candle
 
 
 class MarketDataError(RuntimeError):
-    """The venue's market-data API answered with an error or malformed data."""
+    """The venue's market-data API answered with an error or malformed data; ``code`` is the
+    Binance error code when the venue gave one (e.g. -1120 for an unsupported interval)."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+INVALID_INTERVAL = -1120
+
+
+def _error_code(body: bytes) -> int | None:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    code = data.get("code") if isinstance(data, dict) else None
+    return code if isinstance(code, int) else None
 
 
 def kline_row_to_candle(venue: str, symbol: str, tf: str, row: list[Any]) -> Candle:
@@ -50,7 +67,9 @@ class MarketRest:
         async with self._session.get(url, params=params) as resp:
             body = await resp.read()
             if resp.status != 200:
-                raise MarketDataError(f"GET {path} {params} → HTTP {resp.status}: {body[:200]!r}")
+                raise MarketDataError(
+                    f"GET {path} {params} → HTTP {resp.status}: {body[:200]!r}", _error_code(body)
+                )
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:

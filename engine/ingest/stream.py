@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,36 +81,49 @@ class IngestStats:
     gaps_reported: list[tuple[str, int, int]] = field(default_factory=list)
 
 
+StreamKey = tuple[str, str]  # (symbol, interval)
+
+
 class KlineIngestor:
-    """Follows ``<symbol>@kline_<tf>`` for several symbols over one combined stream."""
+    """Follows ``<symbol>@kline_<interval>`` for several (symbol, interval) streams over one
+    combined stream; order, dedupe and backfill are per stream, finer intervals first."""
 
     def __init__(
         self,
         rest: MarketRest,
         ws_base: str,
         venue: str,
-        symbols: list[str],
-        tf: str,
-        last_open_time: dict[str, int],
+        streams: Sequence[StreamKey],
+        last_open_time: Mapping[StreamKey, int],
         sink: CandleSink,
         max_backoff_s: float = 5.0,
     ) -> None:
+        for sym, tf in streams:
+            if tf not in TIMEFRAMES_MS:
+                raise ValueError(f"{sym}: unknown interval {tf!r}")
+        if not streams or len(set(streams)) != len(streams):
+            raise ValueError(f"need distinct (symbol, interval) streams, got {list(streams)}")
         self._rest = rest
-        streams = "/".join(f"{s.lower()}@kline_{tf}" for s in symbols)
-        self._url = f"{ws_base.rstrip('/')}/stream?streams={streams}"
+        # Finest first, so that after a reconnect a parent candle follows its sub candles.
+        self._streams = sorted(streams, key=lambda k: (TIMEFRAMES_MS[k[1]], k[0]))
+        names = "/".join(f"{s.lower()}@kline_{tf}" for s, tf in self._streams)
+        self._url = f"{ws_base.rstrip('/')}/stream?streams={names}"
         self._venue = venue
-        self._symbols = symbols
-        self._tf = tf
-        self._tf_ms = TIMEFRAMES_MS[tf]
-        self._last = dict(last_open_time)
+        self._tf_ms = {k: TIMEFRAMES_MS[k[1]] for k in self._streams}
+        self._last = {k: v for k, v in last_open_time.items() if k in self._tf_ms}
         self._sink = sink
         self._max_backoff = max_backoff_s
         self.stats = IngestStats()
         self.connected = asyncio.Event()
 
-    def last_open_time(self, symbol: str) -> int | None:
-        """Open time of the newest candle emitted for ``symbol``."""
-        return self._last.get(symbol)
+    @property
+    def streams(self) -> list[StreamKey]:
+        """The (symbol, interval) streams followed, finest interval first."""
+        return list(self._streams)
+
+    def last_open_time(self, symbol: str, tf: str) -> int | None:
+        """Open time of the newest candle emitted for ``symbol`` at interval ``tf``."""
+        return self._last.get((symbol, tf))
 
     async def run(self) -> None:
         """Connect, backfill, follow; reconnect with back-off until cancelled."""
@@ -140,44 +153,49 @@ class KlineIngestor:
                 self.stats.malformed += 1
                 log.error("ignored malformed market frame: %s", exc)
                 continue
-            if candle is None or candle.symbol not in self._symbols or candle.tf != self._tf:
+            if candle is None:
                 continue
-            last = self._last.get(candle.symbol)
+            key = (candle.symbol, candle.tf)
+            step = self._tf_ms.get(key)
+            if step is None:
+                continue
+            last = self._last.get(key)
             if last is not None and candle.open_time <= last:
                 self.stats.duplicates += 1
                 continue
-            if last is not None and candle.open_time > last + self._tf_ms:
-                await self._backfill(candle.symbol, until=candle.open_time)
-                if candle.open_time <= self._last.get(candle.symbol, -1):
+            if last is not None and candle.open_time > last + step:
+                await self._backfill(key, until=candle.open_time)
+                if candle.open_time <= self._last.get(key, -1):
                     continue
             await self._emit(candle, time.time(), True)
 
     async def _backfill_all(self) -> None:
-        for symbol in self._symbols:
-            if symbol in self._last:
-                await self._backfill(symbol, until=None)
+        for key in self._streams:
+            if key in self._last:
+                await self._backfill(key, until=None)
 
-    async def _backfill(self, symbol: str, until: int | None) -> None:
-        last = self._last[symbol]
-        candles = await self._rest.backfill(symbol, self._tf, last)
+    async def _backfill(self, key: StreamKey, until: int | None) -> None:
+        symbol, tf = key
+        last, step = self._last[key], self._tf_ms[key]
+        candles = await self._rest.backfill(symbol, tf, last)
         if until is not None:
             candles = [c for c in candles if c.open_time < until]
-        expected = last + self._tf_ms
+        expected = last + step
         for i, c in enumerate(candles):
             if c.open_time != expected:
-                self.stats.gaps_reported.append((symbol, expected, c.open_time))
+                self.stats.gaps_reported.append((f"{symbol} {tf}", expected, c.open_time))
                 log.warning(
                     "venue has no candles for %s %s from %d to %d",
                     symbol,
-                    self._tf,
+                    tf,
                     expected,
                     c.open_time,
                 )
-            expected = c.open_time + self._tf_ms
+            expected = c.open_time + step
             self.stats.backfilled += 1
             await self._emit(c, time.time(), live=(i == len(candles) - 1 and until is None))
 
     async def _emit(self, candle: Candle, received_at: float, live: bool) -> None:
-        self._last[candle.symbol] = candle.open_time
+        self._last[(candle.symbol, candle.tf)] = candle.open_time
         self.stats.emitted += 1
         await self._sink(candle, received_at, live)

@@ -102,6 +102,14 @@ class NewOco:
     stop_client_id: str
 
 
+@dataclass(frozen=True)
+class NewOtoco:
+    """A working LIMIT entry whose fill activates a pending OCO (``orderList/otoco``)."""
+
+    entry: NewOrder
+    protection: NewOco
+
+
 ExecutionHandler = Callable[[ExecutionEvent], Awaitable[None]]
 
 
@@ -137,6 +145,9 @@ class SpotVenue(Protocol):
 
     async def place_oco(self, oco: NewOco) -> OrderListReport:
         """Place a one-cancels-the-other pair."""
+
+    async def place_otoco(self, otoco: NewOtoco) -> OrderListReport:
+        """Place a working entry with a pending OCO that activates once it is fully filled."""
 
     async def query_order(self, symbol: str, client_order_id: str) -> OrderReport:
         """Look an order up by client id; ``OrderNotFoundError`` if the venue never saw it."""

@@ -35,8 +35,8 @@ from router.signing import encode_params, signed_query
 log = logging.getLogger(__name__)
 
 WEIGHT_BACKOFF_FRACTION = 0.9
+MAX_RESYNCS = 3  # consecutive -1021 answers survived by re-syncing the clock
 # Refusals that are normal answers, not venue trouble: never counted towards the error burst.
-EXPECTED_ANSWERS = (TimestampError, NoChangeNeeded)
 
 # (method, path, params without secrets, HTTP status or None, response JSON or error text)
 ExchangeObserver = Callable[[str, str, dict[str, str], int | None, Any], Awaitable[None]]
@@ -141,18 +141,25 @@ class BinanceRest:
         """Send one request; ``critical`` GETs (order look-ups on the protection path) skip
         the back-off that other GETs take near the weight limit (writes always skip it)."""
         crit = critical or method != "GET"
-        try:
-            return await self._request_once(method, path, params, signed, base, api_key, crit)
-        except TimestampError:
-            if not signed:
+        for attempt in range(MAX_RESYNCS + 1):
+            try:
+                return await self._request_once(method, path, params, signed, base, api_key, crit)
+            except TimestampError as exc:
+                # Refused before execution: re-sync the clock and send again (bounded).
+                if not signed or attempt == MAX_RESYNCS:
+                    self._report(exc)
+                    raise
+                log.warning("timestamp outside recvWindow: resyncing the clock (%d)", attempt + 1)
+                await self.sync_time()
+            except VenueError as exc:
+                self._report(exc)
                 raise
-            log.warning("timestamp outside recvWindow: resyncing the clock and retrying once")
-            await self.sync_time()
-            return await self._request_once(method, path, params, signed, base, api_key, crit)
-        except VenueError as exc:
-            if self._on_error is not None and not isinstance(exc, EXPECTED_ANSWERS):
-                self._on_error(exc)
-            raise
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _report(self, exc: VenueError) -> None:
+        local = isinstance(exc, RateLimitError) and exc.http_status == 0
+        if self._on_error is not None and not isinstance(exc, NoChangeNeeded) and not local:
+            self._on_error(exc)
 
     async def _request_once(
         self,
@@ -181,7 +188,11 @@ class BinanceRest:
         if self._observer is not None:
             await self._observer(method, path, params, status, body)
         if status >= 400 or (isinstance(body, dict) and "code" in body and status != 200):
-            raise self._error(status, body)
+            err = self._error(status, body)
+            if method == "GET" and isinstance(err, UnknownOutcomeError):
+                # A read changes nothing: a 5xx on it is simply "try again later".
+                raise TemporaryError(str(err), err.code, err.http_status) from err
+            raise err
         return body
 
     async def _send(self, method: str, url: URL, headers: dict[str, str]) -> tuple[int, Any]:
@@ -213,10 +224,20 @@ class BinanceRest:
             wait = float(retry) if retry.replace(".", "", 1).isdigit() else 60.0
             self._banned_until = time.monotonic() + wait
 
+    def hold(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (a ban seen by another adapter on the same IP)."""
+        self._banned_until = max(self._banned_until, time.monotonic() + seconds)
+
+    @property
+    def held_for(self) -> float:
+        """Seconds left before requests may be sent again (0 when free)."""
+        return max(self._banned_until - time.monotonic(), 0.0)
+
     async def _throttle(self, critical: bool) -> None:
         remaining = self._banned_until - time.monotonic()
         if remaining > 0:
-            raise RateLimitError(f"rate limited for another {remaining:.1f}s", remaining, None, 429)
+            # Refused here, never sent (http_status None): not a venue error to count.
+            raise RateLimitError(f"rate limited for another {remaining:.1f}s", remaining, None, 0)
         if not critical and self.used_weight >= WEIGHT_BACKOFF_FRACTION * self.weight_limit:
             # Near the limit: wait for the minute window to roll over (weight resets then).
             await asyncio.sleep(60.0 - (time.time() % 60.0) + 0.05)

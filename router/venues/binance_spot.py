@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from engine.symbols import SymbolRules, SymbolRulesError
 from router.errors import VenueDataError
-from router.venues.base import NewOco, NewOrder, OrderListReport, OrderReport, TradeFill
+from router.venues.base import NewOco, NewOrder, NewOtoco, OrderListReport, OrderReport, TradeFill
 from router.venues.binance_decode import decode_order, decode_order_list, decode_trade
 from router.venues.binance_http import (
     BinanceRest,
@@ -90,15 +91,45 @@ class BinanceSpot(BinanceRest):
         data = await self._request("POST", "/api/v3/orderList/oco", params, signed=True)
         return decode_order_list(data)
 
+    async def place_otoco(self, otoco: NewOtoco) -> OrderListReport:
+        """``POST /api/v3/orderList/otoco``: working LIMIT, pending LIMIT_MAKER + STOP_LOSS."""
+        entry, oco = otoco.entry, otoco.protection
+        assert entry.price is not None, "the working order of an OTOCO needs a price"
+        params = {
+            "symbol": entry.symbol,
+            "listClientOrderId": oco.list_client_id,
+            "workingType": "LIMIT",
+            "workingSide": entry.side,
+            "workingQuantity": fmt_decimal(entry.quantity),
+            "workingPrice": fmt_decimal(entry.price),
+            "workingTimeInForce": "GTC",
+            "workingClientOrderId": entry.client_order_id,
+            "pendingSide": oco.side,
+            "pendingQuantity": fmt_decimal(oco.quantity),
+            "pendingAboveType": "LIMIT_MAKER",
+            "pendingAbovePrice": fmt_decimal(oco.take_profit_price),
+            "pendingAboveClientOrderId": oco.take_profit_client_id,
+            "pendingBelowType": "STOP_LOSS",
+            "pendingBelowStopPrice": fmt_decimal(oco.stop_price),
+            "pendingBelowClientOrderId": oco.stop_client_id,
+            "newOrderRespType": "FULL",
+        }
+        data = await self._request("POST", "/api/v3/orderList/otoco", params, signed=True)
+        return decode_order_list(data)
+
     async def query_order(self, symbol: str, client_order_id: str) -> OrderReport:
         """``GET /api/v3/order`` by ``origClientOrderId``."""
         params = {"symbol": symbol, "origClientOrderId": client_order_id}
-        return decode_order(await self._request("GET", "/api/v3/order", params, signed=True))
+        # On the protection path (unknown outcomes, cancels, fills): never held by back-off.
+        data = await self._request("GET", "/api/v3/order", params, signed=True, critical=True)
+        return decode_order(data)
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> OrderReport:
         """``DELETE /api/v3/order`` by ``origClientOrderId``."""
         params = {"symbol": symbol, "origClientOrderId": client_order_id}
-        return decode_order(await self._request("DELETE", "/api/v3/order", params, signed=True))
+        data = await self._request("DELETE", "/api/v3/order", params, signed=True)
+        # The answer's clientOrderId is the cancel request's own id; the order's is "orig".
+        return replace(decode_order(data), client_order_id=client_order_id)
 
     async def cancel_order_list(self, symbol: str, list_client_id: str) -> None:
         """``DELETE /api/v3/orderList`` by ``listClientOrderId``."""
@@ -115,7 +146,7 @@ class BinanceSpot(BinanceRest):
     async def trades(self, symbol: str, order_id: str) -> list[TradeFill]:
         """``GET /api/v3/myTrades`` for one order."""
         params = {"symbol": symbol, "orderId": order_id}
-        data = await self._request("GET", "/api/v3/myTrades", params, signed=True)
+        data = await self._request("GET", "/api/v3/myTrades", params, signed=True, critical=True)
         if not isinstance(data, list):
             raise VenueDataError("myTrades did not return a list")
         return [decode_trade(t) for t in data]

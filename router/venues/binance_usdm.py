@@ -194,6 +194,18 @@ class BinanceUsdm(BinanceRest):
         rows = data.get("orders", data) if isinstance(data, dict) else data
         return [decode_algo(o) for o in decode_list(rows, "openAlgoOrders")]
 
+    async def all_orders(self, symbol: str) -> list[OrderReport]:
+        """``GET /fapi/v1/allOrders``: every plain order of the account on ``symbol``."""
+        data = await self._request("GET", "/fapi/v1/allOrders", {"symbol": symbol}, signed=True)
+        return [decode_order(o) for o in decode_list(data, "allOrders")]
+
+    async def all_algos(self, symbol: str) -> list[AlgoReport]:
+        """``GET /fapi/v1/allAlgoOrders``: every conditional order on ``symbol``."""
+        params = {"symbol": symbol, "limit": "100"}  # 100 is the endpoint's maximum
+        data = await self._request("GET", "/fapi/v1/allAlgoOrders", params, signed=True)
+        rows = data.get("orders", data) if isinstance(data, dict) else data
+        return [decode_algo(o) for o in decode_list(rows, "allAlgoOrders")]
+
     async def positions(self) -> list[FuturesPosition]:
         """``GET /fapi/v2/positionRisk``: the non-zero positions."""
         data = await self._request("GET", "/fapi/v2/positionRisk", {}, signed=True)

@@ -71,7 +71,7 @@ class UsdmUserStream:
                 key = await self.keys.new_listen_key()
                 url = f"{self.ws_base}/ws/{key}"
                 async with websockets.connect(
-                    url, open_timeout=self.open_timeout_s, max_size=2**22
+                    url, open_timeout=self.open_timeout_s, max_size=2**22, close_timeout=1.0
                 ) as ws:
                     self.connected, self.down_since = True, None
                     delay = 0.2

@@ -49,7 +49,10 @@ class BinanceUserStream:
         while True:
             try:
                 async with websockets.connect(
-                    self.config.ws_url, open_timeout=self.config.timeout_s, max_size=2**22
+                    self.config.ws_url,
+                    open_timeout=self.config.timeout_s,
+                    max_size=2**22,
+                    close_timeout=1.0,
                 ) as ws:
                     await self._subscribe(ws)
                     self.connected, self.down_since = True, None

@@ -23,6 +23,7 @@ from router.venues.base import (
     ExecutionEvent,
     NewOco,
     NewOrder,
+    NewOtoco,
     OrderListReport,
     OrderReport,
     TradeFill,
@@ -174,6 +175,26 @@ class FakeSpot:
         return OrderListReport(list_id, oco.list_client_id, "EXECUTING",
                                (self.report(tp), self.report(sl)))  # fmt: skip
 
+    async def place_otoco(self, otoco: NewOtoco) -> OrderListReport:
+        """A working LIMIT entry; the pending OCO activates when it is fully filled."""
+        entry, oco = otoco.entry, otoco.protection
+        self._gate(entry.client_order_id)
+        list_id = next(self._ids)
+        work = FakeOrder(entry.client_order_id, next(self._ids), entry.side, "LIMIT",
+                         entry.quantity, entry.price or D(0), list_id=list_id)  # fmt: skip
+        tp = FakeOrder(oco.take_profit_client_id, next(self._ids), oco.side, "LIMIT_MAKER",
+                       oco.quantity, oco.take_profit_price, list_id=list_id,
+                       status="PENDING_NEW")  # fmt: skip
+        sl = FakeOrder(oco.stop_client_id, next(self._ids), oco.side, "STOP_LOSS", oco.quantity,
+                       stop=oco.stop_price, list_id=list_id, status="PENDING_NEW")  # fmt: skip
+        for o in (work, tp, sl):
+            self.orders[o.cid] = o
+        self.lists[oco.list_client_id] = [work.cid, tp.cid, sl.cid]
+        self._event(work, "NEW")
+        self._lose()
+        return OrderListReport(list_id, oco.list_client_id, "EXECUTING",
+                               (self.report(work), self.report(tp), self.report(sl)))  # fmt: skip
+
     async def query_order(self, symbol: str, client_order_id: str) -> OrderReport:
         o = self.orders.get(client_order_id)
         if o is None:
@@ -184,9 +205,16 @@ class FakeSpot:
         o = self.orders.get(client_order_id)
         if o is None or o.status in TERMINAL_STATUSES:
             raise OrderNotFoundError("Unknown order sent.", -2011, 400)
-        o.status = "CANCELED"
-        self._event(o, "CANCELED")
+        for sib in self._list_of(o):  # cancelling any order of a list cancels the list
+            if sib.status not in TERMINAL_STATUSES:
+                sib.status = "CANCELED"
+                self._event(sib, "CANCELED")
         return self.report(o, with_fills=False)
+
+    def _list_of(self, o: FakeOrder) -> list[FakeOrder]:
+        if o.list_id == -1:
+            return [o]
+        return [x for x in self.orders.values() if x.list_id == o.list_id]
 
     async def cancel_order_list(self, symbol: str, list_client_id: str) -> None:
         for cid in self.lists.get(list_client_id, []):
@@ -229,6 +257,10 @@ class FakeSpot:
         o.quote += qty * price
         o.status = "FILLED"
         self._event(o, "TRADE", fill)
+        for sib in self._list_of(o):  # an OTOCO's pending legs activate on the full fill
+            if sib.status == "PENDING_NEW":
+                sib.status = "NEW"
+                self._event(sib, "NEW")
 
     def _event(self, o: FakeOrder, exec_type: str, fill: TradeFill | None = None) -> None:
         self.events.append(ExecutionEvent(

@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+from decimal import Decimal
+from pathlib import Path
+
 import pytest
 
 from engine.secrets import SIM_DEMO_API_KEY, Secret
-from engine.settings import Settings, SimSettings, VenueSettings
+from engine.settings import (
+    GuardSettings,
+    Settings,
+    SettingsError,
+    SimSettings,
+    VenueSettings,
+    load_settings,
+)
 from router.config import RouterConfigError, venue_config, venue_urls
 from router.service import run_router
 
@@ -42,3 +52,28 @@ def test_run_router_refuses_to_start_without_a_token(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("GREENLIGHT_ROUTER_TOKEN", raising=False)
     monkeypatch.delenv("GREENLIGHT_SECRETS_FILE", raising=False)
     assert run_router(Settings()) == 2
+
+
+def test_guard_thresholds_load_from_the_settings_file(tmp_path: Path) -> None:
+    file = tmp_path / "settings.toml"
+    file.write_text(
+        "[guards]\nerror_burst = 7\nerror_window_s = 20\nuser_stream_down_s = 12\n"
+        'daily_drawdown_limit = "0.03"\nstale_timeframes = 4\n'
+    )
+    g = load_settings(file, env={}).guards
+    assert (g.error_burst, g.error_window_s, g.user_stream_down_s) == (7, 20.0, 12.0)
+    assert (g.daily_drawdown_limit, g.stale_timeframes) == (Decimal("0.03"), 4)
+    assert load_settings(env={}).guards == GuardSettings()  # the shipped file: the defaults
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [("error_burst = 0", "guards.error_burst"),
+     ('daily_drawdown_limit = "1.5"', "guards.daily_drawdown_limit"),
+     ("stream_down = 3", "guards.stream_down")],
+)  # fmt: skip
+def test_bad_guard_values_are_refused_by_name(tmp_path: Path, line: str, key: str) -> None:
+    file = tmp_path / "settings.toml"
+    file.write_text(f"[guards]\n{line}\n")
+    with pytest.raises(SettingsError, match=key):
+        load_settings(file, env={})

@@ -73,3 +73,12 @@ def test_bad_config_is_rejected(kwargs: dict[str, object], message: str) -> None
     base: dict[str, object] = {"files": {"BTCUSDT": FILE}}
     with pytest.raises(ValueError, match=message):
         SimConfig(**(base | kwargs))  # type: ignore[arg-type]
+
+
+def test_sub_timeframe_setting_becomes_sub_intervals() -> None:
+    five = Settings(market=MarketSettings(sub_timeframe="5m"))
+    assert sim_config_from_settings(five, "k", "s").sub_intervals == ("5m",)
+    none = Settings(market=MarketSettings(sub_timeframe=""))
+    assert sim_config_from_settings(none, "k", "s").sub_intervals == ()
+    with pytest.raises(ValueError, match="sub_intervals"):
+        SimConfig(files={"BTCUSDT": FILE}, sub_intervals=("7m",))

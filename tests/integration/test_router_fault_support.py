@@ -1,0 +1,185 @@
+"""Shared rig and end-state checks for the router fault scenarios (no tests here).
+
+One simulator (spot BTCUSDT + USD-M XRPUSDT) with the router process on top, a spot and a
+futures client for checks, and the simulator's fault admin (``sim/README.md`` "Faults").
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from engine.settings import (
+    GuardSettings,
+    MarketSettings,
+    RouterSettings,
+    Settings,
+    SimSettings,
+    VenueSettings,
+)
+from router.client import RouterClient
+from router.config import futures_config, venue_config
+from router.venues.binance_spot import BinanceSpot
+from router.venues.binance_usdm import BinanceUsdm
+from sim.server import SimAccount, SimConfig, SimServer
+from tests.conftest import DATA, free_port
+from tests.helpers import eventually
+from tests.integration.test_router_support import decision_state, insert_decision, make_bracket
+from tests.integration.test_router_usdm_sim import TOKEN, Rig
+
+SPOT = "BTCUSDT"
+FUT = "XRPUSDT"
+
+
+@dataclass
+class FaultRig:
+    """The usdm :class:`Rig` (router, futures client) plus a spot client."""
+
+    r: Rig
+    spot: BinanceSpot
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.r.pool
+
+    @property
+    def client(self) -> RouterClient:
+        return self.r.client
+
+    async def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """POST to ``/sim/admin/<path>``; the simulator must accept it."""
+        url = f"{self.r.sim.base_url}/sim/admin/{path}"
+        async with aiohttp.ClientSession() as http, http.post(url, json=body or {}) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+    async def fault(self, **body: Any) -> None:
+        """Set one fault (``POST /sim/admin/faults``)."""
+        await self.admin("faults", body)
+
+    async def spot_decision(
+        self, down: str, up: tuple[str, ...], qty: str = "0.05", entry_type: str = "MARKET",
+        above: str = "0", ttl_s: float = 600,
+    ) -> int:  # fmt: skip
+        """A long spot decision around the last price (``above``: entry offset fraction)."""
+        p = D(str(await self.spot.last_price(SPOT)))
+        q = D("0.01")
+        entry = (p * (1 + D(above))).quantize(q)
+        tps = tuple(str((p * (1 + D(u))).quantize(q)) for u in up)
+        b = make_bracket(str(entry), str((p * (1 - D(down))).quantize(q)), tps, qty,
+                         entry_type=entry_type)  # fmt: skip
+        return await insert_decision(self.pool, b, ttl_s=ttl_s)
+
+    async def order_status(self, cid: str) -> str | None:
+        status: str | None = await self.pool.fetchval(
+            "SELECT status FROM orders WHERE client_order_id = $1", cid
+        )
+        return status
+
+    async def wait_state(self, d: int, state: str, timeout: float = 20) -> None:
+        async def reached() -> bool:
+            return await decision_state(self.pool, d) == state
+
+        await eventually(reached, timeout, f"#D-{d} {state}")
+
+
+@contextlib.asynccontextmanager
+async def fault_rig(
+    db_url: str, pool: asyncpg.Pool, guards: GuardSettings | None = None,
+    candles_per_second: float = 8.0,
+) -> AsyncIterator[FaultRig]:  # fmt: skip
+    """Simulator + router (+ clients) with the given guard thresholds."""
+    account = SimAccount(SIM_DEMO_API_SECRET, {"USDT": D(10000)}, futures_usdt=D(10000))
+    sim = SimServer(SimConfig(
+        files={SPOT: DATA / Path("BTCUSDT-15m-2019-2020.csv.gz")},
+        futures_files={FUT: DATA / Path("XRPUSDT-perp-5m-futures.csv")},
+        candles_per_second=candles_per_second, accounts={SIM_DEMO_API_KEY: account},
+    ))  # fmt: skip
+    await sim.start()
+    settings = Settings(
+        venue=VenueSettings(name="sim", recv_window_ms=1000),
+        sim=SimSettings(port=sim.port),
+        router=RouterSettings(port=free_port()),
+        market=MarketSettings(symbols=(SPOT,), futures_symbols=(FUT,)),
+        guards=guards or GuardSettings(),
+    )
+    fut = futures_config(settings, {})
+    assert fut is not None
+    venue, spot = BinanceUsdm(fut), BinanceSpot(venue_config(settings, {}))
+    await venue.start()
+    await spot.start()
+    client = RouterClient(f"http://127.0.0.1:{settings.router.port}", TOKEN)
+    r = Rig(sim, settings, db_url, pool, venue, client)
+    try:
+        await r.start_router()
+        yield FaultRig(r, spot)
+    finally:
+        if r.task is not None and not r.task.done():
+            await r.stop_router()
+        await client.close()
+        await venue.close()
+        await spot.close()
+        await sim.stop()
+
+
+async def no_duplicates(fr: FaultRig) -> Counter[str]:
+    """Client ids of every order on the venue (spot orders + futures orders and algos), each
+    seen exactly once; returns the counts."""
+    ids = [o.client_order_id for o in await fr.spot.all_orders(SPOT)]
+    ids += [o.client_order_id for o in await fr.r.venue.all_orders(FUT)]
+    ids += [a.client_algo_id for a in await fr.r.venue.all_algos(FUT)]
+    counts = Counter(i for i in ids if i.startswith("gl-"))
+    dup = {k: v for k, v in counts.items() if v > 1}
+    assert not dup, f"duplicate orders on the venue: {dup}"
+    return counts
+
+
+async def spot_stops(fr: FaultRig, d: int) -> D:
+    """What the decision's working spot stops would sell."""
+    stops = [o for o in await fr.spot.open_orders(SPOT)
+             if o.client_order_id.startswith(f"gl-{d}-SL") and o.status == "NEW"]  # fmt: skip
+    return sum((o.orig_qty - o.executed_qty for o in stops), D(0))
+
+
+async def spot_fully_protected(fr: FaultRig, d: int) -> bool:
+    """Venue-held base == DB open position, and the stops cover it to the lot step."""
+    held = (await fr.spot.balances()).get("BTC", D(0))
+    ours = await fr.pool.fetchval(
+        "SELECT coalesce(sum(open_quantity), 0) FROM positions WHERE market = 'spot'"
+    )
+    rules = await fr.spot.rules(SPOT)
+    covered = await spot_stops(fr, d)
+    return bool(held > 0 and held == ours and covered == rules.round_qty(held))
+
+
+async def assert_spot_closed_clean(fr: FaultRig, d: int) -> None:
+    """Flatten, then: CLOSED, nothing of ours resting, venue == DB, no duplicates."""
+    await fr.client.kill(True, "tester")
+    await fr.wait_state(d, "CLOSED")
+    resting = [o.client_order_id for o in await fr.spot.open_orders(SPOT)]
+    assert not [c for c in resting if c.startswith(f"gl-{d}-")], resting
+    held = (await fr.spot.balances()).get("BTC", D(0))
+    ours = await fr.pool.fetchval(
+        "SELECT coalesce(sum(open_quantity), 0) FROM positions WHERE market = 'spot'"
+    )
+    assert held == ours
+    rules = await fr.spot.rules(SPOT)
+    assert rules.round_qty(held) == 0  # at most dust below one lot step
+    await no_duplicates(fr)
+
+
+async def alert_texts(fr: FaultRig, kind: str | None = None) -> list[str]:
+    """Alert texts (of ``kind`` when given)."""
+    rows = await fr.pool.fetch(
+        "SELECT text FROM alerts WHERE $1::text IS NULL OR kind = $1 ORDER BY id", kind
+    )
+    return [r["text"] for r in rows]
