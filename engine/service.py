@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ from engine.db import connect_pool, database_url, migrate
 from engine.ingest.rest import INVALID_INTERVAL, MarketDataError, MarketRest
 from engine.ingest.stream import KlineIngestor
 from engine.pipeline import StreamProcessor
+from engine.runtime import run_until_signalled
 from engine.settings import TIMEFRAMES_MS, Settings, venue_endpoints
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
@@ -176,19 +176,10 @@ def run_engine(settings: Settings) -> int:
     """``greenlight engine``: run until SIGINT/SIGTERM; return the exit code."""
     url = database_url(settings)
 
-    async def main() -> None:
-        task = asyncio.create_task(serve_engine(settings, url))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            await task
-        except asyncio.CancelledError:
-            log.info("engine stopped")
-
     try:
-        asyncio.run(main())
+        run_until_signalled(lambda: serve_engine(settings, url))
     except SymbolRulesError as exc:
         log.error("engine cannot start: %s", exc)
         return 2
+    log.info("engine stopped")
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -14,6 +13,7 @@ import asyncpg
 from aiohttp import web
 
 from engine.db import DatabaseError, connect, connect_pool, database_url
+from engine.runtime import run_until_signalled
 from engine.secrets import load_secrets
 from engine.settings import TIMEFRAMES_MS, Settings
 from router import brackets, lifecycle, otoco, store
@@ -365,16 +365,11 @@ def run_router(settings: Settings) -> int:
         return 2
 
     async def main() -> None:
-        task = asyncio.create_task(serve_router(settings, database_url(settings), token.value,
-                                                config=config, futures=futures))  # fmt: skip
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await serve_router(settings, database_url(settings), token.value, config=config,
+                           futures=futures)  # fmt: skip
 
     try:
-        asyncio.run(main())
+        run_until_signalled(main)
     except (VenueError, RouterConfigError, DatabaseError, OSError) as exc:
         log.error("router stopped: %s", exc)
         return 1

@@ -18,24 +18,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from engine.candlefile import CandleArrays
+from engine.settings import TIMEFRAMES_MS
 from sim.errors import SimError
 from sim.replay import KlineUpdate, Replay
 from sim.resample import resample
 
-TF_MS = {
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "6h": 21_600_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-}
+TF_MS = TIMEFRAMES_MS
 
 
 def plan_intervals(file_ms: Mapping[str, int], tf: str, extra: Sequence[str]) -> tuple[str, ...]:
