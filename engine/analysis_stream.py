@@ -28,7 +28,8 @@ F64 = npt.NDArray[np.float64]
 
 _MAGIC = b"GLAN"
 _VERSION = 1
-_HEAD = struct.Struct("<4sBq")  # magic, version, last regime code
+# Header of a stream-state blob: magic, version and one int64 (here: the last regime code).
+STATE_HEAD = struct.Struct("<4sBq")
 _ARRAY = struct.Struct("<cBqq")  # dtype ('f' float64 / 'i' int64), ndim, rows, cols
 
 
@@ -80,6 +81,17 @@ def pack_arrays(arrays: list[npt.NDArray[Any]]) -> bytes:
         shape = (a.shape[0], a.shape[1] if a.ndim == 2 else 0)
         parts.append(_ARRAY.pack(code, a.ndim, *shape) + np.ascontiguousarray(a).tobytes())
     return b"".join(parts)
+
+
+def read_state_head(data: bytes, magic: bytes, version: int, what: str) -> int:
+    """The int64 of a :data:`STATE_HEAD` header after checking its magic and version; raise
+    :class:`AnalysisStateError` naming ``what`` (the kind of state) otherwise."""
+    if len(data) < STATE_HEAD.size or data[:4] != magic:
+        raise AnalysisStateError(f"not {what} (bad header)")
+    _magic, got, value = STATE_HEAD.unpack_from(data)
+    if got != version:
+        raise AnalysisStateError(f"{what} version {got}, expected {version}")
+    return int(value)
 
 
 def unpack_arrays(data: bytes, offset: int, count: int) -> list[npt.NDArray[Any]]:
@@ -151,7 +163,7 @@ class StreamAnalysis:
         """Serialise the three states (restore with :meth:`from_bytes`)."""
         s, t, r = self.smc.state, self.retest.state, self.regime.state
         arrays = [s.cfg, s.ints, s.floats, s.ring, s.zones, t.scalars, t.zones, t.setups]
-        return _HEAD.pack(_MAGIC, _VERSION, self.regime_code) + pack_arrays(
+        return STATE_HEAD.pack(_MAGIC, _VERSION, self.regime_code) + pack_arrays(
             [*arrays, r.scalars, r.rings]
         )
 
@@ -159,12 +171,8 @@ class StreamAnalysis:
     def from_bytes(cls, params: AnalysisParams, data: bytes) -> StreamAnalysis:
         """Restore a stream saved by :meth:`to_bytes`; raise :class:`AnalysisStateError` when
         the data is damaged or was made with other parameters."""
-        if len(data) < _HEAD.size or data[:4] != _MAGIC:
-            raise AnalysisStateError("not analysis state (bad header)")
-        _magic, version, code = _HEAD.unpack_from(data)
-        if version != _VERSION:
-            raise AnalysisStateError(f"analysis state version {version}, expected {_VERSION}")
-        a = unpack_arrays(data, _HEAD.size, 10)
+        code = read_state_head(data, _MAGIC, _VERSION, "analysis state")
+        a = unpack_arrays(data, STATE_HEAD.size, 10)
         self = cls(params)
         smc = SmcState(a[0].astype(np.int64), a[1].astype(np.int64), a[2], a[3], a[4])
         fresh = SmcState.fresh(params.smc)

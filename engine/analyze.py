@@ -54,16 +54,11 @@ from engine.settings import TIMEFRAMES_MS, Settings
 from engine.smc.compat import COMPAT_COLUMNS, FLOAT32_COLUMNS, smc_compat
 from engine.smc.engine import SmcParams, run_smc_batch
 from engine.smc.tables import Column, events_table, swings_table, write_table, zones_table
+from engine.store import INDICATOR_COLUMNS as TABLE_INDICATOR_COLUMNS
 
+# The indicator table's own columns first, then those it keeps in ``extra``.
 INDICATOR_COLUMNS = (
-    "ema20",
-    "ema50",
-    "ema200",
-    "rsi14",
-    "macd",
-    "macd_signal",
-    "macd_hist",
-    "atr14",
+    *TABLE_INDICATOR_COLUMNS,
     "bb_upper",
     "bb_middle",
     "bb_lower",

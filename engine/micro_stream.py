@@ -10,13 +10,18 @@ breaks) serialises to bytes so that a restarted engine resumes where it stopped.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
-from engine.analysis_stream import AnalysisStateError, pack_arrays, unpack_arrays
+from engine.analysis_stream import (
+    STATE_HEAD,
+    AnalysisStateError,
+    pack_arrays,
+    read_state_head,
+    unpack_arrays,
+)
 from engine.contracts import Candle
 from engine.settings import Settings
 from engine.smc import layout as L
@@ -27,7 +32,7 @@ I64 = npt.NDArray[np.int64]
 
 _MAGIC = b"GLSB"
 _VERSION = 1
-_HEAD = struct.Struct("<4sBq")  # magic, version, close time of the last sub candle (-1: none)
+# The STATE_HEAD int64 is the close time of the last sub candle (-1: none).
 
 
 def micro_smc_params(settings: Settings) -> SmcParams:
@@ -88,19 +93,15 @@ class MicroStream:
         s = self.smc.state
         breaks = np.array(self._breaks, np.int64).reshape((len(self._breaks), 2))
         last = -1 if self.last_close_time is None else self.last_close_time
-        head = _HEAD.pack(_MAGIC, _VERSION, last)
+        head = STATE_HEAD.pack(_MAGIC, _VERSION, last)
         return head + pack_arrays([s.cfg, s.ints, s.floats, s.ring, s.zones, breaks])
 
     @classmethod
     def from_bytes(cls, params: SmcParams, parent_tf_ms: int, data: bytes) -> MicroStream:
         """Restore a stream saved by :meth:`to_bytes`; raise :class:`AnalysisStateError` when
         the data is damaged or was made with other SMC parameters."""
-        if len(data) < _HEAD.size or data[:4] != _MAGIC:
-            raise AnalysisStateError("not sub-timeframe state (bad header)")
-        _magic, version, last = _HEAD.unpack_from(data)
-        if version != _VERSION:
-            raise AnalysisStateError(f"sub-timeframe state version {version}, expected {_VERSION}")
-        a = unpack_arrays(data, _HEAD.size, 6)
+        last = read_state_head(data, _MAGIC, _VERSION, "sub-timeframe state")
+        a = unpack_arrays(data, STATE_HEAD.size, 6)
         state = SmcState(a[0].astype(np.int64), a[1].astype(np.int64), a[2], a[3], a[4])
         fresh = SmcState.fresh(params)
         if not np.array_equal(state.cfg, fresh.cfg) or state.zones.shape != fresh.zones.shape:

@@ -24,12 +24,9 @@ INDICATOR_COLUMNS = (
 )
 
 
-async def insert_candle(conn: asyncpg.Connection, c: Candle, received_at: float) -> bool:
-    """Store a closed candle; ``False`` if it was already stored."""
-    status: str = await conn.execute(
-        "INSERT INTO candles (venue, symbol, tf, open_time, close_time, open, high, low, close,"
-        " volume, received_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
-        " ON CONFLICT DO NOTHING",
+def _candle_args(c: Candle, received_at: float) -> tuple[Any, ...]:
+    """The eleven ``candles`` row values, in the column order of its INSERTs."""
+    return (
         c.venue,
         c.symbol,
         c.tf,
@@ -41,6 +38,25 @@ async def insert_candle(conn: asyncpg.Connection, c: Candle, received_at: float)
         Decimal(repr(c.close)),
         Decimal(repr(c.volume)),
         datetime.fromtimestamp(received_at, UTC),
+    )
+
+
+def _indicator_args(values: dict[str, float]) -> tuple[list[float], dict[str, float | None]]:
+    """The fixed indicator columns (NaN where missing) and the ``extra`` JSON of the rest."""
+    fixed = [values.get(k, math.nan) for k in INDICATOR_COLUMNS]
+    extra = {
+        k: (None if math.isnan(v) else v) for k, v in values.items() if k not in INDICATOR_COLUMNS
+    }
+    return fixed, extra
+
+
+async def insert_candle(conn: asyncpg.Connection, c: Candle, received_at: float) -> bool:
+    """Store a closed candle; ``False`` if it was already stored."""
+    status: str = await conn.execute(
+        "INSERT INTO candles (venue, symbol, tf, open_time, close_time, open, high, low, close,"
+        " volume, received_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+        " ON CONFLICT DO NOTHING",
+        *_candle_args(c, received_at),
     )
     return status.endswith(" 1")
 
@@ -54,10 +70,7 @@ async def save_features(
 ) -> None:
     """Upsert the indicator row for a candle and the stream's step-function states (features,
     and SMC/retest/regime when given)."""
-    fixed = [values.get(k, math.nan) for k in INDICATOR_COLUMNS]
-    extra = {
-        k: (None if math.isnan(v) else v) for k, v in values.items() if k not in INDICATOR_COLUMNS
-    }
+    fixed, extra = _indicator_args(values)
     await conn.execute(
         "INSERT INTO indicators (venue, symbol, tf, open_time, ema20, ema50, ema200, rsi14, macd,"
         " macd_signal, macd_hist, atr14, extra) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,"
@@ -83,12 +96,17 @@ async def save_features(
     )
 
 
-_STEP_SQL = """
+# The candle row both step statements start with ($1..$11 = :func:`_candle_args`).
+_CANDLE_CTE = """
 WITH candle AS (
     INSERT INTO candles (venue, symbol, tf, open_time, close_time, open, high, low, close,
                          volume, received_at)
     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING
-), ind AS (
+)"""
+
+_STEP_SQL = (
+    _CANDLE_CTE
+    + """, ind AS (
     INSERT INTO indicators (venue, symbol, tf, open_time, ema20, ema50, ema200, rsi14, macd,
                             macd_signal, macd_hist, atr14, extra)
     VALUES ($1,$2,$3,$4,$12,$13,$14,$15,$16,$17,$18,$19,$20)
@@ -98,6 +116,7 @@ INSERT INTO feature_state (venue, symbol, tf, open_time, state, analysis_state)
 VALUES ($1,$2,$3,$4,$21,$22) ON CONFLICT (venue, symbol, tf) DO UPDATE SET
     open_time = EXCLUDED.open_time, state = EXCLUDED.state,
     analysis_state = EXCLUDED.analysis_state"""
+)
 
 
 async def save_candle_step(
@@ -110,23 +129,10 @@ async def save_candle_step(
 ) -> None:
     """One statement per candle: the candle (kept if already stored), its indicator row and
     the stream's step-function states (features; SMC/retest/regime)."""
-    fixed = [values.get(k, math.nan) for k in INDICATOR_COLUMNS]
-    extra = {
-        k: (None if math.isnan(v) else v) for k, v in values.items() if k not in INDICATOR_COLUMNS
-    }
+    fixed, extra = _indicator_args(values)
     await conn.execute(
         _STEP_SQL,
-        c.venue,
-        c.symbol,
-        c.tf,
-        c.open_time,
-        c.close_time,
-        Decimal(repr(c.open)),
-        Decimal(repr(c.high)),
-        Decimal(repr(c.low)),
-        Decimal(repr(c.close)),
-        Decimal(repr(c.volume)),
-        datetime.fromtimestamp(received_at, UTC),
+        *_candle_args(c, received_at),
         *fixed,
         extra,
         state,
@@ -134,15 +140,13 @@ async def save_candle_step(
     )
 
 
-_SUB_STEP_SQL = """
-WITH candle AS (
-    INSERT INTO candles (venue, symbol, tf, open_time, close_time, open, high, low, close,
-                         volume, received_at)
-    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING
-)
+_SUB_STEP_SQL = (
+    _CANDLE_CTE
+    + """
 INSERT INTO feature_state (venue, symbol, tf, open_time, state, analysis_state)
 VALUES ($1,$2,$3,$4,$12,NULL) ON CONFLICT (venue, symbol, tf) DO UPDATE SET
     open_time = EXCLUDED.open_time, state = EXCLUDED.state, analysis_state = NULL"""
+)
 
 
 async def save_sub_step(
@@ -152,17 +156,7 @@ async def save_sub_step(
     sub-stream's state (in ``feature_state.state``; it has no indicators)."""
     await conn.execute(
         _SUB_STEP_SQL,
-        c.venue,
-        c.symbol,
-        c.tf,
-        c.open_time,
-        c.close_time,
-        Decimal(repr(c.open)),
-        Decimal(repr(c.high)),
-        Decimal(repr(c.low)),
-        Decimal(repr(c.close)),
-        Decimal(repr(c.volume)),
-        datetime.fromtimestamp(received_at, UTC),
+        *_candle_args(c, received_at),
         state,
     )
 

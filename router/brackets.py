@@ -194,21 +194,25 @@ async def _fail_unrouted(core: Core, decision_id: int, reason: str) -> dict[str,
     return {"accepted": False, "already": False, "decision": decision_view(row)}
 
 
+async def entry_outcome_unknown(core: Core, decision_id: int, exc: StillUnknownError) -> None:
+    """Note and alert an entry whose outcome stayed unknown; reconciliation settles it."""
+    text = f"⚠️ #D-{decision_id} entry outcome unknown ({exc}); reconciling"
+    core.note_error(text)
+    await core.alert("error", text, decision_id)
+
+
 async def send_entry(core: Core, decision_id: int, order: NewOrder, market: str = "spot") -> None:
     """Send the recorded entry order and apply the answer (caller holds the decision lock)."""
     try:
         report = await core.sender_for(market).place(order)
     except StillUnknownError as exc:
-        text = f"⚠️ #D-{decision_id} entry outcome unknown ({exc}); reconciling"
-        core.note_error(text)
-        await core.alert("error", text, decision_id)
+        await entry_outcome_unknown(core, decision_id, exc)
         return
     except (RejectedError, VenueError) as exc:
         core.note_error(f"#D-{decision_id} entry refused: {exc.describe()}")
-        await lifecycle.apply_order_state(
-            core, decision_id, order.client_order_id, "REJECTED", None, Decimal(0), Decimal(0),
-            [], reject_reason=exc.describe(),
-        )  # fmt: skip
+        await lifecycle.mark_order(
+            core, decision_id, order.client_order_id, "REJECTED", exc.describe()
+        )
         return
     await stamp_ack(core, decision_id, order.client_order_id, report.order_id)
     await lifecycle.apply_report(core, decision_id, report, acked=True, market=market)

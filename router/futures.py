@@ -17,7 +17,7 @@ import asyncpg
 
 from engine.contracts import Bracket, Market, Side
 from engine.symbols import SymbolRules
-from router import store
+from router import lifecycle, store
 from router.brackets import EntryPlan
 from router.core import Core, client_id
 from router.errors import RejectedError, VenueError, WouldTriggerError
@@ -176,9 +176,9 @@ async def place_algo_leg(core: Core, decision_id: int, algo: NewAlgoOrder) -> No
 async def _algo_refused(
     core: Core, decision_id: int, algo: NewAlgoOrder, exc: RejectedError
 ) -> None:
-    from router.futures_lifecycle import mark_order, market_exit  # noqa: PLC0415
+    from router.futures_lifecycle import market_exit  # noqa: PLC0415
 
-    await mark_order(core, decision_id, algo.client_algo_id, "REJECTED", exc.describe())
+    await lifecycle.mark_order(core, decision_id, algo.client_algo_id, "REJECTED", exc.describe())
     text = f"🚨 #D-{decision_id} {algo.order_type} {algo.client_algo_id} rejected: {exc.describe()}"
     core.note_error(text)
     await core.alert("error", text, decision_id)

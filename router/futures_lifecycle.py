@@ -77,25 +77,12 @@ async def apply_algo(core: Core, decision_id: int, report: AlgoReport, acked: bo
 
 async def on_algo(core: Core, report: AlgoReport) -> None:
     """Apply an ``ALGO_UPDATE`` and move the decision on."""
-    if not report.client_algo_id.startswith("gl-"):
-        return
-    async with core.pool.acquire() as conn:
-        decision_id = await conn.fetchval(
-            "SELECT decision_id FROM orders WHERE client_order_id = $1", report.client_algo_id
-        )
+    decision_id = await lifecycle.decision_of(core, report.client_algo_id, "algo update")
     if decision_id is None:
-        core.note_error(f"algo update for unknown order {report.client_algo_id}")
         return
     async with core.lock(decision_id):
         await apply_algo(core, decision_id, report)
         await lifecycle.advance_locked(core, decision_id)
-
-
-async def mark_order(core: Core, decision_id: int, cid: str, status: str, reason: str) -> None:
-    """Record a terminal status without fills (a refusal)."""
-    await lifecycle.apply_order_state(
-        core, decision_id, cid, status, None, Decimal(0), Decimal(0), [], reject_reason=reason
-    )
 
 
 async def refresh(core: Core, decision_id: int, row: asyncpg.Record) -> None:
@@ -151,7 +138,9 @@ async def market_exit(core: Core, decision_id: int, qty: Decimal | None, leg: st
     try:
         report = await core.usdm_sender().place(order)
     except ReduceOnlyRejectedError as exc:
-        await mark_order(core, decision_id, order.client_order_id, "REJECTED", exc.describe())
+        await lifecycle.mark_order(
+            core, decision_id, order.client_order_id, "REJECTED", exc.describe()
+        )
         return  # nothing left to reduce: the position is already closed
     except VenueError as exc:
         text = f"🚨 #D-{decision_id} reduce-only {side} {qty} not confirmed: {exc.describe()}"
@@ -164,17 +153,9 @@ async def market_exit(core: Core, decision_id: int, qty: Decimal | None, leg: st
 async def advance(core: Core, decision: asyncpg.Record, orders: list[asyncpg.Record]) -> None:
     """Next step of a live USD-M decision: OPEN, protect, cancel leftovers when flat, CLOSED."""
     d = decision["id"]
-    entry = next((o for o in orders if o["leg"] == "E"), None)
-    if entry is None:
+    entry_done = await lifecycle.entry_progress(core, decision, orders)
+    if entry_done is None:
         return
-    entry_done = entry["status"] in TERMINAL_STATUSES
-    if entry["filled_quantity"] <= 0:
-        if entry_done:
-            await lifecycle.entry_ended_empty(core, d, entry)
-        return
-    if decision["state"] == "ROUTED":
-        async with core.pool.acquire() as conn, conn.transaction():
-            await store.transition(conn, d, ["ROUTED"], "OPEN")
     from router import futures_protect  # noqa: PLC0415 - it imports this module
 
     await futures_protect.align(core, d)

@@ -165,16 +165,26 @@ async def apply_report(
     )
 
 
-async def on_execution(core: Core, event: ExecutionEvent) -> None:
-    """Apply a user-data ``executionReport`` and move the decision on."""
-    if not event.client_order_id.startswith("gl-"):
-        return
+async def decision_of(core: Core, cid: str, what: str) -> int | None:
+    """The decision owning our order ``cid``; ``None`` for foreign or unknown orders.
+
+    An unknown ``gl-`` order is noted as an error about the ``what`` that named it.
+    """
+    if not cid.startswith("gl-"):
+        return None
     async with core.pool.acquire() as conn:
-        decision_id = await conn.fetchval(
-            "SELECT decision_id FROM orders WHERE client_order_id = $1", event.client_order_id
+        decision_id: int | None = await conn.fetchval(
+            "SELECT decision_id FROM orders WHERE client_order_id = $1", cid
         )
     if decision_id is None:
-        core.note_error(f"execution report for unknown order {event.client_order_id}")
+        core.note_error(f"{what} for unknown order {cid}")
+    return decision_id
+
+
+async def on_execution(core: Core, event: ExecutionEvent) -> None:
+    """Apply a user-data ``executionReport`` and move the decision on."""
+    decision_id = await decision_of(core, event.client_order_id, "execution report")
+    if decision_id is None:
         return
     async with core.lock(decision_id):
         await apply_order_state(
@@ -203,17 +213,9 @@ async def advance_locked(core: Core, decision_id: int) -> None:
 
         await futures_lifecycle.advance(core, decision, orders)
         return
-    entry = next((o for o in orders if o["leg"] == "E"), None)
-    if entry is None:
+    entry_done = await entry_progress(core, decision, orders)
+    if entry_done is None:
         return
-    entry_done = entry["status"] in TERMINAL_STATUSES
-    if entry["filled_quantity"] <= 0:
-        if entry_done:
-            await entry_ended_empty(core, decision_id, entry)
-        return
-    if decision["state"] == "ROUTED":
-        async with core.pool.acquire() as conn, conn.transaction():
-            await store.transition(conn, decision_id, ["ROUTED"], "OPEN")
     from router import protect  # noqa: PLC0415 - protect builds on this module
 
     await protect.align_locked(core, decision_id)
@@ -224,6 +226,33 @@ async def advance_locked(core: Core, decision_id: int) -> None:
     exits = [o for o in orders if leg_kind(o["leg"]) in EXIT_PREFIXES]
     if exits and all(o["status"] in TERMINAL_STATUSES for o in exits):
         await _close_if_flat(core, decision)
+
+
+async def mark_order(core: Core, decision_id: int, cid: str, status: str, reason: str) -> None:
+    """Record a terminal status without fills (a refusal)."""
+    await apply_order_state(
+        core, decision_id, cid, status, None, Decimal(0), Decimal(0), [], reject_reason=reason
+    )
+
+
+async def entry_progress(
+    core: Core, decision: asyncpg.Record, orders: list[asyncpg.Record]
+) -> bool | None:
+    """The entry steps every market shares: end a decision whose entry ended empty, mark a
+    filled one OPEN. ``None`` when there is nothing more to do, else whether the entry is done.
+    """
+    entry = next((o for o in orders if o["leg"] == "E"), None)
+    if entry is None:
+        return None
+    entry_done: bool = entry["status"] in TERMINAL_STATUSES
+    if entry["filled_quantity"] <= 0:
+        if entry_done:
+            await entry_ended_empty(core, decision["id"], entry)
+        return None
+    if decision["state"] == "ROUTED":
+        async with core.pool.acquire() as conn, conn.transaction():
+            await store.transition(conn, decision["id"], ["ROUTED"], "OPEN")
+    return entry_done
 
 
 async def entry_ended_empty(core: Core, decision_id: int, entry: asyncpg.Record) -> None:

@@ -48,23 +48,22 @@ def pending_rows(core: Core, decision: asyncpg.Record, rung: Rung) -> list[store
 
 async def send_otoco(core: Core, decision_id: int, otoco: NewOtoco) -> None:
     """Send the recorded OTOCO and apply the three reports (caller holds the decision lock)."""
-    from router.brackets import stamp_ack  # noqa: PLC0415 - brackets imports this module
+    from router.brackets import (  # noqa: PLC0415 - brackets imports this module
+        entry_outcome_unknown,
+        stamp_ack,
+    )
 
     entry_cid = otoco.entry.client_order_id
     legs = (entry_cid, otoco.protection.take_profit_client_id, otoco.protection.stop_client_id)
     try:
         reports = await core.sender.place_otoco(otoco)
     except StillUnknownError as exc:
-        text = f"⚠️ #D-{decision_id} entry outcome unknown ({exc}); reconciling"
-        core.note_error(text)
-        await core.alert("error", text, decision_id)
+        await entry_outcome_unknown(core, decision_id, exc)
         return
     except (RejectedError, VenueError) as exc:
         core.note_error(f"#D-{decision_id} OTOCO entry refused: {exc.describe()}")
         for cid in legs:
-            await lifecycle.apply_order_state(core, decision_id, cid, "REJECTED", None,
-                                              Decimal(0), Decimal(0), [],
-                                              reject_reason=exc.describe())  # fmt: skip
+            await lifecycle.mark_order(core, decision_id, cid, "REJECTED", exc.describe())
         return
     for report in reports:
         if report.client_order_id == entry_cid:

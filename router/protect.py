@@ -254,9 +254,7 @@ async def place_rung(core: Core, decision_id: int, symbol: str, rung: Rung) -> N
         reports = await core.sender.place_oco(oco)
     except RejectedError as exc:
         for cid in (oco.take_profit_client_id, oco.stop_client_id):
-            await lifecycle.apply_order_state(core, decision_id, cid, "REJECTED", None,
-                                              Decimal(0), Decimal(0), [],
-                                              reject_reason=exc.describe())  # fmt: skip
+            await lifecycle.mark_order(core, decision_id, cid, "REJECTED", exc.describe())
         text = f"🚨 #D-{decision_id} protective OCO {name} rejected: {exc.describe()}"
         core.note_error(text)
         await core.alert("error", text, decision_id)

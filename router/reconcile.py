@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -175,10 +174,8 @@ class Reconciler:
             live = await conn.fetchval("SELECT expires_at > now() FROM decisions WHERE id = $1", d)
             enabled = await store.trading_enabled(conn)
         if not (live and enabled):
-            await lifecycle.apply_order_state(
-                self.core, d, row["client_order_id"], "REJECTED", None, Decimal(0), Decimal(0),
-                [], reject_reason="never reached the venue; decision expired or trading halted",
-            )  # fmt: skip
+            reason = "never reached the venue; decision expired or trading halted"
+            await lifecycle.mark_order(self.core, d, row["client_order_id"], "REJECTED", reason)
             return
         bracket = parse_bracket(decision["bracket"])
         rules = await self.core.rules(decision["symbol"])

@@ -119,7 +119,7 @@ async def _missing(core: Core, d: asyncpg.Record, row: asyncpg.Record) -> int:
             enabled = await store.trading_enabled(conn)
         if not (live and enabled):
             reason = "never reached the venue; decision expired or trading halted"
-            await futures_lifecycle.mark_order(core, decision_id, cid, "REJECTED", reason)
+            await lifecycle.mark_order(core, decision_id, cid, "REJECTED", reason)
             return 1
         plan = futures.plan_futures_entry(decision_id, parse_bracket(d["bracket"]),
                                           await core.rules_for("usdm", d["symbol"]),

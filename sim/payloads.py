@@ -112,12 +112,9 @@ def _core(o: Order) -> Json:
     }
 
 
-def order_result(o: Order, transact_time: int, resp_type: str, trades: list[Trade]) -> Json:
-    """``POST /api/v3/order`` response for ACK / RESULT / FULL."""
-    out = _core(o) | {"transactTime": transact_time}
-    if resp_type == "ACK":
-        return out
-    out |= {
+def _figures(o: Order) -> Json:
+    """Price, quantities, status and kind, as the place and cancel responses order them."""
+    return {
         "price": fmt(o.price),
         "origQty": fmt(o.orig_qty),
         "executedQty": fmt(o.executed_qty),
@@ -127,9 +124,15 @@ def order_result(o: Order, transact_time: int, resp_type: str, trades: list[Trad
         "timeInForce": o.time_in_force,
         "type": o.type,
         "side": o.side,
-        "workingTime": o.working_time,
-        "selfTradePreventionMode": STP_MODE,
     }
+
+
+def order_result(o: Order, transact_time: int, resp_type: str, trades: list[Trade]) -> Json:
+    """``POST /api/v3/order`` response for ACK / RESULT / FULL."""
+    out = _core(o) | {"transactTime": transact_time}
+    if resp_type == "ACK":
+        return out
+    out |= _figures(o) | {"workingTime": o.working_time, "selfTradePreventionMode": STP_MODE}
     if o.type in STOP_TYPES:
         out["stopPrice"] = fmt(o.stop_price)
     if resp_type == "FULL":
@@ -178,15 +181,7 @@ def cancel_result(o: Order, transact_time: int) -> Json:
         "orderListId": o.order_list_id,
         "clientOrderId": o.cancel_client_id,
         "transactTime": transact_time,
-        "price": fmt(o.price),
-        "origQty": fmt(o.orig_qty),
-        "executedQty": fmt(o.executed_qty),
-        "origQuoteOrderQty": fmt(o.orig_quote_qty),
-        "cummulativeQuoteQty": fmt(o.cumm_quote),
-        "status": o.status,
-        "timeInForce": o.time_in_force,
-        "type": o.type,
-        "side": o.side,
+        **_figures(o),
         "selfTradePreventionMode": STP_MODE,
     }
     if o.type in STOP_TYPES:

@@ -8,11 +8,11 @@ from typing import Any
 from aiohttp import web
 
 from sim.errors import SimError, mandatory
-from sim.http_util import Params, now_ms, p_client_id, p_decimal, p_int, p_str
+from sim.http_util import Params, now_ms, p_client_id, p_decimal, p_str
 from sim.order_lists import ListExchange
 from sim.orders import OrderRequest, OtoRequest, Side
 from sim.payloads import order_list_json, order_result
-from sim.rest_params import _tif, _type, p_side
+from sim.rest_params import _reject_unsupported, _type, leg_request, p_side
 from sim.rest_trade import _order_counted, signed
 from sim.state import SimState
 
@@ -27,26 +27,9 @@ OTOCO_PARAMS |= {f"pending{leg}{f}" for leg in ("Above", "Below") for f in FIELD
 
 
 def _leg(params: Params, prefix: str, symbol: str, side: Side, qty: Decimal) -> OrderRequest:
-    for unsupported in ("IcebergQty", "TrailingDelta"):
-        if params.get(prefix + unsupported):
-            raise SimError(
-                -1130,
-                f"Data sent for parameter '{prefix}{unsupported}' is not valid "
-                "(unsupported by the simulator).",
-            )
+    _reject_unsupported(params, [prefix + "IcebergQty", prefix + "TrailingDelta"])
     otype = _type(p_str(params, f"{prefix}Type"))
-    return OrderRequest(
-        symbol=symbol,
-        side=side,
-        type=otype,
-        quantity=qty,
-        price=p_decimal(params, f"{prefix}Price"),
-        stop_price=p_decimal(params, f"{prefix}StopPrice"),
-        time_in_force=_tif(params.get(f"{prefix}TimeInForce")) if otype != "LIMIT_MAKER" else None,
-        client_order_id=p_client_id(params, f"{prefix}ClientOrderId"),
-        strategy_id=p_int(params, f"{prefix}StrategyId"),
-        strategy_type=p_int(params, f"{prefix}StrategyType"),
-    )
+    return leg_request(params, prefix, symbol, side, qty, otype)
 
 
 def _side(params: Params, name: str) -> Side:

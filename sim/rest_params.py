@@ -138,6 +138,14 @@ def parse_order(params: Params) -> OrderRequest:
 def _leg(params: Params, prefix: str, symbol: str, side: Side, qty: Decimal) -> OrderRequest:
     otype = _type(p_str(params, f"{prefix}Type"))
     _reject_unsupported(params, [prefix + f for f in LEG_UNSUPPORTED])
+    return leg_request(params, prefix, symbol, side, qty, otype)
+
+
+def leg_request(
+    params: Params, prefix: str, symbol: str, side: Side, qty: Decimal, otype: OrderType
+) -> OrderRequest:
+    """One order-list leg from its ``{prefix}Price``/``StopPrice``/``TimeInForce``/
+    ``ClientOrderId``/``StrategyId``/``StrategyType`` parameters (type already checked)."""
     return OrderRequest(
         symbol=symbol,
         side=side,

@@ -81,19 +81,46 @@ def build_spot_bracket(
     qty = rules.round_qty(risk_budget / per_unit, market=True)
     cap = rules.round_qty(equity * max_notional_fraction / entry, market=True)
     qty = min(qty, cap)
+    check_position(
+        rules, entry, qty, f"equity {equity} {rules.quote_asset}, risk {risk_fraction:%}"
+    )
+    r_multiples = [_dec(r) for r in signal.tpR]
+    tp_prices = [rules.round_price(entry + r * per_unit, "down") for r in r_multiples]
+    legs = split_ladder(qty, tp_prices, r_multiples, rules)
+    return market_bracket(
+        Market.SPOT, Side.BUY, rules, entry, stop, qty, legs, per_unit, risk_fraction, equity
+    )
+
+
+def check_position(rules: SymbolRules, entry: Decimal, qty: Decimal, sizing: str) -> None:
+    """Raise :class:`BracketError` unless ``qty`` at ``entry`` passes the symbol's filters;
+    ``sizing`` (equity, risk, ...) goes into the message in parentheses."""
     failed = rules.check(entry, qty, market=True)
     if failed or qty <= 0:
         raise BracketError(
             f"position of {qty} {rules.base_asset} at {entry} fails {failed or 'LOT_SIZE'}"
-            f" (equity {equity} {rules.quote_asset}, risk {risk_fraction:%})"
+            f" ({sizing})"
         )
-    r_multiples = [_dec(r) for r in signal.tpR]
-    tp_prices = [rules.round_price(entry + r * per_unit, "down") for r in r_multiples]
-    legs = split_ladder(qty, tp_prices, r_multiples, rules)
+
+
+def market_bracket(
+    market: Market,
+    side: Side,
+    rules: SymbolRules,
+    entry: Decimal,
+    stop: Decimal,
+    qty: Decimal,
+    legs: tuple[BracketLeg, ...],
+    per_unit: Decimal,
+    risk_fraction: Decimal,
+    equity: Decimal,
+    leverage: int = 1,
+) -> Bracket:
+    """The sized bracket with a market entry; its risk is ``qty × per_unit`` to the cent."""
     return Bracket(
-        market=Market.SPOT,
+        market=market,
         symbol=rules.symbol,
-        side=Side.BUY,
+        side=side,
         entry_type="MARKET",
         entry_price=entry,
         quantity=qty,
@@ -102,4 +129,5 @@ def build_spot_bracket(
         risk_quote=(qty * per_unit).quantize(Decimal("0.01")),
         risk_fraction=risk_fraction,
         equity_quote=equity,
+        leverage=leverage,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, Decimal
 
 from engine.contracts import Bracket, Market, Side, SignalRaw
-from engine.decision.bracket import BracketError, split_ladder
+from engine.decision.bracket import BracketError, check_position, market_bracket, split_ladder
 from engine.symbols import SymbolRules
 
 # Share of equity the initial margin may use; the rest absorbs fees and mark-price moves.
@@ -70,13 +70,12 @@ def build_futures_bracket(
     qty = rules.round_qty(equity * risk_fraction / per_unit, market=True)
     max_qty = rules.round_qty(equity * MARGIN_FRACTION * leverage_cap / entry, market=True)
     qty = min(qty, max_qty)
-    failed = rules.check(entry, qty, market=True)
-    if failed or qty <= 0:
-        raise BracketError(
-            f"position of {qty} {rules.base_asset} at {entry} fails {failed or 'LOT_SIZE'}"
-            f" (equity {equity} {rules.quote_asset}, risk {risk_fraction:%},"
-            f" leverage cap {leverage_cap})"
-        )
+    check_position(
+        rules,
+        entry,
+        qty,
+        f"equity {equity} {rules.quote_asset}, risk {risk_fraction:%}, leverage cap {leverage_cap}",
+    )
     leverage = leverage_for(qty * entry, equity, leverage_cap)
     r_multiples = [_dec(r) for r in signal.tpR]
     if long:
@@ -86,17 +85,7 @@ def build_futures_bracket(
     if any(p <= 0 for p in tps):
         raise BracketError(f"a take-profit price is not positive: {tps}")
     legs = split_ladder(qty, tps, r_multiples, rules)
-    return Bracket(
-        market=Market.USDM,
-        symbol=rules.symbol,
-        side=Side.BUY if long else Side.SELL,
-        entry_type="MARKET",
-        entry_price=entry,
-        quantity=qty,
-        stop_price=stop,
-        take_profits=legs,
-        risk_quote=(qty * per_unit).quantize(Decimal("0.01")),
-        risk_fraction=risk_fraction,
-        equity_quote=equity,
-        leverage=leverage,
+    side = Side.BUY if long else Side.SELL
+    return market_bracket(
+        Market.USDM, side, rules, entry, stop, qty, legs, per_unit, risk_fraction, equity, leverage
     )

@@ -104,3 +104,10 @@ def decode_execution_report(ev: dict[str, Any]) -> ExecutionEvent:
         event_time_ms=int(ev.get("E", 0)),
         fill=fill,
     )
+
+
+def decode_list(data: Any, what: str) -> list[Any]:
+    """A JSON array, or a clear error."""
+    if not isinstance(data, list):
+        raise VenueDataError(f"{what} did not return a list")
+    return data

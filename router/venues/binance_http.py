@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from engine.symbols import SymbolRules, SymbolRulesError
 from router.errors import (
     AuthError,
     NoChangeNeeded,
@@ -41,6 +42,8 @@ MAX_RESYNCS = 3  # consecutive -1021 answers survived by re-syncing the clock
 # (method, path, params without secrets, HTTP status or None, response JSON or error text)
 ExchangeObserver = Callable[[str, str, dict[str, str], int | None, Any], Awaitable[None]]
 Classifier = Callable[[int, int | None, str, float], VenueError]
+RulesParser = Callable[[dict[str, Any], str], SymbolRules]
+RULES_TTL_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class BinanceRest:
         self.used_weight = 0
         self.weight_limit = 6000
         self._banned_until = 0.0
+        self._rules: dict[str, tuple[float, SymbolRules]] = {}
 
     async def open_session(self) -> None:
         """Open the HTTP session (idempotent) and sync the clock."""
@@ -127,6 +131,30 @@ class BinanceRest:
             kind = (limit.get("rateLimitType"), limit.get("interval"), limit.get("intervalNum"))
             if kind == ("REQUEST_WEIGHT", "MINUTE", 1):
                 self.weight_limit = int(limit["limit"])
+
+    async def _last_price(self, path: str, symbol: str) -> Decimal:
+        """``GET`` a ticker price endpoint: the last traded price of ``symbol``."""
+        data = await self._request("GET", path, {"symbol": symbol})
+        try:
+            return Decimal(str(data["price"]))
+        except (KeyError, TypeError, ArithmeticError) as exc:
+            raise VenueDataError(f"ticker price for {symbol}: {data!r}") from exc
+
+    async def _cached_rules(
+        self, symbol: str, info_path: str, params: dict[str, str], parse: RulesParser, what: str
+    ) -> SymbolRules:
+        """Rules for ``symbol`` parsed from an exchangeInfo endpoint, cached for an hour."""
+        cached = self._rules.get(symbol)
+        if cached and time.monotonic() - cached[0] < RULES_TTL_S:
+            return cached[1]
+        info = await self._request("GET", info_path, params)
+        self.read_rate_limits(info)
+        try:
+            rules = parse(info, symbol)
+        except (SymbolRulesError, KeyError, StopIteration) as exc:
+            raise VenueDataError(f"{what} for {symbol}: {exc}") from exc
+        self._rules[symbol] = (time.monotonic(), rules)
+        return rules
 
     async def _request(
         self,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
 
-from engine.symbols import SymbolRules, SymbolRulesError
-from router.errors import VenueDataError
+from engine.symbols import SymbolRules
 from router.venues.base import NewOco, NewOrder, NewOtoco, OrderListReport, OrderReport, TradeFill
-from router.venues.binance_decode import decode_order, decode_order_list, decode_trade
+from router.venues.binance_decode import (
+    decode_list,
+    decode_order,
+    decode_order_list,
+    decode_trade,
+)
 from router.venues.binance_http import (
     BinanceRest,
     ExchangeObserver,
@@ -19,15 +21,10 @@ from router.venues.binance_http import (
 )
 
 __all__ = ["BinanceSpot", "ExchangeObserver", "VenueConfig", "fmt_decimal"]
-RULES_TTL_S = 3600.0
 
 
 class BinanceSpot(BinanceRest):
     """The :class:`router.venues.base.SpotVenue` for Binance Spot and the simulator."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._rules: dict[str, tuple[float, SymbolRules]] = {}
 
     async def start(self) -> None:
         """Open the HTTP session, sync the clock and refuse keys that can withdraw."""
@@ -37,25 +34,17 @@ class BinanceSpot(BinanceRest):
 
     async def last_price(self, symbol: str) -> Decimal:
         """``GET /api/v3/ticker/price``: the last traded price."""
-        data = await self._request("GET", "/api/v3/ticker/price", {"symbol": symbol})
-        try:
-            return Decimal(str(data["price"]))
-        except (KeyError, TypeError, ArithmeticError) as exc:
-            raise VenueDataError(f"ticker price for {symbol}: {data!r}") from exc
+        return await self._last_price("/api/v3/ticker/price", symbol)
 
     async def rules(self, symbol: str) -> SymbolRules:
         """Trading rules for ``symbol`` from exchangeInfo, cached for an hour."""
-        cached = self._rules.get(symbol)
-        if cached and time.monotonic() - cached[0] < RULES_TTL_S:
-            return cached[1]
-        info = await self._request("GET", "/api/v3/exchangeInfo", {"symbol": symbol})
-        self.read_rate_limits(info)
-        try:
-            rules = SymbolRules.from_exchange_info(info, symbol)
-        except (SymbolRulesError, KeyError) as exc:
-            raise VenueDataError(f"exchangeInfo for {symbol}: {exc}") from exc
-        self._rules[symbol] = (time.monotonic(), rules)
-        return rules
+        return await self._cached_rules(
+            symbol,
+            "/api/v3/exchangeInfo",
+            {"symbol": symbol},
+            SymbolRules.from_exchange_info,
+            "exchangeInfo",
+        )
 
     async def place_order(self, order: NewOrder) -> OrderReport:
         """``POST /api/v3/order`` with a FULL response."""
@@ -139,17 +128,13 @@ class BinanceSpot(BinanceRest):
     async def open_orders(self, symbol: str) -> list[OrderReport]:
         """``GET /api/v3/openOrders`` for one symbol."""
         data = await self._request("GET", "/api/v3/openOrders", {"symbol": symbol}, signed=True)
-        if not isinstance(data, list):
-            raise VenueDataError("openOrders did not return a list")
-        return [decode_order(o) for o in data]
+        return [decode_order(o) for o in decode_list(data, "openOrders")]
 
     async def trades(self, symbol: str, order_id: str) -> list[TradeFill]:
         """``GET /api/v3/myTrades`` for one order."""
         params = {"symbol": symbol, "orderId": order_id}
         data = await self._request("GET", "/api/v3/myTrades", params, signed=True, critical=True)
-        if not isinstance(data, list):
-            raise VenueDataError("myTrades did not return a list")
-        return [decode_trade(t) for t in data]
+        return [decode_trade(t) for t in decode_list(data, "myTrades")]
 
     async def balances(self) -> dict[str, Decimal]:
         """``GET /api/v3/account``: free + locked per asset."""
@@ -162,6 +147,4 @@ class BinanceSpot(BinanceRest):
     async def all_orders(self, symbol: str) -> list[OrderReport]:
         """``GET /api/v3/allOrders``: every order of the account on ``symbol``."""
         data = await self._request("GET", "/api/v3/allOrders", {"symbol": symbol}, signed=True)
-        if not isinstance(data, list):
-            raise VenueDataError("allOrders did not return a list")
-        return [decode_order(o) for o in data]
+        return [decode_order(o) for o in decode_list(data, "allOrders")]

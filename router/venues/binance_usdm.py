@@ -7,13 +7,12 @@ rejects them with -4120 since 2025-12).
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from engine.symbols import SymbolRules, SymbolRulesError
-from router.errors import NoChangeNeeded, PositionModeError, VenueDataError, classify_futures
+from engine.symbols import SymbolRules
+from router.errors import NoChangeNeeded, PositionModeError, classify_futures
 from router.venues.base import (
     AlgoReport,
     FuturesBalance,
@@ -23,17 +22,16 @@ from router.venues.base import (
     OrderReport,
     TradeFill,
 )
+from router.venues.binance_decode import decode_list
 from router.venues.binance_http import BinanceRest, fmt_decimal
 from router.venues.binance_usdm_decode import (
     decode_algo,
     decode_balance,
-    decode_list,
     decode_order,
     decode_position,
     decode_trade,
 )
 
-RULES_TTL_S = 3600.0
 LIVE_VENUES = ("binance",)
 
 
@@ -56,7 +54,6 @@ class BinanceUsdm(BinanceRest):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.weight_limit = 2400
-        self._rules: dict[str, tuple[float, SymbolRules]] = {}
         self._margin_set: set[tuple[str, str]] = set()
 
     async def start(self) -> None:
@@ -73,25 +70,13 @@ class BinanceUsdm(BinanceRest):
 
     async def last_price(self, symbol: str) -> Decimal:
         """``GET /fapi/v1/ticker/price``: the last traded price."""
-        data = await self._request("GET", "/fapi/v1/ticker/price", {"symbol": symbol})
-        try:
-            return Decimal(str(data["price"]))
-        except (KeyError, TypeError, ArithmeticError) as exc:
-            raise VenueDataError(f"ticker price for {symbol}: {data!r}") from exc
+        return await self._last_price("/fapi/v1/ticker/price", symbol)
 
     async def rules(self, symbol: str) -> SymbolRules:
         """Trading rules for ``symbol`` from ``/fapi/v1/exchangeInfo``, cached for an hour."""
-        cached = self._rules.get(symbol)
-        if cached and time.monotonic() - cached[0] < RULES_TTL_S:
-            return cached[1]
-        info = await self._request("GET", "/fapi/v1/exchangeInfo", {})
-        self.read_rate_limits(info)
-        try:
-            rules = futures_rules(info, symbol)
-        except (SymbolRulesError, KeyError, StopIteration) as exc:
-            raise VenueDataError(f"futures exchangeInfo for {symbol}: {exc}") from exc
-        self._rules[symbol] = (time.monotonic(), rules)
-        return rules
+        return await self._cached_rules(
+            symbol, "/fapi/v1/exchangeInfo", {}, futures_rules, "futures exchangeInfo"
+        )
 
     async def set_leverage(self, symbol: str, leverage: int) -> int:
         """``POST /fapi/v1/leverage``; returns the leverage the venue applied."""

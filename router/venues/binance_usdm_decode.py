@@ -165,10 +165,3 @@ def decode_balance(data: Any) -> FuturesBalance:
         unrealized_pnl=_dec(d.get("crossUnPnl"), "crossUnPnl"),
         available=_dec(d.get("availableBalance"), "availableBalance"),
     )
-
-
-def decode_list(data: Any, what: str) -> list[Any]:
-    """A JSON array, or a clear error."""
-    if not isinstance(data, list):
-        raise VenueDataError(f"{what} did not return a list")
-    return data

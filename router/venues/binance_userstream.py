@@ -17,6 +17,7 @@ from router.signing import ws_signature
 from router.venues.base import ExecutionHandler
 from router.venues.binance_decode import decode_execution_report
 from router.venues.binance_spot import VenueConfig
+from router.venues.reconnect import ReconnectingStream, json_frames
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ class SubscribeError(RuntimeError):
     """The WebSocket API refused the subscription."""
 
 
-class BinanceUserStream:
+class BinanceUserStream(ReconnectingStream):
     """Connects, subscribes, delivers ``executionReport`` events, reconnects on loss.
 
     ``connected`` is true while subscribed; ``down_since`` is the monotonic time the stream
@@ -35,41 +36,27 @@ class BinanceUserStream:
     def __init__(self, config: VenueConfig, time_offset: Callable[[], int]) -> None:
         self.config = config
         self._time_offset = time_offset
+        super().__init__()
         self._ids = itertools.count(1)
-        self.connected = False
-        self.down_since: float | None = time.monotonic()
-        self.last_error = ""
-        self.reconnects = 0
 
     async def run(
         self, on_event: ExecutionHandler, on_connected: Callable[[], Awaitable[None]]
     ) -> None:
         """Deliver events forever; after every (re)subscription call ``on_connected``."""
-        delay = 0.2
-        while True:
-            try:
-                async with websockets.connect(
-                    self.config.ws_url,
-                    open_timeout=self.config.timeout_s,
-                    max_size=2**22,
-                    close_timeout=1.0,
-                ) as ws:
-                    await self._subscribe(ws)
-                    self.connected, self.down_since = True, None
-                    delay = 0.2
-                    await on_connected()
-                    await self._pump(ws, on_event)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # any loss: log, mark down, retry with backoff
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("user data stream lost: %s", self.last_error)
-            if self.connected or self.down_since is None:
-                self.down_since = time.monotonic()
-            self.connected = False
-            self.reconnects += 1
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+
+        async def session() -> None:
+            async with websockets.connect(
+                self.config.ws_url,
+                open_timeout=self.config.timeout_s,
+                max_size=2**22,
+                close_timeout=1.0,
+            ) as ws:
+                await self._subscribe(ws)
+                self._mark_connected()
+                await on_connected()
+                await self._pump(ws, on_event)
+
+        await self._reconnect_forever(session, log, "user data stream")
 
     async def _subscribe(self, ws: Any) -> None:
         params = {
@@ -88,12 +75,7 @@ class BinanceUserStream:
             raise SubscribeError(f"subscription refused: {reply.get('error')}")
 
     async def _pump(self, ws: Any, on_event: ExecutionHandler) -> None:
-        async for frame in ws:
-            try:
-                msg = orjson.loads(frame)
-            except orjson.JSONDecodeError:
-                log.warning("user data stream: non-JSON frame ignored")
-                continue
+        async for msg in json_frames(ws, log, "user data stream"):
             event = msg.get("event") if isinstance(msg, dict) else None
             if not isinstance(event, dict):
                 continue

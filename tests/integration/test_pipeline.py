@@ -21,6 +21,7 @@ from engine.regime.classifier import RegimeParams, regime_changes, run_regime_ba
 from engine.settings import RegimeSettings, RiskSettings, Settings, StrategySettings
 from engine.smc.engine import SmcParams, run_smc_batch
 from engine.smc.tables import swings_table, zones_table
+from tests.candle_rows import candle_rows
 from tests.conftest import DATA
 from tests.unit.test_bracket import RULES
 
@@ -29,21 +30,7 @@ SETTINGS = Settings(risk=RiskSettings(max_open_positions=100))
 
 
 def candles(c: CandleArrays, start: int, stop: int) -> list[Candle]:
-    return [
-        Candle(
-            venue="sim",
-            symbol="BTCUSDT",
-            tf="15m",
-            open_time=int(c.open_time[i]),
-            close_time=int(c.open_time[i]) + 899_999,
-            open=float(c.open[i]),
-            high=float(c.high[i]),
-            low=float(c.low[i]),
-            close=float(c.close[i]),
-            volume=float(c.volume[i]),
-        )
-        for i in range(start, stop)
-    ]
+    return candle_rows(c, "sim", "BTCUSDT", "15m", 900_000, start, stop)
 
 
 async def run(pool: asyncpg.Pool, rows: list[Candle], proc: StreamProcessor | None = None) -> None:

@@ -13,7 +13,7 @@ import asyncpg
 import numpy as np
 import pytest
 
-from engine.candlefile import CandleArrays, read_candles
+from engine.candlefile import read_candles
 from engine.contracts import Candle, Market
 from engine.micro_stream import micro_smc_params
 from engine.pipeline import StreamProcessor
@@ -24,6 +24,7 @@ from engine.smc.engine import run_smc_batch
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
 from sim.resample import resample
+from tests.candle_rows import candle_rows
 from tests.conftest import DATA
 from tests.helpers import eventually
 from tests.unit.test_futures_bracket import RULES
@@ -38,26 +39,8 @@ SUB = read_candles(DATA / "XRPUSDT-perp-5m-futures.csv")
 PARENT = resample(SUB, 900_000)
 
 
-def as_candles(c: CandleArrays, tf: str, tf_ms: int) -> list[Candle]:
-    return [
-        Candle(
-            venue=VENUE,
-            symbol="XRPUSDT",
-            tf=tf,
-            open_time=int(c.open_time[i]),
-            close_time=int(c.open_time[i]) + tf_ms - 1,
-            open=float(c.open[i]),
-            high=float(c.high[i]),
-            low=float(c.low[i]),
-            close=float(c.close[i]),
-            volume=float(c.volume[i]),
-        )
-        for i in range(len(c))
-    ]
-
-
-SUBS = as_candles(SUB, "5m", 300_000)
-PARENTS = as_candles(PARENT, "15m", 900_000)
+SUBS = candle_rows(SUB, VENUE, "XRPUSDT", "5m", 300_000)
+PARENTS = candle_rows(PARENT, VENUE, "XRPUSDT", "15m", 900_000)
 
 
 def streams() -> tuple[StreamProcessor, SubStreamProcessor]:

@@ -11,30 +11,20 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
 from engine.settings import (
     GuardSettings,
-    MarketSettings,
-    RouterSettings,
-    Settings,
-    SimSettings,
-    VenueSettings,
 )
 from router.client import RouterClient
-from router.config import futures_config, venue_config
+from router.config import venue_config
 from router.venues.binance_spot import BinanceSpot
-from router.venues.binance_usdm import BinanceUsdm
-from sim.server import SimAccount, SimConfig, SimServer
-from tests.conftest import DATA, free_port
 from tests.helpers import eventually
 from tests.integration.test_router_support import decision_state, insert_decision, make_bracket
-from tests.integration.test_router_usdm_sim import TOKEN, Rig
+from tests.integration.test_router_usdm_sim import Rig, running_rig
 
 SPOT = "BTCUSDT"
 FUT = "XRPUSDT"
@@ -98,37 +88,13 @@ async def fault_rig(
     candles_per_second: float = 8.0,
 ) -> AsyncIterator[FaultRig]:  # fmt: skip
     """Simulator + router (+ clients) with the given guard thresholds."""
-    account = SimAccount(SIM_DEMO_API_SECRET, {"USDT": D(10000)}, futures_usdt=D(10000))
-    sim = SimServer(SimConfig(
-        files={SPOT: DATA / Path("BTCUSDT-15m-2019-2020.csv.gz")},
-        futures_files={FUT: DATA / Path("XRPUSDT-perp-5m-futures.csv")},
-        candles_per_second=candles_per_second, accounts={SIM_DEMO_API_KEY: account},
-    ))  # fmt: skip
-    await sim.start()
-    settings = Settings(
-        venue=VenueSettings(name="sim", recv_window_ms=1000),
-        sim=SimSettings(port=sim.port),
-        router=RouterSettings(port=free_port()),
-        market=MarketSettings(symbols=(SPOT,), futures_symbols=(FUT,)),
-        guards=guards or GuardSettings(),
-    )
-    fut = futures_config(settings, {})
-    assert fut is not None
-    venue, spot = BinanceUsdm(fut), BinanceSpot(venue_config(settings, {}))
-    await venue.start()
-    await spot.start()
-    client = RouterClient(f"http://127.0.0.1:{settings.router.port}", TOKEN)
-    r = Rig(sim, settings, db_url, pool, venue, client)
-    try:
-        await r.start_router()
-        yield FaultRig(r, spot)
-    finally:
-        if r.task is not None and not r.task.done():
-            await r.stop_router()
-        await client.close()
-        await venue.close()
-        await spot.close()
-        await sim.stop()
+    async with running_rig(db_url, pool, guards=guards, candles_per_second=candles_per_second) as r:
+        spot = BinanceSpot(venue_config(r.settings, {}))
+        await spot.start()
+        try:
+            yield FaultRig(r, spot)
+        finally:
+            await spot.close()
 
 
 async def no_duplicates(fr: FaultRig) -> Counter[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal as D
@@ -23,7 +22,13 @@ from router.venues.binance_spot import BinanceSpot
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.conftest import DATA, free_port
 from tests.helpers import eventually
-from tests.integration.test_router_support import decision_state, insert_decision, make_bracket
+from tests.integration.test_router_support import (
+    decision_state,
+    insert_decision,
+    make_bracket,
+    stop_router_task,
+    wait_router_ready,
+)
 
 TOKEN = "sim-test-token"
 pytestmark = pytest.mark.timeout(90)
@@ -44,19 +49,11 @@ class Rig:
     async def start_router(self) -> None:
         ready = asyncio.Event()
         self.task = asyncio.create_task(serve_router(self.settings, self.db_url, TOKEN, ready))
-        done, _ = await asyncio.wait(
-            [self.task, asyncio.create_task(ready.wait())], timeout=20,
-            return_when=asyncio.FIRST_COMPLETED,
-        )  # fmt: skip
-        if self.task in done:
-            self.task.result()
-        assert ready.is_set(), "router did not become ready"
+        await wait_router_ready(self.task, ready)
 
     async def stop_router(self) -> None:
         assert self.task is not None
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        await stop_router_task(self.task)
 
     async def price(self) -> D:
         url = f"{self.sim.base_url}/api/v3/ticker/price?symbol=BTCUSDT"

@@ -1,4 +1,5 @@
-"""Shared helpers for the router tests (no tests here): decision rows and a fake venue.
+"""Shared helpers for the router tests (no tests here): decision rows, fake venues, and
+starting and stopping the router task.
 
 ``FakeSpot`` is a small in-memory exchange behind the :class:`router.venues.base.SpotVenue`
 seam. It exists for what the simulator cannot do on demand: lose a response after
@@ -7,6 +8,8 @@ executing an order, fail a request without executing it, reject on command.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -73,6 +76,24 @@ async def insert_decision(
     return decision_id
 
 
+async def wait_router_ready(task: asyncio.Task[None], ready: asyncio.Event) -> None:
+    """Return once the router ``task`` set ``ready``; re-raise if it died first."""
+    done, _ = await asyncio.wait(
+        [task, asyncio.create_task(ready.wait())], timeout=20,
+        return_when=asyncio.FIRST_COMPLETED,
+    )  # fmt: skip
+    if task in done:
+        task.result()
+    assert ready.is_set(), "router did not become ready"
+
+
+async def stop_router_task(task: asyncio.Task[None]) -> None:
+    """Cancel the router ``task`` and wait for it to finish."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def decision_state(pool: asyncpg.Pool, decision_id: int) -> str:
     """The decision's current state."""
     state: str = await pool.fetchval("SELECT state FROM decisions WHERE id = $1", decision_id)
@@ -97,25 +118,16 @@ class FakeOrder:
     fills: list[TradeFill] = field(default_factory=list)
 
 
-class FakeSpot:
-    """An in-memory spot venue; ``move(price)`` triggers resting orders."""
+class FakeVenueBase:
+    """What the in-memory venues share: fixed rules, a settable price, scripted failures."""
 
-    name = "fake"
-
-    def __init__(self, rules: SymbolRules, price: D, commission: D = D("0.001")) -> None:
+    def __init__(self, rules: SymbolRules, price: D, first_trade_id: int) -> None:
         self._rules = rules
         self.price = price
-        self.commission = commission
-        self.orders: dict[str, FakeOrder] = {}
-        self.lists: dict[str, list[str]] = {}
-        self.events: list[ExecutionEvent] = []
-        self.place_calls: list[str] = []
         self.lose_responses = 0  # execute the next placement(s), then raise UnknownOutcome
-        self.drop_requests = 0  # raise UnknownOutcome without executing
         self.reject_with: VenueError | None = None
-        self.reject_oco_with: VenueError | None = None
         self._ids = itertools.count(1)
-        self._trades = itertools.count(1000)
+        self._trades = itertools.count(first_trade_id)
 
     async def start(self) -> None:
         """Nothing to connect."""
@@ -129,22 +141,41 @@ class FakeSpot:
     async def last_price(self, symbol: str) -> D:
         return self.price
 
-    def _gate(self, cid: str) -> None:
-        self.place_calls.append(cid)
+    def _raise_scripted_rejection(self) -> None:
         if self.reject_with is not None:
             err, self.reject_with = self.reject_with, None
             raise err
+
+    def _lose(self) -> None:
+        if self.lose_responses:
+            self.lose_responses -= 1
+            raise UnknownOutcomeError("fake: executed, but the response was lost")
+
+
+class FakeSpot(FakeVenueBase):
+    """An in-memory spot venue; ``move(price)`` triggers resting orders."""
+
+    name = "fake"
+
+    def __init__(self, rules: SymbolRules, price: D, commission: D = D("0.001")) -> None:
+        super().__init__(rules, price, first_trade_id=1000)
+        self.commission = commission
+        self.orders: dict[str, FakeOrder] = {}
+        self.lists: dict[str, list[str]] = {}
+        self.events: list[ExecutionEvent] = []
+        self.place_calls: list[str] = []
+        self.drop_requests = 0  # raise UnknownOutcome without executing
+        self.reject_oco_with: VenueError | None = None
+
+    def _gate(self, cid: str) -> None:
+        self.place_calls.append(cid)
+        self._raise_scripted_rejection()
         if self.drop_requests:
             self.drop_requests -= 1
             raise UnknownOutcomeError("fake: request lost before the venue")
         existing = self.orders.get(cid)
         if existing is not None and existing.status not in TERMINAL_STATUSES:
             raise DuplicateOrderError("Duplicate order sent.", -2010, 400)
-
-    def _lose(self) -> None:
-        if self.lose_responses:
-            self.lose_responses -= 1
-            raise UnknownOutcomeError("fake: executed, but the response was lost")
 
     async def place_order(self, order: NewOrder) -> OrderReport:
         self._gate(order.client_order_id)

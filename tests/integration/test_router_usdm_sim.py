@@ -18,7 +18,14 @@ import pytest_asyncio
 from yarl import URL
 
 from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-from engine.settings import MarketSettings, RouterSettings, Settings, SimSettings, VenueSettings
+from engine.settings import (
+    GuardSettings,
+    MarketSettings,
+    RouterSettings,
+    Settings,
+    SimSettings,
+    VenueSettings,
+)
 from router.client import RouterClient
 from router.config import futures_config, venue_config
 from router.errors import InvalidOrderError, PositionModeError, VenueError
@@ -29,7 +36,11 @@ from router.venues.binance_usdm import BinanceUsdm
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.conftest import DATA, free_port
 from tests.helpers import eventually
-from tests.integration.test_router_support import decision_state
+from tests.integration.test_router_support import (
+    decision_state,
+    stop_router_task,
+    wait_router_ready,
+)
 from tests.integration.test_router_usdm_support import insert_usdm_decision, usdm_bracket
 
 TOKEN = "usdm-sim-token"
@@ -55,19 +66,11 @@ class Rig:
         fut = futures_config(self.settings, {})
         self.task = asyncio.create_task(serve_router(
             self.settings, self.db_url, TOKEN, ready, spot, fut, self.keepalive_s))  # fmt: skip
-        done, _ = await asyncio.wait(
-            [self.task, asyncio.create_task(ready.wait())], timeout=20,
-            return_when=asyncio.FIRST_COMPLETED,
-        )  # fmt: skip
-        if self.task in done:
-            self.task.result()
-        assert ready.is_set(), "router did not become ready"
+        await wait_router_ready(self.task, ready)
 
     async def stop_router(self) -> None:
         assert self.task is not None
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        await stop_router_task(self.task)
 
     async def price(self) -> D:
         url = f"{self.sim.base_url}/fapi/v1/ticker/price?symbol=XRPUSDT"
@@ -102,14 +105,17 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def running_rig(
-    db_url: str, pool: asyncpg.Pool, key_ttl_s: float = 3600.0, keepalive_s: float = 0.5
-) -> AsyncIterator[Rig]:
-    """Simulator (listen keys valid ``key_ttl_s``) + router (keepalive every ``keepalive_s``)."""
+    db_url: str, pool: asyncpg.Pool, key_ttl_s: float = 3600.0, keepalive_s: float = 0.5,
+    guards: GuardSettings | None = None, candles_per_second: float = 8.0,
+) -> AsyncIterator[Rig]:  # fmt: skip
+    """Simulator (listen keys valid ``key_ttl_s``) + router (keepalive every ``keepalive_s``,
+    the given guard thresholds)."""
     account = SimAccount(SIM_DEMO_API_SECRET, {"USDT": D(10000)}, futures_usdt=D(10000))
     sim = SimServer(SimConfig(
         files={"BTCUSDT": DATA / Path("BTCUSDT-15m-2019-2020.csv.gz")},
         futures_files={"XRPUSDT": DATA / Path("XRPUSDT-perp-5m-futures.csv")},
-        candles_per_second=8.0, accounts={SIM_DEMO_API_KEY: account}, listen_key_ttl=key_ttl_s,
+        candles_per_second=candles_per_second, accounts={SIM_DEMO_API_KEY: account},
+        listen_key_ttl=key_ttl_s,
     ))  # fmt: skip
     await sim.start()
     settings = Settings(
@@ -117,6 +123,7 @@ async def running_rig(
         sim=SimSettings(port=sim.port),
         router=RouterSettings(port=free_port()),
         market=MarketSettings(symbols=("BTCUSDT",), futures_symbols=("XRPUSDT",)),
+        guards=guards or GuardSettings(),
     )
     fut = futures_config(settings, {})
     assert fut is not None

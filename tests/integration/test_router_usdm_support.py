@@ -24,8 +24,6 @@ from router.errors import (
     NoChangeNeeded,
     OrderNotFoundError,
     ReduceOnlyRejectedError,
-    UnknownOutcomeError,
-    VenueError,
     WouldTriggerError,
 )
 from router.venues.base import (
@@ -40,6 +38,7 @@ from router.venues.base import (
     OrderReport,
     TradeFill,
 )
+from tests.integration.test_router_support import FakeVenueBase
 
 FEE = D("0.0004")
 _open_times = itertools.count(1_700_000_000_000, 300_000)
@@ -114,14 +113,13 @@ class FakeFutOrder:
     fills: list[TradeFill] = field(default_factory=list)
 
 
-class FakeUsdm:
+class FakeUsdm(FakeVenueBase):
     """An in-memory USD-M venue; ``move(price)`` triggers resting algo orders."""
 
     name = "fake-usdm"
 
     def __init__(self, rules: SymbolRules, price: D, wallet: D = D(1000)) -> None:
-        self._rules = rules
-        self.price = price
+        super().__init__(rules, price, first_trade_id=5000)
         self.wallet = wallet
         self.position = D(0)
         self.entry = D(0)
@@ -131,22 +129,6 @@ class FakeUsdm:
         self.algos: dict[str, FakeAlgo] = {}
         self.events: list[ExecutionEvent | AlgoReport] = []
         self.calls: list[str] = []
-        self.lose_responses = 0
-        self.reject_with: VenueError | None = None
-        self._ids = itertools.count(1)
-        self._trades = itertools.count(5000)
-
-    async def start(self) -> None:
-        """Nothing to connect."""
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-    async def rules(self, symbol: str) -> SymbolRules:
-        return self._rules
-
-    async def last_price(self, symbol: str) -> D:
-        return self.price
 
     async def set_leverage(self, symbol: str, leverage: int) -> int:
         self.calls.append(f"leverage {leverage}")
@@ -165,17 +147,10 @@ class FakeUsdm:
 
     def _gate(self, cid: str) -> None:
         self.calls.append(cid)
-        if self.reject_with is not None:
-            err, self.reject_with = self.reject_with, None
-            raise err
+        self._raise_scripted_rejection()
         live = self.orders.get(cid) or self.algos.get(cid)
         if live is not None and live.status in ("NEW", "PARTIALLY_FILLED"):
             raise DuplicateOrderError("ClientOrderId is duplicated.", -4116, 400)
-
-    def _lose(self) -> None:
-        if self.lose_responses:
-            self.lose_responses -= 1
-            raise UnknownOutcomeError("fake: executed, but the response was lost")
 
     async def place_order(self, order: NewOrder) -> OrderReport:
         self._gate(order.client_order_id)

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import ccxt.async_support as ccxt
 import pytest_asyncio
 from binance import AsyncClient
 
-from engine.candlefile import read_candles
 from sim.server import SimAccount, SimConfig, SimServer
-
-REPO = Path(__file__).resolve().parents[2]
-FILE = REPO / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
+from tests.integration.sim_support import BTC, running_sim
 
 
 @pytest_asyncio.fixture(scope="module")
 async def sim() -> AsyncIterator[SimServer]:
     config = SimConfig(
-        files={"BTCUSDT": FILE},
+        files={"BTCUSDT": BTC},
         history_candles=600,
         start_paused=True,
         accounts={
@@ -28,10 +24,8 @@ async def sim() -> AsyncIterator[SimServer]:
             "cx-key": SimAccount("cx-secret", {"USDT": Decimal("10000")}),
         },
     )
-    server = SimServer(config, {"BTCUSDT": read_candles(FILE).slice(0, 1000)})
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_sim(config, 1000) as server:
+        yield server
 
 
 async def test_python_binance_klines_and_orders(sim: SimServer) -> None:

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
 
-from engine.candlefile import read_candles
 from sim.client import SignedClient
 from sim.server import SimAccount, SimConfig, SimServer
+from tests.integration.sim_support import BTC, DATA, running_sim
 
-DATA = Path(__file__).resolve().parents[2] / "data"
-BTC = DATA / "BTCUSDT-15m-2019-2020.csv.gz"
 KEY, SECRET = "conf-key", "conf-secret"
 
 SPOT_LIMIT = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC"}
@@ -352,10 +349,8 @@ async def sim() -> AsyncIterator[SimServer]:
         futures_files={"XRPUSDT": DATA / "XRPUSDT-perp-5m-futures.csv"},
         mark_files={"XRPUSDT": DATA / "XRPUSDT-perp-1h-mark.csv"},
     )
-    server = SimServer(config, {"BTCUSDT": read_candles(BTC).slice(0, 700)})
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_sim(config) as server:
+        yield server
 
 
 @pytest.mark.parametrize(("method", "path", "params", "status", "code", "msg"), ROWS)
@@ -404,25 +399,20 @@ async def test_weight_budget_answers_429_then_418() -> None:
     config = SimConfig(
         files={"BTCUSDT": BTC}, start_paused=True, weight_limits=(45, 2400), ban_after=2
     )
-    server = SimServer(config, {"BTCUSDT": read_candles(BTC).slice(0, 700)})
-    await server.start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            answers = []
-            for _ in range(5):  # bounded: 2 fit in 45, then 429, then ignored → 418
-                async with http.get(server.base_url + "/api/v3/exchangeInfo") as r:
-                    answers.append((r.status, r.headers.get("Retry-After"), await r.json()))
-            assert [a[0] for a in answers] == [200, 200, 429, 429, 418]
-            status, retry, body = answers[2]
-            assert body["code"] == -1003 and body["msg"].startswith(
-                "Too much request weight used; current limit is 45 request weight per 1 MINUTE."
-            )
-            assert retry is not None and 1 <= int(retry) <= 60
-            _, ban_retry, ban = answers[4]
-            assert ban["msg"].startswith("Way too much request weight used; IP banned until ")
-            assert ban_retry == "120"
-            async with http.get(server.base_url + "/fapi/v1/time") as r:
-                assert r.status == 200  # the USD-M budget is separate
-                assert r.headers["X-MBX-USED-WEIGHT-1M"] == "1"
-    finally:
-        await server.stop()
+    async with running_sim(config) as server, aiohttp.ClientSession() as http:
+        answers = []
+        for _ in range(5):  # bounded: 2 fit in 45, then 429, then ignored → 418
+            async with http.get(server.base_url + "/api/v3/exchangeInfo") as r:
+                answers.append((r.status, r.headers.get("Retry-After"), await r.json()))
+        assert [a[0] for a in answers] == [200, 200, 429, 429, 418]
+        status, retry, body = answers[2]
+        assert body["code"] == -1003 and body["msg"].startswith(
+            "Too much request weight used; current limit is 45 request weight per 1 MINUTE."
+        )
+        assert retry is not None and 1 <= int(retry) <= 60
+        _, ban_retry, ban = answers[4]
+        assert ban["msg"].startswith("Way too much request weight used; IP banned until ")
+        assert ban_retry == "120"
+        async with http.get(server.base_url + "/fapi/v1/time") as r:
+            assert r.status == 200  # the USD-M budget is separate
+            assert r.headers["X-MBX-USED-WEIGHT-1M"] == "1"

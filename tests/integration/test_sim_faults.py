@@ -7,20 +7,16 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
 
-from engine.candlefile import read_candles
 from sim.client import SignedClient
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.helpers import eventually
-
-DATA = Path(__file__).resolve().parents[2] / "data"
-BTC = DATA / "BTCUSDT-15m-2019-2020.csv.gz"
+from tests.integration.sim_support import BTC, DATA, running_sim
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -31,10 +27,8 @@ async def sim() -> AsyncIterator[SimServer]:
         accounts={"ft-key": SimAccount("ft-secret", {"USDT": Decimal(100000)}, Decimal(10000))},
         futures_files={"XRPUSDT": DATA / "XRPUSDT-perp-5m-futures.csv"},
     )
-    server = SimServer(config, {"BTCUSDT": read_candles(BTC).slice(0, 700)})
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_sim(config) as server:
+        yield server
 
 
 @pytest_asyncio.fixture

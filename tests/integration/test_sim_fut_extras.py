@@ -5,19 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest_asyncio
 
-from engine.candlefile import read_candles
 from sim.client import SignedClient
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.helpers import eventually
-
-DATA = Path(__file__).resolve().parents[2] / "data"
-BTC = DATA / "BTCUSDT-15m-2019-2020.csv.gz"
+from tests.integration.sim_support import BTC, DATA, running_sim
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -29,10 +25,8 @@ async def sim() -> AsyncIterator[SimServer]:
         futures_files={"XRPUSDT": DATA / "XRPUSDT-perp-5m-futures.csv"},
         futures_ws_ping_interval=0.2,
     )
-    server = SimServer(config, {"BTCUSDT": read_candles(BTC).slice(0, 700)})
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_sim(config) as server:
+        yield server
 
 
 @pytest_asyncio.fixture

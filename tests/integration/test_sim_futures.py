@@ -7,20 +7,17 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest_asyncio
 
-from engine.candlefile import read_candles
 from sim.client import SignedClient
 from sim.replay import Replay
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.helpers import eventually
+from tests.integration.sim_support import BTC, DATA, running_sim
 
-DATA = Path(__file__).resolve().parents[2] / "data"
-BTC = DATA / "BTCUSDT-15m-2019-2020.csv.gz"
 FUNDING_RATE = Decimal("0.0001")  # every row of the bundled funding file
 
 
@@ -42,10 +39,8 @@ def config(ttl: float = 3600.0) -> SimConfig:
 
 @pytest_asyncio.fixture(scope="module")
 async def sim() -> AsyncIterator[SimServer]:
-    server = SimServer(config(), {"BTCUSDT": read_candles(BTC).slice(0, 700)})
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_sim(config()) as server:
+        yield server
 
 
 def freplay(sim: SimServer) -> Replay:
@@ -240,18 +235,13 @@ async def test_mark_price_and_kline_streams(sim: SimServer) -> None:
 
 
 async def test_listen_key_expires_with_event_and_keepalive_extends() -> None:
-    server = SimServer(config(ttl=0.4), {"BTCUSDT": read_candles(BTC).slice(0, 700)})
-    await server.start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            c = SignedClient(http, server.base_url, "fa-key", "fa-secret")
-            ws = await user_stream(http, server, c)
-            _, body, _ = await c.call("POST", "/fapi/v1/listenKey", signed=False)
-            msg = await asyncio.wait_for(ws.receive_json(), 5)
-            assert msg["e"] == "listenKeyExpired" and msg["listenKey"] == body["listenKey"]
-            closed = await asyncio.wait_for(ws.receive(), 5)
-            assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-            put = await c.call("PUT", "/fapi/v1/listenKey", body, signed=False)
-            assert put[:2] == (400, {"code": -1125, "msg": "This listenKey does not exist."})
-    finally:
-        await server.stop()
+    async with running_sim(config(ttl=0.4)) as server, aiohttp.ClientSession() as http:
+        c = SignedClient(http, server.base_url, "fa-key", "fa-secret")
+        ws = await user_stream(http, server, c)
+        _, body, _ = await c.call("POST", "/fapi/v1/listenKey", signed=False)
+        msg = await asyncio.wait_for(ws.receive_json(), 5)
+        assert msg["e"] == "listenKeyExpired" and msg["listenKey"] == body["listenKey"]
+        closed = await asyncio.wait_for(ws.receive(), 5)
+        assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        put = await c.call("PUT", "/fapi/v1/listenKey", body, signed=False)
+        assert put[:2] == (400, {"code": -1125, "msg": "This listenKey does not exist."})

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import ccxt.async_support as ccxt
 import pytest_asyncio
 from binance import AsyncClient
 
-from engine.candlefile import read_candles
 from sim.server import SimAccount, SimConfig, SimServer
-
-DATA = Path(__file__).resolve().parents[2] / "data"
-BTC = DATA / "BTCUSDT-15m-2019-2020.csv.gz"
+from tests.integration.sim_support import BTC, DATA, running_sim
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -31,10 +27,8 @@ async def sim() -> AsyncIterator[SimServer]:
         mark_files={"XRPUSDT": DATA / "XRPUSDT-perp-1h-mark.csv"},
         funding_files={"XRPUSDT": DATA / "XRPUSDT-perp-8h-funding_rate.csv"},
     )
-    server = SimServer(config, {"BTCUSDT": read_candles(BTC).slice(0, 700)})
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_sim(config) as server:
+        yield server
 
 
 def usdm(sim: SimServer) -> ccxt.binanceusdm:

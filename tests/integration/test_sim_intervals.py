@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,9 +16,8 @@ from engine.candlefile import read_candles
 from sim.payloads import fmt
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.helpers import eventually
+from tests.integration.sim_support import BTC, DATA, pandas_15m, running_sim
 
-DATA = Path(__file__).resolve().parents[2] / "data"
-BTC = DATA / "BTCUSDT-15m-2019-2020.csv.gz"
 XRP = DATA / "XRPUSDT-perp-5m-futures.csv"
 M5, M15 = 300_000, 900_000
 
@@ -33,22 +31,12 @@ async def sim() -> AsyncIterator[SimServer]:
         futures_files={"XRPUSDT": XRP},
         sub_intervals=("5m",),
     )
-    server = SimServer(config, {"BTCUSDT": read_candles(BTC).slice(0, 700)})
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_sim(config) as server:
+        yield server
 
 
 def resampled_15m() -> pd.DataFrame:
-    a = read_candles(XRP)
-    df = pd.DataFrame(
-        {"open": a.open, "high": a.high, "low": a.low, "close": a.close, "volume": a.volume},
-        index=pd.to_datetime(a.open_time, unit="ms"),
-    )
-    agg = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
-    out = df.resample("15min").agg(agg)
-    out.index = pd.Index([round(t.timestamp() * 1000) for t in out.index])
-    return out
+    return pandas_15m(read_candles(XRP))
 
 
 def same_candle(row: list[Any], expected: pd.Series) -> bool:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import aiohttp
 import pytest_asyncio
 
-from engine.candlefile import read_candles
 from sim.client import SignedClient
 from sim.server import SimAccount, SimConfig, SimServer
-
-BTC = Path(__file__).resolve().parents[2] / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
+from tests.integration.sim_support import BTC, running_sim
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -23,10 +20,8 @@ async def sim() -> AsyncIterator[SimServer]:
         start_paused=True,
         accounts={"ol-key": SimAccount("ol-secret", {"USDT": Decimal(10000)})},
     )
-    server = SimServer(config, {"BTCUSDT": read_candles(BTC).slice(0, 700)})
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_sim(config) as server:
+        yield server
 
 
 async def test_otoco_over_http(sim: SimServer) -> None:

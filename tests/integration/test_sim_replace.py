@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest_asyncio
 
-from engine.candlefile import read_candles
 from sim.client import SignedClient
 from sim.server import SimAccount, SimConfig, SimServer
+from tests.integration.sim_support import BTC, running_sim
 
-BTC = Path(__file__).resolve().parents[2] / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
 PATH = "/api/v3/order/cancelReplace"
 
 
@@ -26,10 +24,8 @@ async def sim() -> AsyncIterator[SimServer]:
         start_paused=True,
         accounts={"cr-key": SimAccount("cr-secret", {"USDT": Decimal(100000)})},
     )
-    server = SimServer(config, {"BTCUSDT": read_candles(BTC).slice(0, 700)})
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_sim(config) as server:
+        yield server
 
 
 @pytest_asyncio.fixture

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import aiohttp
 import pytest_asyncio
 
-from engine.candlefile import read_candles
 from sim.client import SignedClient
 from sim.server import SimAccount, SimConfig, SimServer
-
-REPO = Path(__file__).resolve().parents[2]
-FILE = REPO / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
+from tests.integration.sim_support import BTC, running_sim
 
 
 @pytest_asyncio.fixture(scope="module")
 async def sim() -> AsyncIterator[SimServer]:
-    candles = {"BTCUSDT": read_candles(FILE).slice(0, 2500)}
     config = SimConfig(
-        files={"BTCUSDT": FILE},
+        files={"BTCUSDT": BTC},
         history_candles=600,
         start_paused=True,
         accounts={
@@ -29,10 +24,8 @@ async def sim() -> AsyncIterator[SimServer]:
             "rich-key": SimAccount("rich-secret", {"USDT": Decimal("100000")}),
         },
     )
-    server = SimServer(config, candles)
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_sim(config, 2500) as server:
+        yield server
 
 
 @pytest_asyncio.fixture

@@ -6,17 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import aiohttp
 import pytest_asyncio
 
-from engine.candlefile import read_candles
 from sim.server import SimConfig, SimServer
 from tests.helpers import eventually
-
-DATA = Path(__file__).resolve().parents[2] / "data"
-BTC = DATA / "BTCUSDT-15m-2019-2020.csv.gz"
+from tests.integration.sim_support import BTC, DATA, running_sim
 
 
 @pytest_asyncio.fixture
@@ -27,10 +23,8 @@ async def sim() -> AsyncIterator[SimServer]:
         ws_max_age=2.5,
         futures_files={"XRPUSDT": DATA / "XRPUSDT-perp-5m-futures.csv"},
     )
-    server = SimServer(config, {"BTCUSDT": read_candles(BTC).slice(0, 700)})
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_sim(config) as server:
+        yield server
 
 
 async def _count(n: int) -> bool:

@@ -6,36 +6,30 @@ import json
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest_asyncio
 
-from engine.candlefile import read_candles
 from sim.client import SignedClient
 from sim.http_util import hmac_hex
 from sim.server import SimAccount, SimConfig, SimServer
 from sim.userdata import ws_signature_payload
 from tests.helpers import eventually
-
-REPO = Path(__file__).resolve().parents[2]
-FILE = REPO / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
+from tests.integration.sim_support import BTC, running_sim
 
 
 @pytest_asyncio.fixture(scope="module")
 async def sim() -> AsyncIterator[SimServer]:
     config = SimConfig(
-        files={"BTCUSDT": FILE},
+        files={"BTCUSDT": BTC},
         history_candles=300,
         start_paused=True,
         candles_per_second=20,
         accounts={"ws-key": SimAccount("ws-secret", {"USDT": Decimal("50000")})},
     )
-    server = SimServer(config, {"BTCUSDT": read_candles(FILE).slice(0, 1500)})
-    await server.start()
-    yield server
-    await server.stop()
+    async with running_sim(config, 1500) as server:
+        yield server
 
 
 @pytest_asyncio.fixture
@@ -234,15 +228,13 @@ async def test_replay_sustains_200_candles_per_second_to_two_subscribers(
 ) -> None:
     total = 300
     config = SimConfig(
-        files={"BTCUSDT": FILE},
+        files={"BTCUSDT": BTC},
         history_candles=10,
         start_paused=True,
         candles_per_second=400,
         max_candles=total,
     )
-    server = SimServer(config, {"BTCUSDT": read_candles(FILE).slice(0, 400)})
-    await server.start()
-    try:
+    async with running_sim(config, 400) as server:
         raw = await http.ws_connect(server.ws_url + "/ws/btcusdt@kline_15m")
         combined = await http.ws_connect(server.ws_url + "/stream?streams=btcusdt@kline_15m")
         closed: list[list[int]] = [[], []]
@@ -255,8 +247,6 @@ async def test_replay_sustains_200_candles_per_second_to_two_subscribers(
                     closed[i].append(k["t"])
         await raw.close()
         await combined.close()
-    finally:
-        await server.stop()
     assert server.status()["finished"]
     assert (
         closed[0] == closed[1] and closed[0] == sorted(closed[0]) and len(set(closed[0])) == total

@@ -16,7 +16,6 @@ from engine.analysis_stream import (
 )
 from engine.candlefile import CandleArrays, read_candles
 from engine.contracts import (
-    Candle,
     RegimeEvent,
     StructureEvent,
     SwingEvent,
@@ -31,6 +30,7 @@ from engine.retest import kernel as TK
 from engine.retest.analyzer import RetestParams, run_retest_batch
 from engine.settings import Settings, SettingsError, load_settings
 from engine.smc.engine import SmcParams, run_smc_batch
+from tests.candle_rows import candle_at
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 3000
@@ -145,18 +145,7 @@ def stream(c: CandleArrays, params: AnalysisParams, restore_at: int) -> list[Ana
     for i in range(len(c)):
         if i == restore_at:
             live = StreamAnalysis.from_bytes(params, live.to_bytes())
-        candle = Candle(
-            venue="sim",
-            symbol="BTCUSDT",
-            tf="15m",
-            open_time=int(c.open_time[i]),
-            close_time=int(c.open_time[i]) + 899_999,
-            open=float(c.open[i]),
-            high=float(c.high[i]),
-            low=float(c.low[i]),
-            close=float(c.close[i]),
-            volume=float(c.volume[i]),
-        )
+        candle = candle_at(c, i, "sim", "BTCUSDT", "15m", 900_000)
         o, h, lo, cl, v = candle.open, candle.high, candle.low, candle.close, candle.volume
         out.append(live.step(candle, fe.update(candle.open_time, o, h, lo, cl, v)))
     return out

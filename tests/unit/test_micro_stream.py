@@ -14,6 +14,7 @@ from engine.micro_stream import MicroStream, micro_smc_params
 from engine.retest.micro import micro_bos_flags
 from engine.settings import Settings, SettingsError, SmcSettings, load_settings
 from engine.smc.engine import BadCandleError
+from tests.candle_rows import candle_at
 from tests.conftest import DATA
 
 SUB = read_candles(DATA / "XRPUSDT-perp-5m-futures.csv").slice(0, 1500)
@@ -22,18 +23,7 @@ TF = 900_000
 
 
 def candle(i: int) -> Candle:
-    return Candle(
-        venue="sim-usdm",
-        symbol="XRPUSDT",
-        tf="5m",
-        open_time=int(SUB.open_time[i]),
-        close_time=int(SUB.open_time[i]) + 299_999,
-        open=float(SUB.open[i]),
-        high=float(SUB.high[i]),
-        low=float(SUB.low[i]),
-        close=float(SUB.close[i]),
-        volume=float(SUB.volume[i]),
-    )
+    return candle_at(SUB, i, "sim-usdm", "XRPUSDT", "5m", 300_000)
 
 
 def test_streamed_flags_equal_batch_and_survive_restarts() -> None:

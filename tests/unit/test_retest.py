@@ -174,30 +174,10 @@ def test_micro_bos_from_real_5m_stream() -> None:
     f = compute_batch(parent)
     pev = run_smc_batch(parent, SmcParams())[0]
     loose = RetestParams(require_momentum=False)
-    base, _ = run_retest_batch(
-        pev,
-        parent.open,
-        parent.high,
-        parent.low,
-        parent.close,
-        f["atr14"],
-        f["rsi14"],
-        f["macd_hist"],
-        loose,
-    )
-    with_micro, _ = run_retest_batch(
-        pev,
-        parent.open,
-        parent.high,
-        parent.low,
-        parent.close,
-        f["atr14"],
-        f["rsi14"],
-        f["macd_hist"],
-        loose,
-        up,
-        dn,
-    )
+    ohlc = (parent.open, parent.high, parent.low, parent.close)
+    inputs = (pev, *ohlc, f["atr14"], f["rsi14"], f["macd_hist"], loose)
+    base, _ = run_retest_batch(*inputs)
+    with_micro, _ = run_retest_batch(*inputs, up, dn)
     bits = with_micro[with_micro[:, K.O_DIR] != 0, K.O_FEATURES].astype(int)
     assert (with_micro[:, K.O_DIR] != 0).sum() >= (base[:, K.O_DIR] != 0).sum()
     assert (bits & K.F_MICRO).any()

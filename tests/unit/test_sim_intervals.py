@@ -5,26 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from engine.candlefile import CandleArrays, read_candles
+from engine.candlefile import read_candles
 from sim.intervals import Aggregator, plan_intervals, scaled_pacing
 from sim.replay import KlineUpdate, Replay
+from tests.integration.sim_support import pandas_15m
 
 XRP = Path(__file__).resolve().parents[2] / "data" / "XRPUSDT-perp-5m-futures.csv"
 M5, M15 = 300_000, 900_000
-
-
-def pandas_15m(a: CandleArrays) -> pd.DataFrame:
-    df = pd.DataFrame(
-        {"open": a.open, "high": a.high, "low": a.low, "close": a.close, "volume": a.volume},
-        index=pd.to_datetime(a.open_time, unit="ms"),
-    )
-    agg = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
-    out = df.resample("15min").agg(agg)
-    out.index = pd.Index([round(t.timestamp() * 1000) for t in out.index])
-    return out
 
 
 def test_plan_picks_the_finest_interval_the_files_allow() -> None:

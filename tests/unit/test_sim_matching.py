@@ -43,6 +43,30 @@ def code(exc: pytest.ExceptionInfo[SimError]) -> tuple[int, str]:
     return exc.value.code, exc.value.msg
 
 
+def place_stop_limit_sell(ex: Exchange, tif: str) -> Order:
+    """Place a SELL STOP_LOSS_LIMIT of 1 BTC (stop 9500, limit 9600) for account ``a``."""
+    order = req(
+        "SELL",
+        "STOP_LOSS_LIMIT",
+        quantity=D("1"),
+        stop_price=D("9500"),
+        price=D("9600"),
+        time_in_force=tif,
+    )
+    return ex.place("a", order, T0).orders[0]
+
+
+def sell_oco(above_price: str) -> OcoRequest:
+    """A SELL OCO of 1 BTC: LIMIT_MAKER at ``above_price`` above, STOP_LOSS at 9000 below."""
+    return OcoRequest(
+        symbol="BTCUSDT",
+        side="SELL",
+        quantity=D("1"),
+        above=req("SELL", "LIMIT_MAKER", quantity=D("1"), price=D(above_price)),
+        below=req("SELL", "STOP_LOSS", quantity=D("1"), stop_price=D("9000")),
+    )
+
+
 def test_filters_use_exact_decimal_divisibility() -> None:
     check_price(BTC, D("10000.01"))
     check_lot(BTC, D("0.00003"), market=False)  # 0.00003 % 0.00001 is not 0 in floats
@@ -199,18 +223,7 @@ def test_stop_loss_triggers_on_cross_and_fills_at_stop_price() -> None:
 
 def test_stop_limit_rests_after_trigger_until_its_limit_is_reached() -> None:
     ex = venue(btc="1")
-    o = ex.place(
-        "a",
-        req(
-            "SELL",
-            "STOP_LOSS_LIMIT",
-            quantity=D("1"),
-            stop_price=D("9500"),
-            price=D("9600"),
-            time_in_force="GTC",
-        ),
-        T0,
-    ).orders[0]
+    o = place_stop_limit_sell(ex, "GTC")
     ex.on_price("BTCUSDT", [D("9400.00")], T0 + 1)
     assert o.triggered and o.is_working and o.status == "NEW"
     out = ex.on_price("BTCUSDT", [D("9700.00")], T0 + 2)
@@ -219,14 +232,7 @@ def test_stop_limit_rests_after_trigger_until_its_limit_is_reached() -> None:
 
 def test_oco_one_leg_fills_other_expires_and_lock_is_shared() -> None:
     ex = venue(btc="1")
-    oco = OcoRequest(
-        symbol="BTCUSDT",
-        side="SELL",
-        quantity=D("1"),
-        above=req("SELL", "LIMIT_MAKER", quantity=D("1"), price=D("11000")),
-        below=req("SELL", "STOP_LOSS", quantity=D("1"), stop_price=D("9000")),
-    )
-    out = ex.place_oco("a", oco, T0)
+    out = ex.place_oco("a", sell_oco("11000"), T0)
     above, below = out.orders
     assert above.order_list_id == below.order_list_id == out.order_list.order_list_id  # type: ignore[union-attr]
     assert bal(ex, "BTC") == (D(0), D(1))
@@ -249,20 +255,10 @@ def test_oco_one_leg_fills_other_expires_and_lock_is_shared() -> None:
 
 def test_oco_price_relation_and_cancel_of_leg_cancels_list() -> None:
     ex = venue(btc="1")
-    bad = OcoRequest(
-        symbol="BTCUSDT",
-        side="SELL",
-        quantity=D("1"),
-        above=req("SELL", "LIMIT_MAKER", quantity=D("1"), price=D("9900")),
-        below=req("SELL", "STOP_LOSS", quantity=D("1"), stop_price=D("9000")),
-    )
     with pytest.raises(SimError) as exc:
-        ex.place_oco("a", bad, T0)
+        ex.place_oco("a", sell_oco("9900"), T0)
     assert code(exc) == (-2010, "The relationship of the prices for the orders is not correct.")
-    good = OcoRequest(
-        **{**bad.__dict__, "above": req("SELL", "LIMIT_MAKER", quantity=D("1"), price=D("10100"))}
-    )
-    legs = ex.place_oco("a", good, T0).orders
+    legs = ex.place_oco("a", sell_oco("10100"), T0).orders
     ex.cancel("a", "BTCUSDT", legs[1].order_id, None, T0 + 1)
     assert [o.status for o in legs] == ["CANCELED", "CANCELED"] and bal(ex, "BTC") == (D(1), D(0))
     with pytest.raises(SimError) as exc2:
@@ -272,18 +268,7 @@ def test_oco_price_relation_and_cancel_of_leg_cancels_list() -> None:
 
 def test_stop_limit_ioc_waits_for_trigger_then_expires_if_not_marketable() -> None:
     ex = venue(btc="1")
-    o = ex.place(
-        "a",
-        req(
-            "SELL",
-            "STOP_LOSS_LIMIT",
-            quantity=D("1"),
-            stop_price=D("9500"),
-            price=D("9600"),
-            time_in_force="IOC",
-        ),
-        T0,
-    ).orders[0]
+    o = place_stop_limit_sell(ex, "IOC")
     assert o.status == "NEW" and bal(ex, "BTC") == (D(0), D(1))
     ex.on_price("BTCUSDT", [D("9400.00")], T0 + 1)
     assert status_of(o) == "EXPIRED" and bal(ex, "BTC") == (D(1), D(0))
