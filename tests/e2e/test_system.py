@@ -4,6 +4,7 @@ the sim, fills are recorded and the decision closes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -77,38 +78,60 @@ async def sim_admin(base: str, action: str) -> None:
         assert r.status == 200
 
 
-def confirmation(api: FakeTelegramApi) -> BotMessage | None:
-    return next((m for m in api.sent(CHAT) if m.photo_bytes and m.callback_data()), None)
+def confirmations(api: FakeTelegramApi) -> list[BotMessage]:
+    return [m for m in api.sent(CHAT) if m.photo_bytes and m.callback_data()]
 
 
 async def test_approved_on_telegram_fills_on_sim_and_closes(
-    system: dict[str, Any], telegram: FakeTelegramApi, pool: asyncpg.Pool
+    system: dict[str, Any], telegram: FakeTelegramApi, pool: asyncpg.Pool, db_url: str
 ) -> None:
-    async def shown() -> BotMessage | None:
-        assert not system["group"].dead(), system["group"].dead()
-        return confirmation(telegram)
+    # Hold the market the moment a decision is written, as a person would want while deciding.
+    # Even so the price can leave the approved band first; the router then refuses the entry
+    # (FAILED, "market moved") and the next decision is tried, a bounded number of times.
+    listener = await asyncpg.connect(db_url)
+    pauses: list[asyncio.Task[None]] = []
+    await listener.add_listener(
+        "gl_decisions",
+        lambda *_: pauses.append(asyncio.ensure_future(sim_admin(system["sim"], "pause"))),
+    )
+    seen = 0
+    try:
+        for _attempt in range(5):
 
-    msg = await eventually(shown, timeout=180, what="a confirmation with chart and buttons")
-    await sim_admin(system["sim"], "pause")  # hold the market while a person decides
-    assert msg.photo_bytes and msg.photo_bytes.startswith(b"\x89PNG")
-    assert "LONG BTCUSDT" in (msg.caption or msg.text or "")
-    approve = msg.callback_data()[0]
-    telegram.inject_callback(CHAT, TRADER, msg.message_id, approve)
+            async def shown(n: int = seen) -> BotMessage | None:
+                assert not system["group"].dead(), system["group"].dead()
+                fresh = confirmations(telegram)[n:]
+                return fresh[0] if fresh else None
 
-    async def state() -> str:
-        async with pool.acquire() as conn:
-            return str(await conn.fetchval("SELECT state FROM decisions ORDER BY id LIMIT 1"))
-
-    await eventually(lambda: _is(state, "OPEN"), timeout=30, what="entry filled")
-    await sim_admin(system["sim"], "resume")
-    await eventually(lambda: _is(state, "CLOSED"), timeout=240, what="decision closed")
+            msg = await eventually(shown, timeout=180, what="a confirmation with chart+buttons")
+            seen += 1
+            await sim_admin(system["sim"], "pause")
+            assert msg.photo_bytes and msg.photo_bytes.startswith(b"\x89PNG")
+            assert "LONG BTCUSDT" in (msg.caption or msg.text or "")
+            did = int((msg.caption or msg.text or "").split("#D-")[1].split()[0])
+            telegram.inject_callback(CHAT, TRADER, msg.message_id, msg.callback_data()[0])
+            state = await eventually(
+                lambda did=did: _state_in(pool, did, ("OPEN", "CLOSED", "FAILED")),
+                timeout=30,
+                what="entry filled or refused",
+            )
+            await sim_admin(system["sim"], "resume")
+            if state != "FAILED":
+                break
+            reason = await pool.fetchval("SELECT failure_reason FROM decisions WHERE id=$1", did)
+            assert "market moved" in reason
+        else:
+            raise AssertionError("no approved decision could be entered in 5 attempts")
+    finally:
+        await listener.close()
+    await eventually(lambda: _state_in(pool, did, ("CLOSED",)), timeout=240, what="closed")
     async with pool.acquire() as conn:
-        fills = await conn.fetchval("SELECT count(*) FROM fills")
+        fills = await conn.fetchval("SELECT count(*) FROM fills WHERE decision_id=$1", did)
         dupes = await conn.fetchval(
             "SELECT count(*) FROM (SELECT client_order_id FROM orders GROUP BY 1"
             " HAVING count(*) > 1) x"
         )
-        pnl = await conn.fetchval("SELECT realized_pnl FROM decisions ORDER BY id LIMIT 1")
+        pnl = await conn.fetchval("SELECT realized_pnl FROM decisions WHERE id=$1", did)
     assert fills >= 2 and dupes == 0 and pnl is not None
     assert any("approved" in a.text.lower() for a in telegram.answered_callbacks if a.text)
     edited = next(m for m in telegram.sent(CHAT) if m.message_id == msg.message_id)
@@ -119,8 +142,9 @@ async def test_approved_on_telegram_fills_on_sim_and_closes(
     )
 
 
-async def _is(probe: Any, want: str) -> bool:
-    return bool(await probe() == want)
+async def _state_in(pool: asyncpg.Pool, did: int, states: tuple[str, ...]) -> str | None:
+    state = await pool.fetchval("SELECT state FROM decisions WHERE id = $1", did)
+    return str(state) if state in states else None
 
 
 async def _any_text(api: FakeTelegramApi, needle: str) -> bool:
