@@ -94,17 +94,17 @@ async def test_approved_on_telegram_fills_on_sim_and_closes(
         "gl_decisions",
         lambda *_: pauses.append(asyncio.ensure_future(sim_admin(system["sim"], "pause"))),
     )
-    seen = 0
+    tried: set[int] = set()
     try:
         for _attempt in range(5):
 
-            async def shown(n: int = seen) -> BotMessage | None:
+            async def shown() -> BotMessage | None:
                 assert not system["group"].dead(), system["group"].dead()
-                fresh = confirmations(telegram)[n:]
+                fresh = [m for m in confirmations(telegram) if m.message_id not in tried]
                 return fresh[0] if fresh else None
 
             msg = await eventually(shown, timeout=180, what="a confirmation with chart+buttons")
-            seen += 1
+            tried.add(msg.message_id)
             await sim_admin(system["sim"], "pause")
             assert msg.photo_bytes and msg.photo_bytes.startswith(b"\x89PNG")
             assert "LONG BTCUSDT" in (msg.caption or msg.text or "")
