@@ -181,10 +181,15 @@ class ApprovalService:
     async def _route(self, decision_id: int) -> Reply:
         try:
             result = await self.router.submit_bracket(decision_id)
-        except Exception as exc:  # the router's own sweep retries APPROVED decisions
-            log.warning("router did not take #D-%d yet: %s", decision_id, exc)
-            return Reply(f"#D-{decision_id} approved; router: {exc}")
-        decision = result.get("decision") or {}
+            decision = result.get("decision") or {}
+        except Exception as exc:
+            # The router also routes on its own (NOTIFY, sweep), so it may already have acted:
+            # answer with what really happened to the decision.
+            async with self.pool.acquire() as conn:
+                decision = await queries.decision(conn, decision_id) or {}
+            if decision.get("state") == "APPROVED":
+                log.warning("router did not take #D-%d yet: %s", decision_id, exc)
+                return Reply(f"#D-{decision_id} approved; router: {exc}")
         if decision.get("state") == "FAILED":
             why = decision.get("failure_reason") or "rejected by the exchange"
             return Reply(f"#D-{decision_id} approved but the entry failed: {why}", ok=False)
