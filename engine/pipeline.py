@@ -163,18 +163,25 @@ class StreamProcessor:
             ids = {s.agent: await store.insert_signal(conn, s) for s in signals}
             if chosen is None:
                 return Outcome(True, regime=self.regime, micro=micro)
-            out = await self._decide(conn, chosen, ids[chosen.agent], received_at)
+            price = Decimal(repr(c.close))
+            out = await self._decide(conn, chosen, ids[chosen.agent], received_at, price)
             return replace(out, micro=micro)
 
     async def _decide(
-        self, conn: asyncpg.Connection, signal: SignalRaw, signal_id: int | None, received_at: float
+        self,
+        conn: asyncpg.Connection,
+        signal: SignalRaw,
+        signal_id: int | None,
+        received_at: float,
+        price: Decimal,
     ) -> Outcome:
         if signal_id is None:
             return Outcome(True, signal, skipped_because="signal already recorded")
         reason = await self._gate(conn)
         bracket = None
         if reason is None:
-            equity = await store.equity_quote(conn, self.market.value)
+            prices = {self.symbol: price}
+            equity = await store.sizing_equity(conn, self.market.value, prices)
             assert equity is not None  # checked by the gate
             try:
                 bracket = self.build_bracket(signal, equity)

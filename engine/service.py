@@ -117,6 +117,7 @@ class Engine:
     async def _warm(self, rest: MarketRest, proc: StreamProcessor) -> int:
         warm = self.settings.market.warmup_candles
         candles, _ = await rest.closed_klines(proc.symbol, proc.tf, limit=warm + 1)
+        candles = candles[-warm:]
         if not candles:
             raise RuntimeError(f"venue returned no history for {proc.symbol} {proc.tf}")
         for c in candles:

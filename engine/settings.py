@@ -78,6 +78,7 @@ class SimSettings(Section):
     futures_mark_file: str = "data/XRPUSDT-perp-1h-mark.csv"
     futures_funding_file: str = "data/XRPUSDT-perp-8h-funding_rate.csv"
     futures_start_balance_usdt: Decimal = Field(Decimal("10000"), gt=0)
+    clock: Literal["now", "historical"] = "now"  # replay on today's calendar, or file times
 
 
 class MarketSettings(Section):

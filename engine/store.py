@@ -209,6 +209,32 @@ async def equity_quote(conn: asyncpg.Connection, market: str = "spot") -> Decima
     return Decimal(str(value)) if value is not None else None
 
 
+SNAPSHOT_KEYS = {"spot": "account_spot", "usdm": "account_usdm"}
+
+
+async def sizing_equity(
+    conn: asyncpg.Connection, market: str, prices: dict[str, Decimal]
+) -> Decimal | None:
+    """Equity to size a decision on: the router's latest account snapshot (cash and
+    holdings, which change only with fills) marked at ``prices`` — the close of the candle
+    being decided on — where the snapshot holds those symbols, else at the snapshot's own
+    prices. The same candles and fills therefore give the same size whenever the snapshot
+    was refreshed. ``None`` until the router published one."""
+    snap = await conn.fetchval("SELECT value FROM control WHERE key = $1", SNAPSHOT_KEYS[market])
+    if not isinstance(snap, dict):
+        return await equity_quote(conn, market)
+    total = Decimal(snap["cash"])
+    for h in snap.get("holdings", []):
+        qty = Decimal(h["quantity"])
+        px = prices.get(h["symbol"])
+        if market == "usdm":
+            entry = Decimal(h["entry_price"])
+            total += qty * (px - entry) if px is not None else Decimal(h["unrealized"])
+        else:
+            total += qty * (px if px is not None else Decimal(h["price"]))
+    return total
+
+
 async def open_decisions(conn: asyncpg.Connection, venue: str, symbol: str) -> int:
     """How many decisions on a symbol are pending, approved, routed or open."""
     n: int = await conn.fetchval(

@@ -58,12 +58,9 @@ class SymbolFeed:
         self.handled: Counter[str] = Counter()  # candles received per interval
         self.repeats = 0  # candles received again (open time not after the last one)
         self._last: dict[str, int] = {}
-        self._newest_parent = -1  # newest parent candle handed to this feed
 
     async def put(self, candle: Candle, received_at: float, live: bool) -> None:
         """Enqueue a closed candle of either interval (waits while the queue is full)."""
-        if candle.tf == self.parent.tf:
-            self._newest_parent = max(self._newest_parent, candle.open_time)
         await self.queue.put((candle, received_at, live))
 
     async def run(self) -> None:
@@ -126,10 +123,8 @@ class SymbolFeed:
         await self._release_covered()
 
     async def _process_parent(self, candle: Candle, received_at: float, live: bool) -> None:
-        # A candle that already has a newer one waiting behind it is history: the market moved
-        # on while it queued (e.g. catching up after a restart), so it feeds the state but
-        # never becomes a decision.
-        live = live and candle.open_time >= self._newest_parent
+        # ``live`` was judged on the venue's clock by the ingestor: how long the candle
+        # queued here does not change it, so decisions do not depend on machine speed.
         outcome = await self.parent.process(self.pool, candle, received_at, live)
         self.outcomes.append((candle, outcome))
         if outcome.decision_id is not None:

@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--mark-file", action="append", default=[], metavar="SYMBOL=PATH")
     sim.add_argument("--funding-file", action="append", default=[], metavar="SYMBOL=PATH")
     sim.add_argument("--markets", default="spot,futures", help="spot or spot,futures")
+    sim.add_argument(
+        "--paused",
+        action="store_true",
+        help="start with the replay paused (resume or advance it through /sim/admin)",
+    )
     sub.add_parser("engine", help="market ingestion, analysis and decisions")
     sub.add_parser("router", help="the order router (HTTP API on loopback)")
     bot = sub.add_parser("bot", help="the chat bot and approval service")
@@ -114,7 +119,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print("greenlight sim: give both --api-key and --api-secret", file=sys.stderr)
             return 2
         overrides = SimOverrides(
-            args.spot_file, args.futures_file, args.mark_file, args.funding_file, args.markets
+            args.spot_file,
+            args.futures_file,
+            args.mark_file,
+            args.funding_file,
+            args.markets,
+            args.paused,
         )
         return run_sim(
             settings,

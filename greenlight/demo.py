@@ -1,8 +1,11 @@
 """``greenlight demo``: the real system, unattended, on a private database, with a JSON report.
 
-Every process is the real one (sim, router, engine, bot with ``--auto-approve``). The replay
-runs as fast as the pipeline takes it; while a decision is between "written" and "bracket
-resting on the exchange" the replay is held, so fills reflect the decision's prices.
+Every process is the real one (sim, router, engine, bot with ``--auto-approve``). The demo
+drives the simulator's clock itself, one timeframe at a time (``/sim/admin/advance``), and
+moves on only when everything the last step caused has settled: the engine has processed the
+candle on every stream, no decision is between "written" and "protected on the exchange",
+and the router has handled every user-data message the venue sent. The run therefore does
+not depend on how fast the machine is: the same arguments give the same decisions and fills.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import asyncpg
 
 from engine.db import connect, migrate, start_embedded, stop_embedded
 from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-from engine.settings import Settings
+from engine.settings import TIMEFRAMES_MS, Settings
 from greenlight import report
 from greenlight.procs import ProcessGroup, child_env, free_port, router_token, wait_port
 
@@ -113,15 +116,14 @@ async def _demo(
     logs = _open_logs(workdir)
     started = time.monotonic()
     try:
-        sim = group.start("sim", "sim", stdout=logs["sim"])
+        sim = group.start("sim", "sim", "--paused", stdout=logs["sim"])
         await asyncio.to_thread(wait_port, "127.0.0.1", sim_port, 60, sim)
-        async with aiohttp.ClientSession() as http:
-            await _SimAdmin(http, sim_port).call("pause")
         router = group.start("router", "router", stdout=logs["router"])
         await asyncio.to_thread(wait_port, "127.0.0.1", router_port, 60, router)
         group.start("engine", "engine", stdout=logs["engine"])
         group.start("bot", "bot", "--auto-approve", stdout=logs["bot"])
-        await _drive(group, url, sim_port, started + timeout)
+        probe = Probe(url, sim_port, router_port, env["GREENLIGHT_ROUTER_TOKEN"])
+        await _drive(group, probe, TIMEFRAMES_MS[settings.market.timeframe], started + timeout)
         return await report.build(
             url,
             f"http://127.0.0.1:{sim_port}",
@@ -152,22 +154,6 @@ async def _fresh_database(settings: Settings, workdir: Path) -> str:
     return f"{head.rsplit('/', 1)[0]}/{name}{sep}{query}"
 
 
-class _SimAdmin:
-    """The sim's loopback admin API over one HTTP session."""
-
-    def __init__(self, http: aiohttp.ClientSession, port: int) -> None:
-        self._http = http
-        self._base = f"http://127.0.0.1:{port}/sim/admin"
-
-    async def call(self, action: str) -> dict[str, Any]:
-        method = self._http.get if action == "status" else self._http.post
-        async with method(f"{self._base}/{action}") as resp:
-            if resp.status != 200:
-                raise DemoError(f"sim admin {action}: HTTP {resp.status}")
-            data: dict[str, Any] = await resp.json()
-            return data
-
-
 IN_FLIGHT_SQL = """
 SELECT count(*) FROM decisions d
 WHERE d.state IN ('PENDING', 'APPROVED')
@@ -175,51 +161,133 @@ WHERE d.state IN ('PENDING', 'APPROVED')
         SELECT 1 FROM orders o WHERE o.decision_id = d.id AND o.client_order_id LIKE '%-SL%'
           AND o.status NOT IN ('NEW_PENDING', 'REJECTED')))
 """
+PROCESSED_SQL = """
+SELECT venue, min(open_time) AS open_time FROM feature_state WHERE tf = $1 GROUP BY venue
+"""
+POLL_S = 0.003
 
 
-async def _drive(group: ProcessGroup, url: str, sim_port: int, deadline: float) -> None:
-    """Resume the replay, hold it while a decision is in flight, return when all is done."""
-    conn, listener = await connect(url), await connect(url)
-    pending: set[asyncio.Task[Any]] = set()
-    async with aiohttp.ClientSession() as http:
-        admin = _SimAdmin(http, sim_port)
+class Probe:
+    """What the demo watches: the simulator's admin API, the router's state, the database."""
 
-        def hold_now(*_: object) -> None:  # the moment a decision is written
-            task = asyncio.ensure_future(admin.call("pause"))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+    def __init__(self, db_url: str, sim_port: int, router_port: int, token: str) -> None:
+        self.db_url = db_url
+        self.sim = f"http://127.0.0.1:{sim_port}/sim/admin"
+        self.router = f"http://127.0.0.1:{router_port}/v1/state"
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.http: aiohttp.ClientSession | None = None
+        self.conn: asyncpg.Connection | None = None
 
-        await listener.add_listener("gl_decisions", hold_now)
+    async def __aenter__(self) -> Probe:
+        self.http = aiohttp.ClientSession()
+        self.conn = await connect(self.db_url)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+        if self.http is not None:
+            await self.http.close()
+
+    async def sim_call(self, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``GET status`` or ``POST <action>`` on the simulator's admin API."""
+        assert self.http is not None
+        url = f"{self.sim}/{action}"
+        method = self.http.get(url) if action == "status" else self.http.post(url, json=body)
+        async with method as resp:
+            if resp.status != 200:
+                raise DemoError(f"sim admin {action}: HTTP {resp.status} {await resp.text()}")
+            data: dict[str, Any] = await resp.json()
+            return data
+
+    async def router_handled(self) -> int | None:
+        """User-data messages the router has fully handled (spot + USD-M); ``None`` while it
+        is not answering yet."""
+        assert self.http is not None
         try:
-            await _follow(group, conn, admin, deadline)
-        finally:
-            await listener.close()
-            await conn.close()
+            async with self.http.get(self.router, headers=self.headers) as resp:
+                if resp.status != 200:
+                    return None
+                state = await resp.json()
+        except aiohttp.ClientError:
+            return None
+        usdm = state.get("usdm") or {}
+        spot = int(state["venue"]["user_messages_handled"])
+        return spot + int(usdm.get("user_messages_handled") or 0)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        """One value from the database."""
+        assert self.conn is not None
+        return await self.conn.fetchval(sql, *args)
+
+    async def processed(self, tf: str) -> dict[str, int]:
+        """Per venue, the oldest newest-processed candle of its ``tf`` streams."""
+        assert self.conn is not None
+        return {r["venue"]: r["open_time"] for r in await self.conn.fetch(PROCESSED_SQL, tf)}
 
 
-async def _follow(
-    group: ProcessGroup, conn: asyncpg.Connection, admin: _SimAdmin, deadline: float
+def _expected(status: dict[str, Any], tf_ms: int, spot: str) -> dict[str, int]:
+    """The newest closed candle (open time) each market's engine streams must have reached."""
+    out = {spot: _last_closed(status, tf_ms)}
+    fut = status.get("futures")
+    if fut:
+        out[f"{spot}-usdm"] = _last_closed(fut, tf_ms)
+    return out
+
+
+def _last_closed(status: dict[str, Any], tf_ms: int) -> int:
+    return int(status["server_time"]) // tf_ms * tf_ms - tf_ms
+
+
+async def _drive(group: ProcessGroup, probe: Probe, tf_ms: int, deadline: float) -> None:
+    """Step the market one timeframe at a time, letting everything settle between steps."""
+    tf = next(k for k, v in TIMEFRAMES_MS.items() if v == tf_ms)
+    async with probe:
+        status = await probe.sim_call("status")
+        await _settle(group, probe, status, tf, tf_ms, deadline)
+        while not status.get("finished"):
+            status = await probe.sim_call("advance", {"ms": tf_ms})
+            await _settle(group, probe, status, tf, tf_ms, deadline)
+
+
+async def _settle(
+    group: ProcessGroup,
+    probe: Probe,
+    status: dict[str, Any],
+    tf: str,
+    tf_ms: int,
+    deadline: float,
 ) -> None:
-    engine_ready, paused = False, True
+    """Wait until the engine processed the step's candles on every stream, no decision is
+    in flight, and the router handled every user-data message sent so far."""
+    want = _expected(status, tf_ms, "sim")
+    waiting = "nothing yet"
     while True:
         if dead := group.dead():
             raise DemoError(", ".join(f"{n} exited with code {rc}" for n, rc in dead))
         if time.monotonic() > deadline:
-            raise DemoError("timed out before the replay finished")
-        if not engine_ready:
-            engine_ready = bool(await conn.fetchval("SELECT count(*) FROM feature_state"))
-            equity = await conn.fetchval("SELECT value FROM control WHERE key='equity_quote'")
-            engine_ready = engine_ready and equity is not None
-        in_flight = await conn.fetchval(IN_FLIGHT_SQL)
-        status = await admin.call("status")
-        hold = not engine_ready or in_flight > 0
-        if hold != paused and not status.get("finished"):
-            await admin.call("pause" if hold else "resume")
-            paused = hold
-        if status.get("finished") and not in_flight:
-            last = await conn.fetchval(
-                "SELECT max(open_time) FROM feature_state WHERE venue = 'sim'"
-            )
-            if last is not None and last >= int(status.get("open_time") or 0):
-                return
-        await asyncio.sleep(0.02)
+            raise DemoError(f"timed out before the replay finished (waiting for {waiting})")
+        unsettled = await _unsettled(probe, tf, want)
+        if unsettled is None:
+            return
+        waiting = unsettled
+        await asyncio.sleep(POLL_S)
+
+
+async def _unsettled(probe: Probe, tf: str, want: dict[str, int]) -> str | None:
+    """What the step still waits for, or ``None`` when everything has settled."""
+    if await probe.fetchval("SELECT value FROM control WHERE key = 'equity_quote'") is None:
+        return "the router's first equity snapshot"
+    done = await probe.processed(tf)
+    for venue, t in want.items():
+        if done.get(venue, -1) < t:
+            return f"the engine to process {venue} {tf} candle {t} (at {done.get(venue)})"
+    if n := await probe.fetchval(IN_FLIGHT_SQL):
+        return f"{n} decision(s) between written and protected"
+    # handled before and after reading what was sent: equal means nothing was in progress
+    before = await probe.router_handled()
+    sent = int((await probe.sim_call("status"))["user_messages_sent"])
+    after = await probe.router_handled()
+    if before is None or not before == sent == after:
+        return f"the router to handle user-data messages ({before}/{sent})"
+    return None

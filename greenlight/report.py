@@ -11,6 +11,7 @@ import aiohttp
 import asyncpg
 import numpy as np
 
+from engine.db import connect
 from router.signing import signed_query
 
 LATENCY_SQL = {
@@ -75,11 +76,73 @@ async def _listing(
     return [str(o[key]) for o in orders]
 
 
+async def kill_switch_trips(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Every automatic halt: when, why (the guard's own words) and what it cancelled."""
+    rows = await conn.fetch(
+        "SELECT at, detail FROM audit_log WHERE action = 'kill' AND detail->>'by' = 'auto'"
+        " ORDER BY id"
+    )
+    return [
+        {
+            "at": r["at"].isoformat(),
+            "reason": str(r["detail"].get("reason", "")).split(":")[0],
+            "detail": r["detail"].get("reason", ""),
+        }
+        for r in rows
+    ]
+
+
+async def decision_list(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Each decision by its candle (ids depend on which stream wrote first): what was
+    proposed and what became of it."""
+    rows = await conn.fetch(
+        "SELECT market, symbol, open_time, side, state, bracket, realized_pnl FROM decisions"
+        " ORDER BY open_time, market, symbol"
+    )
+    return [
+        {
+            "market": r["market"],
+            "symbol": r["symbol"],
+            "open_time": r["open_time"],
+            "side": r["side"],
+            "entry": r["bracket"]["entry_price"],
+            "stop": r["bracket"]["stop_price"],
+            "targets": [tp["price"] for tp in r["bracket"]["take_profits"]],
+            "quantity": r["bracket"]["quantity"],
+            "state": r["state"],
+            "pnl": None if r["realized_pnl"] is None else str(r["realized_pnl"]),
+        }
+        for r in rows
+    ]
+
+
+async def fill_list(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Each fill by its decision's candle and order leg (``E``, ``SL1``, ``TP2``…)."""
+    rows = await conn.fetch(
+        "SELECT d.market, d.symbol, d.open_time, f.client_order_id, f.side, f.price,"
+        " f.quantity, f.commission FROM fills f JOIN decisions d ON d.id = f.decision_id"
+        " ORDER BY d.open_time, d.market, f.trade_time, f.client_order_id, f.trade_id"
+    )
+    return [
+        {
+            "market": r["market"],
+            "symbol": r["symbol"],
+            "decision_open_time": r["open_time"],
+            "leg": r["client_order_id"].rsplit("-", 1)[-1],
+            "side": r["side"],
+            "price": str(r["price"]),
+            "quantity": str(r["quantity"]),
+            "commission": str(r["commission"]),
+        }
+        for r in rows
+    ]
+
+
 async def build(
     url: str, rest: str, api_key: str, api_secret: str, wall_s: float
 ) -> dict[str, Any]:
     """Assemble the demo report."""
-    conn = await asyncpg.connect(url)
+    conn = await connect(url)
     try:
         q = conn.fetchval
         symbols: dict[str, list[str]] = {}
@@ -116,6 +179,9 @@ async def build(
                     "SELECT state, count(*) AS n FROM decisions GROUP BY state ORDER BY state"
                 )
             ),
+            "kill_switch_trips": await kill_switch_trips(conn),
+            "decision_list": await decision_list(conn),
+            "fill_list": await fill_list(conn),
             "wall_seconds": round(wall_s, 1),
         }
         for name, expr in LATENCY_SQL.items():

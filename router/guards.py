@@ -2,10 +2,10 @@
 
 Thresholds come from ``[guards]`` in the settings (the module constants are the defaults):
 
-- ``DAILY_DRAWDOWN_LIMIT``: trip when a published equity snapshot (``control.equity_quote``
-  for spot, plus open spot positions at cost; ``control.equity_quote_usdm`` for USD-M, the
-  margin balance) falls this fraction below the first snapshot of the UTC day (kept in
-  ``control.<key>_day_open``).
+- ``DAILY_DRAWDOWN_LIMIT``: trip when the published equity (``control.equity_quote`` for
+  spot, ``control.equity_quote_usdm`` for USD-M: each marked to market from one account
+  snapshot, see :mod:`router.equity`) falls this fraction below the first figure of the UTC
+  day (kept in ``control.<key>_day_open``).
 - ``STALE_TIMEFRAMES``: trip when the newest candle of a traded symbol in the ``candles``
   table is older than this many timeframes, checked only while the venue is live (its user
   stream connected). Against the simulator the candle's ``received_at`` is used, because
@@ -40,14 +40,7 @@ async def drawdown_breach(
     value = await conn.fetchval("SELECT value FROM control WHERE key = $1", key)
     if value is None:
         return None
-    equity = Decimal(str(value))
-    if key == "equity_quote":
-        # The spot snapshot is the quote asset only: add open spot positions at cost, so
-        # buying is not a loss (unrealized spot PnL is not counted).
-        equity += await conn.fetchval(
-            "SELECT coalesce(sum(open_quantity * entry_price), 0) FROM positions"
-            " WHERE market = 'spot' AND state = 'OPEN' AND entry_price IS NOT NULL"
-        )
+    equity = Decimal(str(value))  # marked to market from one snapshot (router.equity)
     day = now.astimezone(UTC).date().isoformat()
     opening = await conn.fetchval("SELECT value FROM control WHERE key = $1", f"{key}_day_open")
     if not isinstance(opening, dict) or opening.get("day") != day:

@@ -21,7 +21,7 @@ from router.api import build_app
 from router.brackets import RouteRefused
 from router.config import RouterConfigError, futures_config, venue_config
 from router.core import Core
-from router.equity import keep_publishing
+from router.equity import EquityPublisher
 from router.errors import RateLimitError, TemporaryError, VenueError
 from router.guards import Guards
 from router.killswitch import KillSwitch
@@ -76,6 +76,9 @@ class RouterService:
             stale_timeframes=g.stale_timeframes,
         )
         self.reconciler = Reconciler(self.core)
+        self.equity = EquityPublisher(pool, self.venue, self.usdm.venue if self.usdm else None)
+        if self.usdm is not None:
+            self.usdm.after_fill = lambda: self.equity.publish("usdm")
         self._audit_queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(10_000)
         self._tasks: list[asyncio.Task[Any]] = []
         self._short: set[asyncio.Task[None]] = set()
@@ -141,15 +144,14 @@ class RouterService:
         if self.usdm is not None:
             await self.usdm.start()
         await self.reconciler.run()
+        await self.equity.publish()
         await self.sweep()
-        futures = self.usdm.venue if self.usdm else None
         self._tasks += [
             asyncio.create_task(self.stream.run(self._on_event, self._on_stream_up), name="user"),
             asyncio.create_task(self._watch(), name="stream-watch"),
             asyncio.create_task(self._sweeper(), name="sweep"),
             asyncio.create_task(self._entry_ttl(), name="entry-ttl"),
-            asyncio.create_task(keep_publishing(self.pool, self.venue, futures=futures),
-                                name="equity"),
+            asyncio.create_task(self.equity.run(), name="equity"),
             asyncio.create_task(self.guards.run(), name="guards"),
         ]  # fmt: skip
         if self.usdm is not None:
@@ -195,6 +197,8 @@ class RouterService:
             await lifecycle.on_execution(self.core, event)
         except (VenueError, asyncpg.PostgresError) as exc:
             self.core.note_error(f"applying {event.client_order_id}: {exc}")
+        if event.fill is not None:  # the account changed: equity from a fresh snapshot
+            await self.equity.publish("spot")
 
     async def _on_stream_up(self) -> None:
         if self.reconciler.runs:
@@ -278,6 +282,7 @@ class RouterService:
                 "user_stream_connected": self.stream.connected,
                 "user_stream_reconnects": self.stream.reconnects,
                 "user_stream_error": self.stream.last_error,
+                "user_messages_handled": self.stream.messages_handled,
                 "time_offset_ms": self.venue.time_offset_ms,
                 "used_weight_1m": self.venue.used_weight,
                 "reconciliations": self.reconciler.runs,

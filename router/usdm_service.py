@@ -43,6 +43,7 @@ class UsdmWiring:
         core.futures, core.fsender = self.venue, FuturesSender(self.venue, settle)
         core.leverage_cap = settings.futures.leverage_cap
         core.margin_type = settings.futures.margin_type
+        self.after_fill: Callable[[], Awaitable[None]] | None = None  # e.g. equity refresh
 
     async def start(self, attempts: int = 30, delay_s: float = 1.0) -> None:
         """Connect (waiting while the venue is unreachable), then load the symbols' rules."""
@@ -64,6 +65,8 @@ class UsdmWiring:
             await lifecycle.on_execution(self.core, event)
         except (VenueError, asyncpg.PostgresError) as exc:
             self.core.note_error(f"applying {event.client_order_id}: {exc}")
+        if event.fill is not None and self.after_fill is not None:
+            await self.after_fill()
 
     async def on_algo(self, report: AlgoReport) -> None:
         """Apply an ``ALGO_UPDATE``."""
@@ -83,6 +86,7 @@ class UsdmWiring:
             "user_stream_connected": self.stream.connected,
             "user_stream_reconnects": self.stream.reconnects,
             "user_stream_error": self.stream.last_error,
+            "user_messages_handled": self.stream.messages_handled,
             "listen_key_keepalives": self.stream.keepalives,
             "time_offset_ms": self.venue.time_offset_ms,
             "used_weight_1m": self.venue.used_weight,

@@ -8,7 +8,6 @@ from aiohttp import web
 
 from sim.errors import SimError
 from sim.faults import parse_fault
-from sim.http_util import now_ms
 from sim.state import STATE, SimState
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
@@ -25,6 +24,9 @@ def status_of(st: SimState) -> dict[str, Any]:
         "open_time": r.current_open_time,
         "symbols": list(r.symbols),
         "candles_per_second": r.candles_per_second,
+        "server_time": r.now_ms,
+        "clock_shift_ms": r.shift_ms,
+        "user_messages_sent": st.users.gate.sent,
     } | _futures_status(st)
 
 
@@ -40,6 +42,8 @@ def _futures_status(st: SimState) -> dict[str, Any]:
             "finished": r.finished,
             "symbols": list(r.symbols),
             "clock": dict(fut.clock),
+            "server_time": r.now_ms,
+            "clock_shift_ms": r.shift_ms,
         }
     }
 
@@ -81,6 +85,23 @@ async def speed(request: web.Request) -> web.Response:
     return web.json_response(status_of(st))
 
 
+async def advance(request: web.Request) -> web.Response:
+    """``POST /sim/admin/advance`` with ``{"ms": n}``: move every market clock ``n`` ms on
+    at once (all updates in between are emitted), whether paused or not. A driver that waits
+    for its clients between calls gets the same run on any machine."""
+    st = _guard(request)
+    try:
+        body = await request.json()
+        ms = int(body["ms"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SimError(-1102, f'expected JSON {{"ms": <milliseconds>}}: {exc}') from None
+    if not 0 < ms <= 31 * 86_400_000:
+        raise SimError(-1130, "ms must be in (0, 31 days].")
+    for r in st.replays():
+        r.advance(ms)
+    return web.json_response(status_of(st))
+
+
 async def drop_streams(request: web.Request) -> web.Response:
     """``POST /sim/admin/drop-streams``: abort every market WebSocket."""
     st = _guard(request)
@@ -94,10 +115,12 @@ async def server_shutdown(request: web.Request) -> web.Response:
     """``POST /sim/admin/server-shutdown``: ``serverShutdown`` to every market connection,
     then close them (as before maintenance)."""
     st = _guard(request)
-    hubs = [st.market] + ([st.futures.market] if st.futures is not None else [])
+    hubs = [(st.market, st.replay)]
+    if st.futures is not None:
+        hubs.append((st.futures.market, st.futures.replay))
     notified = 0
-    for hub in hubs:
-        notified += hub.shutdown_notice(now_ms())
+    for hub, replay in hubs:
+        notified += hub.shutdown_notice(replay.now_ms)
         for c in list(hub.conns):
             c.close_after()
     return web.json_response({"notified": notified})
@@ -174,6 +197,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/sim/admin/pause", pause)
     r.add_post("/sim/admin/resume", resume)
     r.add_post("/sim/admin/speed", speed)
+    r.add_post("/sim/admin/advance", advance)
     r.add_post("/sim/admin/drop-streams", drop_streams)
     r.add_post("/sim/admin/server-shutdown", server_shutdown)
     r.add_get("/sim/admin/status", status)

@@ -24,7 +24,7 @@ from sim.fut_rest import fsymbol
 from sim.fut_rest_trade import fsigned
 from sim.fut_rules import check_price, check_qty
 from sim.fut_state import FutState
-from sim.http_util import Params, now_ms, p_decimal, p_int
+from sim.http_util import Params, p_decimal, p_int
 
 MODIFY_PARAMS = frozenset(
     {"symbol", "orderId", "origClientOrderId", "side", "quantity", "price", "priceMatch"}
@@ -91,7 +91,7 @@ async def modify_order(request: web.Request, fut: FutState, key: str, params: Pa
         raise mandatory("quantity")
     if price is None:
         raise mandatory("price")
-    out = modify(fut.book, key, (symbol, oid, cid), side, qty, price, now_ms())
+    out = modify(fut.book, key, (symbol, oid, cid), side, qty, price, fut.replay.now_ms)
     fut.publish(out.events)
     return order_json(out.orders[0])
 

@@ -11,7 +11,7 @@ from sim.errors import SimError, mandatory
 from sim.fut_payloads import num
 from sim.fut_rules import FutRules
 from sim.fut_state import FutState
-from sim.http_util import check_api_key, now_ms, p_int, read_params, reject_unknown
+from sim.http_util import check_api_key, p_int, read_params, reject_unknown
 from sim.rest_market import INTERVALS, select_rows
 from sim.state import STATE
 
@@ -103,8 +103,10 @@ async def ping(request: web.Request) -> web.Response:
 
 
 async def server_time(request: web.Request) -> web.Response:
-    """``GET /fapi/v1/time``."""
-    return web.json_response({"serverTime": now_ms()})
+    """``GET /fapi/v1/time``: the USD-M market clock (the spot one when none is served)."""
+    st = request.app[STATE]
+    replay = st.futures.replay if st.futures is not None else st.replay
+    return web.json_response({"serverTime": replay.now_ms})
 
 
 async def exchange_info(request: web.Request) -> web.Response:
@@ -118,7 +120,7 @@ async def exchange_info(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "timezone": "UTC",
-            "serverTime": now_ms(),
+            "serverTime": fut.replay.now_ms,
             "futuresType": "U_MARGINED",
             "rateLimits": limits,
             "exchangeFilters": [],
@@ -154,7 +156,7 @@ async def premium_index(request: web.Request) -> web.Response:
     fut = fstate(request)
     params, _, _ = await read_params(request)
     reject_unknown(params, {"symbol"})
-    now = now_ms()
+    now = fut.replay.now_ms
     if params.get("symbol"):
         return web.json_response(fut.premium_index(fsymbol(fut, params), now))
     return web.json_response([fut.premium_index(s, now) for s in fut.book.rules])
@@ -188,7 +190,7 @@ async def ticker_price(request: web.Request) -> web.Response:
     """``GET /fapi/v1/ticker/price`` and ``/fapi/v2/ticker/price``."""
     fut = fstate(request)
     params, _, _ = await read_params(request)
-    now = now_ms()
+    now = fut.replay.now_ms
 
     def item(s: str) -> dict[str, Any]:
         return {"symbol": s, "price": num(fut.book.last[s]), "time": now}

@@ -16,7 +16,7 @@ from sim.fut_payloads import num
 from sim.fut_rest import fsymbol
 from sim.fut_rest_trade import fsigned
 from sim.fut_state import FutState
-from sim.http_util import Params, now_ms
+from sim.http_util import Params
 from sim.hubs import dumps
 
 ZERO = Decimal(0)
@@ -35,7 +35,7 @@ async def leverage(request: web.Request, fut: FutState, key: str, params: Params
         raise SimError(-4028, f"Leverage {text} is not valid")
     acct = fut.book.accounts[key]
     acct.leverage[symbol] = int(text)
-    now = now_ms()
+    now = fut.replay.now_ms
     event = {"e": "ACCOUNT_CONFIG_UPDATE", "E": now, "T": now, "ac": {"s": symbol, "l": int(text)}}
     for s in [s for s in fut.users if s.account == key]:
         fut.gate.send(s.conn, dumps(event))

@@ -19,7 +19,6 @@ from sim.http_util import (
     Handler,
     Params,
     authenticate,
-    now_ms,
     p_int,
     read_params,
     reject_unknown,
@@ -37,8 +36,9 @@ def fsigned(allowed: frozenset[str] | set[str]) -> Callable[[FutHandler], Handle
         async def handler(request: web.Request) -> web.StreamResponse:
             st = request.app[STATE]
             params, raw_query, raw_body = await read_params(request)
-            key = authenticate(request, params, raw_query, raw_body, st.secrets)
             fut = st.futures
+            market = fut.replay.now_ms if fut is not None else st.replay.now_ms
+            key = authenticate(request, params, raw_query, raw_body, st.secrets, market)
             if fut is None:
                 raise SimError(-1121, "Invalid symbol. (this simulator serves no USD-M symbols)")
             fut.book.account(key)
@@ -76,7 +76,7 @@ def _place(fut: FutState, key: str, params: Params) -> dict[str, Any]:
     req = parse_order(params)
     rt = resp_type(params)
     fsymbol(fut, params)
-    out = fut.book.place(key, req, now_ms())
+    out = fut.book.place(key, req, fut.replay.now_ms)
     fut.publish(out.events)
     first = out.events[0]
     if rt == "ACK" and isinstance(first, OrderUpdate):
@@ -130,7 +130,7 @@ async def cancel_order(request: web.Request, fut: FutState, key: str, params: Pa
     """``DELETE /fapi/v1/order``."""
     symbol = fsymbol(fut, params)
     oid, cid = _ids(params, "orderId", "origClientOrderId")
-    out = fut.book.cancel(key, symbol, oid, cid, now_ms())
+    out = fut.book.cancel(key, symbol, oid, cid, fut.replay.now_ms)
     fut.publish(out.events)
     return order_json(out.orders[0])
 
@@ -146,7 +146,7 @@ async def open_orders(request: web.Request, fut: FutState, key: str, params: Par
 async def cancel_all(request: web.Request, fut: FutState, key: str, params: Params) -> Any:
     """``DELETE /fapi/v1/allOpenOrders``."""
     symbol = fsymbol(fut, params)
-    now = now_ms()
+    now = fut.replay.now_ms
     for o in fut.book.open_orders(key, symbol):
         fut.publish(fut.book.cancel(key, symbol, o.order_id, None, now).events)
     return DONE
@@ -199,7 +199,7 @@ async def new_algo(request: web.Request, fut: FutState, key: str, params: Params
     req = parse_algo(params)
     resp_type(params)
     fsymbol(fut, params)
-    algo, out = fut.desk.place(key, req, now_ms())
+    algo, out = fut.desk.place(key, req, fut.replay.now_ms)
     fut.publish(out.events)
     return _counted(request, key, algo_json(algo))
 
@@ -222,7 +222,7 @@ async def get_algo(request: web.Request, fut: FutState, key: str, params: Params
 async def cancel_algo(request: web.Request, fut: FutState, key: str, params: Params) -> Any:
     """``DELETE /fapi/v1/algoOrder``."""
     aid, cid = _ids(params, "algoId", "clientAlgoId")
-    algo, out = fut.desk.cancel(key, aid, cid, now_ms())
+    algo, out = fut.desk.cancel(key, aid, cid, fut.replay.now_ms)
     fut.publish(out.events)
     return {
         "algoId": algo.algo_id,
@@ -254,7 +254,7 @@ async def all_algos(request: web.Request, fut: FutState, key: str, params: Param
 async def cancel_all_algos(request: web.Request, fut: FutState, key: str, params: Params) -> Any:
     """``DELETE /fapi/v1/algoOpenOrders``."""
     symbol = fsymbol(fut, params)
-    now = now_ms()
+    now = fut.replay.now_ms
     out = FutOutcome()
     for a in fut.desk.open_algos(key, symbol):
         out.events.extend(fut.desk.cancel(key, a.algo_id, None, now)[1].events)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.candlefile import TIME_COLUMNS, CandleArrays, read_candles
+from sim.clock import ClockMode, market_shift, shift_all, wall_ms
 from sim.filters import rules_for
 from sim.fut_engine import FuturesBook
 from sim.fut_feed import FundingFeed
@@ -104,8 +105,10 @@ def build_futures(
     balances: Mapping[str, Decimal],
     default_leverage: int,
     listen_key_ttl: float,
+    clock: ClockMode = "historical",
 ) -> FutState:
-    """The futures state: rules, book with accounts, replay (own clock) and feeds."""
+    """The futures state: rules, book with accounts, replay (own clock) and feeds; with
+    ``clock="now"`` candles, marks and funding move together onto today's calendar."""
     rules = {}
     for symbol, arr in data.candles.items():
         spot = rules_for(symbol, arr.close[:: max(1, len(arr) // 2000)].tolist())
@@ -114,15 +117,24 @@ def build_futures(
     for key, wallet in balances.items():
         book.add_account(key, wallet)
     shortest = min(len(a) for a in data.candles.values())
+    history = min(opts.history_candles, shortest // 2)
+    shift = market_shift(clock, data.candles, history, wall_ms())
+    data = FuturesData(
+        shift_all(data.candles, shift),
+        shift_all(data.marks, shift),
+        shift_all(data.funding, shift),
+        data.served,
+    )
     replay = Replay(
         data.candles,
         opts.tf_ms,
-        history_candles=min(opts.history_candles, shortest // 2),
+        history_candles=history,
         candles_per_second=opts.candles_per_second,
         updates_per_candle=opts.updates_per_candle,
         max_candles=opts.max_candles,
         start_paused=opts.start_paused,
         price_decimals={s: r.price_precision for s, r in rules.items()},
+        shift_ms=shift,
     )
     feeds = {s: FundingFeed(data.marks.get(s), data.funding.get(s)) for s in data.candles}
     return FutState(

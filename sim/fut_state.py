@@ -16,7 +16,6 @@ from sim.fut_feed import FundingFeed
 from sim.fut_models import FutEvent, FutOutcome
 from sim.fut_payloads import event_json, num
 from sim.fut_settle import liquidate, settle_funding
-from sim.http_util import now_ms
 from sim.hubs import Conn, MarketHub, dumps
 from sim.intervals import IntervalSet
 from sim.replay import KlineUpdate, Replay
@@ -128,7 +127,7 @@ class FutState:
 
     def publish(self, events: Iterable[FutEvent]) -> None:
         """Deliver engine events to the account's user-data connections, in order."""
-        now = now_ms()
+        now = self.replay.now_ms
         for ev in events:
             targets = [s for s in self.users if s.account == ev.account]
             if not targets:
@@ -140,7 +139,7 @@ class FutState:
 
     def on_updates(self, updates: list[KlineUpdate]) -> None:
         """Replay listener: mark price, triggers, fills, liquidations, funding, streams."""
-        now = now_ms()
+        now = self.replay.now_ms
         marks: list[Json] = []
         for u in updates:
             rules = self.book.rules[u.symbol]
@@ -201,7 +200,7 @@ class FutState:
     def expire_listen_keys(self) -> int:
         """Send ``listenKeyExpired`` to the streams of expired keys and close them."""
         gone = self.listen_keys.take_expired()
-        now = now_ms()
+        now = self.replay.now_ms
         for lk in gone:
             for s in [s for s in self.users if s.listen_key == lk]:
                 s.conn.send(dumps({"e": "listenKeyExpired", "E": now, "listenKey": lk}))

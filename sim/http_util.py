@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from sim.clock import wall_ms
 from sim.errors import SimError, illegal_chars, mandatory
 
 Params = dict[str, str]
@@ -21,11 +22,6 @@ NUMBER = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 API_KEY_FORMAT = re.compile(r"^[\x21-\x7e]{1,128}$")
 MAX_RECV_WINDOW = 60000
-
-
-def now_ms() -> int:
-    """Wall-clock milliseconds (the server clock)."""
-    return int(time.time() * 1000)
 
 
 def error_response(err: SimError, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -75,8 +71,11 @@ def check_api_key(key: str | None, secrets: Mapping[str, str]) -> str:
     return secrets[key]
 
 
-def check_timestamp(params: Params, server_ms: int) -> None:
-    """Binance rule: ``timestamp < server + 1000`` and ``server - timestamp <= recvWindow``."""
+def check_timestamp(params: Params, server_ms: int, market_ms: int | None = None) -> None:
+    """Binance rule: ``timestamp < server + 1000`` and ``server - timestamp <= recvWindow``.
+
+    ``server_ms`` is the wall clock; a timestamp that satisfies the rule against the market
+    clock ``market_ms`` instead (a client synchronised with ``serverTime``) is accepted too."""
     ts_text = params.get("timestamp", "")
     if not ts_text:
         raise mandatory("timestamp")
@@ -91,6 +90,8 @@ def check_timestamp(params: Params, server_ms: int) -> None:
         ts //= 1000
     if window <= 0 or window > MAX_RECV_WINDOW:
         raise SimError(-1131, "recvWindow must be less than 60000")
+    if market_ms is not None and market_ms - window <= ts < market_ms + 1000:
+        return
     if ts >= server_ms + 1000:
         raise SimError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
     if server_ms - ts > window:
@@ -98,7 +99,12 @@ def check_timestamp(params: Params, server_ms: int) -> None:
 
 
 def authenticate(
-    request: web.Request, params: Params, raw_query: str, raw_body: str, secrets: Mapping[str, str]
+    request: web.Request,
+    params: Params,
+    raw_query: str,
+    raw_body: str,
+    secrets: Mapping[str, str],
+    market_ms: int | None = None,
 ) -> str:
     """Check API key, signature and timestamp of a SIGNED request; returns the API key."""
     key = request.headers.get("X-MBX-APIKEY")
@@ -110,7 +116,7 @@ def authenticate(
     expected = hmac_hex(secret, signature_payload(raw_query, raw_body))
     if not hmac.compare_digest(expected, signature.lower()):
         raise SimError(-1022, "Signature for this request is not valid.")
-    check_timestamp(params, now_ms())
+    check_timestamp(params, wall_ms(), market_ms)
     return key
 
 

@@ -4,8 +4,9 @@ candle with in-progress updates that follow an intra-candle price path.
 Path rule: a bullish candle (close ≥ open) goes O→L→H→C, a bearish one O→H→L→C, each leg
 taking a third of the candle. Update ``j`` of ``k`` in-progress updates is taken at
 ``t = j/(k+1)``; its high/low are the extremes visited so far, its volume ``volume*t``; the
-closing update (``x=true``) carries the real values. Candle times are historical; pacing uses
-the monotonic wall clock.
+closing update (``x=true``) carries the real values. The replay's position is the market
+clock (:attr:`Replay.now_ms`): candle, event and server times are all read off it. Pacing (how
+many candles per wall-clock second) uses the monotonic wall clock.
 """
 
 from __future__ import annotations
@@ -111,12 +112,14 @@ class Replay:
         max_candles: int | None = None,
         start_paused: bool = False,
         price_decimals: Mapping[str, int] | None = None,
+        shift_ms: int = 0,
     ) -> None:
         if not candles:
             raise ValueError("replay needs at least one candle file")
         if candles_per_second <= 0:
             raise ValueError("candles_per_second must be positive")
         self.candles = dict(candles)
+        self.shift_ms = shift_ms  # how far the candles were moved from their file times
         self.symbols = list(self.candles)
         self.tf_ms = tf_ms
         self.k = updates_per_candle
@@ -196,6 +199,16 @@ class Replay:
         m = self._first + min(self.replayed, max(self.total - 1, 0))
         return int(self._master[m])
 
+    @property
+    def now_ms(self) -> int:
+        """Market time (ms) of the newest emission: the open time of the candle in progress
+        plus the elapsed part of it; the close of the last candle once finished."""
+        if self.finished:
+            last = self._first + max(self.total - 1, 0)
+            return int(self._master[last]) + self.tf_ms
+        m = self._first + self.replayed
+        return int(self._master[m]) + self.tf_ms * self._sub // (self.k + 1)
+
     def visible_range(self, symbol: str) -> tuple[int, int]:
         """Row range ``[lo, hi)`` of ``symbol``'s closed candles visible to clients."""
         return self._lower[symbol], self.closed_upto[symbol]
@@ -228,6 +241,16 @@ class Replay:
         self._base_steps = self._steps
 
     # ---- stepping --------------------------------------------------------------------
+    def advance(self, ms: int) -> int:
+        """Step (paused or not) until the market clock has moved ``ms`` on or the replay
+        is finished; returns the number of updates emitted."""
+        target = self.now_ms + ms
+        done = 0
+        while not self.finished and self.now_ms < target:
+            self.step()
+            done += 1
+        return done
+
     def step(self) -> list[KlineUpdate]:
         """Emit the next update for every symbol (no-op when finished)."""
         if self.finished:

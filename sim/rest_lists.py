@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from sim.errors import SimError, mandatory
-from sim.http_util import Params, now_ms, p_client_id, p_decimal, p_str
+from sim.http_util import Params, p_client_id, p_decimal, p_str
 from sim.order_lists import ListExchange
 from sim.orders import OrderRequest, OtoRequest, Side
 from sim.payloads import order_list_json, order_result
@@ -62,7 +62,7 @@ async def _place(st: SimState, key: str, params: Params, otoco: bool) -> web.Res
     exchange = st.exchange
     if not isinstance(exchange, ListExchange):
         raise SimError(-1000, "An unknown error occurred while processing the request.")
-    now = now_ms()
+    now = st.replay.now_ms
     out = exchange.place_oto(key, req, now)
     st.publish(out.events)
     assert out.order_list is not None

@@ -11,7 +11,7 @@ from aiohttp import web
 from engine.candlefile import CandleArrays
 from sim.errors import SimError, mandatory
 from sim.exchange_info import exchange_info
-from sim.http_util import now_ms, p_int, read_params, reject_unknown
+from sim.http_util import p_int, read_params, reject_unknown
 from sim.payloads import fmt, kline_rows, update_row
 from sim.replay import KlineUpdate
 from sim.state import STATE, SimState
@@ -45,8 +45,8 @@ async def ping(request: web.Request) -> web.Response:
 
 
 async def server_time(request: web.Request) -> web.Response:
-    """``GET /api/v3/time``."""
-    return web.json_response({"serverTime": now_ms()})
+    """``GET /api/v3/time``: the spot market clock."""
+    return web.json_response({"serverTime": request.app[STATE].replay.now_ms})
 
 
 async def get_exchange_info(request: web.Request) -> web.Response:
@@ -69,7 +69,7 @@ async def get_exchange_info(request: web.Request) -> web.Response:
     for n in names:
         if n not in st.rules:
             raise SimError(-1121, "Invalid symbol.")
-    return web.json_response(exchange_info([st.rules[n] for n in names], now_ms()))
+    return web.json_response(exchange_info([st.rules[n] for n in names], st.replay.now_ms))
 
 
 def _symbol(st: SimState, params: dict[str, str]) -> str:
@@ -176,7 +176,9 @@ async def avg_price(request: web.Request) -> web.Response:
     params, _, _ = await read_params(request)
     reject_unknown(params, {"symbol"})
     s = _symbol(st, params)
-    return web.json_response({"mins": 5, "price": fmt(st.last_price(s)), "closeTime": now_ms()})
+    return web.json_response(
+        {"mins": 5, "price": fmt(st.last_price(s)), "closeTime": st.replay.now_ms}
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from sim.errors import SimError, mandatory
-from sim.http_util import Params, now_ms, p_client_id, p_int, p_str
+from sim.http_util import Params, p_client_id, p_int, p_str
 from sim.payloads import cancel_result, order_result
 from sim.rest_params import ORDER_PARAMS, parse_order, resp_type
 from sim.rest_trade import signed
@@ -80,7 +80,7 @@ async def cancel_replace(request: web.Request, st: SimState, key: str, params: P
     mode = _check(params)
     req = parse_order({k: v for k, v in params.items() if k in ORDER_PARAMS})
     rt = resp_type(params, req.type)
-    now = now_ms()
+    now = st.replay.now_ms
     data: dict[str, Any] = {"cancelResult": "SUCCESS", "newOrderResult": "NOT_ATTEMPTED"}
     try:
         data["cancelResponse"] = _cancel(st, key, params, now)

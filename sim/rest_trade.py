@@ -15,7 +15,6 @@ from sim.http_util import (
     Params,
     authenticate,
     check_api_key,
-    now_ms,
     p_client_id,
     p_int,
     p_str,
@@ -45,7 +44,7 @@ def signed(allowed: frozenset[str] | set[str]) -> Callable[[SignedHandler], Hand
         async def handler(request: web.Request) -> web.StreamResponse:
             st = request.app[STATE]
             params, raw_query, raw_body = await read_params(request)
-            key = authenticate(request, params, raw_query, raw_body, st.secrets)
+            key = authenticate(request, params, raw_query, raw_body, st.secrets, st.replay.now_ms)
             reject_unknown(params, allowed)
             result = await fn(request, st, key, params)
             return result if isinstance(result, web.StreamResponse) else web.json_response(result)
@@ -78,7 +77,7 @@ async def new_order(request: web.Request, st: SimState, key: str, params: Params
     """``POST /api/v3/order``."""
     req = parse_order(params)
     rt = resp_type(params, req.type)
-    now = now_ms()
+    now = st.replay.now_ms
     out = st.exchange.place(key, req, now)
     st.publish(out.events)
     return _order_counted(st, key, order_result(out.orders[0], now, rt, out.trades))
@@ -133,7 +132,7 @@ async def cancel_order(request: web.Request, st: SimState, key: str, params: Par
     found = st.exchange.find_order(key, symbol, order_id, client_id)
     if found is not None and found.is_open and restriction and found.status != restriction[5:]:
         raise SimError(-2011, "Order was not canceled due to cancel restrictions.")
-    now = now_ms()
+    now = st.replay.now_ms
     out = st.exchange.cancel(
         key, symbol, order_id, client_id, now, p_client_id(params, "newClientOrderId")
     )
@@ -154,7 +153,7 @@ async def open_orders(request: web.Request, st: SimState, key: str, params: Para
 async def cancel_open_orders(request: web.Request, st: SimState, key: str, params: Params) -> Any:
     """``DELETE /api/v3/openOrders`` (lists are cancelled as lists)."""
     symbol = p_str(params, "symbol")
-    now = now_ms()
+    now = st.replay.now_ms
     outcomes = st.exchange.cancel_all(key, symbol, now)
     if not outcomes:
         raise SimError(-2011, "Unknown order sent.")
@@ -205,7 +204,7 @@ async def my_trades(request: web.Request, st: SimState, key: str, params: Params
 async def new_oco(request: web.Request, st: SimState, key: str, params: Params) -> Any:
     """``POST /api/v3/orderList/oco``."""
     req = parse_oco(params)
-    now = now_ms()
+    now = st.replay.now_ms
     out = st.exchange.place_oco(key, req, now)
     st.publish(out.events)
     assert out.order_list is not None
@@ -219,7 +218,7 @@ async def cancel_oco(request: web.Request, st: SimState, key: str, params: Param
     """``DELETE /api/v3/orderList``."""
     symbol = p_str(params, "symbol")
     list_id, list_cid = _ids_list(params, "listClientOrderId")
-    now = now_ms()
+    now = st.replay.now_ms
     out = st.exchange.cancel_list(key, symbol, list_id, list_cid, now)
     st.publish(out.events)
     return _cancel_body(out, None, now)

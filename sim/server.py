@@ -16,6 +16,7 @@ from aiohttp import web
 
 from engine.candlefile import CandleArrays, read_candles
 from sim.admin import status_of
+from sim.clock import ClockMode, market_shift, shift_all, wall_ms
 from sim.filters import rules_for
 from sim.fut_setup import FuturesData, ReplayOptions, build_futures, load_futures
 from sim.fut_state import FutState
@@ -69,6 +70,7 @@ class SimConfig:
     ban_after: int = 5  # requests ignored while answered 429 before a 418 ban
     ban_seconds: float = 120.0  # first ban; doubles per ban up to 3 days
     sub_intervals: tuple[str, ...] = ()  # extra kline intervals, served where the data allows
+    clock: ClockMode = "now"  # "now": replay on today's calendar (sim/clock.py); "historical"
 
     def __post_init__(self) -> None:
         if self.tf not in TF_MS:
@@ -127,6 +129,8 @@ class SimServer:
         cps, history, most = scaled_pacing(
             cfg.tf, served[0], cfg.candles_per_second, cfg.history_candles, cfg.max_candles
         )
+        shift = market_shift(cfg.clock, candles, cfg.start_index + history, wall_ms())
+        candles = shift_all(candles, shift)
         replay = Replay(
             candles,
             TF_MS[served[0]],
@@ -137,6 +141,7 @@ class SimServer:
             max_candles=most,
             start_paused=cfg.start_paused,
             price_decimals={s: r.price_decimals for s, r in rules.items()},
+            shift_ms=shift,
         )
         secrets = {k: a.secret for k, a in cfg.accounts.items()}
         state = SimState(replay, exchange, candles, served[0], TF_MS[served[0]], secrets, served)
@@ -160,7 +165,9 @@ class SimServer:
             TF_MS[base], base, history, cps, cfg.updates_per_candle, most, cfg.start_paused
         )
         wallets = {k: a.futures_usdt for k, a in cfg.accounts.items()}
-        return build_futures(data, opts, wallets, cfg.futures_leverage, cfg.listen_key_ttl)
+        return build_futures(
+            data, opts, wallets, cfg.futures_leverage, cfg.listen_key_ttl, cfg.clock
+        )
 
     async def start(self) -> None:
         """Load the candles, bind the port and start the replay clock."""
@@ -305,6 +312,7 @@ def sim_config_from_settings(settings: Settings, api_key: str, api_secret: str) 
         futures_files=futures,
         mark_files=marks,
         funding_files=funding,
+        clock=s.clock,
     )
 
 
@@ -330,6 +338,7 @@ class SimOverrides:
     mark_files: Sequence[str] = ()
     funding_files: Sequence[str] = ()
     markets: str = "spot,futures"
+    paused: bool = False
 
     def apply(self, config: SimConfig) -> SimConfig:
         """``config`` with the overrides applied (``ValueError`` for bad values)."""
@@ -345,6 +354,8 @@ class SimOverrides:
             changes["funding_files"] = parse_file_options(self.funding_files, "--funding-file")
         if "futures" not in markets:
             changes |= {"futures_files": {}, "mark_files": {}, "funding_files": {}}
+        if self.paused:
+            changes["start_paused"] = True
         return replace(config, **changes)
 
 

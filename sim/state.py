@@ -11,7 +11,7 @@ from engine.candlefile import CandleArrays
 from sim.faults import Faults
 from sim.filters import SymbolRules
 from sim.fut_state import FutState
-from sim.http_util import Counters, now_ms
+from sim.http_util import Counters
 from sim.hubs import MarketHub, UserHub
 from sim.intervals import IntervalSet
 from sim.limits import RateLimiter
@@ -64,11 +64,11 @@ class SimState:
 
     def publish(self, events: Iterable[Event]) -> None:
         """Deliver engine events to user-data subscribers."""
-        self.users.publish(events, now_ms())
+        self.users.publish(events, self.replay.now_ms)
 
     def on_updates(self, updates: list[KlineUpdate]) -> None:
         """Replay listener: run the matching engine along each path, then push klines."""
-        now = now_ms()
+        now = self.replay.now_ms
         for u in updates:
             rules = self.exchange.rules[u.symbol]
             path = [rules.to_price(p) for p in u.path]

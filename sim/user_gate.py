@@ -22,6 +22,8 @@ class UserGate:
         self.drop = False
         self.held: list[tuple[Conn, str]] = []
         self.dropped = 0
+        self.sent = 0  # messages delivered (spot and futures): a client that handled as
+        # many has caught up with the venue
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -41,6 +43,7 @@ class UserGate:
     def send(self, conn: Conn, text: str) -> None:
         """Deliver ``text`` to ``conn`` now, or hold/drop it while paused."""
         if not self.paused:
+            self.sent += 1
             conn.send(text)
         elif self.drop:
             self.dropped += 1
@@ -56,6 +59,7 @@ class UserGate:
         held, self.held = self.held, []
         for conn, text in held:
             if not conn.ws.closed:
+                self.sent += 1
                 conn.send(text)
         return len(held)
 

@@ -10,8 +10,9 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import WSMsgType, web
 
+from sim.clock import wall_ms
 from sim.errors import SimError, mandatory
-from sim.http_util import check_api_key, check_timestamp, hmac_hex, now_ms
+from sim.http_util import check_api_key, check_timestamp, hmac_hex
 from sim.hubs import Conn, UserSub, dumps
 from sim.state import STATE, SimState
 from sim.streams import PING_INTERVAL, stop_writer
@@ -42,7 +43,7 @@ def verify(st: SimState, params: Any) -> str:
         raise mandatory("signature")
     if not hmac.compare_digest(hmac_hex(secret, ws_signature_payload(params)), signature.lower()):
         raise SimError(-1022, "Signature for this request is not valid.")
-    check_timestamp({k: _text(v) for k, v in params.items()}, now_ms())
+    check_timestamp({k: _text(v) for k, v in params.items()}, wall_ms(), st.replay.now_ms)
     return str(key)
 
 
@@ -53,7 +54,7 @@ class Session:
         self.st = st
         self.conn = conn
         self.account: str | None = None
-        self.connected_since = now_ms()
+        self.connected_since = st.replay.now_ms
         self.logged_since: int | None = None
 
     def _subscribe(self, account: str) -> dict[str, Any]:
@@ -69,7 +70,7 @@ class Session:
             "authorizedSince": self.logged_since,
             "connectedSince": self.connected_since,
             "returnRateLimits": True,
-            "serverTime": now_ms(),
+            "serverTime": self.st.replay.now_ms,
             "userDataStream": any(s.conn is self.conn for s in self.st.users.subs),
         }
 
@@ -78,10 +79,10 @@ class Session:
         if method == "ping":
             return {}
         if method == "time":
-            return {"serverTime": now_ms()}
+            return {"serverTime": self.st.replay.now_ms}
         if method == "session.logon":
             self.account = verify(self.st, params)
-            self.logged_since = now_ms()
+            self.logged_since = self.st.replay.now_ms
             return self._status()
         if method == "session.status":
             return self._status()

@@ -85,15 +85,25 @@ class MarketRest:
         data["symbols"] = [s for s in data["symbols"] if s.get("symbol") in symbols]
         return data
 
+    async def server_time(self) -> int:
+        """``GET …/time``: the venue's clock (ms)."""
+        data = await self._get(f"{self._prefix}/time", {})
+        try:
+            return int(data["serverTime"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MarketDataError(f"GET {self._prefix}/time: no serverTime in {data!r}") from exc
+
     async def closed_klines(
         self, symbol: str, tf: str, start_time: int | None = None, limit: int = 1000
     ) -> tuple[list[Candle], bool]:
         """Closed candles from ``start_time`` on (or the most recent ones), oldest first, and
         whether the page was full (more may follow).
 
-        Binance returns the still-open candle as the last row, so the last row of every page
-        is treated as tentative and dropped; the next page starts at it again.
+        A row is closed when its close time is before the venue's clock, read *before* the
+        klines: the still-open candle (Binance's usual last row) is left out, and so is a
+        row that was open when the page was served — however the page ends.
         """
+        now = await self.server_time()
         params: dict[str, Any] = {"symbol": symbol, "interval": tf, "limit": limit}
         if start_time is not None:
             params["startTime"] = start_time
@@ -101,7 +111,7 @@ class MarketRest:
         if not isinstance(rows, list):
             raise MarketDataError(f"klines for {symbol}: expected a list")
         candles = [kline_row_to_candle(self._venue, symbol, tf, r) for r in rows]
-        return candles[:-1], len(rows) >= limit
+        return [c for c in candles if c.close_time < now], len(rows) >= limit
 
     async def backfill(self, symbol: str, tf: str, after_open_time: int) -> list[Candle]:
         """Every closed candle with ``open_time > after_open_time``, paging as needed."""

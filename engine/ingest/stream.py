@@ -4,6 +4,12 @@ Emits each closed candle exactly once and in order per stream: on (re)connect, a
 closing frame arrives after a hole, the gap is filled over REST before anything newer is
 emitted. In-progress updates (``x`` false) are ignored; malformed frames are counted and
 logged, never emitted.
+
+Whether a candle is *live* (may become a decision) is judged on the venue's clock, never by
+how fast we drain our queues: a candle is live when, at the venue time it reached us (the
+frame's event time ``E``, or ``serverTime`` when it came from a backfill), it was still the
+newest closed candle of its stream. The same candle sequence therefore yields the same
+decisions on a fast machine and on a loaded one.
 """
 
 from __future__ import annotations
@@ -25,8 +31,22 @@ from engine.settings import TIMEFRAMES_MS
 log = logging.getLogger(__name__)
 
 # Called with the candle, the wall-clock receive time (epoch seconds) and whether it is live
-# (False for candles recovered by backfill that are not the newest).
+# (see :func:`is_live`).
 CandleSink = Callable[[Candle, float, bool], Awaitable[None]]
+
+
+def is_live(close_time: int, venue_now_ms: int, tf_ms: int) -> bool:
+    """Whether a candle closing at ``close_time`` was still the newest closed candle of its
+    stream at venue time ``venue_now_ms`` (the next one had not closed yet)."""
+    return venue_now_ms - close_time <= tf_ms
+
+
+@dataclass(frozen=True, slots=True)
+class KlineClose:
+    """A closed candle and the venue time of the frame that carried it."""
+
+    candle: Candle
+    event_time: int
 
 
 class FrameError(ValueError):
@@ -35,6 +55,12 @@ class FrameError(ValueError):
 
 def parse_kline_frame(venue: str, raw: str | bytes) -> Candle | None:
     """Decode a (combined or raw) kline frame; ``None`` for in-progress updates and acks."""
+    closed = parse_kline_event(venue, raw)
+    return None if closed is None else closed.candle
+
+
+def parse_kline_event(venue: str, raw: str | bytes) -> KlineClose | None:
+    """Like :func:`parse_kline_frame`, with the frame's event time ``E``."""
     try:
         msg = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -52,7 +78,7 @@ def parse_kline_frame(venue: str, raw: str | bytes) -> Candle | None:
     if k.get("x") is not True:
         return None
     try:
-        return Candle(
+        candle = Candle(
             venue=venue,
             symbol=str(k["s"]),
             tf=str(k["i"]),
@@ -64,8 +90,10 @@ def parse_kline_frame(venue: str, raw: str | bytes) -> Candle | None:
             close=float(k["c"]),
             volume=float(k["v"]),
         )
+        event_time = int(data["E"])
     except (KeyError, TypeError, ValueError) as exc:
         raise FrameError(f"kline payload missing or malformed field: {exc}") from exc
+    return KlineClose(candle, event_time)
 
 
 @dataclass
@@ -148,13 +176,14 @@ class KlineIngestor:
         async for raw in ws:
             self.stats.last_frame_at = time.time()
             try:
-                candle = parse_kline_frame(self._venue, raw)
+                closed = parse_kline_event(self._venue, raw)
             except FrameError as exc:
                 self.stats.malformed += 1
                 log.error("ignored malformed market frame: %s", exc)
                 continue
-            if candle is None:
+            if closed is None:
                 continue
+            candle = closed.candle
             key = (candle.symbol, candle.tf)
             step = self._tf_ms.get(key)
             if step is None:
@@ -167,7 +196,9 @@ class KlineIngestor:
                 await self._backfill(key, until=candle.open_time)
                 if candle.open_time <= self._last.get(key, -1):
                     continue
-            await self._emit(candle, time.time(), True)
+            await self._emit(
+                candle, time.time(), is_live(candle.close_time, closed.event_time, step)
+            )
 
     async def _backfill_all(self) -> None:
         for key in self._streams:
@@ -179,9 +210,13 @@ class KlineIngestor:
         last, step = self._last[key], self._tf_ms[key]
         candles = await self._rest.backfill(symbol, tf, last)
         if until is not None:
+            # older than a frame that already closed: history
             candles = [c for c in candles if c.open_time < until]
+            venue_now = None
+        else:
+            venue_now = await self._rest.server_time() if candles else None
         expected = last + step
-        for i, c in enumerate(candles):
+        for c in candles:
             if c.open_time != expected:
                 self.stats.gaps_reported.append((f"{symbol} {tf}", expected, c.open_time))
                 log.warning(
@@ -193,7 +228,8 @@ class KlineIngestor:
                 )
             expected = c.open_time + step
             self.stats.backfilled += 1
-            await self._emit(c, time.time(), live=(i == len(candles) - 1 and until is None))
+            live = venue_now is not None and is_live(c.close_time, venue_now, step)
+            await self._emit(c, time.time(), live)
 
     async def _emit(self, candle: Candle, received_at: float, live: bool) -> None:
         self._last[(candle.symbol, candle.tf)] = candle.open_time

@@ -239,6 +239,15 @@ class FuturesBalance:
     available: Decimal
 
 
+@dataclass(frozen=True)
+class FuturesAccount:
+    """One ``GET /fapi/v2/account`` answer: wallet and positions from the same moment."""
+
+    wallet: Decimal  # total wallet balance (cross and isolated)
+    unrealized_pnl: Decimal  # of every position, at the venue's mark prices
+    positions: tuple[FuturesPosition, ...]  # the non-zero ones
+
+
 AlgoHandler = Callable[[AlgoReport], Awaitable[None]]
 
 
@@ -288,6 +297,10 @@ class FuturesVenue(OrderVenue, Protocol):
 
     async def positions(self) -> list[FuturesPosition]:
         """Every non-zero position."""
+
+    async def account(self) -> FuturesAccount:
+        """Wallet, unrealized PnL and positions in one consistent snapshot."""
+        ...
 
     async def balances(self) -> dict[str, FuturesBalance]:
         """Wallet balances per asset."""

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 WEIGHT_BACKOFF_FRACTION = 0.9
 MAX_RESYNCS = 3  # consecutive -1021 answers survived by re-syncing the clock
+MAX_SKEW_MS = 600_000  # a larger offset is not a skewed clock but another clock (a replay)
 # Refusals that are normal answers, not venue trouble: never counted towards the error burst.
 
 # (method, path, params without secrets, HTTP status or None, response JSON or error text)
@@ -96,12 +97,12 @@ class BinanceRest:
         self._rules: dict[str, tuple[float, SymbolRules]] = {}
 
     async def open_session(self) -> None:
-        """Open the HTTP session (idempotent) and sync the clock."""
+        """Open the HTTP session (idempotent). Requests are signed with our own clock until
+        the venue refuses a timestamp (-1021); see :meth:`_recover_clock`."""
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
             connector = aiohttp.TCPConnector(limit=16, keepalive_timeout=30)
             self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
-        await self.sync_time()
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -115,6 +116,20 @@ class BinanceRest:
         data = await self._request("GET", self.time_path, {}, signed=False)
         t1 = time.time() * 1000
         self.time_offset_ms = int(int(data["serverTime"]) - (t0 + t1) / 2)
+
+    async def _recover_clock(self, attempt: int) -> None:
+        """After a -1021: measure the venue's clock and sign with its offset, unless the
+        offset is beyond any real clock skew (:data:`MAX_SKEW_MS`): then the venue's clock is
+        a replay clock (the simulator's ``serverTime`` is market time, which runs at replay
+        speed and is checked against the wall clock), and we sign with our own."""
+        log.warning("timestamp outside recvWindow: resyncing the clock (%d)", attempt + 1)
+        await self.sync_time()
+        if abs(self.time_offset_ms) > MAX_SKEW_MS:
+            log.warning(
+                "venue clock is %.0f s from ours: a replay clock, signing with our own",
+                self.time_offset_ms / 1000,
+            )
+            self.time_offset_ms = 0
 
     async def check_no_withdrawals(self) -> None:
         """Refuse an API key that can withdraw (``/sapi/v1/account/apiRestrictions``)."""
@@ -177,8 +192,7 @@ class BinanceRest:
                 if not signed or attempt == MAX_RESYNCS:
                     self._report(exc)
                     raise
-                log.warning("timestamp outside recvWindow: resyncing the clock (%d)", attempt + 1)
-                await self.sync_time()
+                await self._recover_clock(attempt)
             except VenueError as exc:
                 self._report(exc)
                 raise

@@ -15,6 +15,7 @@ from engine.symbols import SymbolRules
 from router.errors import NoChangeNeeded, PositionModeError, classify_futures
 from router.venues.base import (
     AlgoReport,
+    FuturesAccount,
     FuturesBalance,
     FuturesPosition,
     NewAlgoOrder,
@@ -25,6 +26,7 @@ from router.venues.base import (
 from router.venues.binance_decode import decode_list
 from router.venues.binance_http import BinanceRest, fmt_decimal
 from router.venues.binance_usdm_decode import (
+    decode_account,
     decode_algo,
     decode_balance,
     decode_order,
@@ -196,6 +198,10 @@ class BinanceUsdm(BinanceRest):
         data = await self._request("GET", "/fapi/v2/positionRisk", {}, signed=True)
         found = [decode_position(p) for p in decode_list(data, "positionRisk")]
         return [p for p in found if p.amount != 0]
+
+    async def account(self) -> FuturesAccount:
+        """``GET /fapi/v2/account``: wallet, unrealized PnL and positions at one moment."""
+        return decode_account(await self._request("GET", "/fapi/v2/account", {}, signed=True))
 
     async def balances(self) -> dict[str, FuturesBalance]:
         """``GET /fapi/v2/balance`` per asset."""

@@ -8,6 +8,7 @@ from router.errors import VenueDataError
 from router.venues.base import (
     AlgoReport,
     ExecutionEvent,
+    FuturesAccount,
     FuturesBalance,
     FuturesPosition,
     OrderReport,
@@ -154,6 +155,45 @@ def decode_position(data: Any) -> FuturesPosition:
         leverage=int(d.get("leverage") or 0),
         margin_type=str(d.get("marginType", "")).upper(),
     )
+
+
+def decode_account(data: Any) -> FuturesAccount:
+    """A ``GET /fapi/v2/account`` answer (totals and the non-zero positions)."""
+    d = _obj(data, "account")
+    rows = d.get("positions") or []
+    if not isinstance(rows, list):
+        raise VenueDataError(f"account.positions is not a list: {rows!r}")
+    positions = []
+    for row in rows:
+        p = _obj(row, "account position")
+        amount = _dec(_req(p, "positionAmt"), "positionAmt")
+        if amount == 0:
+            continue
+        positions.append(
+            FuturesPosition(
+                symbol=str(_req(p, "symbol")),
+                amount=amount,
+                entry_price=_dec(p.get("entryPrice"), "entryPrice"),
+                # /fapi/v2/account says unrealizedProfit, positionRisk unRealizedProfit
+                unrealized_pnl=_dec(
+                    p.get("unrealizedProfit", p.get("unRealizedProfit")), "unrealizedProfit"
+                ),
+                leverage=int(p.get("leverage") or 0),
+                margin_type="ISOLATED" if _isolated(p) else "CROSSED",
+            )
+        )
+    return FuturesAccount(
+        wallet=_dec(_req(d, "totalWalletBalance"), "totalWalletBalance"),
+        unrealized_pnl=_dec(d.get("totalUnrealizedProfit"), "totalUnrealizedProfit"),
+        positions=tuple(positions),
+    )
+
+
+def _isolated(p: dict[str, Any]) -> bool:
+    flag = p.get("isolated")
+    if flag is not None:
+        return flag is True or str(flag).lower() == "true"
+    return str(p.get("marginType", "")).lower() == "isolated"
 
 
 def decode_balance(data: Any) -> FuturesBalance:

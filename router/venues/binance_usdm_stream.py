@@ -104,3 +104,5 @@ class UsdmUserStream(ReconnectingStream):
                     await on_algo(decode_algo_update(event))
             except (VenueDataError, ValueError, TypeError) as exc:
                 log.error("undecodable %s %s: %s", kind, event, exc)
+            finally:
+                self.messages_handled += 1

@@ -79,14 +79,20 @@ class BinanceUserStream(ReconnectingStream):
             event = msg.get("event") if isinstance(msg, dict) else None
             if not isinstance(event, dict):
                 continue
-            kind = event.get("e")
-            if kind == "eventStreamTerminated":
-                raise ConnectionError("venue terminated the user data stream")
-            if kind != "executionReport":
-                continue
             try:
-                decoded = decode_execution_report(event)
-            except (VenueDataError, ValueError) as exc:
-                log.error("undecodable executionReport %s: %s", event, exc)
-                continue
-            await on_event(decoded)
+                await self._handle(event, on_event)
+            finally:
+                self.messages_handled += 1
+
+    async def _handle(self, event: dict[str, Any], on_event: ExecutionHandler) -> None:
+        kind = event.get("e")
+        if kind == "eventStreamTerminated":
+            raise ConnectionError("venue terminated the user data stream")
+        if kind != "executionReport":
+            return
+        try:
+            decoded = decode_execution_report(event)
+        except (VenueDataError, ValueError) as exc:
+            log.error("undecodable executionReport %s: %s", event, exc)
+            return
+        await on_event(decoded)

@@ -26,6 +26,7 @@ class ReconnectingStream:
         self.down_since: float | None = time.monotonic()
         self.last_error = ""
         self.reconnects = 0
+        self.messages_handled = 0  # venue messages fully handled (the handler returned)
         self._delay = FIRST_DELAY_S
 
     def _mark_connected(self) -> None:

@@ -21,6 +21,7 @@ from engine.settings import (
     SimSettings,
     StrategySettings,
 )
+from sim.clock import shifted
 from sim.resample import resample
 from sim.server import SimConfig, SimServer
 from tests.conftest import DATA
@@ -71,6 +72,9 @@ async def test_engine_follows_sub_timeframe_and_confirms_by_micro_bos(
         )
     )
     await sim.start()
+    assert sim.state is not None and sim.state.futures is not None
+    shift = sim.state.futures.replay.shift_ms  # the replay runs on today's calendar
+    sub, parent = shifted(sub, shift), shifted(parent, shift)
     caplog.set_level(logging.INFO, logger="engine.service")
     last = int(parent.open_time[-1])
     task: asyncio.Task[None] | None = None

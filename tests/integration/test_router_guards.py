@@ -9,15 +9,13 @@ import asyncpg
 
 from router import store
 from router.core import Core
-from router.equity import publish_usdm_equity
+from router.equity import publish_equity, publish_usdm_equity
 from router.guards import DAILY_DRAWDOWN_LIMIT, STALE_TIMEFRAMES, Guards
 from router.killswitch import KillSwitch
 from router.sender import OrderSender
 from tests.integration.test_router_support import (
     FakeSpot,
     btcusdt_rules,
-    insert_decision,
-    make_bracket,
 )
 from tests.integration.test_router_usdm_support import FakeUsdm, xrp_rules
 
@@ -97,21 +95,71 @@ async def test_stale_candles_trip_only_while_live(pool: asyncpg.Pool) -> None:
     assert any("stale market data" in t for t in await kill_alerts(pool))
 
 
-async def test_spot_purchase_is_not_a_drawdown(pool: asyncpg.Pool) -> None:
+class SpotWallet:
+    """The account seam of a spot venue (balances and last price), trading at a given price
+    with the venue's 0.1 % fee taken from what is received."""
+
+    def __init__(self) -> None:
+        self.assets = {"USDT": D(10000)}
+        self.price = D(60000)
+
+    async def balances(self) -> dict[str, D]:
+        return dict(self.assets)
+
+    async def last_price(self, symbol: str) -> D:
+        assert symbol == "BTCUSDT"
+        return self.price
+
+    def buy(self, qty: D) -> None:
+        self.assets["USDT"] -= qty * self.price
+        self.assets["BTC"] = self.assets.get("BTC", D(0)) + qty * D("0.999")
+
+    def sell_all(self) -> None:
+        qty = self.assets.pop("BTC")
+        self.assets["USDT"] += qty * self.price * D("0.999")
+
+
+async def test_open_close_open_across_refreshes_never_trips(pool: asyncpg.Pool) -> None:
+    """The figure the guard reads is one snapshot marked to market: buying 90 % of the
+    account into BTC, selling it and buying again is never a drawdown, whenever the equity
+    is refreshed and the guard runs."""
     _, kill = await enabled_core(pool)
     clock = Clock()
     g = guards(pool, kill, clock, live=False)
-    await pool.execute("INSERT INTO control (key, value) VALUES ('equity_quote', '\"10000\"')")
+    wallet = SpotWallet()
+    await publish_equity(pool, wallet)
     assert await g.check_once() == []
-    # 9,000 USDT moved into BTC: the quote balance falls, the open position holds the value.
-    d = await insert_decision(pool, make_bracket("60000", "59000", ("61000",), "0.15"))
-    await pool.execute(
-        "INSERT INTO positions (decision_id, venue, market, symbol, side, quantity,"
-        " open_quantity, entry_price) VALUES ($1, 'sim', 'spot', 'BTCUSDT', 'BUY', 0.15, 0.15,"
-        " 60000)", d)  # fmt: skip
-    await pool.execute("UPDATE control SET value = '\"1000\"' WHERE key = 'equity_quote'")
+    for step in range(3):
+        wallet.buy(D("0.15"))
+        assert await g.check_once() == []  # the guard before the refresh: old snapshot
+        await publish_equity(pool, wallet)
+        assert await g.check_once() == []
+        wallet.price += D(50 * step)
+        await publish_equity(pool, wallet)
+        wallet.sell_all()
+        await publish_equity(pool, wallet)
+        assert await g.check_once() == []
+    snap = await pool.fetchval("SELECT value FROM control WHERE key = 'account_spot'")
+    assert snap["holdings"] == [] and D(snap["equity"]) > D(9950)
+    async with pool.acquire() as conn:
+        assert await store.trading_enabled(conn)
+
+
+async def test_a_real_six_percent_drop_trips(pool: asyncpg.Pool) -> None:
+    _, kill = await enabled_core(pool)
+    clock = Clock()
+    g = guards(pool, kill, clock, live=False)
+    wallet = SpotWallet()
+    await publish_equity(pool, wallet)
     assert await g.check_once() == []
-    await pool.execute("UPDATE positions SET open_quantity = 0, state = 'CLOSED'")
-    await pool.execute("UPDATE control SET value = '\"9400\"' WHERE key = 'equity_quote'")
-    tripped = await g.check_once()  # 6 % realised loss
-    assert len(tripped) == 1 and "on equity_quote (10000 → 9400)" in tripped[0]
+    wallet.buy(D("0.15"))  # 9,000 USDT into BTC
+    wallet.price = D(56000)  # BTC falls 6.7 %: the account loses 6 % and a little fee
+    await publish_equity(pool, wallet)
+    tripped = await g.check_once()
+    assert len(tripped) == 1 and "daily drawdown 6." in tripped[0]
+    assert "on equity_quote (10000 → 9391." in tripped[0]
+    snap = await pool.fetchval("SELECT value FROM control WHERE key = 'account_spot'")
+    assert snap["holdings"][0]["symbol"] == "BTCUSDT" and snap["holdings"][0]["price"] == "56000"
+    async with pool.acquire() as conn:
+        assert not await store.trading_enabled(conn)
+    assert any("daily drawdown" in t for t in await kill_alerts(pool))

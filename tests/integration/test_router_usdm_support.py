@@ -31,6 +31,7 @@ from router.venues.base import (
     TERMINAL_STATUSES,
     AlgoReport,
     ExecutionEvent,
+    FuturesAccount,
     FuturesBalance,
     FuturesPosition,
     NewAlgoOrder,
@@ -220,6 +221,10 @@ class FakeUsdm(FakeVenueBase):
         upnl = (self.price - self.entry) * self.position
         return [FuturesPosition(self._rules.symbol, self.position, self.entry, upnl, lev,
                                 self.margin_type)]  # fmt: skip
+
+    async def account(self) -> FuturesAccount:
+        upnl = (self.price - self.entry) * self.position
+        return FuturesAccount(self.wallet, upnl, tuple(await self.positions()))
 
     async def balances(self) -> dict[str, FuturesBalance]:
         upnl = (self.price - self.entry) * self.position

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest_asyncio
 
 from engine.candlefile import read_candles
+from sim.clock import shifted
 from sim.payloads import fmt
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.helpers import eventually
@@ -35,8 +36,10 @@ async def sim() -> AsyncIterator[SimServer]:
         yield server
 
 
-def resampled_15m() -> pd.DataFrame:
-    return pandas_15m(read_candles(XRP))
+def resampled_15m(sim: SimServer) -> pd.DataFrame:
+    """The file's 15m candles on the simulator's clock (its whole-day shift)."""
+    assert sim.state is not None and sim.state.futures is not None
+    return pandas_15m(shifted(read_candles(XRP), sim.state.futures.replay.shift_ms))
 
 
 def same_candle(row: list[Any], expected: pd.Series) -> bool:
@@ -67,7 +70,7 @@ async def test_streams_emit_5m_and_15m_with_fine_closes_first(sim: SimServer) ->
             fut.replay.step()
         got = [await asyncio.wait_for(ws.receive_json(), 5) for _ in range(2 * steps)]
         await ws.close()
-    expected = resampled_15m()
+    expected = resampled_15m(sim)
     closes = [(m["stream"], m["data"]["k"]) for m in got if m["data"]["k"]["x"]]
     coarse = [k for s, k in closes if s.endswith("15m")]
     assert len(coarse) == 3 and len(closes) == 12
@@ -80,7 +83,7 @@ async def test_streams_emit_5m_and_15m_with_fine_closes_first(sim: SimServer) ->
 
 
 async def test_rest_klines_for_both_intervals_and_spot_refuses_5m(sim: SimServer) -> None:
-    expected = resampled_15m()
+    expected = resampled_15m(sim)
     base = sim.base_url
     async with aiohttp.ClientSession() as http:
         s5, rows5 = await klines(http, f"{base}/fapi/v1/klines", "5m", limit=30)
