@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     db = sub.add_parser("db", help="database tasks")
     db.add_argument("action", choices=["migrate"])
+    audit = sub.add_parser("audit", help="verify or anchor the hash-chained audit log")
+    audit.add_argument(
+        "action",
+        choices=["verify", "anchor"],
+        help="verify: check every row and the anchors (exit 1 on the first bad row); "
+        "anchor: record the chain's head outside the database now",
+    )
+    audit.add_argument("--anchor-file", help="anchor file (default: settings audit.anchor_file)")
     an = sub.add_parser("analyze", help="run the analysis on a candle file", add_help=False)
     an.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -84,6 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"greenlight: {exc}", file=sys.stderr)
         return 2
     _setup_logging(settings)
+    if args.command in ("engine", "router", "bot"):
+        from greenlight.audit_cli import anchoring
+
+        with anchoring(settings, args.command):
+            return _run(args, settings)
     return _run(args, settings)
 
 
@@ -136,11 +149,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_bot(settings, auto_approve=args.auto_approve)
     if cmd == "db":
-        from engine.db import database_url, migrate
+        from engine.db import admin_database_url, migrate
 
-        applied = asyncio.run(migrate(database_url(settings)))
+        applied = asyncio.run(migrate(admin_database_url(settings)))
         print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
         return 0
+    if cmd == "audit":
+        from greenlight.audit_cli import run_audit
+
+        return run_audit(settings, args.action, args.anchor_file)
     from engine.analyze import run_analyze
 
     return run_analyze(list(args.rest))
