@@ -8,7 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from engine.secrets import SecretsError, load_secrets
+from engine.log_redact import install_redaction
+from engine.secrets import Secret, SecretsError, load_secrets
 from engine.settings import Settings, SettingsError, load_settings
 
 
@@ -73,13 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setup_logging(settings: Settings | None) -> None:
+def _setup_logging(settings: Settings | None, secrets: dict[str, Secret]) -> None:
     level = settings.general.log_level if settings else "INFO"
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    install_redaction(secrets)  # on the root handlers: every logger, third-party ones too
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,11 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.settings)
-        load_secrets()
+        secrets = load_secrets()
     except (SettingsError, SecretsError) as exc:
         print(f"greenlight: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(settings)
+    _setup_logging(settings, secrets)
     if args.command in ("engine", "router", "bot"):
         from greenlight.audit_cli import anchoring
 
