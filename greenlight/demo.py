@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import aiohttp
 import asyncpg
 
-from engine.db import connect, migrate, start_embedded, stop_embedded
+from engine.db import APP_ROLE, connect, migrate, role_url, start_embedded, stop_embedded
 from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
 from engine.settings import TIMEFRAMES_MS, Settings
 from greenlight import report
@@ -99,9 +99,10 @@ async def _demo(
     await migrate(url)
     sim_port, router_port = free_port(), free_port()
     env = child_env(
-        url,
+        url if settings.database.url else role_url(url, APP_ROLE),  # least privilege
         router_token({}),
         {
+            "GREENLIGHT_AUDIT_ANCHOR_FILE": str(workdir / "audit-anchors.jsonl"),
             "GREENLIGHT_VENUE_NAME": "sim",
             "GREENLIGHT_MARKET_FUTURES_SYMBOLS": json.dumps(list(futures_symbols)),
             "GREENLIGHT_SIM_PORT": str(sim_port),
