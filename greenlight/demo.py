@@ -99,6 +99,7 @@ async def _demo(
         url,
         router_token({}),
         {
+            "GREENLIGHT_GENERAL_MODE": "paper",  # the demo only ever runs on the simulator
             "GREENLIGHT_VENUE_NAME": "sim",
             "GREENLIGHT_MARKET_FUTURES_SYMBOLS": json.dumps(list(futures_symbols)),
             "GREENLIGHT_SIM_PORT": str(sim_port),
