@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from engine.secrets import SecretsError, load_secrets
 from engine.settings import Settings, SettingsError, load_settings
+from greenlight.lifeline import bind_to_supervisor
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,6 +77,7 @@ def _setup_logging(settings: Settings | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    bind_to_supervisor()  # started by ``up``/``demo``: die with it (see greenlight.lifeline)
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.settings)
