@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 Mode = Literal["paper", "testnet", "live"]
 MODES: tuple[Mode, ...] = ("paper", "testnet", "live")
 
-# venue.name values each mode may use (the first is the one to suggest).
+# venue.name values each mode may use.
 MODE_VENUES: Mapping[str, tuple[str, ...]] = {
     "paper": ("sim",),
     "testnet": ("binance_testnet",),

@@ -3,7 +3,7 @@ halts trading when any of them has been silent longer than ``guards.user_stream_
 
 A venue can freeze without closing anything (a stopped process, a hung gateway): TCP stays
 up, requests simply get no answer. So silence is measured from the last *answer* on each
-link — a REST time request (:class:`RestHeartbeat`), a pong or frame on a user data stream
+link — a REST time request (:class:`RestHeartbeat`), a pong on a user data stream
 (:class:`router.venues.reconnect.ReconnectingStream`) — never from the moment a client gave
 up, and each heartbeat is short enough that a frozen venue is noticed within the bound.
 """
@@ -46,8 +46,9 @@ class Link:
 def heartbeat_timing(bound_s: float, request_timeout_s: float) -> tuple[float, float]:
     """``(interval, timeout)`` of a heartbeat for a silence bound of ``bound_s``.
 
-    At most :data:`MAX_HEARTBEAT_S` apart and a quarter of the bound each, so a link that
-    stops answering is seen silent for ``bound_s`` at most one interval after it froze.
+    At most :data:`MAX_HEARTBEAT_S` apart and a quarter of the bound each: the last answer
+    before a freeze is at most one interval old, so a frozen link is declared silent between
+    ``bound_s - interval`` and ``bound_s`` (plus one check) after it froze.
     """
     quarter = bound_s / 4
     return min(MAX_HEARTBEAT_S, quarter), min(request_timeout_s, quarter)
