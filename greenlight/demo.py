@@ -99,9 +99,9 @@ async def _demo(
         url,
         router_token({}),
         {
-            "GREENLIGHT_GENERAL_MODE": "paper",  # the demo only ever runs on the simulator
             "GREENLIGHT_VENUE_NAME": "sim",
             "GREENLIGHT_MARKET_FUTURES_SYMBOLS": json.dumps(list(futures_symbols)),
+            "GREENLIGHT_GENERAL_MODE": "paper",  # the demo only ever runs on the simulator
             "GREENLIGHT_SIM_PORT": str(sim_port),
             "GREENLIGHT_SIM_CANDLES_PER_SECOND": str(speed),
             "GREENLIGHT_SIM_MAX_CANDLES": str(candles),

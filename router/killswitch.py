@@ -3,7 +3,7 @@
 State lives in ``control.trading_enabled`` so a halt survives restarts. Trips on demand
 (``POST /v1/kill``), on a burst of venue errors (thresholds from ``[guards]`` in the settings;
 the constants below are their defaults), and through :meth:`KillSwitch.trip` from the guards
-and from the venue liveness watch (:mod:`router.liveness`: a silent REST API or user stream).
+and from the venue watch (:mod:`router.venue_watch`: a silent REST API or user stream).
 """
 
 from __future__ import annotations

@@ -25,10 +25,10 @@ from router.equity import keep_publishing
 from router.errors import RateLimitError, TemporaryError, VenueError
 from router.guards import Guards
 from router.killswitch import KillSwitch
-from router.liveness import VenueWatch
 from router.reconcile import Reconciler
 from router.sender import OrderSender
 from router.usdm_service import UsdmWiring
+from router.venue_watch import VenueWatch
 from router.venues.base import ExecutionEvent
 from router.venues.binance_spot import BinanceSpot, VenueConfig
 from router.venues.binance_usdm_stream import KEEPALIVE_S
@@ -155,7 +155,7 @@ class RouterService:
         futures = self.usdm.venue if self.usdm else None
         self._tasks += [
             asyncio.create_task(self.stream.run(self._on_event, self._on_stream_up), name="user"),
-            asyncio.create_task(self.watch.run(), name="venue-watch"),
+            asyncio.create_task(self._watch(), name="stream-watch"),
             asyncio.create_task(self._sweeper(), name="sweep"),
             asyncio.create_task(self._entry_ttl(), name="entry-ttl"),
             asyncio.create_task(keep_publishing(self.pool, self.venue, futures=futures),
@@ -194,6 +194,10 @@ class RouterService:
 
     def _venue_live(self) -> bool:
         return self.stream.connected and (self.usdm is None or self.usdm.stream.connected)
+
+    async def _watch(self) -> None:
+        """Heartbeats on every REST API and user stream; trip when one stays silent."""
+        await self.watch.run()
 
     async def _on_event(self, event: ExecutionEvent) -> None:
         try:
@@ -288,7 +292,7 @@ class RouterService:
                 "reconciliations": self.reconciler.runs,
             },
             "usdm": self.usdm.state() if self.usdm else None,
-            "liveness": self.watch.state(),
+            "venue_watch": self.watch.state(),
             "last_errors": [{"at": at, "error": e} for at, e in list(self.core.errors)[-10:]],
         }
 

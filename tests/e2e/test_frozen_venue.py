@@ -135,6 +135,6 @@ async def test_a_frozen_sim_halts_trading_within_the_bound(
         assert "Trading stays halted" in back
         assert not await trading_on(pool)
         assert await pool.fetchval("SELECT count(*) FROM alerts WHERE kind = 'kill'") == 1
-        assert (await client.state())["liveness"]["episodes"] == 1
+        assert (await client.state())["venue_watch"]["episodes"] == 1
     finally:
         await client.close()

@@ -20,8 +20,8 @@ from aiohttp.test_utils import TestServer
 from router import store
 from router.core import Core
 from router.killswitch import KillSwitch
-from router.liveness import Link, RestHeartbeat, VenueWatch, heartbeat_timing
 from router.sender import OrderSender
+from router.venue_watch import Link, RestHeartbeat, VenueWatch, heartbeat_timing
 from tests.integration.test_router_support import FakeSpot, btcusdt_rules
 
 
