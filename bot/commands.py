@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from bot import queries
 from bot.access import REQUIRED_ROLE
 from bot.channel import Reply
+from engine.modes import mode_headline
 from engine.store import audit
 
 if TYPE_CHECKING:
@@ -67,13 +68,14 @@ def _summary(result: dict[str, object]) -> str:
 
 
 async def status(svc: ApprovalService) -> Reply:
-    """Mode, venue, symbols, trading flag, positions, working orders and pending decisions."""
+    """Mode (first, in plain words), venue, symbols, trading flag, positions, working orders
+    and pending decisions."""
     s = svc.settings
     async with svc.pool.acquire() as conn:
         snap = await queries.status_snapshot(conn)
     lines = [
-        f"Greenlight · {s.general.mode} · venue {s.venue.name} · "
-        f"{', '.join(s.market.symbols)} {s.market.timeframe}",
+        mode_headline(s.general.mode),
+        f"Greenlight · venue {s.venue.name} · {', '.join(s.market.symbols)} {s.market.timeframe}",
         f"Trading: {'ON' if snap['trading'] else 'OFF (kill switch)'}"
         + (f" · equity {snap['equity']} USDT" if snap["equity"] is not None else ""),
         f"Pending decisions: {len(snap['pending'])}"

@@ -10,13 +10,26 @@ from typing import Any
 
 
 def run_until_signalled(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run ``main()`` until it returns or SIGINT/SIGTERM cancels it (a clean stop)."""
+    """Run ``main()`` until it returns or SIGINT/SIGTERM cancels it (a clean stop).
+
+    Only the first signal cancels: a second one (say the parent-death signal and the
+    supervisor watchdog's SIGTERM) must not interrupt the clean-up already under way.
+    """
 
     async def runner() -> None:
         task = asyncio.create_task(main())
         loop = asyncio.get_running_loop()
+
+        stopping = False
+
+        def stop() -> None:
+            nonlocal stopping
+            if not stopping:
+                stopping = True
+                task.cancel()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop)
         with contextlib.suppress(asyncio.CancelledError):
             await task
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.modes import PAPER_VENUE_NOT_READY, Mode, mode_mismatch, url_mismatch
 from engine.secrets import SECRET_NAMES
 
 TIMEFRAMES_MS: dict[str, int] = {
@@ -44,7 +45,7 @@ class Section(BaseModel):
 
 
 class GeneralSettings(Section):
-    mode: Literal["paper", "live"] = "paper"
+    mode: Mode = "paper"  # paper: sim only · testnet: binance_testnet only · live: binance only
     timezone: str = "UTC"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -62,6 +63,13 @@ class VenueSettings(Section):
     futures_rest_url: str = ""
     futures_ws_url: str = ""
     recv_window_ms: int = Field(5000, ge=100, le=60000)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _not_paper_yet(cls, v: object) -> object:
+        if v == "paper":
+            raise ValueError(PAPER_VENUE_NOT_READY)
+        return v
 
 
 class SimSettings(Section):
@@ -273,6 +281,20 @@ class Settings(Section):
     telegram: TelegramSettings = TelegramSettings()
     audit: AuditSettings = AuditSettings()
 
+    @model_validator(mode="after")
+    def _mode_governs(self) -> Settings:
+        v = self.venue
+        urls = {
+            "venue.spot_rest_url": v.spot_rest_url,
+            "venue.spot_ws_url": v.spot_ws_url,
+            "venue.futures_rest_url": v.futures_rest_url,
+            "venue.futures_ws_url": v.futures_ws_url,
+        }
+        problem = mode_mismatch(self.general.mode, v.name) or url_mismatch(self.general.mode, urls)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     @property
     def tf_ms(self) -> int:
         """Length of the trading timeframe in milliseconds."""
@@ -298,7 +320,12 @@ def _leaf_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> dict[st
 
 
 ENV_KEYS = _leaf_paths(Settings)
-_NON_SETTING_ENV = {"GREENLIGHT_SETTINGS", "GREENLIGHT_SECRETS_FILE", *SECRET_NAMES}
+_NON_SETTING_ENV = {
+    "GREENLIGHT_SETTINGS",
+    "GREENLIGHT_SECRETS_FILE",
+    "GREENLIGHT_SUPERVISOR_PID",  # set by a supervising ``up``/``demo`` (greenlight.lifeline)
+    *SECRET_NAMES,
+}
 
 
 def _env_value(raw: str) -> Any:
@@ -315,8 +342,10 @@ def _env_value(raw: str) -> Any:
 def _format_error(exc: ValidationError, source: str) -> str:
     lines = [f"invalid settings ({source}):"]
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(root)"
-        if err["type"] == "extra_forbidden":
+        path = ".".join(str(p) for p in err["loc"])
+        if not path:  # a rule across sections: the message names its keys
+            lines.append(f"  {err['msg'].removeprefix('Value error, ')}")
+        elif err["type"] == "extra_forbidden":
             lines.append(f"  {path}: unknown key")
         else:
             lines.append(f"  {path}: {err['msg']} (got {err.get('input')!r})")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from engine.log_redact import install_redaction
 from engine.secrets import Secret, SecretsError, load_secrets
 from engine.settings import Settings, SettingsError, load_settings
+from greenlight.lifeline import bind_to_supervisor
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,6 +92,7 @@ def _setup_logging(settings: Settings | None, secrets: dict[str, Secret]) -> Non
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    bind_to_supervisor()  # started by ``up``/``demo``: die with it (see greenlight.lifeline)
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.settings)

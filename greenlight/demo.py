@@ -105,6 +105,7 @@ async def _demo(
             "GREENLIGHT_AUDIT_ANCHOR_FILE": str(workdir / "audit-anchors.jsonl"),
             "GREENLIGHT_VENUE_NAME": "sim",
             "GREENLIGHT_MARKET_FUTURES_SYMBOLS": json.dumps(list(futures_symbols)),
+            "GREENLIGHT_GENERAL_MODE": "paper",  # the demo only ever runs on the simulator
             "GREENLIGHT_SIM_PORT": str(sim_port),
             "GREENLIGHT_SIM_CANDLES_PER_SECOND": str(speed),
             "GREENLIGHT_SIM_MAX_CANDLES": str(candles),

@@ -1,7 +1,9 @@
 """Start Greenlight's processes as real OS processes and stop them cleanly.
 
 Nothing is restarted silently: if one process dies, the group reports it and the caller
-decides (``up`` and ``demo`` stop everything).
+decides (``up`` and ``demo`` stop everything). Nothing outlives the group either: each child
+binds itself to this process at start and stops when it dies, even by SIGKILL
+(:mod:`greenlight.lifeline`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO
+
+from greenlight.lifeline import supervised_env
 
 
 def wait_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
@@ -46,7 +50,11 @@ def router_token(env: Mapping[str, str]) -> str:
 
 @dataclass
 class ProcessGroup:
-    """Children started with ``python -m greenlight.cli <command>``."""
+    """Children started with ``python -m greenlight.cli <command>``.
+
+    Call :meth:`start` from a thread that outlives the children (normally the main thread):
+    Linux delivers the parent-death signal when the *thread* that started a child ends.
+    """
 
     env: dict[str, str]
     settings_path: str | None = None
@@ -59,13 +67,14 @@ class ProcessGroup:
         stdin: int | IO[bytes] | None = subprocess.DEVNULL,
         stdout: int | IO[bytes] | None = None,
     ) -> subprocess.Popen[bytes]:
-        """Start ``greenlight <args>`` (default: ``greenlight <name>``) as a child process."""
+        """Start ``greenlight <args>`` (default: ``greenlight <name>``) as a child process that
+        dies with this one."""
         cmd = [sys.executable, "-m", "greenlight.cli"]
         if self.settings_path:
             cmd += ["--settings", self.settings_path]
         cmd += list(args or (name,))
         proc = subprocess.Popen(
-            cmd, env=self.env, stdin=stdin, stdout=stdout, start_new_session=True
+            cmd, env=supervised_env(self.env), stdin=stdin, stdout=stdout, start_new_session=True
         )
         self.procs.append((name, proc))
         return proc

@@ -12,6 +12,7 @@ import time
 from types import FrameType
 
 from engine.db import database_url, migrate
+from engine.modes import mode_headline
 from engine.settings import Settings, venue_endpoints
 from greenlight.procs import ProcessGroup, child_env, router_token, wait_port
 
@@ -41,7 +42,7 @@ def run_up(settings: Settings, settings_path: str | None) -> int:
         group.start("engine")
         bot = group.start("bot", "bot", stdin=subprocess.PIPE)
         _forward_stdin(bot)
-        _banner(settings, url)
+        print(banner(settings, url), flush=True)
         while not (dead := group.dead()):
             time.sleep(0.2)
         for name, rc in dead:
@@ -58,18 +59,19 @@ def run_up(settings: Settings, settings_path: str | None) -> int:
     return code
 
 
-def _banner(settings: Settings, url: str) -> None:
+def banner(settings: Settings, url: str) -> str:
+    """The start-up banner: the mode first, in words a trader cannot misread."""
     ep = venue_endpoints(settings)
     where = url.split("?")[0] if "@" not in url else url.split("@")[-1]
-    print(
+    return (
         "\nGreenlight is up.\n"
+        f"  MODE      {mode_headline(settings.general.mode)}\n"
         f"  venue     {settings.venue.name} · {ep.rest}  (market streams {ep.market_ws})\n"
         f"  router    http://{settings.router.host}:{settings.router.port}/v1/state\n"
         f"  database  {where}\n"
         f"  chat      {', '.join(settings.bot.channels)} — decisions appear here; type "
         "'approve N', 'reject N', 'status', 'kill', 'help'\n"
-        "  stop      Ctrl-C\n",
-        flush=True,
+        "  stop      Ctrl-C\n"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from engine.modes import mode_mismatch
 from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET, Secret
 from engine.settings import Settings, venue_endpoints
 from router.venues.binance_spot import VenueConfig
@@ -35,7 +36,14 @@ def venue_urls(settings: Settings) -> tuple[str, str]:
 
 
 def venue_config(settings: Settings, secrets: dict[str, Secret]) -> VenueConfig:
-    """The full venue configuration; the simulator falls back to its public demo keys."""
+    """The full venue configuration; the simulator falls back to its public demo keys.
+
+    Refuses a venue that ``general.mode`` does not allow (checked again here, where keys meet
+    the venue, in case the settings object was built without validation).
+    """
+    problem = mode_mismatch(settings.general.mode, settings.venue.name)
+    if problem:
+        raise RouterConfigError(problem)
     key = secrets.get("GREENLIGHT_BINANCE_API_KEY")
     secret = secrets.get("GREENLIGHT_BINANCE_API_SECRET")
     if settings.venue.name == "sim" and (key is None or secret is None):

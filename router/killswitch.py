@@ -1,8 +1,9 @@
 """Kill switch: halt new entries, cancel working entries, keep stops (or flatten).
 
 State lives in ``control.trading_enabled`` so a halt survives restarts. Trips on demand
-(``POST /v1/kill``), on a burst of venue errors and when the user stream is down too long
-(thresholds from ``[guards]`` in the settings; the constants below are their defaults).
+(``POST /v1/kill``), on a burst of venue errors (thresholds from ``[guards]`` in the settings;
+the constants below are their defaults), and through :meth:`KillSwitch.trip` from the guards
+and from the venue watch (:mod:`router.venue_watch`: a silent REST API or user stream).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +26,6 @@ from router.venues.base import TERMINAL_STATUSES, NewOrder
 log = logging.getLogger(__name__)
 ERROR_BURST = 5
 ERROR_WINDOW_S = 60.0
-STREAM_DOWN_S = 30.0
 _IGNORED_ERRORS = (OrderNotFoundError, DuplicateOrderError, NoChangeNeeded)
 
 
@@ -34,16 +33,13 @@ class KillSwitch:
     """Manual and automatic trading halts."""
 
     def __init__(self, core: Core, error_burst: int = ERROR_BURST,
-                 stream_down_s: float = STREAM_DOWN_S,
                  error_window_s: float = ERROR_WINDOW_S) -> None:  # fmt: skip
         self.core = core
         self.error_burst = error_burst
-        self.stream_down_s = stream_down_s
         self.error_window_s = error_window_s
         self._errors: deque[float] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tripping = False
-        self._stream_tripped_for: float | None = None
 
     async def kill(self, flatten: bool, by: str, reason: str = "manual") -> dict[str, Any]:
         """Halt trading; cancel pending decisions and working entries; optionally flatten."""
@@ -194,23 +190,6 @@ class KillSwitch:
                 await self.kill(False, "auto", reason)
         finally:
             self._tripping = False
-
-    async def watch_stream(
-        self, down_since: Callable[[], float | None], interval_s: float = 1.0
-    ) -> None:
-        """Every ``interval_s``, :meth:`check_stream` with ``down_since()``."""
-        while True:
-            await self.check_stream(down_since())
-            await asyncio.sleep(interval_s)
-
-    async def check_stream(self, since: float | None) -> bool:
-        """Trip (once per outage) when the stream has been down since ``since`` for too long."""
-        overdue = since is not None and time.monotonic() - since > self.stream_down_s
-        if not overdue or self._stream_tripped_for == since:
-            return False
-        self._stream_tripped_for = since
-        await self.trip(f"user data stream down for over {self.stream_down_s:.0f}s")
-        return True
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -28,6 +28,7 @@ from router.killswitch import KillSwitch
 from router.reconcile import Reconciler
 from router.sender import OrderSender
 from router.usdm_service import UsdmWiring
+from router.venue_watch import VenueWatch
 from router.venues.base import ExecutionEvent
 from router.venues.binance_spot import BinanceSpot, VenueConfig
 from router.venues.binance_usdm_stream import KEEPALIVE_S
@@ -62,7 +63,7 @@ class RouterService:
             else None
         )  # fmt: skip
         g = settings.guards
-        self.kill = KillSwitch(self.core, g.error_burst, g.user_stream_down_s, g.error_window_s)
+        self.kill = KillSwitch(self.core, g.error_burst, g.error_window_s)
         self.stream = BinanceUserStream(config, lambda: self.venue.time_offset_ms)
         self.guards = Guards(
             pool,
@@ -74,6 +75,15 @@ class RouterService:
             live=self._venue_live,
             drawdown_limit=g.daily_drawdown_limit,
             stale_timeframes=g.stale_timeframes,
+        )
+        usdm = [("USD-M", self.usdm.venue, self.usdm.stream)] if self.usdm else []
+        self.watch = VenueWatch.of_markets(
+            [("spot", self.venue, self.stream), *usdm],
+            g.user_stream_down_s,
+            settings.router.request_timeout_s,
+            self.kill.trip,
+            self._trading,
+            self._venue_alert,
         )
         self.reconciler = Reconciler(self.core)
         self.equity = EquityPublisher(pool, self.venue, self.usdm.venue if self.usdm else None)
@@ -177,20 +187,19 @@ class RouterService:
         self._short.add(task)
         task.add_done_callback(self._short.discard)
 
-    def _down_since(self) -> float | None:
-        """When the first of the user streams went down (``None`` while all are up)."""
-        times = [self.stream.down_since]
-        if self.usdm is not None:
-            times.append(self.usdm.stream.down_since)
-        down = [t for t in times if t is not None]
-        return min(down) if down else None
+    async def _trading(self) -> bool:
+        async with self.pool.acquire() as conn:
+            return await store.trading_enabled(conn)
+
+    async def _venue_alert(self, text: str) -> None:
+        await self.core.alert("venue", text, None)
 
     def _venue_live(self) -> bool:
         return self.stream.connected and (self.usdm is None or self.usdm.stream.connected)
 
     async def _watch(self) -> None:
-        assert self.kill is not None
-        await self.kill.watch_stream(self._down_since)
+        """Heartbeats on every REST API and user stream; trip when one stays silent."""
+        await self.watch.run()
 
     async def _on_event(self, event: ExecutionEvent) -> None:
         try:
@@ -288,6 +297,7 @@ class RouterService:
                 "reconciliations": self.reconciler.runs,
             },
             "usdm": self.usdm.state() if self.usdm else None,
+            "venue_watch": self.watch.state(),
             "last_errors": [{"at": at, "error": e} for at, e in list(self.core.errors)[-10:]],
         }
 

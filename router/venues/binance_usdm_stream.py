@@ -70,9 +70,13 @@ class UsdmUserStream(ReconnectingStream):
             ) as ws:
                 self._mark_connected()
                 keepalive = asyncio.create_task(self._keepalive())
-                try:
+
+                async def work() -> None:
                     await on_connected()
                     await self._pump(ws, on_order, on_algo)
+
+                try:
+                    await self._watched(ws, work())
                 finally:
                     keepalive.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

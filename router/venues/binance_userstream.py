@@ -53,8 +53,12 @@ class BinanceUserStream(ReconnectingStream):
             ) as ws:
                 await self._subscribe(ws)
                 self._mark_connected()
-                await on_connected()
-                await self._pump(ws, on_event)
+
+                async def work() -> None:
+                    await on_connected()
+                    await self._pump(ws, on_event)
+
+                await self._watched(ws, work())
 
         await self._reconnect_forever(session, log, "user data stream")
 

@@ -1,12 +1,14 @@
 """``greenlight up`` as a person runs it: a decision appears in the console with its chart,
-``approve N`` typed on standard input reaches the exchange, SIGTERM stops everything, and a
-process that dies takes the system down instead of being restarted silently."""
+``approve N`` typed on standard input reaches the exchange, SIGTERM stops everything, a
+process that dies takes the system down instead of being restarted silently, and a SIGKILLed
+``up`` takes its children with it (ports free for the next ``up``)."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,11 +30,12 @@ class Up:
 
     def __init__(self, db_url: str, tmp: Path) -> None:
         env = dict(os.environ)
+        self.ports = (free_port(), free_port())
         env.update(
             {
                 "GREENLIGHT_DATABASE_URL": db_url,
-                "GREENLIGHT_SIM_PORT": str(free_port()),
-                "GREENLIGHT_ROUTER_PORT": str(free_port()),
+                "GREENLIGHT_SIM_PORT": str(self.ports[0]),
+                "GREENLIGHT_ROUTER_PORT": str(self.ports[1]),
                 "GREENLIGHT_SIM_CANDLES_PER_SECOND": "40",
                 "GREENLIGHT_BOT_CHART_DIR": str(tmp / "charts"),
             }
@@ -74,6 +77,7 @@ def up(db_url: str, tmp_path: Path) -> Iterator[Up]:
 
 def test_console_approval_and_clean_stop(up: Up) -> None:
     wait_until(lambda: "Greenlight is up." in up.text(), 90, "the banner")
+    assert "MODE      📄 PAPER — simulated venue, no real money" in up.text()
     children = psutil.Process(up.proc.pid).children()
     assert len(children) == 4  # sim, router, engine, bot
     m = wait_until(lambda: re.search(r"Type: approve (\d+)", up.text()), 180, "a decision")
@@ -98,3 +102,33 @@ def test_a_dead_process_stops_the_system(up: Up) -> None:
     assert up.proc.wait(60) == 1
     assert "engine exited" in up.text()
     assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+
+
+def gone(p: psutil.Process) -> bool:
+    """Not running any more (an orphan left unreaped as a zombie counts as gone)."""
+    try:
+        return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def port_free(port: int) -> bool:
+    """The next ``up`` could listen on ``port`` (servers bind with SO_REUSEADDR)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_sigkill_of_up_takes_every_child_with_it(up: Up) -> None:
+    wait_until(lambda: "Greenlight is up." in up.text(), 90, "the banner")
+    children = psutil.Process(up.proc.pid).children()
+    assert len(children) == 4  # sim, router, engine, bot
+    assert not any(port_free(p) for p in up.ports)  # sim and router listen
+    up.proc.send_signal(signal.SIGKILL)
+    up.proc.wait(10)
+    wait_until(lambda: all(gone(c) for c in children), 30, "every child to stop")
+    wait_until(lambda: all(port_free(p) for p in up.ports), 10, "the sim and router ports")

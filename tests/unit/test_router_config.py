@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.modes import MODE_VENUES
 from engine.secrets import SIM_DEMO_API_KEY, Secret
 from engine.settings import (
+    GeneralSettings,
     GuardSettings,
     Settings,
     SettingsError,
@@ -16,6 +18,13 @@ from engine.settings import (
 )
 from router.config import RouterConfigError, venue_config, venue_urls
 from router.service import run_router
+
+
+def on(venue: VenueSettings, **sections: object) -> Settings:
+    """Settings for ``venue`` in the one mode that allows it."""
+    mode = next(m for m, names in MODE_VENUES.items() if venue.name in names)
+    return Settings.model_validate({"general": GeneralSettings(mode=mode), "venue": venue,
+                                    **sections})  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -28,13 +37,13 @@ from router.service import run_router
     ],
 )  # fmt: skip
 def test_venue_urls_per_venue(name: str, rest: str, ws: str) -> None:
-    settings = Settings(venue=VenueSettings(name=name), sim=SimSettings(port=9999))
+    settings = on(VenueSettings(name=name), sim=SimSettings(port=9999))
     assert venue_urls(settings) == (rest, ws)
 
 
 def test_overrides_win() -> None:
     venue = VenueSettings(name="binance", spot_rest_url="http://127.0.0.1:1/", spot_ws_url="ws://x")
-    assert venue_urls(Settings(venue=venue)) == ("http://127.0.0.1:1", "ws://x")
+    assert venue_urls(on(venue)) == ("http://127.0.0.1:1", "ws://x")
 
 
 def test_sim_defaults_to_demo_keys_and_real_venues_require_keys() -> None:
@@ -42,9 +51,9 @@ def test_sim_defaults_to_demo_keys_and_real_venues_require_keys() -> None:
     assert cfg.api_key == SIM_DEMO_API_KEY and "key=***" in repr(cfg)
     assert cfg.api_secret not in repr(cfg)
     with pytest.raises(RouterConfigError, match="GREENLIGHT_BINANCE_API_KEY"):
-        venue_config(Settings(venue=VenueSettings(name="binance")), {})
+        venue_config(on(VenueSettings(name="binance")), {})
     keys = {"GREENLIGHT_BINANCE_API_KEY": Secret("k"), "GREENLIGHT_BINANCE_API_SECRET": Secret("s")}
-    live = venue_config(Settings(venue=VenueSettings(name="binance", recv_window_ms=3000)), keys)
+    live = venue_config(on(VenueSettings(name="binance", recv_window_ms=3000)), keys)
     assert (live.api_key, live.api_secret, live.recv_window_ms) == ("k", "s", 3000)
 
 
