@@ -54,8 +54,8 @@ def test_loss_at_stop_counts_entry_and_exit_fees() -> None:
 
 
 def test_the_engines_sizing_passes() -> None:
-    # 0.5 % of 10,000 over a 700 USDT stop distance plus 0.1 % fees a side: 0.0416 BTC.
-    assert refusal(spot("0.0416", "60250", "59550"), EQUITY, LIMITS, 3) is None
+    # 0.5 % of 10,000 over a 700 USDT stop distance plus 0.1 % fees a side: 0.06099 BTC.
+    assert refusal(spot("0.06099", "60250", "59550"), EQUITY, LIMITS, 3) is None
     assert refusal(usdm(Side.SELL, "900", "1", "1.005", "0.99"), EQUITY, LIMITS, 3) is None
 
 
