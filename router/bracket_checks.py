@@ -29,8 +29,11 @@ class BracketLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> BracketLimits:
         """``risk.risk_per_trade``, ``router.risk_tolerance`` and ``router.taker_fee_rate``."""
-        return cls(settings.risk.risk_per_trade, settings.router.risk_tolerance,
-                   settings.router.taker_fee_rate)  # fmt: skip
+        return cls(
+            settings.risk.risk_per_trade,
+            settings.router.risk_tolerance,
+            settings.router.taker_fee_rate,
+        )
 
     def max_loss(self, equity: Decimal) -> Decimal:
         """The largest loss at the stop a bracket may carry on ``equity``."""

@@ -133,8 +133,7 @@ async def _route(core: Core, decision_id: int) -> dict[str, Any]:
         if prepared.listed is not None:
             await otoco.send_otoco(core, decision_id, prepared.listed[0])
         else:
-            await send_entry(core, decision_id, prepared.plan.order,
-                             prepared.bracket.market.value)  # fmt: skip
+            await send_entry(core, decision_id, prepared.plan.order, prepared.bracket.market.value)
         await lifecycle.advance_locked(core, decision_id)
     async with core.pool.acquire() as conn:
         final = await store.get_decision(conn, decision_id)
@@ -200,8 +199,10 @@ async def _store_merged(
         decision_id,
         merged.model_dump(mode="json"),
     )
-    ladder = {"approved": [t.model_dump(mode="json") for t in approved.take_profits],
-              "planned": [t.model_dump(mode="json") for t in merged.take_profits]}  # fmt: skip
+    ladder = {
+        "approved": [t.model_dump(mode="json") for t in approved.take_profits],
+        "planned": [t.model_dump(mode="json") for t in merged.take_profits],
+    }
     await store.audit(conn, "protect.ladder_merged", decision_id, ladder)
     text = (
         f"🛡️ #D-{decision_id} {approved.symbol}: take-profits merged"
@@ -221,8 +222,9 @@ async def quarantine(core: Core, decision_id: int, exc: Exception) -> dict[str, 
             conn, decision_id, ["APPROVED"], "FAILED", failure_reason=reason
         )
         if row is not None:
-            await store.alert(conn, "error", f"⚠️ #D-{decision_id} quarantined: {reason}",
-                              decision_id)  # fmt: skip
+            await store.alert(
+                conn, "error", f"⚠️ #D-{decision_id} quarantined: {reason}", decision_id
+            )
     if row is None:
         raise exc
     return {"accepted": False, "already": False, "decision": decision_view(row)}

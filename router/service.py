@@ -55,9 +55,14 @@ class RouterService:
         self.kill: KillSwitch | None = None
         self.venue = BinanceSpot(config, observer=self._observe, on_error=self._on_error)
         settle = settings.venue.recv_window_ms / 1000 + 1.0
-        self.core = Core(pool, self.venue, OrderSender(self.venue, settle), config.name,
-                         leverage_cap=settings.futures.leverage_cap,
-                         limits=BracketLimits.from_settings(settings))  # fmt: skip
+        self.core = Core(
+            pool,
+            self.venue,
+            OrderSender(self.venue, settle),
+            config.name,
+            leverage_cap=settings.futures.leverage_cap,
+            limits=BracketLimits.from_settings(settings),
+        )
         self.usdm = (
             UsdmWiring(settings, futures_config, self.core, self._observe, self._on_error,
                        keepalive_s)

@@ -11,6 +11,7 @@ import asyncpg
 
 from router import brackets
 from router.core import Core
+from router.errors import OrderCountError
 from router.sender import OrderSender
 from router.venues.base import OrderReport
 from tests.integration.test_router_support import (
@@ -75,3 +76,19 @@ async def test_an_unexpected_error_quarantines_one_decision_only(pool: asyncpg.P
     assert any(t.startswith(f"⚠️ #D-{bad} quarantined") for t in texts), texts
     assert (await brackets.route(core, good))["decision"]["state"] == "OPEN"
     assert await decision_state(pool, bad) == "FAILED"
+
+
+async def test_a_rung_refused_for_order_count_after_the_entry_exits_at_market(
+    pool: asyncpg.Pool,
+) -> None:
+    # Someone filled the symbol's stop slots between the plan and the protection.
+    core, fake = setup(pool)
+    fake.reject_oco_with = OrderCountError("Filter failure: MAX_NUM_ALGO_ORDERS", -1013, 400)
+    d = await insert_decision(pool, make_bracket("60250", "59550", ("61300",), "0.03"))
+    await brackets.route(core, d)
+    exit_order = fake.orders[f"gl-{d}-M1"]  # sold rather than left without a stop
+    assert exit_order.side == "SELL" and exit_order.status == "FILLED"
+    bought = fake.orders[f"gl-{d}-E"].executed * (1 - fake.commission)
+    assert exit_order.executed == RULES.round_qty(bought)
+    texts = [r["text"] for r in await pool.fetch("SELECT text FROM alerts WHERE kind = 'error'")]
+    assert any("protective OCO L1 rejected" in t and "MAX_NUM_ALGO_ORDERS" in t for t in texts)

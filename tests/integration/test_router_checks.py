@@ -73,12 +73,22 @@ async def test_unsafe_brackets_are_refused_through_the_api(fr: FaultRig) -> None
     big = await around(fr, await worth(fr, 12000), "0.0001")  # tiny risk, but too costly
     await refused(fr, await insert_decision(fr.pool, big), "more than the account carries")
     p = await fr.r.price()
-    levered = Bracket.model_validate({
-        "market": "usdm", "symbol": "XRPUSDT", "side": "BUY", "entry_type": "MARKET",
-        "entry_price": str(p), "quantity": "10", "stop_price": str(p * D("0.99")),
-        "take_profits": [{"price": str(p * D("1.02")), "quantity": "10", "r_multiple": "2"}],
-        "risk_quote": "1", "risk_fraction": "0.005", "equity_quote": "10000", "leverage": 5,
-    })  # fmt: skip
+    levered = Bracket.model_validate(
+        {
+            "market": "usdm",
+            "symbol": "XRPUSDT",
+            "side": "BUY",
+            "entry_type": "MARKET",
+            "entry_price": str(p),
+            "quantity": "10",
+            "stop_price": str(p * D("0.99")),
+            "take_profits": [{"price": str(p * D("1.02")), "quantity": "10", "r_multiple": "2"}],
+            "risk_quote": "1",
+            "risk_fraction": "0.005",
+            "equity_quote": "10000",
+            "leverage": 5,
+        }
+    )
     await refused(fr, await insert_usdm_decision(fr.pool, levered), "leverage 5 is above the cap")
     assert (await fr.r.venue.positions()) == []
     async with fr.pool.acquire() as conn:
@@ -102,10 +112,18 @@ async def test_protection_is_planned_around_orders_already_resting(fr: FaultRig)
     p = await fr.spot.last_price(SPOT)
     # The trader's own OCO on the symbol: one LIMIT_MAKER and one STOP_LOSS.
     await fr.spot.place_order(NewOrder(SPOT, "BUY", "MARKET", D("0.01"), "manual-buy"))
-    await fr.spot.place_oco(NewOco(
-        SPOT, "SELL", D("0.009"), (p * D("1.2")).quantize(D("0.01")),
-        (p * D("0.8")).quantize(D("0.01")), "manual-oco", "manual-tp", "manual-sl",
-    ))  # fmt: skip
+    await fr.spot.place_oco(
+        NewOco(
+            SPOT,
+            "SELL",
+            D("0.009"),
+            (p * D("1.2")).quantize(D("0.01")),
+            (p * D("0.8")).quantize(D("0.01")),
+            "manual-oco",
+            "manual-tp",
+            "manual-sl",
+        )
+    )
     ladder = ("0.05", "0.06", "0.07")
     first = await insert_decision(fr.pool, await around(fr, "0.05", "0.03", ladder))
     assert (await fr.client.submit_bracket(first))["decision"]["state"] == "OPEN"
@@ -125,8 +143,10 @@ async def test_protection_is_planned_around_orders_already_resting(fr: FaultRig)
     assert len(merged["take_profits"]) == 1
     carried = sum((t.quantity for t in approved.take_profits), D(0))
     assert D(merged["take_profits"][0]["quantity"]) == carried
-    assert any(f"#D-{second} BTCUSDT: take-profits merged 3 → 1" in t
-               for t in await alert_texts(fr, "info"))  # fmt: skip
+    assert any(
+        f"#D-{second} BTCUSDT: take-profits merged 3 → 1" in t
+        for t in await alert_texts(fr, "info")
+    )
     third = await insert_decision(fr.pool, await around(fr, "0.05", "0.03", ladder))
     await refused(fr, third, "MAX_NUM_ALGO_ORDERS 5")
 

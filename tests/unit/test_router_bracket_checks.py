@@ -24,25 +24,47 @@ LIMITS = BracketLimits()  # 0.5 % risk, 10 % tolerance, 0.1 % fee a side
 EQUITY = D(10000)
 
 
-def spot(qty: str, entry: str, stop: str, tps: tuple[str, ...] = ("61300", "61650", "62350"),
-         entry_type: str = "MARKET") -> Bracket:  # fmt: skip
+def spot(
+    qty: str,
+    entry: str,
+    stop: str,
+    tps: tuple[str, ...] = ("61300", "61650", "62350"),
+    entry_type: str = "MARKET",
+) -> Bracket:
     share = D(qty) / len(tps) if tps else D(0)
-    legs = tuple(BracketLeg(price=D(p), quantity=share, r_multiple=D(i + 1))
-                 for i, p in enumerate(tps))  # fmt: skip
+    legs = tuple(
+        BracketLeg(price=D(p), quantity=share, r_multiple=D(i + 1)) for i, p in enumerate(tps)
+    )
     return Bracket(
-        market=Market.SPOT, symbol="BTCUSDT", side=Side.BUY, entry_type=entry_type,
-        entry_price=D(entry), quantity=D(qty), stop_price=D(stop), take_profits=legs,
-        risk_quote=D(0), risk_fraction=D("0.005"), equity_quote=EQUITY,
-    )  # fmt: skip
+        market=Market.SPOT,
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        entry_type=entry_type,
+        entry_price=D(entry),
+        quantity=D(qty),
+        stop_price=D(stop),
+        take_profits=legs,
+        risk_quote=D(0),
+        risk_fraction=D("0.005"),
+        equity_quote=EQUITY,
+    )
 
 
 def usdm(side: Side, qty: str, entry: str, stop: str, tp: str, leverage: int = 2) -> Bracket:
     return Bracket(
-        market=Market.USDM, symbol="XRPUSDT", side=side, entry_type="MARKET",
-        entry_price=D(entry), quantity=D(qty), stop_price=D(stop),
+        market=Market.USDM,
+        symbol="XRPUSDT",
+        side=side,
+        entry_type="MARKET",
+        entry_price=D(entry),
+        quantity=D(qty),
+        stop_price=D(stop),
         take_profits=(BracketLeg(price=D(tp), quantity=D(qty), r_multiple=D(1)),),
-        risk_quote=D(0), risk_fraction=D("0.005"), equity_quote=EQUITY, leverage=leverage,
-    )  # fmt: skip
+        risk_quote=D(0),
+        risk_fraction=D("0.005"),
+        equity_quote=EQUITY,
+        leverage=leverage,
+    )
 
 
 def test_loss_at_stop_counts_entry_and_exit_fees() -> None:

@@ -26,15 +26,19 @@ def usdm(status: int, code: int | None, msg: str) -> VenueError:
 @pytest.mark.parametrize(
     ("status", "code", "msg", "kind"),
     [
-        (400, -2010, "Account has insufficient balance for requested action.",
-         InsufficientFundsError),
+        (
+            400,
+            -2010,
+            "Account has insufficient balance for requested action.",
+            InsufficientFundsError,
+        ),
         (400, -1013, "Filter failure: NOTIONAL", InvalidOrderError),
         (400, -1013, "Filter failure: MAX_NUM_ALGO_ORDERS", OrderCountError),
         (400, -1013, "Filter failure: MAX_NUM_ORDERS", OrderCountError),
         (400, -1013, "Filter failure: EXCHANGE_MAX_NUM_ALGO_ORDERS", OrderCountError),
         (400, -2010, "Order would immediately match and take.", InvalidOrderError),
     ],
-)  # fmt: skip
+)
 def test_spot_business_refusals(status: int, code: int, msg: str, kind: type) -> None:
     err = spot(status, code, msg)
     assert type(err) is kind and err.business_refusal and err.code == code
