@@ -26,6 +26,7 @@ from engine import store
 from engine.analysis_stream import AnalysisParams, AnalysisStateError, StreamAnalysis
 from engine.contracts import Bracket, Candle, Market, SignalRaw
 from engine.decision.bracket import BracketError, build_spot_bracket
+from engine.decision.commitment import uncommitted_equity
 from engine.decision.futures import build_futures_bracket
 from engine.decision.starter import AGENT as STARTER_AGENT
 from engine.decision.starter import StarterRule
@@ -183,10 +184,11 @@ class StreamProcessor:
             prices = {self.symbol: price}
             equity = await store.sizing_equity(conn, self.market.value, prices)
             assert equity is not None  # checked by the gate
+            free = await uncommitted_equity(conn, self.market.value, equity)
             try:
-                bracket = self.build_bracket(signal, equity)
+                bracket = self.build_bracket(signal, free)
             except BracketError as exc:
-                reason = f"cannot be sized: {exc}"
+                reason = f"cannot be sized: {exc} (equity {equity}, uncommitted {free})"
         if bracket is None:
             return await self._skip(conn, signal, signal_id, reason or "no bracket")
         did = await store.insert_decision(
@@ -201,12 +203,14 @@ class StreamProcessor:
         return Outcome(True, signal, decision_id=did, regime=self.regime)
 
     def build_bracket(self, signal: SignalRaw, equity: Decimal) -> Bracket:
-        """Size the signal for this stream's market (spot: long-only, no leverage)."""
+        """Size the signal for this stream's market on ``equity`` (the uncommitted part of the
+        account; spot: long-only, no leverage), fees at the stop included."""
         risk = self._settings.risk.risk_per_trade
+        fee = self._settings.router.taker_fee_rate  # the router re-checks risk with it
         if self.market is Market.USDM:
             cap = self._settings.futures.leverage_cap
-            return build_futures_bracket(signal, self._rules, equity, risk, cap)
-        return build_spot_bracket(signal, self._rules, equity, risk)
+            return build_futures_bracket(signal, self._rules, equity, risk, cap, fee)
+        return build_spot_bracket(signal, self._rules, equity, risk, fee_rate=fee)
 
     async def _skip(
         self, conn: asyncpg.Connection, signal: SignalRaw, signal_id: int, reason: str

@@ -224,6 +224,11 @@ class RouterSettings(Section):
     host: Literal["127.0.0.1", "::1", "localhost"] = "127.0.0.1"
     port: int = Field(8766, ge=0, le=65535)
     request_timeout_s: float = Field(5.0, gt=0, le=60)
+    # The router's own bracket check: loss at the stop (fees included) may exceed
+    # risk.risk_per_trade × equity by at most this fraction.
+    risk_tolerance: Decimal = Field(Decimal("0.10"), ge=0, le=1)
+    # Taker commission assumed on entry and exit (the engine's sizing and the router's check).
+    taker_fee_rate: Decimal = Field(Decimal("0.001"), ge=0, lt=Decimal("0.01"))
 
 
 class GuardSettings(Section):

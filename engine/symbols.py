@@ -31,6 +31,8 @@ class SymbolRules:
     min_notional: Decimal
     max_notional: Decimal
     max_num_orders: int
+    # Resting STOP_LOSS*/TAKE_PROFIT* orders per symbol (spot); USD-M has no such filter.
+    max_num_algo_orders: int = 200
 
     @classmethod
     def from_exchange_info(cls, info: dict[str, Any], symbol: str) -> SymbolRules:
@@ -64,7 +66,8 @@ class SymbolRules:
             market_max_qty=d(mlot, "maxQty"),
             min_notional=d(notional, "minNotional") or d(notional, "notional"),
             max_notional=d(notional, "maxNotional"),
-            max_num_orders=int(filters.get("MAX_NUM_ORDERS", {}).get("maxNumOrders", 200)),
+            max_num_orders=_count(filters, "MAX_NUM_ORDERS", "maxNumOrders"),
+            max_num_algo_orders=_count(filters, "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders"),
         )
 
     def round_price(self, price: Decimal, direction: str = "nearest") -> Decimal:
@@ -96,6 +99,13 @@ class SymbolRules:
         if notional < self.min_notional or (self.max_notional and notional > self.max_notional):
             return "NOTIONAL"
         return None
+
+
+def _count(filters: dict[str, Any], name: str, key: str, absent: int = 200) -> int:
+    """An order-count filter's limit (spot ``maxNumOrders``, USD-M ``limit``); ``absent``
+    when the venue does not publish the filter."""
+    f = filters.get(name, {})
+    return int(f.get(key, f.get("limit", absent)))
 
 
 def _to_step(value: Decimal, step: Decimal, direction: str) -> Decimal:

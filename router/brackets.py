@@ -11,7 +11,7 @@ import asyncpg
 
 from engine.contracts import Bracket, Market, Side
 from engine.symbols import SymbolRules
-from router import lifecycle, otoco, store
+from router import admission, lifecycle, otoco, store
 from router.core import Core, client_id, parse_bracket
 from router.errors import RejectedError, TemporaryError, VenueError
 from router.ladder import Rung
@@ -92,14 +92,60 @@ async def _refusal(core: Core, decision_id: int) -> dict[str, Any]:
 
 
 async def route(core: Core, decision_id: int) -> dict[str, Any]:
-    """Route an APPROVED decision exactly once and place its entry order."""
+    """Route an APPROVED decision exactly once and place its entry order.
+
+    A bracket that fails the router's own checks, or whose protection cannot fit the
+    symbol's order-count filters, fails with the reason (alerted). Anything unexpected about
+    one decision quarantines it the same way instead of failing every later sweep.
+    """
+    try:
+        return await _route(core, decision_id)
+    except (RouteRefused, asyncpg.PostgresError, OSError):
+        raise
+    except Exception as exc:  # one bad row must never block the others
+        return await quarantine(core, decision_id, exc)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    bracket: Bracket  # as admitted: the take-profit ladder may be merged
+    plan: EntryPlan
+    listed: tuple[NewOtoco, Rung] | None
+
+
+async def _route(core: Core, decision_id: int) -> dict[str, Any]:
+    async with core.lock(decision_id):
+        async with core.pool.acquire() as conn:
+            row = await store.get_decision(conn, decision_id)
+        if row is None or row["state"] != "APPROVED":
+            return await _refusal(core, decision_id)
+        try:
+            approved = parse_bracket(row["bracket"])
+        except ValueError as exc:
+            return await _fail_unrouted(core, decision_id, f"unreadable bracket: {exc}")
+        async with core.symbol_lock(approved.symbol):  # admitted one after the other
+            prepared = await _prepare(core, decision_id, approved)
+            if not isinstance(prepared, _Prepared):
+                return prepared
+            claimed = await _claim(core, decision_id, approved, prepared)
+        if claimed is None:  # lost the race, expired or halted: say which
+            return await _refusal(core, decision_id)
+        if prepared.listed is not None:
+            await otoco.send_otoco(core, decision_id, prepared.listed[0])
+        else:
+            await send_entry(core, decision_id, prepared.plan.order, prepared.bracket.market.value)
+        await lifecycle.advance_locked(core, decision_id)
     async with core.pool.acquire() as conn:
-        row = await store.get_decision(conn, decision_id)
-    if row is None or row["state"] != "APPROVED":
-        return await _refusal(core, decision_id)
+        final = await store.get_decision(conn, decision_id)
+    assert final is not None
+    return {"accepted": True, "already": False, "decision": decision_view(final)}
+
+
+async def _prepare(core: Core, decision_id: int, approved: Bracket) -> _Prepared | dict[str, Any]:
+    """Admit the bracket and plan its entry; a refusal is answered as the API's result."""
     listed: tuple[NewOtoco, Rung] | None = None
     try:
-        bracket = parse_bracket(row["bracket"])
+        bracket = await admission.admit(core, decision_id, approved)
         if bracket.market == Market.USDM:
             from router import futures  # noqa: PLC0415 - futures builds on this module
 
@@ -116,30 +162,72 @@ async def route(core: Core, decision_id: int) -> dict[str, Any]:
         return await _fail_unrouted(core, decision_id, str(exc))
     if moved:
         return await _fail_unrouted(core, decision_id, moved)
-    async with core.lock(decision_id):
-        async with core.pool.acquire() as conn, conn.transaction():
-            claimed = await store.claim_for_routing(conn, decision_id)
-            if claimed is not None:
-                audit = {"entry": vars(plan.order)}
-                await store.audit(conn, "decision.routed", decision_id, audit)
-                row = _entry_row(core, claimed, plan.order, bracket.market.value)
-                if listed is not None:
-                    lid = otoco.entry_row_list(decision_id, listed[1])
-                    row = replace(row, list_client_id=lid)
-                await store.insert_order(conn, row)  # the entry first: reconcile reads by id
-                for leg in otoco.pending_rows(core, claimed, listed[1]) if listed else []:
-                    await store.insert_order(conn, leg)
-        if claimed is None:  # lost the race, expired or halted: say which
-            return await _refusal(core, decision_id)
+    return _Prepared(bracket, plan, listed)
+
+
+async def _claim(
+    core: Core, decision_id: int, approved: Bracket, prepared: _Prepared
+) -> asyncpg.Record | None:
+    """APPROVED → ROUTED with the entry (and an OTOCO's pending legs) recorded, and the
+    admitted ladder stored when it differs from the approved one."""
+    bracket, plan, listed = prepared.bracket, prepared.plan, prepared.listed
+    async with core.pool.acquire() as conn, conn.transaction():
+        claimed = await store.claim_for_routing(conn, decision_id)
+        if claimed is None:
+            return None
+        audit = {"entry": vars(plan.order)}
+        await store.audit(conn, "decision.routed", decision_id, audit)
+        if bracket.take_profits != approved.take_profits:
+            await _store_merged(conn, decision_id, approved, bracket)
+        row = _entry_row(core, claimed, plan.order, bracket.market.value)
         if listed is not None:
-            await otoco.send_otoco(core, decision_id, listed[0])
-        else:
-            await send_entry(core, decision_id, plan.order, bracket.market.value)
-        await lifecycle.advance_locked(core, decision_id)
-    async with core.pool.acquire() as conn:
-        final = await store.get_decision(conn, decision_id)
-    assert final is not None
-    return {"accepted": True, "already": False, "decision": decision_view(final)}
+            lid = otoco.entry_row_list(decision_id, listed[1])
+            row = replace(row, list_client_id=lid)
+        await store.insert_order(conn, row)  # the entry first: reconcile reads by id
+        for leg in otoco.pending_rows(core, claimed, listed[1]) if listed else []:
+            await store.insert_order(conn, leg)
+    return claimed
+
+
+async def _store_merged(
+    conn: asyncpg.Connection, decision_id: int, approved: Bracket, merged: Bracket
+) -> None:
+    """Keep the merged ladder as the decision's bracket (protection reads it from there);
+    the approved one stays in the audit log."""
+    await conn.execute(
+        "UPDATE decisions SET bracket = $2, updated_at = clock_timestamp() WHERE id = $1",
+        decision_id,
+        merged.model_dump(mode="json"),
+    )
+    ladder = {
+        "approved": [t.model_dump(mode="json") for t in approved.take_profits],
+        "planned": [t.model_dump(mode="json") for t in merged.take_profits],
+    }
+    await store.audit(conn, "protect.ladder_merged", decision_id, ladder)
+    text = (
+        f"🛡️ #D-{decision_id} {approved.symbol}: take-profits merged"
+        f" {len(approved.take_profits)} → {len(merged.take_profits)} so that the whole"
+        " protection fits the symbol's open-order limits"
+    )
+    await store.alert(conn, "info", text, decision_id)
+
+
+async def quarantine(core: Core, decision_id: int, exc: Exception) -> dict[str, Any]:
+    """Fail an APPROVED decision that broke the routing code (alerted, with the error);
+    re-raise when it is no longer APPROVED (its orders are the lifecycle's business)."""
+    reason = f"router error while routing: {exc!r}"
+    core.note_error(f"#D-{decision_id} {reason}")
+    async with core.pool.acquire() as conn, conn.transaction():
+        row = await store.transition(
+            conn, decision_id, ["APPROVED"], "FAILED", failure_reason=reason
+        )
+        if row is not None:
+            await store.alert(
+                conn, "error", f"⚠️ #D-{decision_id} quarantined: {reason}", decision_id
+            )
+    if row is None:
+        raise exc
+    return {"accepted": False, "already": False, "decision": decision_view(row)}
 
 
 async def _last_price(core: Core, bracket: Bracket) -> Decimal:

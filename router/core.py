@@ -14,6 +14,7 @@ import asyncpg
 from engine.contracts import Bracket
 from engine.symbols import SymbolRules
 from router import store
+from router.bracket_checks import BracketLimits
 from router.sender import FuturesSender, OrderSender
 from router.venues.base import FuturesVenue, OrderVenue, SpotVenue
 
@@ -43,12 +44,18 @@ class Core:
     fsender: FuturesSender | None = None
     leverage_cap: int = 3
     margin_type: str = "ISOLATED"
+    limits: BracketLimits = field(default_factory=BracketLimits)
     errors: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=50))
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    _symbol_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def lock(self, decision_id: int) -> asyncio.Lock:
         """The lock serialising everything that touches one decision's orders."""
         return self._locks.setdefault(decision_id, asyncio.Lock())
+
+    def symbol_lock(self, symbol: str) -> asyncio.Lock:
+        """The lock serialising the admission of brackets on one symbol (until claimed)."""
+        return self._symbol_locks.setdefault(symbol, asyncio.Lock())
 
     def note_error(self, text: str) -> None:
         """Remember an error for ``GET /v1/state`` and the log."""

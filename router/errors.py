@@ -11,12 +11,18 @@ from __future__ import annotations
 
 
 class VenueError(Exception):
-    """Base for everything a venue adapter raises."""
+    """Base for everything a venue adapter raises.
+
+    ``business_refusal`` is set by the venue adapter when a healthy venue said no for a
+    reason of the account or the order (insufficient balance, a filter, a trigger already
+    passed): a normal answer, never evidence of an outage.
+    """
 
     def __init__(self, message: str, code: int | None = None, http_status: int | None = None):
         super().__init__(message)
         self.code = code
         self.http_status = http_status
+        self.business_refusal = False
 
     def describe(self) -> str:
         """A one-line description with the venue code when there is one."""
@@ -50,6 +56,10 @@ class RejectedError(VenueError):
 
 class InvalidOrderError(RejectedError):
     """The order breaks a filter or a rule (-1013, -2010, -11xx)."""
+
+
+class OrderCountError(InvalidOrderError):
+    """Too many orders resting on the symbol (MAX_NUM_ORDERS / MAX_NUM_ALGO_ORDERS)."""
 
 
 class InsufficientFundsError(RejectedError):

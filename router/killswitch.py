@@ -165,8 +165,9 @@ class KillSwitch:
         await lifecycle.apply_report(self.core, d, report, acked=True)
 
     def record_error(self, exc: VenueError) -> None:
-        """Count a venue error; trip the switch on a burst."""
-        if isinstance(exc, _IGNORED_ERRORS):
+        """Count a venue error; trip the switch on a burst. Business refusals (insufficient
+        balance, filter failures: the venue answering normally) never count."""
+        if isinstance(exc, _IGNORED_ERRORS) or exc.business_refusal:
             return
         now = time.monotonic()
         self._errors.append(now)

@@ -28,7 +28,7 @@ import asyncpg
 
 from router import alerts, ledger, lifecycle, store
 from router.core import Core, client_id, parse_bracket
-from router.errors import OrderNotFoundError, RejectedError, VenueError
+from router.errors import OrderCountError, OrderNotFoundError, RejectedError, VenueError
 from router.ladder import ProtectionError, Rung, parse_leg, split_rungs
 from router.venues.base import TERMINAL_STATUSES, NewOco, NewOrder
 
@@ -258,7 +258,10 @@ async def place_rung(core: Core, decision_id: int, symbol: str, rung: Rung) -> N
         text = f"🚨 #D-{decision_id} protective OCO {name} rejected: {exc.describe()}"
         core.note_error(text)
         await core.alert("error", text, decision_id)
-        if any(m in str(exc).lower() for m in PRICE_ALREADY_CROSSED):
+        crossed = any(m in str(exc).lower() for m in PRICE_ALREADY_CROSSED)
+        # Too many orders on the symbol (placed after the pre-entry plan, e.g. by hand):
+        # this quantity cannot rest protected, so it is not kept.
+        if crossed or isinstance(exc, OrderCountError):
             await exit_rung_at_market(core, decision_id, symbol, rung)
         return
     except VenueError as exc:

@@ -18,6 +18,7 @@ from engine.secrets import load_secrets
 from engine.settings import TIMEFRAMES_MS, Settings
 from router import brackets, lifecycle, otoco, store
 from router.api import build_app
+from router.bracket_checks import BracketLimits
 from router.brackets import RouteRefused
 from router.config import RouterConfigError, futures_config, venue_config
 from router.core import Core
@@ -55,7 +56,14 @@ class RouterService:
         self.kill: KillSwitch | None = None
         self.venue = BinanceSpot(config, observer=self._observe, on_error=self._on_error)
         settle = settings.venue.recv_window_ms / 1000 + 1.0
-        self.core = Core(pool, self.venue, OrderSender(self.venue, settle), config.name)
+        self.core = Core(
+            pool,
+            self.venue,
+            OrderSender(self.venue, settle),
+            config.name,
+            leverage_cap=settings.futures.leverage_cap,
+            limits=BracketLimits.from_settings(settings),
+        )
         self.usdm = (
             UsdmWiring(settings, futures_config, self.core, self._observe, self._on_error,
                        keepalive_s)
@@ -231,8 +239,8 @@ class RouterService:
             await brackets.route(self.core, decision_id)
         except RouteRefused as exc:
             log.info("decision %s not routed: %s", decision_id, exc.reason)
-        except (VenueError, asyncpg.PostgresError) as exc:
-            self.core.note_error(f"routing #D-{decision_id}: {exc}")
+        except Exception as exc:  # one decision's failure never stops the sweep
+            self.core.note_error(f"routing #D-{decision_id}: {exc!r}")
 
     async def _sweeper(self) -> None:
         while True:

@@ -62,11 +62,13 @@ def build_spot_bracket(
     equity: Decimal,
     risk_fraction: Decimal,
     max_notional_fraction: Decimal = Decimal("0.95"),
+    fee_rate: Decimal = Decimal(0),
 ) -> Bracket:
     """Size a long spot bracket: market entry at ``entry_hint``, stop at ``sl_hint``.
 
-    Quantity risks ``risk_fraction`` of ``equity`` between entry and stop, capped so the
-    position never costs more than ``max_notional_fraction`` of equity (spot has no leverage).
+    Quantity risks ``risk_fraction`` of ``equity`` between entry and stop, the ``fee_rate``
+    paid on the entry and on the stop's exit included, capped so the position never costs
+    more than ``max_notional_fraction`` of equity (spot has no leverage).
     """
     if signal.side_hint != "long":
         raise BracketError("spot brackets are long only")
@@ -78,7 +80,7 @@ def build_spot_bracket(
     if per_unit <= 0:
         raise BracketError(f"stop {stop} is not below entry {entry}")
     risk_budget = equity * risk_fraction
-    qty = rules.round_qty(risk_budget / per_unit, market=True)
+    qty = rules.round_qty(risk_budget / loss_per_unit(entry, stop, fee_rate), market=True)
     cap = rules.round_qty(equity * max_notional_fraction / entry, market=True)
     qty = min(qty, cap)
     check_position(
@@ -90,6 +92,12 @@ def build_spot_bracket(
     return market_bracket(
         Market.SPOT, Side.BUY, rules, entry, stop, qty, legs, per_unit, risk_fraction, equity
     )
+
+
+def loss_per_unit(entry: Decimal, stop: Decimal, fee_rate: Decimal) -> Decimal:
+    """What one unit loses when the stop fills: the price distance plus the fee on the entry
+    and on the exit (the router refuses brackets whose loss exceeds the risk budget)."""
+    return abs(entry - stop) + fee_rate * (entry + stop)
 
 
 def check_position(rules: SymbolRules, entry: Decimal, qty: Decimal, sizing: str) -> None:

@@ -11,7 +11,13 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, Decimal
 
 from engine.contracts import Bracket, Market, Side, SignalRaw
-from engine.decision.bracket import BracketError, check_position, market_bracket, split_ladder
+from engine.decision.bracket import (
+    BracketError,
+    check_position,
+    loss_per_unit,
+    market_bracket,
+    split_ladder,
+)
 from engine.symbols import SymbolRules
 
 # Share of equity the initial margin may use; the rest absorbs fees and mark-price moves.
@@ -58,8 +64,11 @@ def build_futures_bracket(
     equity: Decimal,
     risk_fraction: Decimal,
     leverage_cap: int,
+    fee_rate: Decimal = Decimal(0),
 ) -> Bracket:
     """Size a USD-M bracket: market entry at ``entry_hint``, stop at ``sl_hint``, TP ladder.
+
+    The loss at the stop includes ``fee_rate`` on the entry and on the exit.
 
     Raises :class:`BracketError` with the reason when the setup cannot satisfy the symbol's
     filters (tick, step, minimum notional) within equity × ``leverage_cap``.
@@ -67,7 +76,8 @@ def build_futures_bracket(
     _check_inputs(equity, risk_fraction, leverage_cap)
     long = signal.side_hint == "long"
     entry, stop, per_unit = _prices(signal, rules)
-    qty = rules.round_qty(equity * risk_fraction / per_unit, market=True)
+    unit_loss = loss_per_unit(entry, stop, fee_rate)
+    qty = rules.round_qty(equity * risk_fraction / unit_loss, market=True)
     max_qty = rules.round_qty(equity * MARGIN_FRACTION * leverage_cap / entry, market=True)
     qty = min(qty, max_qty)
     check_position(

@@ -164,6 +164,9 @@ class SpotVenue(Protocol):
     async def trades(self, symbol: str, order_id: str) -> list[TradeFill]:
         """All executions of one order."""
 
+    async def balances(self) -> dict[str, Decimal]:
+        """Free + locked balance per asset."""
+
 
 class UserStream(Protocol):
     """A user-data subscription delivering :class:`ExecutionEvent` to a handler."""

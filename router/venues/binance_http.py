@@ -32,13 +32,13 @@ from router.errors import (
     classify,
 )
 from router.signing import encode_params, signed_query
+from router.venues.binance_refusals import SPOT_BUSINESS_CODES, refine
 
 log = logging.getLogger(__name__)
 
 WEIGHT_BACKOFF_FRACTION = 0.9
 MAX_RESYNCS = 3  # consecutive -1021 answers survived by re-syncing the clock
 MAX_SKEW_MS = 600_000  # a larger offset is not a skewed clock but another clock (a replay)
-# Refusals that are normal answers, not venue trouble: never counted towards the error burst.
 
 # (method, path, params without secrets, HTTP status or None, response JSON or error text)
 ExchangeObserver = Callable[[str, str, dict[str, str], int | None, Any], Awaitable[None]]
@@ -78,6 +78,8 @@ class BinanceRest:
 
     time_path = "/api/v3/time"
     classify_error: Classifier = staticmethod(classify)
+    # Refusals that are normal answers, not venue trouble: never counted towards the error burst.
+    business_codes = SPOT_BUSINESS_CODES
 
     def __init__(
         self,
@@ -290,4 +292,5 @@ class BinanceRest:
         msg = str(body.get("msg", "")) if isinstance(body, dict) else str(body)
         retry_after = max(self._banned_until - time.monotonic(), 0.0)
         known = code if isinstance(code, int) else None
-        return self.classify_error(status, known, msg, retry_after)
+        err = self.classify_error(status, known, msg, retry_after)
+        return refine(err, known, msg, self.business_codes)

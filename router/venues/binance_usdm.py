@@ -25,6 +25,7 @@ from router.venues.base import (
 )
 from router.venues.binance_decode import decode_list
 from router.venues.binance_http import BinanceRest, fmt_decimal
+from router.venues.binance_refusals import FUTURES_BUSINESS_CODES
 from router.venues.binance_usdm_decode import (
     decode_account,
     decode_algo,
@@ -52,6 +53,7 @@ class BinanceUsdm(BinanceRest):
 
     time_path = "/fapi/v1/time"
     classify_error = staticmethod(classify_futures)
+    business_codes = FUTURES_BUSINESS_CODES
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -29,7 +29,8 @@ TOKEN = "t0ken-for-tests"
 
 
 def bracket(entry_type: str = "MARKET", entry: str = "60250") -> Bracket:
-    return make_bracket(entry, "59550", ("61300", "62350"), "0.05", entry_type=entry_type)
+    stop = str(D(entry) - 700)  # below the entry: the router refuses a stop on the wrong side
+    return make_bracket(entry, stop, ("61300", "62350"), "0.05", entry_type=entry_type)
 
 
 def setup(pool: asyncpg.Pool) -> tuple[Core, FakeSpot, KillSwitch]:

@@ -166,6 +166,7 @@ class FakeSpot(FakeVenueBase):
         self.place_calls: list[str] = []
         self.drop_requests = 0  # raise UnknownOutcome without executing
         self.reject_oco_with: VenueError | None = None
+        self.balance: dict[str, D] = {"USDT": D("100000")}  # what the router's checks see
 
     def _gate(self, cid: str) -> None:
         self.place_calls.append(cid)
@@ -260,6 +261,9 @@ class FakeSpot(FakeVenueBase):
     async def trades(self, symbol: str, order_id: str) -> list[TradeFill]:
         o = next(o for o in self.orders.values() if str(o.order_id) == order_id)
         return list(o.fills)
+
+    async def balances(self) -> dict[str, D]:
+        return dict(self.balance)
 
     def move(self, price: D) -> None:
         """Set the last price and trigger take-profits and stops that it reaches."""

@@ -205,7 +205,7 @@ async def test_futures_bracket_runs_to_close_without_orphans(rig: Rig) -> None:
 
 async def test_kill_flatten_closes_short_with_reduce_only(rig: Rig) -> None:
     await rig.admin("pause")
-    d = await rig.bracket("SELL", "0.2", ("0.2",))
+    d = await rig.bracket("SELL", "0.1", ("0.2",))  # a wider stop would risk > 0.55 % of equity
     await rig.client.submit_bracket(d)
     await rig.admin("resume")
     assert await rig.venue_position() == D(-300)

@@ -119,7 +119,7 @@ class FakeUsdm(FakeVenueBase):
 
     name = "fake-usdm"
 
-    def __init__(self, rules: SymbolRules, price: D, wallet: D = D(1000)) -> None:
+    def __init__(self, rules: SymbolRules, price: D, wallet: D = D(10000)) -> None:
         super().__init__(rules, price, first_trade_id=5000)
         self.wallet = wallet
         self.position = D(0)

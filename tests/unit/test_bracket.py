@@ -98,3 +98,13 @@ def test_unknown_symbol() -> None:
 
     with pytest.raises(SymbolRulesError, match="unknown symbol 'ETHUSDT'"):
         SymbolRules.from_exchange_info(INFO, "ETHUSDT")
+
+
+def test_sizing_counts_the_fees_paid_at_entry_and_stop() -> None:
+    fee = D("0.001")
+    b = build_spot_bracket(signal(60250, 59550), RULES, D("10000"), D("0.005"), fee_rate=fee)
+    loss = b.quantity * (b.entry_price - b.stop_price) + fee * b.quantity * (
+        b.entry_price + b.stop_price
+    )
+    assert loss <= D(50) < loss + RULES.step_size * 820  # within one lot step of the budget
+    assert b.quantity == D("0.06099")  # 50 / (700 + 119.8), rounded down

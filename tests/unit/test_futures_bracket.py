@@ -120,3 +120,10 @@ def test_refusals_name_the_reason(
 def test_cap_below_one_is_refused() -> None:
     with pytest.raises(BracketError, match="leverage cap"):
         build_futures_bracket(signal("long", 1.0, 0.9), RULES, D(1000), D("0.01"), 0)
+
+
+def test_futures_sizing_counts_the_fees_at_entry_and_stop() -> None:
+    fee = D("0.0005")
+    b = build_futures_bracket(signal("short", 1.0, 1.01), RULES, D(1000), D("0.01"), 3, fee)
+    unit = (b.stop_price - b.entry_price) + fee * (b.entry_price + b.stop_price)
+    assert b.quantity * unit <= D(10) < (b.quantity + RULES.step_size) * unit
