@@ -19,6 +19,9 @@ REQUIRED_ROLE: dict[str, Role] = {
     "reject": "trader",
     "kill": "trader",
     "resume": "admin",
+    "guards": "viewer",  # bot.guard_commands.ROLES
+    "news": "viewer",  # /news add also needs admin (checked by the handler)
+    "guard": "admin",
 }
 
 

@@ -39,16 +39,20 @@ def confirmation_text(
     base = bracket.symbol.removesuffix("USDT") if bracket.symbol.endswith("USDT") else ""
     quote = "USDT" if base else ""
     tps = " · ".join(
-        f"{fmt_num(leg.price, tick)} ({leg.r_multiple.normalize()}R)"
+        f"{fmt_num(leg.price, tick)} ({leg.r_multiple.normalize()}R"
+        + (f" → {leg.r_net:.2f}R net" if leg.r_net is not None else "")
+        + ")"
         for leg in bracket.take_profits
     )
+    costs = f" incl. {bracket.cost_quote:,.2f} costs" if bracket.cost_quote else ""
     lines = [
         f"{side} {bracket.symbol} · {decision['tf']} · {bracket.market.value}"
         f"   #D-{decision['id']}  expires in {left // 60}:{left % 60:02d}",
         f"Entry {fmt_num(bracket.entry_price, tick)} ({bracket.entry_type.lower()})   "
         f"Stop {fmt_num(bracket.stop_price, tick)} "
         f"({_pct(bracket.stop_price, bracket.entry_price)})"
-        f"   Risk {bracket.risk_fraction * 100:.2f} % = {bracket.risk_quote:,.2f} {quote}".rstrip(),
+        f"   Risk {bracket.risk_fraction * 100:.2f} % = {bracket.risk_quote:,.2f} {quote}".rstrip()
+        + costs,
         f"TP {tps}   Size {fmt_num(bracket.quantity, step)} {base}".rstrip(),
         f"Why: {sig.get('why') or sig.get('agent')}",
         f"{guards_line(decision)}          score {float(sig['score']):.2f}",
@@ -58,7 +62,11 @@ def confirmation_text(
 
 
 def guards_line(decision: dict[str, Any]) -> str:
-    """``Guards: …`` with the stream's regime at the decision candle (``n/a`` if unknown)."""
+    """``Guards: News SAFE · Funding SAFE (next in 3h10) · Vol OK · regime TREND``: the
+    verdicts the engine stored at the decision candle (older decisions: the regime only)."""
+    stored = decision.get("guards") or {}
+    if stored.get("line"):
+        return f"Guards: {stored['line']}"
     return f"Guards: trading ON · regime {decision.get('regime') or 'n/a'}"
 
 

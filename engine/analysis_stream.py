@@ -39,13 +39,18 @@ class AnalysisStateError(ValueError):
 
 @dataclass(frozen=True)
 class AnalysisStep:
-    """What one candle produced: SMC event rows, a retest signal, the regime and, when the
+    """What one candle produced: SMC event rows, a retest signal (and the retest stage's
+    output row when it confirmed), the regime with its code and percentiles and, when the
     regime changed to a known one, its ``regime.v1`` event."""
 
     smc_rows: F64
     signal: SignalRaw | None
     regime: str  # "" while unknown
     regime_event: RegimeEvent | None
+    retest_out: F64 | None = None
+    regime_code: int = 0
+    atr_pct: float = float("nan")
+    bbw_pct: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,8 @@ class StreamAnalysis:
                 bbw_pct=float(reg[RK.O_BBW_PCT]),
             )
         self.regime_code = code
-        return AnalysisStep(rows, signal, RK.NAMES[code], event)
+        atr_pct, bbw_pct = float(reg[RK.O_ATR_PCT]), float(reg[RK.O_BBW_PCT])
+        return AnalysisStep(rows, signal, RK.NAMES[code], event, out, code, atr_pct, bbw_pct)
 
     def to_bytes(self) -> bytes:
         """Serialise the three states (restore with :meth:`from_bytes`)."""

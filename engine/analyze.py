@@ -3,7 +3,7 @@ candle file, written as CSV files for research and verification.
 
 ``greenlight analyze CANDLES.csv --tf 15m --out DIR [--swing-length N]
 [--swing-method pivot|zigzag] [--zigzag-mult K] [--smc-compat] [--sub SUBCANDLES.csv]
-[--symbol SYM]``
+[--symbol SYM] [--agent NAME] [--news CALENDAR.csv|.json] [--equity Q]``
 
 Input: anything :func:`engine.candlefile.read_candles` accepts (Binance kline dumps with or
 without header, ms or µs open times; CSVs with an open-time column in epoch ms/µs or ISO-8601
@@ -27,6 +27,11 @@ Files written to DIR (times are open times in epoch ms UTC; empty cell = NaN / n
 - ``regimes.csv``: one row per regime change, ``open_time_ms_utc, index, regime, adx,
   atr_pct, bbw_pct``.
 - ``gaps.csv``: ``last_open_before_ms_utc, first_open_after_ms_utc, missing_candles``.
+- ``decisions.csv``: one row per signal of the decision agent (``--agent``, default the
+  settings' ``strategy.agent``), through the same guards as the live engine (news with
+  ``--news``; volatility; funding n/a) and the round-trip cost limit, sized on ``--equity``:
+  ``open_time, agent, side, score, entry, stop, tp1, tp2, tp3, risk_quote, cost_quote, taken,
+  blocked_by`` (see :mod:`engine.decisions_batch`; account limits are a backtester's job).
 - with ``--smc-compat``: ``smc_compat.csv``, one row per candle with the smartmoneyconcepts
   0.0.27 columns (see :mod:`engine.smc.compat`).
 """
@@ -37,20 +42,24 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal, TextIO
 
 import numpy as np
 
+from engine.agents.registry import load_agents
 from engine.candlefile import CandleArrays, CandleFileError, find_gaps, read_candles
-from engine.features import compute_batch
+from engine.decisions_batch import decisions_table, run_decisions
+from engine.features import FeatureParams, compute_batch
+from engine.guards.news_calendar import CalendarError, NewsEvent, read_calendar
 from engine.micro_stream import micro_smc_params
 from engine.regime import kernel as RK
 from engine.regime.classifier import RegimeParams, regime_changes, run_regime_batch
 from engine.retest import kernel as TK
 from engine.retest.analyzer import RetestParams, run_retest_batch, to_signal
 from engine.retest.micro import micro_bos_flags
-from engine.settings import TIMEFRAMES_MS, Settings
+from engine.settings import TIMEFRAMES_MS, Settings, SmcSettings, StrategySettings
 from engine.smc.compat import COMPAT_COLUMNS, FLOAT32_COLUMNS, smc_compat
 from engine.smc.engine import SmcParams, run_smc_batch
 from engine.smc.tables import Column, events_table, swings_table, write_table, zones_table
@@ -156,6 +165,27 @@ class _Job:
     symbol: str
     compat: bool
     smc: SmcParams
+    agent: str = "fusion"
+    news: tuple[NewsEvent, ...] = ()
+    equity: Decimal = Decimal(10000)
+
+
+def _decisions(c: CandleArrays, sub: CandleArrays | None, job: _Job) -> dict[str, Column]:
+    smc = job.smc
+    settings = Settings(
+        strategy=StrategySettings(agent=job.agent),
+        smc=SmcSettings(
+            swing_length=smc.swing_length,
+            swing_method=smc.swing_method,
+            zigzag_atr_mult=smc.zigzag_atr_mult,
+        ),
+    )
+    agents = load_agents(settings, frozenset(FeatureParams().names()))
+    micro = None
+    if sub is not None:
+        micro = micro_bos_flags(c.open_time, job.tf_ms, sub, micro_smc_params(settings))
+    rows = run_decisions(c, settings, agents, job.symbol, job.tf, list(job.news), job.equity, micro)
+    return dict(decisions_table(rows))
 
 
 def _stage_tables(
@@ -201,11 +231,14 @@ def analyze(
     progress: TextIO | None = None,
     swing_method: Literal["pivot", "zigzag"] = "pivot",
     zigzag_mult: float = 3.0,
+    agent: str | None = None,
+    news_path: Path | None = None,
+    equity: Decimal = Decimal(10000),
 ) -> AnalyzeReport:
     """Run every stage over a candle file and write the CSV files (see module docstring).
 
-    Raises :class:`CandleFileError` for unusable input and ``ValueError`` for bad options;
-    nothing is written in either case."""
+    Raises :class:`CandleFileError` for unusable input, :class:`CalendarError` for a bad
+    ``news_path`` and ``ValueError`` for bad options; nothing is written in any case."""
     if tf not in TIMEFRAMES_MS:
         raise ValueError(f"unknown timeframe {tf!r}; one of {', '.join(TIMEFRAMES_MS)}")
     start = time.perf_counter()
@@ -213,13 +246,16 @@ def analyze(
     smc = SmcParams(
         swing_length=swing_length, swing_method=swing_method, zigzag_atr_mult=zigzag_mult
     )
-    job = _Job(tf, TIMEFRAMES_MS[tf], swing_length, sym, compat, smc)
+    news = tuple(read_calendar(news_path)) if news_path is not None else ()
+    chosen = agent or Settings().strategy.agent
+    job = _Job(tf, TIMEFRAMES_MS[tf], swing_length, sym, compat, smc, chosen, news, equity)
     c = read_candles(candles_path)
     sub = read_candles(sub_path) if sub_path is not None else None
     report = AnalyzeReport(gaps=find_gaps(c.open_time, job.tf_ms))
     bar = _Progress(7 if compat else 6, progress if len(c) >= _PROGRESS_MIN_CANDLES else None)
     tables = _stage_tables(c, sub, job, bar)
     tables["gaps.csv"] = _gaps_table(report.gaps, job.tf_ms)
+    tables["decisions.csv"] = _decisions(c, sub, job)
     bar.step("tables")
     if compat:
         tables["smc_compat.csv"] = _compat_table(c, swing_length)
@@ -252,6 +288,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--smc-compat", action="store_true", help="also write smc_compat.csv")
     p.add_argument("--sub", type=Path, help="sub-timeframe candles for micro-BOS confirmation")
     p.add_argument("--symbol", help="symbol for signals (default: from the file name)")
+    p.add_argument("--agent", help="decision agent for decisions.csv (default: settings)")
+    p.add_argument("--news", type=Path, help="news calendar (.csv or .json) for the news guard")
+    p.add_argument(
+        "--equity", type=Decimal, default=Decimal(10000), help="equity to size on (10000)"
+    )
     return p
 
 
@@ -273,8 +314,11 @@ def run_analyze(argv: list[str]) -> int:
             progress=sys.stderr,
             swing_method=args.swing_method,
             zigzag_mult=args.zigzag_mult,
+            agent=args.agent,
+            news_path=args.news,
+            equity=args.equity,
         )
-    except (CandleFileError, ValueError) as exc:
+    except (CandleFileError, CalendarError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if report.gaps:

@@ -98,6 +98,8 @@ class SignalRaw(Contract):
     score: Annotated[float, Field(ge=0.0, le=1.0)]
     ttl_bars: int
     why: str = ""
+    # Open time of the candle whose structure break opened the setup (one decision per setup).
+    setup: int | None = None
 
 
 class SwingEvent(Contract):
@@ -160,11 +162,13 @@ class RegimeEvent(Contract):
 
 
 class BracketLeg(Contract):
-    """One take-profit rung of a bracket."""
+    """One take-profit rung of a bracket; ``r_net`` is its reward after the round trip's
+    fees and slippage, in units of the risk at the stop (costs included)."""
 
     price: Decimal
     quantity: Decimal
     r_multiple: Decimal
+    r_net: Decimal | None = None
 
 
 class Bracket(Contract):
@@ -178,10 +182,11 @@ class Bracket(Contract):
     quantity: Decimal
     stop_price: Decimal
     take_profits: tuple[BracketLeg, ...]
-    risk_quote: Decimal
+    risk_quote: Decimal  # loss if the stop fills, entry and exit fees and slippage included
     risk_fraction: Decimal
     equity_quote: Decimal
     leverage: int = 1
+    cost_quote: Decimal = Decimal(0)  # the fees and slippage part of risk_quote
 
 
 class Decision(Contract):

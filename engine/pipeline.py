@@ -1,47 +1,48 @@
 """One stream's path from a closed candle to a decision:
-persist → features → SMC → retest → regime → rule → gate (incl. regime) → bracket.
+persist → features → SMC → retest → regime → agents → guards → decision (costs, exposure).
 
 Each candle is handled in one transaction, so a crash leaves either all of a candle's rows or
-none: the candle, its indicators, the step-function states of every stage, the SMC rows
-(swings, structure events, zones and their ends), a regime change, the signals and the
-decision. Candles already processed (replays after a restart) are skipped by open time.
+none: the candle, its indicators, the step-function states of every stage and agent, the SMC
+rows (swings, structure events, zones and their ends), a regime change, the guards' changed
+verdicts, the signals and the decision. Candles already processed (replays after a restart)
+are skipped by open time.
 
 With ``market.sub_timeframe`` a :class:`engine.sub_pipeline.SubStreamProcessor` is attached:
 the micro structure breaks found inside a candle on the finer interval confirm retests
 (``note_micro_bos``) before the candle is analysed.
 
-``strategy.agent`` chooses whose signals become decisions (``starter`` or ``retest``); every
-agent's signals on live candles are recorded in ``signals``.
+Every agent plugin (:mod:`engine.agents`) sees every candle; their signals on live candles
+are recorded in ``signals``, and ``strategy.agent`` chooses whose become decisions
+(:mod:`engine.decision.decide`). Guards are judged at the candle's close on the venue's
+clock, never the wall clock: the same candles give the same decisions.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import asyncpg
 
 from engine import store
+from engine.agents.base import BarContext
+from engine.agents.registry import AgentSet, StreamAgents, by_name, load_agents
 from engine.analysis_stream import AnalysisParams, AnalysisStateError, StreamAnalysis
 from engine.contracts import Bracket, Candle, Market, SignalRaw
-from engine.decision.bracket import BracketError, build_spot_bracket
-from engine.decision.commitment import uncommitted_equity
-from engine.decision.futures import build_futures_bracket
-from engine.decision.starter import AGENT as STARTER_AGENT
-from engine.decision.starter import StarterRule
+from engine.decision.decide import Decider
 from engine.features import FeatureEngine, FeatureParams
+from engine.guards import vol as V
+from engine.guards.hub import GuardHub, StreamGuards
+from engine.guards.news_calendar import symbol_assets
+from engine.guards.verdict import Verdict
 from engine.regime.events import save_regimes
-from engine.retest.analyzer import AGENT as RETEST_AGENT
 from engine.settings import TIMEFRAMES_MS, Settings
 from engine.smc.store import write_smc_rows
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbols import SymbolRules
 
 log = logging.getLogger(__name__)
-
-AGENTS = {"starter": STARTER_AGENT, "retest": RETEST_AGENT}
-NO_ENTRY_REGIMES = frozenset({"SHOCK"})
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,15 @@ class Outcome:
     skipped_because: str | None = None
     regime: str = ""
     micro: tuple[bool, bool] = (False, False)  # up / down micro-BOS inside the candle
+    category: str | None = None  # why the signal was not taken: news, funding, vol, cost…
+    guards: dict[str, Verdict] = field(default_factory=dict)  # live candles only
 
 
 class StreamProcessor:
-    """Owns the feature, analysis and rule state of one (venue, symbol, tf) stream.
+    """Owns the feature, analysis, agent and guard state of one (venue, symbol, tf) stream.
 
-    Market-specific sizing lives in :meth:`build_bracket`; a futures stream overrides it."""
+    ``agents`` and ``guards`` are shared by the engine's streams (made here when absent);
+    ``clock_shift_ms`` is how far the venue's candles are moved from the real calendar."""
 
     def __init__(
         self,
@@ -68,6 +72,9 @@ class StreamProcessor:
         rules: SymbolRules,
         tf: str,
         market: Market = Market.SPOT,
+        agents: AgentSet | None = None,
+        guards: GuardHub | None = None,
+        clock_shift_ms: int = 0,
     ) -> None:
         self._settings = settings
         self.venue = venue
@@ -75,13 +82,23 @@ class StreamProcessor:
         self.symbol = rules.symbol
         self.tf = tf
         self.tf_ms = TIMEFRAMES_MS[tf]
-        self._rules = rules
         self._params = FeatureParams.from_settings(settings.strategy)
         self._features = FeatureEngine(self._params)
         self._analysis_params = AnalysisParams.from_settings(settings)
         self._analysis = StreamAnalysis(self._analysis_params)
-        self._rule = StarterRule(settings.strategy, shorts=market is Market.USDM)
-        self.agent = AGENTS[settings.strategy.agent]
+        agents = agents or load_agents(settings, frozenset(self._params.names()))
+        self._agents = StreamAgents(agents)
+        self.agent = settings.strategy.agent
+        if guards is None:
+            guards = GuardHub(settings)
+            guards.check_calendar()
+        self.hub = guards
+        assets = symbol_assets(rules.symbol, rules.base_asset, rules.quote_asset)
+        futures = market is Market.USDM
+        self.guards = StreamGuards(guards, venue, rules.symbol, assets, futures, clock_shift_ms)
+        self._ctx = BarContext(venue, rules.symbol, tf, self.tf_ms, market.value, futures)
+        self._decider = Decider(settings, venue, market, rules, self.tf_ms)
+        self._chop = settings.volatility.chop_bbw_pct
         self.regime = ""
         self.last_open_time: int | None = None
         self.sub: SubStreamProcessor | None = None
@@ -114,17 +131,19 @@ class StreamProcessor:
         if saved is None:
             return None
         last, blob, analysis = saved
-        if analysis is None:
-            log.warning("%s %s: no analysis state saved; warming up again", self.symbol, self.tf)
+        agents = await store.load_agent_state(conn, self.venue, self.symbol, self.tf)
+        if analysis is None or agents is None:
+            log.warning("%s %s: no analysis/agent state saved; warming up", self.symbol, self.tf)
             return None
         try:
             self._analysis = StreamAnalysis.from_bytes(self._analysis_params, analysis)
+            self._agents.load(agents)
         except AnalysisStateError as exc:
             log.warning("%s %s: %s; warming up again", self.symbol, self.tf, exc)
             self._analysis = StreamAnalysis(self._analysis_params)
+            self._agents = StreamAgents(self._agents.set)
             return None
         self._features = FeatureEngine.from_bytes(self._params, blob)
-        self._rule.seed(await store.recent_macd_hist(conn, self.venue, self.symbol, self.tf))
         self.regime = self._analysis.regime_name
         self.last_open_time = last
         return last
@@ -141,102 +160,65 @@ class StreamProcessor:
             micro = self._note_micro(c.open_time)
             step = self._analysis.step(c, values)
             self.regime = step.regime
+            self._ctx.update(
+                step.smc_rows, step.retest_out, step.regime, step.atr_pct, step.bbw_pct, micro
+            )
+            found, failed = self._agents.run(self._ctx, c, values)
+            vol = V.vol_step(step.regime_code, step.bbw_pct, self._chop)
             await store.save_candle_step(
-                conn, c, received_at, values, self._features.to_bytes(), self._analysis.to_bytes()
+                conn,
+                c,
+                received_at,
+                values,
+                self._features.to_bytes(),
+                self._analysis.to_bytes(),
+                self._agents.to_bytes(),
             )
             await write_smc_rows(conn, self.venue, self.symbol, self.tf, step.smc_rows)
             if step.regime_event is not None:
                 await save_regimes(conn, [step.regime_event])
-            starter = self._rule.on_candle(c, values)
+            for name, why in failed:
+                await self._quarantined(conn, name, why, c)
             self.last_open_time = c.open_time
-            signals = [s for s in (starter, step.signal) if s is not None]
-            chosen = next((s for s in signals if s.agent == self.agent), None)
-            if not signals:
-                return Outcome(processed=True, regime=self.regime, micro=micro)
+            signals = [s for name in sorted(found) for s in found[name]]
+            chosen = by_name(found, self.agent)
             if not live:
-                return Outcome(
-                    True,
-                    chosen,
-                    skipped_because="not a live candle",
-                    regime=self.regime,
-                    micro=micro,
-                )
+                note = "not a live candle" if signals else None
+                return Outcome(True, chosen, skipped_because=note, regime=self.regime, micro=micro)
+            now = c.open_time + self.tf_ms  # the candle's close on the venue's clock
+            await self.hub.sync(conn)
+            verdicts = self.guards.evaluate(now, vol, step.atr_pct, step.bbw_pct)
+            await self.guards.persist(conn, verdicts, now)
+            if not signals:
+                return Outcome(True, regime=self.regime, micro=micro, guards=verdicts)
             ids = {s.agent: await store.insert_signal(conn, s) for s in signals}
             if chosen is None:
-                return Outcome(True, regime=self.regime, micro=micro)
+                return Outcome(True, regime=self.regime, micro=micro, guards=verdicts)
+            sid = ids[chosen.agent]
+            if sid is None:
+                return Outcome(True, chosen, None, "signal already recorded", self.regime, micro)
+            side = chosen.side_hint  # the funding guard checks the rate against the side
+            verdicts = self.guards.evaluate(now, vol, step.atr_pct, step.bbw_pct, side)
             price = Decimal(repr(c.close))
-            out = await self._decide(conn, chosen, ids[chosen.agent], received_at, price)
-            return replace(out, micro=micro)
-
-    async def _decide(
-        self,
-        conn: asyncpg.Connection,
-        signal: SignalRaw,
-        signal_id: int | None,
-        received_at: float,
-        price: Decimal,
-    ) -> Outcome:
-        if signal_id is None:
-            return Outcome(True, signal, skipped_because="signal already recorded")
-        reason = await self._gate(conn)
-        bracket = None
-        if reason is None:
-            prices = {self.symbol: price}
-            equity = await store.sizing_equity(conn, self.market.value, prices)
-            assert equity is not None  # checked by the gate
-            free = await uncommitted_equity(conn, self.market.value, equity)
-            try:
-                bracket = self.build_bracket(signal, free)
-            except BracketError as exc:
-                reason = f"cannot be sized: {exc} (equity {equity}, uncommitted {free})"
-        if bracket is None:
-            return await self._skip(conn, signal, signal_id, reason or "no bracket")
-        did = await store.insert_decision(
-            conn,
-            signal_id,
-            signal,
-            bracket,
-            self._settings.risk.decision_ttl_seconds,
-            received_at,
-            self.regime,
-        )
-        return Outcome(True, signal, decision_id=did, regime=self.regime)
+            did, skip = await self._decider.decide(
+                conn, chosen, sid, received_at, price, now, verdicts, self.regime
+            )
+            if skip is not None:
+                return Outcome(
+                    True, chosen, None, skip.reason, self.regime, micro, skip.category, verdicts
+                )
+            return Outcome(True, chosen, did, None, self.regime, micro, None, verdicts)
 
     def build_bracket(self, signal: SignalRaw, equity: Decimal) -> Bracket:
-        """Size the signal for this stream's market on ``equity`` (the uncommitted part of the
-        account; spot: long-only, no leverage), fees at the stop included."""
-        risk = self._settings.risk.risk_per_trade
-        fee = self._settings.router.taker_fee_rate  # the router re-checks risk with it
-        if self.market is Market.USDM:
-            cap = self._settings.futures.leverage_cap
-            return build_futures_bracket(signal, self._rules, equity, risk, cap, fee)
-        return build_spot_bracket(signal, self._rules, equity, risk, fee_rate=fee)
+        """Size ``signal`` for this stream's market on ``equity`` (see
+        :meth:`engine.decision.decide.Decider.build_bracket`)."""
+        return self._decider.build_bracket(signal, equity)
 
-    async def _skip(
-        self, conn: asyncpg.Connection, signal: SignalRaw, signal_id: int, reason: str
-    ) -> Outcome:
-        """Record why a signal did not become a decision (audit log) and report it."""
-        log.info("signal %s %s not taken: %s", self.symbol, signal.open_time, reason)
-        detail = {
-            "signal_id": signal_id,
-            "agent": signal.agent,
-            "symbol": self.symbol,
-            "open_time": signal.open_time,
-            "regime": self.regime or None,
-            "reason": reason,
-        }
-        await store.audit(conn, "engine", "signal.skipped", None, detail)
-        return Outcome(True, signal, skipped_because=reason, regime=self.regime)
-
-    async def _gate(self, conn: asyncpg.Connection) -> str | None:
-        if self.regime in NO_ENTRY_REGIMES:
-            return f"regime {self.regime}: no new entries"
-        if not await store.trading_enabled(conn):
-            return "trading is disabled (kill switch)"
-        if await store.open_decisions(conn, self.venue, self.symbol) >= (
-            self._settings.risk.max_open_positions
-        ):
-            return "a decision on this symbol is already pending or open"
-        if await store.equity_quote(conn, self.market.value) is None:
-            return "account equity unknown (router has not published it yet)"
-        return None
+    async def _quarantined(self, conn: asyncpg.Connection, name: str, why: str, c: Candle) -> None:
+        """An agent raised: audit it and tell every chat (it stays off until a restart)."""
+        detail = {"agent": name, "error": why, "symbol": c.symbol, "open_time": c.open_time}
+        await store.audit(conn, "engine", "agent.quarantined", None, detail)
+        tail = " No decisions until the engine restarts." if name == self.agent else ""
+        await store.alert(
+            conn, "error", f"🧯 Agent {name} quarantined after an error on {c.symbol}: {why}.{tail}"
+        )

@@ -11,8 +11,19 @@ from dataclasses import dataclass
 import aiohttp
 import asyncpg
 
+from engine.agents.registry import load_agents
 from engine.contracts import Candle, Market
 from engine.db import connect_pool, database_url, migrate
+from engine.features import FeatureParams
+from engine.guards.hub import GuardHub
+from engine.guards.jobs import (
+    ClockShiftError,
+    FundingSource,
+    GuardJobs,
+    refresh_funding,
+    venue_clock_shift,
+)
+from engine.guards.store import save_clock_shift
 from engine.ingest.rest import INVALID_INTERVAL, MarketDataError, MarketRest
 from engine.ingest.stream import KlineIngestor
 from engine.pipeline import StreamProcessor
@@ -72,28 +83,53 @@ class Engine:
         self.feeds: dict[tuple[str, str], SymbolFeed] = {}
         self.ingestors: list[KlineIngestor] = []
         self.ready = asyncio.Event()
+        names = frozenset(FeatureParams.from_settings(settings.strategy).names())
+        self.agents = load_agents(settings, names)  # shared: quarantine is process-wide
+        self.guards = GuardHub(settings)
+        self.funding: list[FundingSource] = []
 
     async def run(self) -> None:
-        """Warm up every stream, then follow the markets until cancelled."""
+        """Warm up every stream, then follow the markets until cancelled; the guards'
+        scheduler jobs (calendar reload, funding poll, bypass expiry) run alongside."""
+        self.guards.check_calendar()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             for feed in market_feeds(self.settings):
                 await self._prepare(http, feed)
-            async with asyncio.TaskGroup() as tg:
-                for key, sf in self.feeds.items():
-                    tg.create_task(sf.run(), name=f"stream-{key[0]}-{key[1]}")
-                for ing in self.ingestors:
-                    tg.create_task(ing.run(), name="ingest")
-                self.ready.set()
+            jobs = GuardJobs(self.guards, self.pool, http, self.funding)
+            jobs.start()
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    for key, sf in self.feeds.items():
+                        tg.create_task(sf.run(), name=f"stream-{key[0]}-{key[1]}")
+                    for ing in self.ingestors:
+                        tg.create_task(ing.run(), name="ingest")
+                    self.ready.set()
+            finally:
+                jobs.stop()
 
     async def _prepare(self, http: aiohttp.ClientSession, feed: MarketFeed) -> None:
         tf = self.settings.market.timeframe
         rest = MarketRest(http, feed.rest, feed.venue, feed.prefix)
         info = await rest.exchange_info(list(feed.symbols))
+        futures = feed.market is Market.USDM
+        shift = await venue_clock_shift(http, self.settings.venue.name, feed.rest, futures)
+        if shift:
+            log.info(
+                "%s candles run %d days after the real calendar", feed.venue, shift // 86_400_000
+            )
+        async with self.pool.acquire() as conn:
+            await save_clock_shift(conn, feed.venue, shift)
+        if futures:
+            source = FundingSource(feed.venue, feed.rest, feed.symbols)
+            self.funding.append(source)
+            await refresh_funding(http, self.guards, source)  # before the first live candle
         streams: list[tuple[str, str]] = []
         last: dict[tuple[str, str], int] = {}
         for sym in feed.symbols:
             rules = SymbolRules.from_exchange_info(info, sym)
-            proc = StreamProcessor(self.settings, feed.venue, rules, tf, feed.market)
+            proc = StreamProcessor(
+                self.settings, feed.venue, rules, tf, feed.market, self.agents, self.guards, shift
+            )
             async with self.pool.acquire() as conn:
                 resumed = await proc.restore(conn)
             sub = await self._sub_stream(rest, feed.venue, sym)
@@ -179,7 +215,7 @@ def run_engine(settings: Settings) -> int:
 
     try:
         run_until_signalled(lambda: serve_engine(settings, url))
-    except SymbolRulesError as exc:
+    except (SymbolRulesError, ClockShiftError, ValueError) as exc:
         log.error("engine cannot start: %s", exc)
         return 2
     log.info("engine stopped")

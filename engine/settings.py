@@ -17,6 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.modes import PAPER_VENUE_NOT_READY, Mode, mode_mismatch, url_mismatch
 from engine.secrets import SECRET_NAMES
+from engine.settings_base import Section
+from engine.settings_decision import (
+    AgentsSettings,
+    FundingSettings,
+    FusionSettings,
+    NewsSettings,
+    VolatilitySettings,
+)
 
 TIMEFRAMES_MS: dict[str, int] = {
     "1m": 60_000,
@@ -38,10 +46,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 class SettingsError(ValueError):
     """Settings could not be loaded; the message names the key path and what is allowed."""
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class GeneralSettings(Section):
@@ -148,7 +152,8 @@ class StrategySettings(Section):
     atr_stop_mult: float = Field(1.5, gt=0)
     take_profit_r: tuple[float, ...] = (1.5, 2.0, 3.0)
     allow_short: bool = False
-    agent: Literal["starter", "retest"] = "starter"  # whose signals become decisions
+    # Whose signals become decisions: a plugin name (built in: fusion, retest, starter).
+    agent: str = Field("fusion", pattern=r"^[a-z][a-z0-9_]{0,39}$")
 
     @model_validator(mode="after")
     def _check(self) -> StrategySettings:
@@ -216,8 +221,18 @@ class RegimeSettings(Section):
 
 class RiskSettings(Section):
     risk_per_trade: Decimal = Field(Decimal("0.005"), gt=0, le=Decimal("0.05"))
-    decision_ttl_seconds: int = Field(900, ge=5, le=86400)
+    decision_ttl_seconds: int = Field(3600, ge=5, le=86400)  # cap; signals carry ttl_bars
     max_open_positions: int = Field(1, ge=1, le=100)
+    # Price slippage assumed on the entry and on the stop's exit (fraction of price); sizing
+    # adds it to the fees (router.taker_fee_rate) so the loss at the stop is the risk budget.
+    slippage_rate: Decimal = Field(Decimal("0.0002"), ge=0, lt=Decimal("0.01"))
+    # Skip setups whose round-trip costs at the stop exceed this fraction of R (price risk).
+    max_cost_fraction_of_r: Decimal = Field(Decimal("0.25"), gt=0, le=10)
+    # Open risk (loss at the stop, costs in) of pending/open decisions, fraction of equity.
+    max_symbol_risk: Decimal = Field(Decimal("0.01"), gt=0, le=1)
+    max_total_risk: Decimal = Field(Decimal("0.02"), gt=0, le=1)
+    # Realized loss of the UTC day at which the engine stops proposing (fraction of equity).
+    daily_loss_cap: Decimal = Field(Decimal("0.02"), gt=0, le=1)
 
 
 class RouterSettings(Section):
@@ -285,6 +300,11 @@ class Settings(Section):
     bot: BotSettings = BotSettings()
     telegram: TelegramSettings = TelegramSettings()
     audit: AuditSettings = AuditSettings()
+    news: NewsSettings = NewsSettings()
+    funding: FundingSettings = FundingSettings()
+    volatility: VolatilitySettings = VolatilitySettings()
+    fusion: FusionSettings = FusionSettings()
+    agents: AgentsSettings = AgentsSettings()
 
     @model_validator(mode="after")
     def _mode_governs(self) -> Settings:

@@ -112,10 +112,10 @@ _STEP_SQL = (
     VALUES ($1,$2,$3,$4,$12,$13,$14,$15,$16,$17,$18,$19,$20)
     ON CONFLICT (venue, symbol, tf, open_time) DO UPDATE SET extra = EXCLUDED.extra
 )
-INSERT INTO feature_state (venue, symbol, tf, open_time, state, analysis_state)
-VALUES ($1,$2,$3,$4,$21,$22) ON CONFLICT (venue, symbol, tf) DO UPDATE SET
+INSERT INTO feature_state (venue, symbol, tf, open_time, state, analysis_state, agent_state)
+VALUES ($1,$2,$3,$4,$21,$22,$23) ON CONFLICT (venue, symbol, tf) DO UPDATE SET
     open_time = EXCLUDED.open_time, state = EXCLUDED.state,
-    analysis_state = EXCLUDED.analysis_state"""
+    analysis_state = EXCLUDED.analysis_state, agent_state = EXCLUDED.agent_state"""
 )
 
 
@@ -126,9 +126,10 @@ async def save_candle_step(
     values: dict[str, float],
     state: bytes,
     analysis_state: bytes | None,
+    agent_state: bytes | None = None,
 ) -> None:
     """One statement per candle: the candle (kept if already stored), its indicator row and
-    the stream's step-function states (features; SMC/retest/regime)."""
+    the stream's step-function states (features; SMC/retest/regime; the agents')."""
     fixed, extra = _indicator_args(values)
     await conn.execute(
         _STEP_SQL,
@@ -137,6 +138,7 @@ async def save_candle_step(
         extra,
         state,
         analysis_state,
+        agent_state,
     )
 
 
@@ -179,19 +181,17 @@ async def load_feature_state(
     return int(row["open_time"]), bytes(row["state"]), None if analysis is None else bytes(analysis)
 
 
-async def recent_macd_hist(
-    conn: asyncpg.Connection, venue: str, symbol: str, tf: str, n: int = 3
-) -> list[float]:
-    """The last ``n`` histogram values of a stream, oldest first."""
-    rows = await conn.fetch(
-        "SELECT macd_hist FROM indicators WHERE venue=$1 AND symbol=$2 AND tf=$3"
-        " ORDER BY open_time DESC LIMIT $4",
+async def load_agent_state(
+    conn: asyncpg.Connection, venue: str, symbol: str, tf: str
+) -> bytes | None:
+    """The persisted state of a stream's decision agents (``None`` if never saved)."""
+    data = await conn.fetchval(
+        "SELECT agent_state FROM feature_state WHERE venue=$1 AND symbol=$2 AND tf=$3",
         venue,
         symbol,
         tf,
-        n,
     )
-    return [float(r["macd_hist"]) for r in reversed(rows)]
+    return None if data is None else bytes(data)
 
 
 async def trading_enabled(conn: asyncpg.Connection) -> bool:
@@ -271,13 +271,14 @@ async def insert_decision(
     ttl_s: int,
     received_at: float,
     regime: str | None = None,
+    guards: dict[str, Any] | None = None,
 ) -> int | None:
-    """Write a PENDING decision (with the stream's regime, if known) and announce it with
-    ``NOTIFY gl_decisions``."""
+    """Write a PENDING decision (with the stream's regime and the guards' verdicts, if
+    known) and announce it with ``NOTIFY gl_decisions``."""
     did: int | None = await conn.fetchval(
         "INSERT INTO decisions (signal_id, venue, market, symbol, tf, open_time, side, state,"
-        " bracket, signal, expires_at, candle_received_at, regime)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,'PENDING',$8,$9,$10,$11,$12)"
+        " bracket, signal, expires_at, candle_received_at, regime, guards)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,'PENDING',$8,$9,$10,$11,$12,$13)"
         " ON CONFLICT DO NOTHING RETURNING id",
         signal_id,
         s.venue,
@@ -291,6 +292,7 @@ async def insert_decision(
         datetime.now(UTC) + timedelta(seconds=ttl_s),
         datetime.fromtimestamp(received_at, UTC),
         regime or None,
+        guards,
     )
     if did is not None:
         await conn.execute("SELECT pg_notify('gl_decisions', $1)", str(did))
@@ -307,3 +309,12 @@ async def audit(
 ) -> None:
     """Append a row to the hash-chained audit log."""
     await conn.execute("SELECT audit_append($1, $2, $3, $4)", actor, action, decision_id, detail)
+
+
+async def alert(conn: asyncpg.Connection, kind: str, text: str) -> int:
+    """Queue a short message for every chat channel (``alerts``) and notify ``gl_alerts``."""
+    alert_id: int = await conn.fetchval(
+        "INSERT INTO alerts (kind, text) VALUES ($1, $2) RETURNING id", kind, text
+    )
+    await conn.execute("SELECT pg_notify('gl_alerts', $1)", str(alert_id))
+    return alert_id

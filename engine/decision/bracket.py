@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from engine.contracts import Bracket, BracketLeg, Market, Side, SignalRaw
+from engine.decision.costs import Costs
 from engine.symbols import SymbolRules
 
 
@@ -63,12 +64,14 @@ def build_spot_bracket(
     risk_fraction: Decimal,
     max_notional_fraction: Decimal = Decimal("0.95"),
     fee_rate: Decimal = Decimal(0),
+    slippage_rate: Decimal = Decimal(0),
 ) -> Bracket:
     """Size a long spot bracket: market entry at ``entry_hint``, stop at ``sl_hint``.
 
     Quantity risks ``risk_fraction`` of ``equity`` between entry and stop, the ``fee_rate``
-    paid on the entry and on the stop's exit included, capped so the position never costs
-    more than ``max_notional_fraction`` of equity (spot has no leverage).
+    and ``slippage_rate`` paid on the entry and on the stop's exit included, capped so the
+    position never costs more than ``max_notional_fraction`` of equity (spot has no
+    leverage).
     """
     if signal.side_hint != "long":
         raise BracketError("spot brackets are long only")
@@ -79,8 +82,9 @@ def build_spot_bracket(
     per_unit = entry - stop
     if per_unit <= 0:
         raise BracketError(f"stop {stop} is not below entry {entry}")
+    costs = Costs(fee_rate, slippage_rate)
     risk_budget = equity * risk_fraction
-    qty = rules.round_qty(risk_budget / loss_per_unit(entry, stop, fee_rate), market=True)
+    qty = rules.round_qty(risk_budget / costs.loss_per_unit(entry, stop), market=True)
     cap = rules.round_qty(equity * max_notional_fraction / entry, market=True)
     qty = min(qty, cap)
     check_position(
@@ -90,14 +94,8 @@ def build_spot_bracket(
     tp_prices = [rules.round_price(entry + r * per_unit, "down") for r in r_multiples]
     legs = split_ladder(qty, tp_prices, r_multiples, rules)
     return market_bracket(
-        Market.SPOT, Side.BUY, rules, entry, stop, qty, legs, per_unit, risk_fraction, equity
+        Market.SPOT, Side.BUY, rules, entry, stop, qty, legs, costs, risk_fraction, equity
     )
-
-
-def loss_per_unit(entry: Decimal, stop: Decimal, fee_rate: Decimal) -> Decimal:
-    """What one unit loses when the stop fills: the price distance plus the fee on the entry
-    and on the exit (the router refuses brackets whose loss exceeds the risk budget)."""
-    return abs(entry - stop) + fee_rate * (entry + stop)
 
 
 def check_position(rules: SymbolRules, entry: Decimal, qty: Decimal, sizing: str) -> None:
@@ -119,12 +117,19 @@ def market_bracket(
     stop: Decimal,
     qty: Decimal,
     legs: tuple[BracketLeg, ...],
-    per_unit: Decimal,
+    costs: Costs,
     risk_fraction: Decimal,
     equity: Decimal,
     leverage: int = 1,
 ) -> Bracket:
-    """The sized bracket with a market entry; its risk is ``qty × per_unit`` to the cent."""
+    """The sized bracket with a market entry. Its risk is the loss at the stop with the
+    round trip's costs (to the cent, ``cost_quote`` being the costs' part) and each
+    take-profit carries its R after costs."""
+    cent = Decimal("0.01")
+    net = tuple(
+        leg.model_copy(update={"r_net": costs.net_r(entry, stop, leg.price).quantize(cent)})
+        for leg in legs
+    )
     return Bracket(
         market=market,
         symbol=rules.symbol,
@@ -133,9 +138,10 @@ def market_bracket(
         entry_price=entry,
         quantity=qty,
         stop_price=stop,
-        take_profits=legs,
-        risk_quote=(qty * per_unit).quantize(Decimal("0.01")),
+        take_profits=net,
+        risk_quote=(qty * costs.loss_per_unit(entry, stop)).quantize(cent),
         risk_fraction=risk_fraction,
         equity_quote=equity,
         leverage=leverage,
+        cost_quote=(qty * costs.round_trip(entry, stop)).quantize(cent),
     )

@@ -14,10 +14,10 @@ from engine.contracts import Bracket, Market, Side, SignalRaw
 from engine.decision.bracket import (
     BracketError,
     check_position,
-    loss_per_unit,
     market_bracket,
     split_ladder,
 )
+from engine.decision.costs import Costs
 from engine.symbols import SymbolRules
 
 # Share of equity the initial margin may use; the rest absorbs fees and mark-price moves.
@@ -65,10 +65,12 @@ def build_futures_bracket(
     risk_fraction: Decimal,
     leverage_cap: int,
     fee_rate: Decimal = Decimal(0),
+    slippage_rate: Decimal = Decimal(0),
 ) -> Bracket:
     """Size a USD-M bracket: market entry at ``entry_hint``, stop at ``sl_hint``, TP ladder.
 
-    The loss at the stop includes ``fee_rate`` on the entry and on the exit.
+    The loss at the stop includes ``fee_rate`` and ``slippage_rate`` on the entry and on the
+    exit.
 
     Raises :class:`BracketError` with the reason when the setup cannot satisfy the symbol's
     filters (tick, step, minimum notional) within equity × ``leverage_cap``.
@@ -76,7 +78,8 @@ def build_futures_bracket(
     _check_inputs(equity, risk_fraction, leverage_cap)
     long = signal.side_hint == "long"
     entry, stop, per_unit = _prices(signal, rules)
-    unit_loss = loss_per_unit(entry, stop, fee_rate)
+    costs = Costs(fee_rate, slippage_rate)
+    unit_loss = costs.loss_per_unit(entry, stop)
     qty = rules.round_qty(equity * risk_fraction / unit_loss, market=True)
     max_qty = rules.round_qty(equity * MARGIN_FRACTION * leverage_cap / entry, market=True)
     qty = min(qty, max_qty)
@@ -97,5 +100,5 @@ def build_futures_bracket(
     legs = split_ladder(qty, tps, r_multiples, rules)
     side = Side.BUY if long else Side.SELL
     return market_bracket(
-        Market.USDM, side, rules, entry, stop, qty, legs, per_unit, risk_fraction, equity, leverage
+        Market.USDM, side, rules, entry, stop, qty, legs, costs, risk_fraction, equity, leverage
     )

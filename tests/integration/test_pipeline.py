@@ -1,5 +1,6 @@
-"""Candle → features → SMC → retest → regime → rule → decision on real data: restart parity
-of every stage, live rows equal to the batch run, the retest agent and the regime gate."""
+"""Candle → features → SMC → retest → regime → agents → guards → decision on real data:
+restart parity of every stage and agent, live rows equal to the batch run, the retest agent
+and the volatility guard."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ from engine.features import compute_batch
 from engine.pipeline import StreamProcessor
 from engine.regime import kernel as RK
 from engine.regime.classifier import RegimeParams, regime_changes, run_regime_batch
-from engine.settings import RegimeSettings, RiskSettings, Settings, StrategySettings
+from engine.settings import (
+    RegimeSettings,
+    RiskSettings,
+    Settings,
+    StrategySettings,
+    VolatilitySettings,
+)
 from engine.smc.engine import SmcParams, run_smc_batch
 from engine.smc.tables import swings_table, zones_table
 from tests.candle_rows import candle_rows
@@ -26,7 +33,19 @@ from tests.conftest import DATA
 from tests.unit.test_bracket import RULES
 
 N = 2500
-SETTINGS = Settings(risk=RiskSettings(max_open_positions=100))
+# Plumbing tests: a rule that fires often, with costs, exposure and CHOP not in the way.
+LOOSE_RISK = RiskSettings(
+    max_open_positions=100,
+    max_cost_fraction_of_r=Decimal(10),
+    max_symbol_risk=Decimal(1),
+    max_total_risk=Decimal(1),
+    daily_loss_cap=Decimal(1),
+)
+SETTINGS = Settings(
+    risk=LOOSE_RISK,
+    strategy=StrategySettings(agent="starter"),
+    volatility=VolatilitySettings(block=("SHOCK",)),
+)
 
 
 def candles(c: CandleArrays, start: int, stop: int) -> list[Candle]:
@@ -97,7 +116,7 @@ async def test_restart_resumes_with_identical_decisions(
         assert len(got) > 0, table
         assert split_analysis[table] == got, table
     agents = {r[0] for r in whole_analysis["signals"]}
-    assert agents == {"starter.v1", "retest.v1"}
+    assert agents == {"starter.v1", "retest.v1", "fusion.v1"}  # every agent's, restarted too
     assert_rows_equal_batch(data.slice(0, N), whole_analysis)
 
 
@@ -154,11 +173,12 @@ async def test_no_decision_when_trading_is_off_or_equity_unknown(pool: asyncpg.P
 async def test_retest_agent_decides_and_shock_regime_gates(
     pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    # A low SHOCK threshold makes the gate bite on real data within a short run.
+    # A low SHOCK threshold makes the volatility guard bite on real data within a short run.
     settings = Settings(
-        risk=RiskSettings(max_open_positions=100),
+        risk=LOOSE_RISK,
         strategy=StrategySettings(agent="retest"),
         regime=RegimeSettings(shock_pct=0.5),
+        volatility=VolatilitySettings(block=("SHOCK",)),
     )
     data = read_candles(DATA / "BTCUSDT-15m-2019-2020.csv.gz")
     async with pool.acquire() as conn:
@@ -174,10 +194,11 @@ async def test_retest_agent_decides_and_shock_regime_gates(
     for d in decisions:
         assert d["signal"]["agent"] == "retest.v1"
         assert d["regime"] in ("TREND", "RANGE")
-    reasons = [r["detail"]["reason"] for r in skipped]
-    assert "regime SHOCK: no new entries" in reasons
-    shock = [o for o in outcomes if o.skipped_because == "regime SHOCK: no new entries"]
+    vol = [r["detail"] for r in skipped if r["detail"]["category"] == "vol"]
+    assert vol and all(d["reason"].startswith("Vol SHOCK: ATR pct") for d in vol)
+    shock = [o for o in outcomes if o.category == "vol"]
     assert shock and all(o.regime == "SHOCK" and o.decision_id is None for o in shock)
+    assert all(o.guards["vol"].state == "SHOCK" and o.guards["vol"].blocking for o in shock)
     assert all(o.signal.agent == "retest.v1" for o in shock if o.signal is not None)
     await check_decision_chart_and_text(pool, tmp_path)
 

@@ -12,12 +12,11 @@ from engine.candlefile import read_candles
 from engine.contracts import Bracket, Candle
 from engine.decision.commitment import committed_quote, uncommitted_equity
 from engine.pipeline import StreamProcessor
-from engine.settings import RiskSettings, Settings
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
+from tests.integration.test_pipeline import SETTINGS
 from tests.unit.test_bracket import RULES
 
-SETTINGS = Settings(risk=RiskSettings(max_open_positions=100))
 _open_times = iter(range(1_600_000_000_000, 1_700_000_000_000, 900_000))
 
 
