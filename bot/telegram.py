@@ -48,6 +48,9 @@ DEFAULT_COMMANDS: Final[tuple[tuple[str, str], ...]] = (
     ("reject", "Reject a decision: /reject <id>"),
     ("kill", "Kill switch: halt new entries (/kill flatten also closes)"),
     ("resume", "Resume trading after a kill"),
+    ("guards", "News, funding and volatility guards per symbol"),
+    ("guard", "Admin: /guard NAME off [DURATION] or /guard NAME on"),
+    ("news", "Next news events; admin: /news add START DURATION SEVERITY TITLE"),
     ("help", "What I can do"),
 )
 _NOT_RETRIED = (BadRequest, Forbidden, InvalidToken, Conflict, ChatMigrated)

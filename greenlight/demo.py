@@ -132,6 +132,7 @@ async def _demo(
             SIM_DEMO_API_KEY,
             SIM_DEMO_API_SECRET,
             time.monotonic() - started,
+            settings.strategy.agent,
         )
     finally:
         group.stop()

@@ -138,10 +138,26 @@ async def fill_list(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     ]
 
 
+BLOCK_CATEGORIES = ("news", "funding", "vol", "cost", "exposure")
+
+
+async def decisions_blocked(conn: asyncpg.Connection) -> dict[str, int]:
+    """Signals of the decision agent that did not become decisions, by the first thing that
+    said no (the listed guards and limits always present; others when they happened)."""
+    rows = await conn.fetch(
+        "SELECT detail->>'category' AS category, count(*) AS n FROM audit_log"
+        " WHERE action = 'signal.skipped' GROUP BY 1 ORDER BY 1"
+    )
+    out = dict.fromkeys(BLOCK_CATEGORIES, 0)
+    for r in rows:
+        out[r["category"] or "other"] = int(r["n"])
+    return out
+
+
 async def build(
-    url: str, rest: str, api_key: str, api_secret: str, wall_s: float
+    url: str, rest: str, api_key: str, api_secret: str, wall_s: float, agent: str = ""
 ) -> dict[str, Any]:
-    """Assemble the demo report."""
+    """Assemble the demo report; ``agent`` is the decision agent (``strategy.agent``)."""
     conn = await connect(url)
     try:
         q = conn.fetchval
@@ -149,8 +165,10 @@ async def build(
         for r in await conn.fetch("SELECT DISTINCT market, symbol FROM decisions"):
             symbols.setdefault(r["market"], []).append(r["symbol"])
         out: dict[str, Any] = {
+            "agent": agent,
             "candles_ingested": await q("SELECT count(*) FROM candles"),
             "decisions": await q("SELECT count(*) FROM decisions"),
+            "decisions_blocked": await decisions_blocked(conn),
             "approved": await q(
                 "SELECT count(*) FROM approvals WHERE action='approve' AND accepted"
             ),
