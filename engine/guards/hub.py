@@ -70,7 +70,7 @@ class GuardHub:
 
 
 class StreamGuards:
-    """Verdicts of one stream, and the last ones persisted (written again only on change)."""
+    """Verdicts of one stream; each live candle's are persisted (``guard_state``)."""
 
     def __init__(
         self,
@@ -87,7 +87,7 @@ class StreamGuards:
         self.assets = assets
         self.shift_ms = shift_ms
         self.book = hub.funding_book(venue) if futures else None
-        self._saved: dict[str, tuple[str, bool, str, int | None]] = {}
+        self._saved: dict[str, tuple[str, str] | None] = {}
 
     def evaluate(
         self, now_ms: int, vol_code: int, atr_pct: float, bbw_pct: float, side: str | None = None
@@ -111,17 +111,14 @@ class StreamGuards:
     async def persist(
         self, conn: asyncpg.Connection, verdicts: dict[str, Verdict], at_ms: int
     ) -> None:
-        """Write the verdicts that changed since the last write, and record a funding window
-        the stream entered."""
-        changed = []
-        for name, v in verdicts.items():
-            key = (v.state, v.blocking, v.reason, v.until_ms)
-            if self._saved.get(name) != key:
-                changed.append(v)
-                self._saved[name] = key
-        if changed:
-            await store.save_verdicts(conn, self.venue, self.symbol, changed, at_ms)
-        if self.book is not None and any(v.guard == "funding" for v in changed):
+        """Write the verdicts as of venue time ``at_ms``, and record a funding window the
+        stream entered."""
+        await store.save_verdicts(conn, self.venue, self.symbol, list(verdicts.values()), at_ms)
+        funding = verdicts.get("funding")
+        key = None if funding is None else (funding.state, funding.reason)
+        entered = key != self._saved.get("funding")
+        self._saved["funding"] = key
+        if self.book is not None and entered:
             t = self.book.window_at(self.symbol, at_ms)
             if t is not None:
                 rate = self.book.info[self.symbol].rates.get(t)

@@ -13,7 +13,8 @@ from engine.guards.verdict import Verdict
 
 _UPSERT = """
 INSERT INTO guard_state (name, venue, symbol, state, blocking, reason, until_ms, at_ms)
-VALUES ($1,$2,$3,$4,$5,$6,$7,$8)
+SELECT n, $1, $2, s, b, r, u, $3
+FROM unnest($4::text[], $5::text[], $6::boolean[], $7::text[], $8::bigint[]) AS v(n, s, b, r, u)
 ON CONFLICT (name, venue, symbol) DO UPDATE SET state = EXCLUDED.state,
     blocking = EXCLUDED.blocking, reason = EXCLUDED.reason, until_ms = EXCLUDED.until_ms,
     at_ms = EXCLUDED.at_ms, updated_at = clock_timestamp()
@@ -23,13 +24,18 @@ ON CONFLICT (name, venue, symbol) DO UPDATE SET state = EXCLUDED.state,
 async def save_verdicts(
     conn: asyncpg.Connection, venue: str, symbol: str, verdicts: list[Verdict], at_ms: int
 ) -> None:
-    """Upsert the stream's current verdict of each guard given."""
-    await conn.executemany(
+    """Upsert the stream's verdict of each guard given, as of venue time ``at_ms`` (one
+    statement)."""
+    await conn.execute(
         _UPSERT,
-        [
-            (v.guard, venue, symbol, v.state, v.blocking, v.reason, v.until_ms, at_ms)
-            for v in verdicts
-        ],
+        venue,
+        symbol,
+        at_ms,
+        [v.guard for v in verdicts],
+        [v.state for v in verdicts],
+        [v.blocking for v in verdicts],
+        [v.reason for v in verdicts],
+        [v.until_ms for v in verdicts],
     )
 
 
