@@ -6,7 +6,8 @@
   0.0.27 on the same candles (target >= 100x faster);
 - ``smc_causal_batch``: the causal engine over all candles;
 - ``stream_per_candle``: one stream, one closed candle at a time through features, SMC,
-  retest and regime (target <= 50 us per candle);
+  retest, regime, every agent plugin (starter, retest, fusion) and the guards' verdicts
+  (news on the bundled calendar, funding, volatility) (target <= 50 us per candle);
 - ``analyze``: ``greenlight analyze`` end to end (read, compute, write CSVs).
 """
 
@@ -17,20 +18,30 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from decimal import Decimal as D
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from engine.agents.base import BarContext
+from engine.agents.registry import StreamAgents, load_agents
 from engine.analyze import analyze
 from engine.candlefile import CandleArrays, read_candles
-from engine.features import FeatureEngine, compute_batch
+from engine.contracts import Candle
+from engine.features import FeatureEngine, FeatureParams, compute_batch
+from engine.guards import vol as V
+from engine.guards.hub import GuardHub, StreamGuards
+from engine.guards.news_calendar import symbol_assets
+from engine.regime import kernel as RK
 from engine.regime.classifier import RegimeClassifier, RegimeParams
 from engine.retest.analyzer import RetestAnalyzer, RetestParams
+from engine.settings import Settings
 from engine.smc.compat import smc_compat
 from engine.smc.engine import SmcEngine, SmcParams, run_smc_batch
 
 DATA = Path(__file__).resolve().parent.parent / "data/BTCUSDT-15m-2019-2020.csv.gz"
+TF = 900_000
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:
@@ -60,21 +71,45 @@ def library_seconds(c: CandleArrays, swing_length: int) -> float:
 
 
 def stream_costs(c: CandleArrays, n: int) -> np.ndarray:
-    """Per-candle seconds of the whole analysis for one stream."""
+    """Per-candle seconds of the whole analysis and decision logic for one stream (what the
+    live pipeline computes between the candle and the database)."""
+    settings = Settings()
     feats = FeatureEngine()
     smc = SmcEngine(SmcParams())
     rt = RetestAnalyzer(RetestParams())
     rg = RegimeClassifier(RegimeParams())
+    agents = StreamAgents(load_agents(settings, frozenset(FeatureParams().names())))
+    ctx = BarContext("sim", "BTCUSDT", "15m", TF, "usdm", True)
+    hub = GuardHub(settings)
+    hub.check_calendar()  # the bundled calendar
+    guards = StreamGuards(hub, "sim", "BTCUSDT", symbol_assets("BTCUSDT"), True)
+    hub.funding_book("sim").update("BTCUSDT", int(c.open_time[0]) // TF * TF, D("0.0001"))
+    chop = settings.volatility.chop_bbw_pct
     costs = np.empty(n)
     t_, o_, h_, l_, c_, v_ = (
         a.tolist() for a in (c.open_time, c.open, c.high, c.low, c.close, c.volume)
     )
     for i in range(n):
+        px = {"open": o_[i], "high": h_[i], "low": l_[i], "close": c_[i], "volume": v_[i]}
+        bar = Candle.model_construct(
+            venue="sim",
+            symbol="BTCUSDT",
+            tf="15m",
+            open_time=t_[i],
+            close_time=t_[i] + TF - 1,
+            **px,
+        )
         t0 = time.perf_counter()
         f = feats.update(t_[i], o_[i], h_[i], l_[i], c_[i], v_[i])
         ev = smc.update(t_[i], o_[i], h_[i], l_[i], c_[i], v_[i])
-        rt.update(ev, o_[i], h_[i], l_[i], c_[i], f["atr14"], f["rsi14"], f["macd_hist"])
-        rg.update(f["adx14"], f["atr14"], c_[i], f["bb_width"])
+        out = rt.update(ev, o_[i], h_[i], l_[i], c_[i], f["atr14"], f["rsi14"], f["macd_hist"])
+        reg = rg.update(f["adx14"], f["atr14"], c_[i], f["bb_width"])
+        code = int(reg[RK.O_REGIME])
+        atr_pct, bbw_pct = float(reg[RK.O_ATR_PCT]), float(reg[RK.O_BBW_PCT])
+        ctx.update(ev, out, RK.NAMES[code], atr_pct, bbw_pct)
+        agents.run(ctx, bar, f)
+        vol = V.vol_step(code, bbw_pct, chop)
+        guards.evaluate(t_[i] + TF, vol, atr_pct, bbw_pct, "long")
         costs[i] = time.perf_counter() - t0
     return costs
 
@@ -100,7 +135,7 @@ def bench_stream(c: CandleArrays, n: int) -> dict[str, object]:
     return {
         "bench": "stream_per_candle",
         "candles": len(costs),
-        "stages": "features+smc+retest+regime",
+        "stages": "features+smc+retest+regime+agents(starter,retest,fusion)+guards",
         "mean_us": round(float(costs.mean()), 2),
         "p50_us": round(float(np.percentile(costs, 50)), 2),
         "p95_us": round(float(np.percentile(costs, 95)), 2),

@@ -53,6 +53,7 @@ class FusionAgent:
         self._cfg_both = cfg.copy()
         self._cfg_both[K.C_SHORTS] = 1.0
         self._out = np.zeros(K.O_COLS)
+        self._x = np.zeros(K.X_SIZE)
 
     def new_state(self) -> AgentState:
         """Scalars (bar count, previous indicators, last swings, CHOCHs) and setup rows."""
@@ -63,15 +64,8 @@ class FusionAgent:
         self, ctx: BarContext, bar: Candle, feats: Mapping[str, float], state: AgentState
     ) -> list[SignalRaw]:
         """Advance the rule by one bar; a signal when a setup confirmed."""
-        rt = ctx.retest
-        out = self._out
-        K.fusion_step(
-            self._cfg_both if ctx.shorts else self._cfg_long,
-            state["scalars"],
-            state["setups"],
-            ctx.events,
-            0,
-            ctx.events.shape[0],
+        rt, out, x = ctx.retest, self._out, self._x
+        x[:] = (
             bar.close,
             feats[self._atr],
             feats[self._rsi],
@@ -79,8 +73,9 @@ class FusionAgent:
             feats[self._ema],
             rt[RK.O_DIR],
             rt[RK.O_BOS_TIME],
-            out,
         )
+        cfg = self._cfg_both if ctx.shorts else self._cfg_long
+        K.fusion_step(cfg, state["scalars"], state["setups"], ctx.events, x, out)
         if out[K.O_DIR] == 0.0:
             return []
         return [self.signal(out, bar, feats[self._rsi])]

@@ -116,15 +116,20 @@ class AgentSet:
 
     agents: dict[str, Bot]
     quarantined: dict[str, str] = field(default_factory=dict)  # name -> why
+    _active: list[Bot] | None = None
 
     def active(self) -> list[Bot]:
         """Agents not quarantined, by name."""
-        return [a for n, a in sorted(self.agents.items()) if n not in self.quarantined]
+        if self._active is None:
+            items = sorted(self.agents.items())
+            self._active = [a for n, a in items if n not in self.quarantined]
+        return self._active
 
     def quarantine(self, name: str, exc: BaseException) -> str:
         """Disable ``name`` for the rest of the process; return the reason recorded."""
         why = f"{type(exc).__name__}: {exc}"
         self.quarantined[name] = why
+        self._active = None
         log.error("agent %s quarantined: %s", name, why, exc_info=exc)
         return why
 

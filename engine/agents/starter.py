@@ -52,7 +52,7 @@ class StarterRule:
         ema_mid, ema_slow = feats[f"ema{p.ema_mid}"], feats[f"ema{p.ema_slow}"]
         rsi, atr = feats[f"rsi{p.rsi_period}"], feats[f"atr{p.atr_period}"]
         h2, h1, h0 = float(hist[0]), float(hist[1]), float(hist[2])
-        if any(math.isnan(v) for v in (ema_mid, ema_slow, rsi, atr, h2, h1, h0)):
+        if math.isnan(ema_mid + ema_slow + rsi + atr + h2 + h1 + h0):  # any NaN (warm-up)
             return []
         if not (p.rsi_low <= rsi <= p.rsi_high and atr > 0):
             return []

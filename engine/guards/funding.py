@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from engine.guards.verdict import Verdict, fmt_utc
@@ -114,14 +115,13 @@ class FundingBook:
                     f" (limit {limit:.4%})",
                     nxt + self.after_ms,
                 )
-        shown = "" if rate is None else f", predicted {rate:+.4%}"
-        return Verdict(
-            "funding",
-            "SAFE",
-            False,
-            f"next funding {fmt_utc(nxt)}{shown}",
-            nxt - self.before_ms,
-        )
+        return Verdict("funding", "SAFE", False, _next_text(nxt, rate), nxt - self.before_ms)
+
+
+@lru_cache(maxsize=1024)  # the same funding time is quoted candle after candle
+def _next_text(funding_ms: int, rate: Decimal | None) -> str:
+    shown = "" if rate is None else f", predicted {rate:+.4%}"
+    return f"next funding {fmt_utc(funding_ms)}{shown}"
 
 
 NOT_APPLICABLE = Verdict("funding", "N/A", False, "spot: no funding")

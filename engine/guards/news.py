@@ -16,6 +16,7 @@ import bisect
 import hashlib
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from engine.guards.news_calendar import CalendarError, NewsEvent, read_calendar
@@ -107,9 +108,9 @@ class NewsGuard:
         ``shift_ms`` is how far the venue's candles are moved from the real calendar."""
         cover, edge = self._windows(assets).at(now_ms - shift_ms)
         if cover is None:
-            until = None if edge is None else edge + shift_ms
-            nxt = "" if edge is None else "next window opens " + fmt_utc(edge)
-            return Verdict("news", "SAFE", False, nxt, until)
+            if edge is None:
+                return Verdict("news", "SAFE", False, "", None)
+            return Verdict("news", "SAFE", False, _opens(edge), edge + shift_ms)
         e = cover.event
         assert edge is not None
         return Verdict(
@@ -129,6 +130,11 @@ class NewsGuard:
             if span[1] >= t:
                 out.append(e)
         return out[:n]
+
+
+@lru_cache(maxsize=1024)
+def _opens(edge: int) -> str:
+    return "next window opens " + fmt_utc(edge)
 
 
 class CalendarFile:

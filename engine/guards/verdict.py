@@ -3,20 +3,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from functools import lru_cache
+from typing import Literal, NamedTuple
 
 GuardName = Literal["news", "funding", "vol"]
 GUARD_NAMES: tuple[GuardName, ...] = ("news", "funding", "vol")
 LABELS: dict[str, str] = {"news": "News", "funding": "Funding", "vol": "Vol"}
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """What one guard says at one candle: ``state`` (news/funding ``SAFE``/``BLOCK``/``N/A``,
     vol ``OK``/``CHOP``/``SHOCK``/``UNKNOWN``), whether it blocks new entries, why, and the
-    venue time (epoch ms) until which it holds (``None``: open-ended)."""
+    venue time (epoch ms) until which it holds (``None``: open-ended). A tuple: made for
+    every guard at every candle, it has to be cheap."""
 
     guard: str
     state: str
@@ -42,6 +42,7 @@ def fmt_span(ms: int) -> str:
     return f"{mins}m"
 
 
+@lru_cache(maxsize=4096)  # verdicts quote the same few times candle after candle
 def fmt_utc(ms: int) -> str:
     """``2019-01-30 19:00 UTC``."""
     return f"{datetime.fromtimestamp(ms / 1000, UTC):%Y-%m-%d %H:%M} UTC"

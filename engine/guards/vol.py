@@ -12,6 +12,8 @@ for batch runs, so live and batch agree by construction.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import numpy.typing as npt
 from numba import njit
@@ -62,9 +64,15 @@ def vol_states(regime_out: F64, settings: VolatilitySettings) -> I64:
 
 def vol_verdict(code: int, settings: VolatilitySettings, atr_pct: float, bbw_pct: float) -> Verdict:
     """The verdict of a state code; the reason quotes the percentiles."""
-    name = NAMES[code]
     if code == UNKNOWN:
-        return Verdict("vol", name, True, "regime unknown (warming up)")
-    blocking = name in settings.block
-    why = f"ATR pct {atr_pct:.2f}, BB-width pct {bbw_pct:.2f}"
-    return Verdict("vol", name, blocking, why)
+        return _UNKNOWN
+    name = NAMES[code]
+    return Verdict("vol", name, name in settings.block, _why(atr_pct, bbw_pct))
+
+
+@lru_cache(maxsize=8192)  # percentiles are ranks in a window: the same values come back
+def _why(atr_pct: float, bbw_pct: float) -> str:
+    return f"ATR pct {atr_pct:.2f}, BB-width pct {bbw_pct:.2f}"
+
+
+_UNKNOWN = Verdict("vol", "UNKNOWN", True, "regime unknown (warming up)")

@@ -11,6 +11,7 @@ import pytest
 
 from engine.analyze import INDICATOR_COLUMNS, run_analyze
 from engine.candlefile import read_candles
+from engine.decisions_batch import COLUMNS
 from engine.features import compute_batch
 from engine.smc.compat import COMPAT_COLUMNS, FLOAT32_COLUMNS
 
@@ -129,3 +130,27 @@ def test_zigzag_swings_file(tmp_path: Path, full_run: Path) -> None:
     kinds = sw["kind"].to_numpy()
     assert (kinds[1:] != kinds[:-1]).all()  # ZigZag swings alternate high / low
     assert len(sw) < len(pd.read_csv(full_run / "swings.csv")) / 2  # far fewer than pivots
+
+
+def test_decisions_csv_through_the_guards_equals_the_golden_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calendar = ROOT / "data/news/us-macro-2019-2021.csv"
+    out = tmp_path / "out"
+    assert run_analyze([str(BTC), "--tf", "15m", "--out", str(out), "--news", str(calendar)]) == 0
+    golden = ROOT / "tests/data/golden/fusion_btcusdt_15m_decisions.csv"
+    assert (out / "decisions.csv").read_text() == golden.read_text()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("start,end,severity,scope,title\n2019-01-01T00:00:00Z,x,HIGH,ALL,t\n")
+    assert (
+        run_analyze([str(BTC), "--tf", "15m", "--out", str(tmp_path / "o2"), "--news", str(bad)])
+        == 2
+    )
+    assert "bad.csv:2: " in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
+
+
+def test_decisions_csv_without_a_calendar(full_run: Path) -> None:
+    dec = pd.read_csv(full_run / "decisions.csv", keep_default_na=False)
+    assert list(dec.columns) == list(COLUMNS)
+    assert set(dec["agent"]) == {"fusion.v1"} and "news" not in set(dec["blocked_by"])

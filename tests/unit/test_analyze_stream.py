@@ -48,7 +48,7 @@ def test_repository_defaults_map_onto_the_stage_defaults() -> None:
     assert p.smc == SmcParams()
     assert p.retest == RetestParams()
     assert p.regime == RegimeParams()
-    assert s.strategy.agent == "starter"
+    assert s.strategy.agent == "fusion"  # the product's rule is the default
 
 
 def test_sections_are_typed_and_mapped(tmp_path: Path) -> None:
@@ -72,13 +72,21 @@ def test_sections_are_typed_and_mapped(tmp_path: Path) -> None:
         ("[retest]\nrsi_low = 60\nrsi_high = 50\n", "retest"),
         ("[regime]\nmin_periods = 600\nwindow = 500\n", "regime"),
         ("[regime]\nshock_pct = 1.5\n", "regime.shock_pct"),
-        ('[strategy]\nagent = "oracle"\n', "strategy.agent"),
+        ('[strategy]\nagent = "Oracle!"\n', "strategy.agent"),  # not a plugin name
         ("[smc]\nswing_lenght = 4\n", "smc.swing_lenght: unknown key"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, path: str) -> None:
     with pytest.raises(SettingsError, match=path):
         load_settings(write(tmp_path, text), env={})
+
+
+def test_an_agent_no_plugin_provides_is_refused_at_start(tmp_path: Path) -> None:
+    from engine.agents.registry import load_agents
+
+    s = load_settings(write(tmp_path, '[strategy]\nagent = "oracle"\n'), env={})
+    with pytest.raises(ValueError, match=r"strategy.agent 'oracle' is not an available agent"):
+        load_agents(s, frozenset())
 
 
 def test_new_events_parse_by_schema() -> None:

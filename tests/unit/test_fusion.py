@@ -64,8 +64,8 @@ def run(bars: list[Bar], shorts: bool = False, **cfg: float) -> list[np.ndarray]
         events = np.array(b.events, dtype=np.float64).reshape(-1, L.EV_COLS)
         rb = NAN if b.retest_bos is None else b.retest_bos
         rd = 0.0 if b.retest_bos is None else b.retest_dir
-        args = (b.close, b.atr, b.rsi, b.hist, b.ema, rd, rb)
-        K.fusion_step(c, st, setups, events, 0, len(events), *args, out)
+        x = np.array([b.close, b.atr, b.rsi, b.hist, b.ema, rd, rb])
+        K.fusion_step(c, st, setups, events, x, out)
         if out[K.O_DIR] != 0.0:
             signals.append(out.copy())
     return signals
