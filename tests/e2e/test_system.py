@@ -26,6 +26,13 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "7000001:" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7"
 CHAT, TRADER = 100, 42
+# The plumbing under test needs decisions often: the starter rule, costs not weighed against
+# R, only SHOCK blocking (the product's rule is exercised by test_demo_with_the_product_rule).
+PLUMBING = {
+    "GREENLIGHT_STRATEGY_AGENT": "starter",
+    "GREENLIGHT_RISK_MAX_COST_FRACTION_OF_R": "10",
+    "GREENLIGHT_VOLATILITY_BLOCK": '["SHOCK"]',
+}
 
 
 @pytest_asyncio.fixture
@@ -55,6 +62,7 @@ def system(db_url: str, telegram: FakeTelegramApi, tmp_path: Path) -> Iterator[d
             "GREENLIGHT_TELEGRAM_CHAT_IDS": f"[{CHAT}]",
             "GREENLIGHT_TELEGRAM_POLL_TIMEOUT_S": "1",
             "GREENLIGHT_TELEGRAM_TOKEN": TOKEN,
+            **PLUMBING,
         },
     )
     group = ProcessGroup(env)
@@ -151,8 +159,13 @@ async def _any_text(api: FakeTelegramApi, needle: str) -> bool:
     return any(needle in (m.text or "") for m in api.sent(CHAT))
 
 
-def test_demo_reports_decisions_fills_and_no_duplicates(tmp_path: Path) -> None:
+def test_demo_reports_decisions_fills_and_no_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for k, v in PLUMBING.items():
+        monkeypatch.setenv(k, v)
     r = run_demo(tmp_path, "r", 3000)
+    assert r["agent"] == "starter" and set(r["decisions_blocked"]) >= {"news", "vol", "cost"}
     assert r["decisions"] >= 1 and r["fills"] >= 1 and r["duplicate_client_order_ids"] == 0
     assert r["candles_ingested"] >= 3000
     assert r["decisions_by_market"].get("usdm", 0) >= 1, "the XRP perpetual trades too"
@@ -188,9 +201,13 @@ def run_demo(tmp_path: Path, name: str, candles: int) -> dict[str, Any]:
     return result
 
 
-def test_two_demo_runs_make_the_same_decisions_and_fills(tmp_path: Path) -> None:
+def test_two_demo_runs_make_the_same_decisions_and_fills(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The demo steps the market clock and lets everything settle between steps: the same
     arguments give the same decisions and fills, however busy the machine is."""
+    for k, v in PLUMBING.items():
+        monkeypatch.setenv(k, v)
     first, second = (run_demo(tmp_path, n, 300) for n in ("first", "second"))
     assert first["decisions_by_market"].get("spot", 0) >= 1
     assert first["decisions_by_market"].get("usdm", 0) >= 1
@@ -199,3 +216,14 @@ def test_two_demo_runs_make_the_same_decisions_and_fills(tmp_path: Path) -> None
     assert second["fill_list"] == first["fill_list"]
     assert second["realized_pnl_quote"] == first["realized_pnl_quote"]
     assert first["kill_switch_trips"] == second["kill_switch_trips"] == []
+    assert second["decisions_blocked"] == first["decisions_blocked"]
+
+
+def test_demo_with_the_product_rule_reports_what_blocked_it(tmp_path: Path) -> None:
+    """The default settings: fusion decides, the guards and costs say no as the batch run
+    over the same candles does (``greenlight analyze``, golden list)."""
+    r = run_demo(tmp_path, "fusion", 3000)
+    assert r["agent"] == "fusion"
+    # the first 3000 replayed BTCUSDT candles: four setups in CHOP/SHOCK, two too costly
+    assert r["decisions_blocked"] == {"news": 0, "funding": 0, "vol": 4, "cost": 2, "exposure": 0}
+    assert r["kill_switch_trips"] == []

@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from greenlight.procs import free_port
+from tests.e2e.test_system import PLUMBING
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +39,7 @@ class Up:
                 "GREENLIGHT_ROUTER_PORT": str(self.ports[1]),
                 "GREENLIGHT_SIM_CANDLES_PER_SECOND": "40",
                 "GREENLIGHT_BOT_CHART_DIR": str(tmp / "charts"),
+                **PLUMBING,  # a decision soon: the starter rule, costs not weighed
             }
         )
         self.proc = subprocess.Popen(
