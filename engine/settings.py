@@ -18,13 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from engine.modes import PAPER_VENUE_NOT_READY, Mode, mode_mismatch, url_mismatch
 from engine.secrets import SECRET_NAMES
 from engine.settings_base import Section
-from engine.settings_decision import (
-    AgentsSettings,
-    FundingSettings,
-    FusionSettings,
-    NewsSettings,
-    VolatilitySettings,
-)
+from engine.settings_decision import AgentsSettings as AgentsSettings
+from engine.settings_decision import FundingSettings as FundingSettings
+from engine.settings_decision import FusionSettings as FusionSettings
+from engine.settings_decision import NewsSettings as NewsSettings
+from engine.settings_decision import VolatilitySettings as VolatilitySettings
 
 TIMEFRAMES_MS: dict[str, int] = {
     "1m": 60_000,

@@ -14,6 +14,7 @@ import pytest
 
 from bot.access import AccessList
 from bot.approvals import ApprovalService
+from bot.channel import Channel
 from bot.console import ConsoleChannel
 from bot.telegram import TelegramChannel
 from engine.candlefile import read_candles
@@ -55,7 +56,7 @@ async def bot(
     console = ConsoleChannel(out=io.StringIO(), read_stdin=False)
     telegram = TelegramChannel(api.token, api.base_url, [CHAT], poll_timeout=1, backoff=0.05)
     other = RecordingChannel("line")
-    channels = [console, telegram, other]
+    channels: list[Channel] = [console, telegram, other]
     access = AccessList(USERS)
     svc = ApprovalService(Settings(), pool, channels, RecordingRouter(), access, NoCharts(), KEY)
     for ch in svc.channels:
@@ -73,7 +74,7 @@ async def telegram_says(api: FakeTelegramApi, user: int, text: str) -> str:
         sent = api.sent(CHAT)
         return (sent[-1].text or "") if len(sent) > before else None
 
-    return await eventually(reply, timeout=10, what=f"a reply to {text}")
+    return await eventually(reply, timeout=10, what=f"a reply to {text}") or ""
 
 
 async def engine_at_fomc(pool: asyncpg.Pool) -> StreamProcessor:
