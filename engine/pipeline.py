@@ -197,6 +197,8 @@ class StreamProcessor:
             sid = ids[chosen.agent]
             if sid is None:
                 return Outcome(True, chosen, None, "signal already recorded", self.regime, micro)
+            if self.market is Market.USDM:
+                await self.hub.fresh_funding(self.venue, self.symbol)
             side = chosen.side_hint  # the funding guard checks the rate against the side
             verdicts = self.guards.evaluate(now, vol, step.atr_pct, step.bbw_pct, side)
             price = Decimal(repr(c.close))

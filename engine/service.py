@@ -21,6 +21,7 @@ from engine.guards.jobs import (
     FundingSource,
     GuardJobs,
     refresh_funding,
+    register_refresher,
     venue_clock_shift,
 )
 from engine.guards.store import save_clock_shift
@@ -123,6 +124,7 @@ class Engine:
             source = FundingSource(feed.venue, feed.rest, feed.symbols)
             self.funding.append(source)
             await refresh_funding(http, self.guards, source)  # before the first live candle
+            register_refresher(http, self.guards, source)
         streams: list[tuple[str, str]] = []
         last: dict[tuple[str, str], int] = {}
         for sym in feed.symbols:

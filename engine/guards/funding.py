@@ -3,11 +3,12 @@ position would pay exceeds ``[funding] max_adverse_rate``.
 
 The venue's ``premiumIndex`` (``nextFundingTime``, ``lastFundingRate`` — Binance's running
 estimate of the coming settlement) is polled by a scheduler job (:mod:`engine.guards.jobs`)
-into a :class:`FundingBook`. The verdict at a candle depends only on the candle time and on
-what the book knows about *that* funding time: funding times lie on a fixed grid
+into a :class:`FundingBook`, and asked again for the symbol just before a USD-M decision is
+judged. The windows depend only on the candle time: funding times lie on a fixed grid
 (``interval_hours``, anchored on the ``nextFundingTime`` seen), so the same candles give the
 same windows whenever the poll ran. A rate is only used for the funding time it was quoted
-for. Before the first answer the guard blocks (it cannot see).
+for — the one asked at the decision's candle, so a stepped replay judges the same way every
+run. Before the first answer the guard blocks (it cannot see).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ clock by the venue's shift (see :mod:`engine.guards.news`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -39,6 +40,8 @@ class GuardHub:
         path = settings.news.calendar_file
         self.calendar = CalendarFile(settings.resolve_path(path), self.news) if path else None
         self.funding: dict[str, FundingBook] = {}
+        # Per USD-M venue: ask the venue for a symbol's funding now (see fresh_funding).
+        self.refreshers: dict[str, Callable[[str], Awaitable[object]]] = {}
         self.bypassed: frozenset[str] = frozenset()
         self._news_version = ""
 
@@ -48,6 +51,15 @@ class GuardHub:
         if book is None:
             book = self.funding[venue] = FundingBook(self.settings.funding)
         return book
+
+    async def fresh_funding(self, venue: str, symbol: str) -> None:
+        """Ask the venue for ``symbol``'s funding before a decision is judged: the rate is
+        then the one quoted at the decision's candle (in a stepped replay the venue stands
+        still meanwhile), not whatever a wall-clock poll happened to catch — so replays
+        decide the same way. Without a refresher (tests, batch) the book stays as it is."""
+        refresh = self.refreshers.get(venue)
+        if refresh is not None:
+            await refresh(symbol)
 
     def check_calendar(self) -> str | None:
         """Reload the calendar file if it changed (see :class:`CalendarFile`)."""

@@ -70,11 +70,17 @@ class FundingSource:
     symbols: tuple[str, ...]
 
 
-async def refresh_funding(http: aiohttp.ClientSession, hub: GuardHub, source: FundingSource) -> int:
-    """Poll ``GET /fapi/v1/premiumIndex`` for each symbol; return how many answered."""
+async def refresh_funding(
+    http: aiohttp.ClientSession,
+    hub: GuardHub,
+    source: FundingSource,
+    symbols: tuple[str, ...] | None = None,
+) -> int:
+    """Poll ``GET /fapi/v1/premiumIndex`` for each symbol (all of the source's by default);
+    return how many answered."""
     book = hub.funding_book(source.venue)
     done = 0
-    for symbol in source.symbols:
+    for symbol in source.symbols if symbols is None else symbols:
         url = f"{source.rest.rstrip('/')}/fapi/v1/premiumIndex"
         try:
             async with http.get(url, params={"symbol": symbol}) as resp:
@@ -90,6 +96,16 @@ async def refresh_funding(http: aiohttp.ClientSession, hub: GuardHub, source: Fu
         book.error = None
         done += 1
     return done
+
+
+def register_refresher(http: aiohttp.ClientSession, hub: GuardHub, source: FundingSource) -> None:
+    """Let the pipeline ask ``source`` for one symbol's funding before a decision (see
+    :meth:`GuardHub.fresh_funding`)."""
+
+    async def refresh(symbol: str) -> object:
+        return await refresh_funding(http, hub, source, (symbol,))
+
+    hub.refreshers[source.venue] = refresh
 
 
 class GuardJobs:

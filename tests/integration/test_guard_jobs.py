@@ -12,7 +12,13 @@ import aiohttp
 import asyncpg
 
 from engine.guards.hub import GuardHub
-from engine.guards.jobs import FundingSource, GuardJobs, refresh_funding, venue_clock_shift
+from engine.guards.jobs import (
+    FundingSource,
+    GuardJobs,
+    refresh_funding,
+    register_refresher,
+    venue_clock_shift,
+)
 from engine.settings import Settings
 from engine.settings_decision import FundingSettings, NewsSettings
 from sim.server import SimConfig
@@ -42,6 +48,11 @@ async def test_funding_comes_from_premium_index_on_the_venue_clock() -> None:
         async with aiohttp.ClientSession() as http:
             assert await refresh_funding(http, hub, source) == 1
             shift = await venue_clock_shift(http, "sim", sim.base_url, futures=True)
+            # the pipeline asks again for one symbol right before judging a decision
+            register_refresher(http, hub, source)
+            hub.funding_book("sim-usdm").info.clear()
+            await hub.fresh_funding("sim-usdm", "XRPUSDT")
+            await hub.fresh_funding("sim", "BTCUSDT")  # spot: nothing to ask
         assert shift == replay.shift_ms
         book = hub.funding_book("sim-usdm")
         info = book.info["XRPUSDT"]
