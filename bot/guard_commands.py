@@ -68,7 +68,7 @@ async def run(
 
 
 def _verdict(r: dict[str, Any]) -> Verdict:
-    return Verdict(r["name"], r["state"], r["blocking"], r["reason"], r["until_ms"])
+    return Verdict(r["name"], r["state"], r["blocking"], r["reason"], r["until_ms"], r["note"])
 
 
 async def guards_text(conn: asyncpg.Connection) -> str:
@@ -85,7 +85,9 @@ async def guards_text(conn: asyncpg.Connection) -> str:
         lines.append(f"{symbol} ({venue}) · {fmt_utc(at)}")
         for r in rs:
             v = _verdict(r)
-            why = f" — {v.reason}" if v.reason else ""
+            why = (
+                " — " + "; ".join(t for t in (v.reason, v.note) if t) if v.reason or v.note else ""
+            )
             until = ""
             if v.until_ms is not None:
                 until = f" · until {fmt_utc(v.until_ms)} (in {fmt_span(v.until_ms - at)})"

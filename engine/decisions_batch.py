@@ -228,7 +228,8 @@ def _judge(
     head = BatchDecision(signal.open_time, signal.agent, signal.side_hint, signal.score, True, "")
     blocked = blocking(verdicts)
     if blocked is not None:
-        why = f"{LABELS[blocked.guard]} {blocked.state}: {blocked.reason}"
+        note = f" ({blocked.note})" if blocked.note else ""
+        why = f"{LABELS[blocked.guard]} {blocked.state}: {blocked.reason}{note}"
         return replace(head, taken=False, blocked_by=blocked.guard, reason=why)
     limit = decider.settings.risk.max_cost_fraction_of_r
     cost = cost_refusal(signal.entry_hint, signal.sl_hint, decider.costs, limit)

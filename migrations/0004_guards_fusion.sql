@@ -2,16 +2,22 @@
 -- news events admins add from chat, funding windows recorded as events, the guard line of
 -- each decision, and the persisted state of the decision agents (plugins).
 
--- guard_state (unused until now) becomes the last verdict of each guard per stream, written
--- by the engine when it changes (state, reason and until), read by /guards and /status.
+-- guard_state (unused until now) becomes the verdict of each guard per stream at its last
+-- live candle, written by the engine, read by /guards and /status. `reason` changes only
+-- when the cause does (readers alert on changes); what moves candle by candle is in `note`.
+-- `enabled` is false while an admin's bypass is in force; `status` mirrors `state` for
+-- readers of the earlier (name, enabled, status) shape.
 DROP TABLE guard_state;
 CREATE TABLE guard_state (
     name       TEXT   NOT NULL CHECK (name IN ('news', 'funding', 'vol')),
     venue      TEXT   NOT NULL,
     symbol     TEXT   NOT NULL,
-    state      TEXT   NOT NULL,          -- SAFE / BLOCK (vol: OK / CHOP / SHOCK / UNKNOWN)
+    state      TEXT   NOT NULL,          -- SAFE / BLOCK / N/A (vol: OK / CHOP / SHOCK / UNKNOWN)
     blocking   BOOLEAN NOT NULL,
     reason     TEXT   NOT NULL DEFAULT '',
+    note       TEXT   NOT NULL DEFAULT '',
+    enabled    BOOLEAN NOT NULL DEFAULT TRUE,
+    status     TEXT   GENERATED ALWAYS AS (state) STORED,
     until_ms   BIGINT,                   -- venue time the verdict holds until (NULL: open-ended)
     at_ms      BIGINT NOT NULL,          -- venue time of the candle that produced it
     updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),

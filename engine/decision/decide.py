@@ -48,7 +48,13 @@ def guards_json(verdicts: dict[str, Verdict], now_ms: int, regime: str) -> dict[
         "line": f"{line} · regime {regime or 'n/a'}",
         "at_ms": now_ms,
         "verdicts": {
-            n: {"state": v.state, "blocking": v.blocking, "reason": v.reason, "until": v.until_ms}
+            n: {
+                "state": v.state,
+                "blocking": v.blocking,
+                "reason": v.reason,
+                "note": v.note,
+                "until": v.until_ms,
+            }
             for n, v in verdicts.items()
         },
     }
@@ -90,7 +96,8 @@ class Decider:
         """The checks that need no sizing: guards, kill switch, equity, setup, costs."""
         v = blocking(verdicts)
         if v is not None:
-            return Skip(v.guard, f"{LABELS[v.guard]} {v.state}: {v.reason}")
+            note = f" ({v.note})" if v.note else ""
+            return Skip(v.guard, f"{LABELS[v.guard]} {v.state}: {v.reason}{note}")
         if not await store.trading_enabled(conn):
             return Skip("kill", "trading is disabled (kill switch)")
         if await store.equity_quote(conn, self.market.value) is None:

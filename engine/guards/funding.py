@@ -116,7 +116,7 @@ class FundingBook:
                     f" (limit {limit:.4%})",
                     nxt + self.after_ms,
                 )
-        return Verdict("funding", "SAFE", False, _next_text(nxt, rate), nxt - self.before_ms)
+        return Verdict("funding", "SAFE", False, "", nxt - self.before_ms, _next_text(nxt, rate))
 
 
 @lru_cache(maxsize=1024)  # the same funding time is quoted candle after candle

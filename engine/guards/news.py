@@ -109,8 +109,8 @@ class NewsGuard:
         cover, edge = self._windows(assets).at(now_ms - shift_ms)
         if cover is None:
             if edge is None:
-                return Verdict("news", "SAFE", False, "", None)
-            return Verdict("news", "SAFE", False, _opens(edge), edge + shift_ms)
+                return _CLEAR
+            return Verdict("news", "SAFE", False, "", edge + shift_ms, _opens(edge))
         e = cover.event
         assert edge is not None
         return Verdict(
@@ -130,6 +130,9 @@ class NewsGuard:
             if span[1] >= t:
                 out.append(e)
         return out[:n]
+
+
+_CLEAR = Verdict("news", "SAFE", False, "", None, "no window ahead")
 
 
 @lru_cache(maxsize=1024)

@@ -12,12 +12,15 @@ from engine.guards.news_calendar import NewsEvent, parse_scope
 from engine.guards.verdict import Verdict
 
 _UPSERT = """
-INSERT INTO guard_state (name, venue, symbol, state, blocking, reason, until_ms, at_ms)
-SELECT n, $1, $2, s, b, r, u, $3
-FROM unnest($4::text[], $5::text[], $6::boolean[], $7::text[], $8::bigint[]) AS v(n, s, b, r, u)
+INSERT INTO guard_state (name, venue, symbol, state, blocking, reason, note, enabled, until_ms,
+                         at_ms)
+SELECT n, $1, $2, s, b, r, t, NOT r LIKE 'bypassed%', u, $3
+FROM unnest($4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[], $9::bigint[])
+     AS v(n, s, b, r, t, u)
 ON CONFLICT (name, venue, symbol) DO UPDATE SET state = EXCLUDED.state,
-    blocking = EXCLUDED.blocking, reason = EXCLUDED.reason, until_ms = EXCLUDED.until_ms,
-    at_ms = EXCLUDED.at_ms, updated_at = clock_timestamp()
+    blocking = EXCLUDED.blocking, reason = EXCLUDED.reason, note = EXCLUDED.note,
+    enabled = EXCLUDED.enabled, until_ms = EXCLUDED.until_ms, at_ms = EXCLUDED.at_ms,
+    updated_at = clock_timestamp()
 """
 
 
@@ -35,6 +38,7 @@ async def save_verdicts(
         [v.state for v in verdicts],
         [v.blocking for v in verdicts],
         [v.reason for v in verdicts],
+        [v.note for v in verdicts],
         [v.until_ms for v in verdicts],
     )
 
@@ -42,7 +46,8 @@ async def save_verdicts(
 async def guard_rows(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     """Every stream's latest verdicts, by venue, symbol and guard."""
     rows = await conn.fetch(
-        "SELECT name, venue, symbol, state, blocking, reason, until_ms, at_ms FROM guard_state"
+        "SELECT name, venue, symbol, state, blocking, reason, until_ms, note, at_ms"
+        " FROM guard_state"
         " ORDER BY venue, symbol, array_position(ARRAY['news','funding','vol'], name)"
     )
     return [dict(r) for r in rows]

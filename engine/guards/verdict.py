@@ -10,24 +10,35 @@ from typing import Literal, NamedTuple
 GuardName = Literal["news", "funding", "vol"]
 GUARD_NAMES: tuple[GuardName, ...] = ("news", "funding", "vol")
 LABELS: dict[str, str] = {"news": "News", "funding": "Funding", "vol": "Vol"}
+BYPASSED = "bypassed by an admin"
 
 
 class Verdict(NamedTuple):
     """What one guard says at one candle: ``state`` (news/funding ``SAFE``/``BLOCK``/``N/A``,
-    vol ``OK``/``CHOP``/``SHOCK``/``UNKNOWN``), whether it blocks new entries, why, and the
-    venue time (epoch ms) until which it holds (``None``: open-ended). A tuple: made for
-    every guard at every candle, it has to be cheap."""
+    vol ``OK``/``CHOP``/``SHOCK``/``UNKNOWN``), whether it blocks new entries, why (a text
+    that changes only when the cause does: chats are alerted on changes), the venue time
+    (epoch ms) until which it holds (``None``: open-ended) and a ``note`` with the details
+    that move candle by candle (percentiles, the next window). A tuple: made for every guard
+    at every candle, it has to be cheap."""
 
     guard: str
     state: str
     blocking: bool
     reason: str = ""
     until_ms: int | None = None
+    note: str = ""
+
+    @property
+    def bypass(self) -> bool:
+        """Whether an admin's bypass is what keeps it from blocking."""
+        return self.reason.startswith(BYPASSED)
 
     def bypassed(self) -> Verdict:
         """The same verdict while an admin has the guard switched off: never blocking."""
-        note = f"bypassed by an admin ({self.state}: {self.reason})" if self.blocking else ""
-        return Verdict(self.guard, self.state, False, note or self.reason, self.until_ms)
+        if not self.blocking:
+            return self
+        why = f"{BYPASSED} ({self.state}: {self.reason})"
+        return self._replace(blocking=False, reason=why)
 
 
 def fmt_span(ms: int) -> str:
@@ -57,7 +68,7 @@ def short(v: Verdict, now_ms: int) -> str:
         return f"{label} (next in {fmt_span(v.until_ms - now_ms)})"
     if v.blocking and v.until_ms is not None:
         return f"{label} ({fmt_span(v.until_ms - now_ms)} left)"
-    if v.reason.startswith("bypassed"):
+    if v.bypass:
         return f"{label} (off)"
     return label
 

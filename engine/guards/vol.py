@@ -63,11 +63,11 @@ def vol_states(regime_out: F64, settings: VolatilitySettings) -> I64:
 
 
 def vol_verdict(code: int, settings: VolatilitySettings, atr_pct: float, bbw_pct: float) -> Verdict:
-    """The verdict of a state code; the reason quotes the percentiles."""
+    """The verdict of a state code; the note quotes the percentiles."""
     if code == UNKNOWN:
         return _UNKNOWN
     name = NAMES[code]
-    return Verdict("vol", name, name in settings.block, _why(atr_pct, bbw_pct))
+    return Verdict("vol", name, name in settings.block, _WHY[code], None, _why(atr_pct, bbw_pct))
 
 
 @lru_cache(maxsize=8192)  # percentiles are ranks in a window: the same values come back
@@ -76,3 +76,8 @@ def _why(atr_pct: float, bbw_pct: float) -> str:
 
 
 _UNKNOWN = Verdict("vol", "UNKNOWN", True, "regime unknown (warming up)")
+_WHY = {
+    OK: "",
+    CHOP: "ranging with Bollinger width in its lowest percentiles",
+    SHOCK: "ATR in its highest percentiles",
+}

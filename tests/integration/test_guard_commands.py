@@ -123,6 +123,8 @@ async def test_guards_are_seen_and_switched_from_console_and_telegram(
     out = await proc.process(pool, c, 0.0, live=True)
     news = out.guards["news"]
     assert news.state == "BLOCK" and not news.blocking and news.reason.startswith("bypassed")
+    row = await pool.fetchrow("SELECT * FROM guard_state WHERE name = 'news'")
+    assert not row["enabled"] and row["status"] == row["state"] == "BLOCK"  # older readers
     assert "News BLOCK (off)" in (await console.handle_line("/guards") or "")
 
     assert "back ON" in (await console.handle_line("/guard news on") or "")

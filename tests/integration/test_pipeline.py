@@ -195,7 +195,8 @@ async def test_retest_agent_decides_and_shock_regime_gates(
         assert d["signal"]["agent"] == "retest.v1"
         assert d["regime"] in ("TREND", "RANGE")
     vol = [r["detail"] for r in skipped if r["detail"]["category"] == "vol"]
-    assert vol and all(d["reason"].startswith("Vol SHOCK: ATR pct") for d in vol)
+    why = "Vol SHOCK: ATR in its highest percentiles (ATR pct"
+    assert vol and all(d["reason"].startswith(why) for d in vol)
     shock = [o for o in outcomes if o.category == "vol"]
     assert shock and all(o.regime == "SHOCK" and o.decision_id is None for o in shock)
     assert all(o.guards["vol"].state == "SHOCK" and o.guards["vol"].blocking for o in shock)
