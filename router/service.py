@@ -95,6 +95,7 @@ class RouterService:
         )
         self.reconciler = Reconciler(self.core)
         self.equity = EquityPublisher(pool, self.venue, self.usdm.venue if self.usdm else None)
+        self.equity.after = self._check_guards  # a drawdown trips on the snapshot showing it
         if self.usdm is not None:
             self.usdm.after_fill = lambda: self.equity.publish("usdm")
         self._audit_queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(10_000)
@@ -194,6 +195,12 @@ class RouterService:
         task = asyncio.create_task(coro)
         self._short.add(task)
         task.add_done_callback(self._short.discard)
+
+    async def _check_guards(self) -> None:
+        try:
+            await self.guards.check_once()
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("guard check failed: %s", exc)
 
     async def _trading(self) -> bool:
         async with self.pool.acquire() as conn:

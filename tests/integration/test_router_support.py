@@ -128,9 +128,13 @@ class FakeVenueBase:
         self.reject_with: VenueError | None = None
         self._ids = itertools.count(1)
         self._trades = itertools.count(first_trade_id)
+        self.now_ms = 1_796_515_200_000  # the venue's clock, moved by the tests
 
     async def start(self) -> None:
         """Nothing to connect."""
+
+    async def server_time(self) -> int:
+        return self.now_ms
 
     async def close(self) -> None:
         """Nothing to release."""
