@@ -169,6 +169,7 @@ class RouterService:
             asyncio.create_task(self.stream.run(self._on_event, self._on_stream_up), name="user"),
             asyncio.create_task(self._watch(), name="stream-watch"),
             asyncio.create_task(self._sweeper(), name="sweep"),
+            asyncio.create_task(self._reconcile_periodically(), name="reconcile"),
             asyncio.create_task(self._entry_ttl(), name="entry-ttl"),
             asyncio.create_task(self.equity.run(), name="equity"),
             asyncio.create_task(self.guards.run(), name="guards"),
@@ -254,10 +255,18 @@ class RouterService:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             try:
                 await self.sweep()
-                if await self._unsettled_orders():
-                    await self.reconciler.run()
             except Exception as exc:  # a background loop must survive any one failure
                 self.core.note_error(f"sweep failed: {exc!r}")
+
+    async def _reconcile_periodically(self) -> None:
+        """Every ``router.reconcile_interval_s``: read every live decision's orders from the
+        venue and apply what the user stream missed (a lost event causes no reconnect)."""
+        while True:
+            await asyncio.sleep(self.settings.router.reconcile_interval_s)
+            try:
+                await self.reconciler.periodic()
+            except Exception as exc:  # a background loop must survive any one failure
+                self.core.note_error(f"periodic reconciliation failed: {exc!r}")
 
     async def _entry_ttl(self) -> None:
         """Every second: cancel the unfilled remainder of entries whose decision expired, and
@@ -269,19 +278,6 @@ class RouterService:
                 await otoco.refresh_entries(self.core)
             except Exception as exc:  # a background loop must survive any one failure
                 self.core.note_error(f"entry TTL check failed: {exc!r}")
-
-    async def _unsettled_orders(self) -> int:
-        """Orders of live decisions still NEW_PENDING, or missing fills, a while after their
-        last update (the stream should have settled them by then)."""
-        async with self.pool.acquire() as conn:
-            count: int = await conn.fetchval(
-                "SELECT count(*) FROM orders o JOIN decisions d ON d.id = o.decision_id"
-                " WHERE d.state IN ('ROUTED', 'OPEN') AND o.updated_at < clock_timestamp()"
-                " - interval '5 seconds' AND (o.status = 'NEW_PENDING' OR o.filled_quantity >"
-                " (SELECT coalesce(sum(f.quantity), 0) FROM fills f"
-                " WHERE f.client_order_id = o.client_order_id))"
-            )
-        return count
 
     async def state(self) -> dict[str, Any]:
         """What ``GET /v1/state`` shows."""
@@ -311,6 +307,8 @@ class RouterService:
                 "used_weight_1m": self.venue.used_weight,
                 "reconciliations": self.reconciler.runs,
             },
+            "reconcile": self.reconciler.view()
+            | {"interval_s": self.settings.router.reconcile_interval_s},
             "usdm": self.usdm.state() if self.usdm else None,
             "venue_watch": self.watch.state(),
             "last_errors": [{"at": at, "error": e} for at, e in list(self.core.errors)[-10:]],
