@@ -19,7 +19,16 @@ from typing import Any
 
 import asyncpg
 
-from router import brackets, lifecycle, otoco, protect, reconcile_check, reconcile_usdm, store
+from router import (
+    brackets,
+    lifecycle,
+    liveness,
+    otoco,
+    protect,
+    reconcile_check,
+    reconcile_usdm,
+    store,
+)
 from router.core import Core, parse_bracket
 from router.errors import OrderNotFoundError, VenueError
 from router.ladder import Rung, parse_leg
@@ -231,11 +240,8 @@ class Reconciler:
 
     async def _resend_entry(self, decision: asyncpg.Record, row: asyncpg.Record) -> None:
         d = decision["id"]
-        async with self.core.pool.acquire() as conn:
-            live = await conn.fetchval("SELECT expires_at > now() FROM decisions WHERE id = $1", d)
-            enabled = await store.trading_enabled(conn)
-        if not (live and enabled):
-            reason = "never reached the venue; decision expired or trading halted"
+        if not await liveness.may_resend_entry(self.core, d):
+            reason = liveness.NO_RESEND
             await lifecycle.mark_order(self.core, d, row["client_order_id"], "REJECTED", reason)
             return
         bracket = parse_bracket(decision["bracket"])

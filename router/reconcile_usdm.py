@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from router import brackets, futures, futures_lifecycle, lifecycle, store
+from router import brackets, futures, futures_lifecycle, lifecycle, liveness, store
 from router.core import Core, parse_bracket
 from router.errors import OrderNotFoundError, VenueError
 from router.venues.base import TERMINAL_STATUSES, AlgoReport, NewAlgoOrder, OrderReport
@@ -125,14 +125,8 @@ async def _missing(core: Core, d: asyncpg.Record, row: asyncpg.Record, unknown: 
         return 1
     await core.audit("reconcile.never_placed", decision_id, {"client_order_id": cid})
     if row["leg"] == "E":
-        async with core.pool.acquire() as conn:
-            live = await conn.fetchval(
-                "SELECT expires_at > now() FROM decisions WHERE id = $1", decision_id
-            )
-            enabled = await store.trading_enabled(conn)
-        if not (live and enabled):
-            reason = "never reached the venue; decision expired or trading halted"
-            await lifecycle.mark_order(core, decision_id, cid, "REJECTED", reason)
+        if not await liveness.may_resend_entry(core, decision_id):
+            await lifecycle.mark_order(core, decision_id, cid, "REJECTED", liveness.NO_RESEND)
             return 1
         plan = futures.plan_futures_entry(decision_id, parse_bracket(d["bracket"]),
                                           await core.rules_for("usdm", d["symbol"]),

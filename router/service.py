@@ -16,7 +16,7 @@ from engine.db import DatabaseError, connect, connect_pool, database_url
 from engine.runtime import run_until_signalled
 from engine.secrets import load_secrets
 from engine.settings import TIMEFRAMES_MS, Settings
-from router import brackets, lifecycle, otoco, store
+from router import brackets, lifecycle, liveness, otoco, store
 from router.api import build_app
 from router.bracket_checks import BracketLimits
 from router.brackets import RouteRefused
@@ -63,6 +63,7 @@ class RouterService:
             config.name,
             leverage_cap=settings.futures.leverage_cap,
             limits=BracketLimits.from_settings(settings),
+            routed_timeout_s=settings.router.routed_timeout_s,
         )
         self.usdm = (
             UsdmWiring(settings, futures_config, self.core, self._observe, self._on_error,
@@ -164,12 +165,13 @@ class RouterService:
             await self.usdm.start()
         await self.reconciler.run()
         await self.equity.publish()
+        await self.unstick()
         await self.sweep()
         self._tasks += [
             asyncio.create_task(self.stream.run(self._on_event, self._on_stream_up), name="user"),
             asyncio.create_task(self._watch(), name="stream-watch"),
             asyncio.create_task(self._sweeper(), name="sweep"),
-            asyncio.create_task(self._reconcile_periodically(), name="reconcile"),
+            asyncio.create_task(self._periodically(), name="reconcile"),
             asyncio.create_task(self._entry_ttl(), name="entry-ttl"),
             asyncio.create_task(self.equity.run(), name="equity"),
             asyncio.create_task(self.guards.run(), name="guards"),
@@ -258,15 +260,26 @@ class RouterService:
             except Exception as exc:  # a background loop must survive any one failure
                 self.core.note_error(f"sweep failed: {exc!r}")
 
-    async def _reconcile_periodically(self) -> None:
+    async def _periodically(self) -> None:
         """Every ``router.reconcile_interval_s``: read every live decision's orders from the
-        venue and apply what the user stream missed (a lost event causes no reconnect)."""
+        venue and apply what the user stream missed (a lost event causes no reconnect), then
+        give every waiting state its way out."""
         while True:
             await asyncio.sleep(self.settings.router.reconcile_interval_s)
             try:
                 await self.reconciler.periodic()
             except Exception as exc:  # a background loop must survive any one failure
                 self.core.note_error(f"periodic reconciliation failed: {exc!r}")
+            await self.unstick()
+
+    async def unstick(self) -> None:
+        """Expire PENDING/APPROVED decisions past their TTL (telling the approver) and fail
+        ROUTED ones with nothing on the venue after ``router.routed_timeout_s``."""
+        try:
+            await liveness.expire_due(self.core)
+            await liveness.fail_unrouted(self.core)
+        except Exception as exc:  # a background loop must survive any one failure
+            self.core.note_error(f"liveness check failed: {exc!r}")
 
     async def _entry_ttl(self) -> None:
         """Every second: cancel the unfilled remainder of entries whose decision expired, and
