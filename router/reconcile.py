@@ -6,8 +6,9 @@ audited, alerted and counted before the venue's (monotonic) progress is applied;
 silently overwritten, and an order the venue never saw is sent again only when it was
 provably never placed. Around the decisions the account is checked too: our-prefixed open
 orders the database does not know, spot holdings below our open positions, USD-M positions
-and wallet. The periodic pass only reconciles the decisions :mod:`router.reconcile_check`
-found differing, so a quiet account costs one order query per working order.
+and (after a start or reconnect only: funding moves it) the USD-M wallet. The periodic pass
+only reconciles the decisions :mod:`router.reconcile_check` found differing, so a quiet
+account costs one order query per working order.
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ class Reconciler:
             for symbol in sorted({d["symbol"] for d in live if d["market"] == "usdm"}):
                 diffs += await reconcile_usdm.foreign_algos(self.core, symbol, self.memory)
             diffs += await reconcile_usdm.positions(self.core, self.memory, confirm)
-            diffs += await reconcile_usdm.wallet(self.core, self.memory, confirm)
+            if not confirm:  # funding moves the wallet every 8 h: not on every periodic pass
+                diffs += await reconcile_usdm.wallet(self.core)
         except VenueError as exc:
             self.core.note_error(f"reconcile USD-M account: {exc.describe()}")
         return diffs
@@ -189,8 +191,8 @@ class Reconciler:
     async def _compare(self, decision_id: int, row: asyncpg.Record, report: OrderReport) -> int:
         # A terminal row only gets here with fills missing: that is a difference too.
         terminal = row["status"] in TERMINAL_STATUSES
-        venue = (report.status, report.executed_qty)
-        changed = terminal or (row["status"], row["filled_quantity"]) != venue
+        db, venue = (row["status"], row["filled_quantity"]), (report.status, report.executed_qty)
+        changed = terminal or (db != venue and not reconcile_check.activation_only(db, venue))
         if changed:
             await self._report_diff(decision_id, row, report)
         await lifecycle.apply_report(self.core, decision_id, report, acked=True)

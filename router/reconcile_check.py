@@ -57,6 +57,12 @@ class DifferenceMemory:
         return True
 
 
+def activation_only(db: tuple[str, Decimal], venue: tuple[str, Decimal]) -> bool:
+    """A pending OTOCO leg that the venue activated when the entry filled: no execution
+    report announces it (the simulator sends none), so it is applied quietly, not counted."""
+    return db[0] == "PENDING_NEW" and venue[0] == "NEW" and db[1] == venue[1]
+
+
 async def suspects(core: Core, live: list[asyncpg.Record], unknown: set[str]) -> set[int]:
     """Ids of live decisions whose orders differ from the venue (``unknown``: client ids
     already reported as unknown to the venue, not suspected again)."""

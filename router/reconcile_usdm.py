@@ -179,19 +179,36 @@ async def positions(core: Core, memory: DifferenceMemory, confirm: bool = False)
     return diffs
 
 
-async def wallet(
-    core: Core, memory: DifferenceMemory, confirm: bool = False, asset: str = "USDT"
-) -> int:
+async def _books(conn: asyncpg.Connection) -> tuple[object, ...] | None:
+    """A stamp of our USD-M orders and fills, ``None`` while an order's outcome or fills are
+    still on their way (the venue may already have charged what our books do not show)."""
+    row = await conn.fetchrow(
+        "SELECT bool_or(d.state IN ('ROUTED', 'OPEN') AND (o.status = 'NEW_PENDING'"
+        " OR o.filled_quantity > coalesce(f.q, 0))) AS busy, max(o.updated_at) AS at,"
+        " coalesce(sum(f.n), 0) AS fills FROM orders o JOIN decisions d ON d.id = o.decision_id"
+        " LEFT JOIN (SELECT client_order_id, sum(quantity) AS q, count(*) AS n FROM fills"
+        " GROUP BY client_order_id) f USING (client_order_id) WHERE o.market = 'usdm'"
+    )
+    return None if row["busy"] else (row["at"], row["fills"])
+
+
+async def wallet(core: Core, asset: str = "USDT") -> int:
     """Compare the venue wallet with the last reconciled one plus our realized PnL since.
 
     A difference (funding, transfers, fills we never saw) is logged, audited and alerted;
     the new snapshot is then recorded with the venue's value, so each change alerts once.
-    With ``confirm`` (periodic passes) a difference first has to be seen twice in a row: a
-    fill in flight moves the wallet before our fills show it.
+    The comparison is skipped unless our books are settled and unchanged around the venue
+    read (an order in flight moves the wallet before our fills show it).
     """
+    async with core.pool.acquire() as conn:
+        before = await _books(conn)
+    if before is None:
+        return 0
     balance = (await core.usdm().balances()).get(asset)
     venue_wallet = balance.wallet if balance else Decimal(0)
     async with core.pool.acquire() as conn, conn.transaction():
+        if await _books(conn) != before:
+            return 0
         pnl = await conn.fetchval(
             "SELECT coalesce(sum(realized_pnl), 0) FROM positions WHERE market = 'usdm'"
         )
@@ -199,11 +216,7 @@ async def wallet(
         diff = 0
         if isinstance(snap, dict):
             expected = Decimal(snap["wallet"]) + pnl - Decimal(snap["pnl"])
-            differs = abs(expected - venue_wallet) > BALANCE_TOLERANCE
-            seen = (expected, venue_wallet) if differs else None
-            if not memory.report(f"usdm-wallet:{asset}", seen, confirm) and differs:
-                return 1  # not confirmed yet: keep the snapshot, look again next pass
-            if differs:
+            if abs(expected - venue_wallet) > BALANCE_TOLERANCE:
                 diff = 1
                 detail = {"asset": asset, "expected": expected, "venue": venue_wallet}
                 log.warning("futures wallet difference %s", detail)

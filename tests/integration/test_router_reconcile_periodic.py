@@ -117,3 +117,35 @@ async def test_usdm_exit_lost_from_a_live_stream_closes_the_decision(fr: FaultRi
     for ids in ([o.client_order_id for o in await fr.r.venue.all_orders(FUT)],
                 [a.client_algo_id for a in await fr.r.venue.all_algos(FUT)]):  # fmt: skip
         assert len(ids) == len(set(ids)), ids
+
+
+async def test_a_healthy_stream_gives_no_false_corrections(fr: FaultRig) -> None:
+    await fr.admin("pause")
+    fut = await fr.r.bracket("SELL", "0.05", ("0.05", "0.08"), qty="300")
+    await fr.client.submit_bracket(fut)
+    await eventually(lambda: ladder_covers_position(fr, fut), 15, "USD-M ladder == position")
+    limit = await fr.spot_decision("0.05", ("0.05", "0.08"), entry_type="LIMIT", above="0.002")
+    await fr.client.submit_bracket(limit)  # one OTOCO, then the router's second rung
+    await fr.admin("resume")
+
+    async def passes(n: int) -> bool:
+        return int((await fr.client.state())["reconcile"]["periodic_runs"]) >= n
+
+    await eventually(lambda: passes(4), 20, "four periodic passes")
+    state = await fr.client.state()
+    assert state["reconcile"]["corrections"] == 0, "\n".join(await alert_texts(fr))
+    texts = await alert_texts(fr)
+    assert not [t for t in texts if t.startswith(("🔄", "🚨"))], texts
+    # … and the database agrees with the venue (the OTOCO's activated legs included).
+    await fr.admin("pause")
+
+    async def agree() -> bool:
+        rows = await fr.pool.fetch("SELECT client_order_id, status, filled_quantity FROM orders"
+                                   " WHERE decision_id = $1", limit)  # fmt: skip
+        for row in rows:
+            venue = await fr.spot.query_order(SPOT, row["client_order_id"])
+            if (venue.status, venue.executed_qty) != (row["status"], row["filled_quantity"]):
+                return False
+        return True
+
+    await eventually(agree, 10, "database == venue for every order")
