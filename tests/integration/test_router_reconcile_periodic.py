@@ -119,7 +119,14 @@ async def test_usdm_exit_lost_from_a_live_stream_closes_the_decision(fr: FaultRi
         assert len(ids) == len(set(ids)), ids
 
 
+async def _streams_up(fr: FaultRig) -> bool:
+    state = await fr.client.state()
+    return bool(state["venue"]["user_stream_connected"] and state["usdm"]["user_stream_connected"])
+
+
 async def test_a_healthy_stream_gives_no_false_corrections(fr: FaultRig) -> None:
+    # Events sent before a user stream is connected are lost for real: start once both are up.
+    await eventually(lambda: _streams_up(fr), 10, "both user streams connected")
     await fr.admin("pause")
     fut = await fr.r.bracket("SELL", "0.05", ("0.05", "0.08"), qty="300")
     await fr.client.submit_bracket(fut)
