@@ -263,9 +263,11 @@ class RouterService:
     async def _periodically(self) -> None:
         """Every ``router.reconcile_interval_s``: read every live decision's orders from the
         venue and apply what the user stream missed (a lost event causes no reconnect), then
-        give every waiting state its way out."""
+        give every waiting state its way out. Passes start one grace period early, so what
+        was missed is applied within the interval."""
+        interval, grace = self.settings.router.reconcile_interval_s, self.reconciler.grace_s
         while True:
-            await asyncio.sleep(self.settings.router.reconcile_interval_s)
+            await asyncio.sleep(max(interval - grace, grace))
             try:
                 await self.reconciler.periodic()
             except Exception as exc:  # a background loop must survive any one failure
