@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -9,6 +10,7 @@ import asyncpg
 
 from bot.channel import SentMessage
 from bot.render import fmt_time
+from greenlight.lifecycle import Event, State, advance, advance_all
 
 
 async def decision(conn: asyncpg.Connection, decision_id: int) -> dict[str, Any] | None:
@@ -60,15 +62,16 @@ async def transition_pending(
     conn: asyncpg.Connection, decision_id: int, action: str, actor: str, channel: str
 ) -> bool:
     """PENDING → APPROVED/REJECTED if still pending and unexpired; ``True`` if this call won."""
-    target = "APPROVED" if action == "approve" else "REJECTED"
-    row = await conn.fetchval(
-        "UPDATE decisions SET state = $2, decided_at = clock_timestamp(), decided_by = $3,"
-        " decided_via = $4, updated_at = clock_timestamp()"
-        " WHERE id = $1 AND state = 'PENDING' AND expires_at > clock_timestamp() RETURNING id",
+    event = Event.APPROVE if action == "approve" else Event.REJECT
+    row = await advance(
+        conn,
         decision_id,
-        target,
-        actor,
-        channel,
+        event,
+        "bot",
+        guard_sql="expires_at > clock_timestamp()",
+        decided_at=datetime.now(UTC),
+        decided_by=actor,
+        decided_via=channel,
     )
     return row is not None
 
@@ -117,14 +120,13 @@ async def record_attempt(
 
 async def expire_due(conn: asyncpg.Connection) -> list[int]:
     """PENDING → EXPIRED for every decision past its deadline."""
-    rows = await conn.fetch(
-        "UPDATE decisions SET state = 'EXPIRED', updated_at = clock_timestamp()"
-        " WHERE state = 'PENDING' AND expires_at <= clock_timestamp() RETURNING id"
+    rows = await advance_all(
+        conn,
+        Event.EXPIRE,
+        "bot",
+        "expires_at <= clock_timestamp()",
+        only_from=[State.PENDING],
     )
-    for r in rows:
-        await conn.execute(
-            "SELECT audit_append('bot', 'decision.expired', $1, '{}'::jsonb)", r["id"]
-        )
     return [int(r["id"]) for r in rows]
 
 

@@ -23,6 +23,7 @@ import logging
 
 import asyncpg
 
+from greenlight.lifecycle import Event, State
 from router import lifecycle, store
 from router.core import Core
 from router.errors import OrderNotFoundError, VenueError
@@ -47,7 +48,7 @@ async def expire_due(core: Core) -> list[int]:
         approved = d["state"] == "APPROVED"
         extra = {"failure_reason": NOT_IN_TIME} if approved else {}
         async with core.pool.acquire() as conn, conn.transaction():
-            row = await store.transition(conn, d["id"], [d["state"]], "EXPIRED", **extra)
+            row = await store.transition(conn, d["id"], Event.EXPIRE, [State(d["state"])], **extra)
             if row is None:
                 continue  # routed, decided or cancelled meanwhile
             if approved:
@@ -147,7 +148,9 @@ async def _entry_on_venue(core: Core, market: str, entry: asyncpg.Record) -> Ord
 
 async def _fail_without_orders(core: Core, decision_id: int, reason: str) -> bool:
     async with core.pool.acquire() as conn, conn.transaction():
-        row = await store.transition(conn, decision_id, ["ROUTED"], "FAILED", failure_reason=reason)
+        row = await store.transition(
+            conn, decision_id, Event.FAIL, [State.ROUTED], failure_reason=reason
+        )
         if row is not None:
             await store.alert(conn, "error", f"⚠️ #D-{decision_id} failed: {reason}", decision_id)
     return row is not None
