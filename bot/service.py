@@ -14,6 +14,7 @@ import asyncpg
 from bot.access import AccessList
 from bot.approvals import ApprovalService, RouterPort
 from bot.channel import Channel
+from bot.channel_start import start_channels
 from bot.console import ConsoleChannel
 from bot.snapshot import DecisionCharts
 from engine.db import connect, connect_pool, database_url, migrate
@@ -98,8 +99,7 @@ async def serve_bot(
     for ch_name in ("gl_decisions", "gl_alerts"):
         await listener.add_listener(ch_name, on_notify)
     try:
-        for ch in channels:
-            await ch.start(svc)
+        await start_channels(channels, svc)
         await svc.sweep()
         if ready:
             ready.set()

@@ -18,6 +18,7 @@ from engine.ingest.stream import KlineIngestor
 from engine.pipeline import StreamProcessor
 from engine.runtime import run_until_signalled
 from engine.settings import TIMEFRAMES_MS, Settings, venue_endpoints
+from engine.startup import retry_with_backoff
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
 from engine.symbols import SymbolRules, SymbolRulesError
@@ -88,7 +89,12 @@ class Engine:
     async def _prepare(self, http: aiohttp.ClientSession, feed: MarketFeed) -> None:
         tf = self.settings.market.timeframe
         rest = MarketRest(http, feed.rest, feed.venue, feed.prefix)
-        info = await rest.exchange_info(list(feed.symbols))
+        info = await retry_with_backoff(
+            f"venue {feed.venue} at {feed.rest}",
+            lambda: rest.exchange_info(list(feed.symbols)),
+            (aiohttp.ClientError, OSError, TimeoutError),
+            "Is it running (`greenlight sim` for the simulator)? Check venue.* settings.",
+        )
         streams: list[tuple[str, str]] = []
         last: dict[tuple[str, str], int] = {}
         for sym in feed.symbols:

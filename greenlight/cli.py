@@ -8,9 +8,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from engine.db import DatabaseError
 from engine.log_redact import install_redaction
 from engine.secrets import Secret, SecretsError, load_secrets
 from engine.settings import Settings, SettingsError, load_settings
+from engine.startup import StartupError
 from greenlight.lifeline import bind_to_supervisor
 
 
@@ -90,9 +92,26 @@ def _setup_logging(settings: Settings | None, secrets: dict[str, Secret]) -> Non
     install_redaction(secrets)  # on the root handlers: every logger, third-party ones too
 
 
+def _analyze_args(argv: Sequence[str]) -> list[str] | None:
+    """The arguments after ``analyze`` when that is the command (it has its own parser, so
+    ``greenlight analyze -h`` shows its help), else ``None``."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 1 if "=" in argv[i] or argv[i] in ("-h", "--help") else 2  # --settings PATH
+    if i < len(argv) and argv[i] == "analyze":
+        return list(argv[i + 1 :])
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     bind_to_supervisor()  # started by ``up``/``demo``: die with it (see greenlight.lifeline)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    analyze_args = _analyze_args(argv)
+    if analyze_args is not None:  # needs no settings, database or secrets
+        from engine.analyze import run_analyze
+
+        return run_analyze(analyze_args)
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.settings)
@@ -101,12 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"greenlight: {exc}", file=sys.stderr)
         return 2
     _setup_logging(settings, secrets)
-    if args.command in ("engine", "router", "bot"):
-        from greenlight.audit_cli import anchoring
+    try:
+        if args.command in ("engine", "router", "bot"):
+            from greenlight.audit_cli import anchoring
 
-        with anchoring(settings, args.command):
-            return _run(args, settings)
-    return _run(args, settings)
+            with anchoring(settings, args.command):
+                return _run(args, settings)
+        return _run(args, settings)
+    except (StartupError, DatabaseError) as exc:  # what to change, not a traceback
+        print(f"greenlight {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

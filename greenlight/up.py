@@ -14,6 +14,7 @@ from types import FrameType
 from engine.db import database_url, migrate
 from engine.modes import mode_headline
 from engine.settings import Settings, venue_endpoints
+from engine.startup import StartupError, port_problem
 from greenlight.procs import ProcessGroup, child_env, router_token, wait_port
 
 
@@ -27,6 +28,7 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 def run_up(settings: Settings, settings_path: str | None) -> int:
     """Start every process the settings ask for and supervise them; return the exit code."""
+    check_ports(settings)
     url = database_url(settings)  # starts the embedded server when no URL is configured
     asyncio.run(migrate(url))
     group = ProcessGroup(child_env(url, router_token(os.environ)), settings_path)
@@ -57,6 +59,23 @@ def run_up(settings: Settings, settings_path: str | None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         group.stop()
     return code
+
+
+def listen_ports(settings: Settings) -> list[tuple[str, int, str]]:
+    """``(host, port, setting)`` of every port the processes ``up`` starts will listen on."""
+    out: list[tuple[str, int, str]] = [(settings.router.host, settings.router.port, "router.port")]
+    if settings.venue.name == "sim":
+        out.insert(0, (settings.sim.host, settings.sim.port, "sim.port"))
+    return out
+
+
+def check_ports(settings: Settings) -> None:
+    """Raise :class:`StartupError` naming the first busy port's setting, before anything
+    starts (a process already listening there would otherwise be taken for ours)."""
+    for host, port, setting in listen_ports(settings):
+        problem = port_problem(host, port, setting)
+        if problem:
+            raise StartupError(problem)
 
 
 def banner(settings: Settings, url: str) -> str:

@@ -16,6 +16,7 @@ from engine.db import DatabaseError, connect, connect_pool, database_url
 from engine.runtime import run_until_signalled
 from engine.secrets import load_secrets
 from engine.settings import TIMEFRAMES_MS, Settings
+from engine.startup import bind_problem, retry_with_backoff
 from router import brackets, lifecycle, otoco, store
 from router.api import build_app
 from router.bracket_checks import BracketLimits
@@ -177,17 +178,12 @@ class RouterService:
                 asyncio.create_task(self.usdm.run_stream(self._on_stream_up), name="usdm-user")
             )
 
-    async def _start_venue(self, attempts: int = 30, delay_s: float = 1.0) -> None:
-        """Connect to the venue, waiting for it while it is not reachable yet."""
-        for attempt in range(1, attempts + 1):
-            try:
-                await self.venue.start()
-                return
-            except TemporaryError as exc:
-                if attempt == attempts:
-                    raise
-                log.warning("venue not reachable (%s); retrying in %.0fs", exc, delay_s)
-                await asyncio.sleep(delay_s)
+    async def _start_venue(self) -> None:
+        """Connect to the venue, waiting for it (capped back-off, one line per try) while it
+        is not reachable yet."""
+        what = f"venue {self.venue.name} at {self.venue.config.rest_url}"
+        hint = "Is it running (`greenlight sim` for the simulator)? Check venue.* settings."
+        await retry_with_backoff(what, self.venue.start, (TemporaryError,), hint)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a short-lived task, kept referenced until it finishes."""
@@ -359,7 +355,11 @@ async def serve_router(
         app = build_app(service.core, service.kill, service.state, token)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, settings.router.host, settings.router.port).start()
+        host, port = settings.router.host, settings.router.port
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            raise bind_problem(exc, host, port, "router.port") or exc from None
         listener = await _listen(db_url, service)
         if ready is not None:
             ready.set()

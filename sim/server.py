@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from engine.candlefile import CandleArrays, read_candles
+from engine.startup import StartupError, bind_problem
 from sim.admin import status_of
 from sim.clock import ClockMode, market_shift, shift_all, wall_ms
 from sim.filters import rules_for
@@ -378,7 +379,10 @@ def run_sim(
 
     async def main() -> None:
         server = SimServer(config)
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:
+            raise bind_problem(exc, config.host, config.port, "sim.port") or exc from None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -394,5 +398,9 @@ def run_sim(
         await stop.wait()
         await server.stop()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except StartupError as exc:
+        print(f"greenlight sim: {exc}", file=sys.stderr)
+        return 2
     return 0
