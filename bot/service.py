@@ -18,6 +18,7 @@ from bot.channel_start import start_channels
 from bot.console import ConsoleChannel
 from bot.snapshot import DecisionCharts
 from engine.db import connect, connect_pool, database_url, migrate
+from engine.ops_http import OpsServer, mark_ready
 from engine.runtime import run_until_signalled
 from engine.secrets import Secret, load_secrets
 from engine.settings import REPO_ROOT, Settings
@@ -101,6 +102,7 @@ async def serve_bot(
     try:
         await start_channels(channels, svc)
         await svc.sweep()
+        mark_ready()
         if ready:
             ready.set()
         while True:
@@ -137,5 +139,8 @@ def run_bot(settings: Settings, auto_approve: bool = False) -> int:
     url = database_url(settings)
     router = RouterClient(f"http://{settings.router.host}:{settings.router.port}", token.value)
 
-    run_until_signalled(lambda: serve_bot(settings, url, router, channels, auto_approve))
+    run_until_signalled(
+        lambda: serve_bot(settings, url, router, channels, auto_approve),
+        OpsServer.for_process(settings, "bot"),
+    )
     return 0

@@ -82,6 +82,9 @@ async def retry_with_backoff(
             if attempts and attempt >= attempts:
                 raise
             reason = str(exc) or type(exc).__name__
+            from engine.ops_http import mark_not_ready  # here: ops_http imports this module
+
+            mark_not_ready(f"waiting for {what}: {reason}")
             log.warning(
                 "%s not reachable (%s); retry %d in %.0f s. %s", what, reason, attempt, delay, hint
             )

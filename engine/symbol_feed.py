@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, deque
 from dataclasses import dataclass
 
 import asyncpg
 
 from engine.contracts import Candle
+from engine.metrics import QUEUE_LAG, observe_outcome
 from engine.pipeline import Outcome, StreamProcessor
 from engine.sub_pipeline import SubStreamProcessor
 
@@ -81,6 +83,7 @@ class SymbolFeed:
     async def handle(self, candle: Candle, received_at: float, live: bool) -> None:
         """Route one candle: sub candles are processed at once (then any parent they
         complete); a parent is processed when its last sub candle is in, else held."""
+        QUEUE_LAG.observe(max(0.0, time.time() - received_at))
         self.handled[candle.tf] += 1
         if candle.open_time <= self._last.get(candle.tf, -1):
             self.repeats += 1
@@ -126,6 +129,7 @@ class SymbolFeed:
         # ``live`` was judged on the venue's clock by the ingestor: how long the candle
         # queued here does not change it, so decisions do not depend on machine speed.
         outcome = await self.parent.process(self.pool, candle, received_at, live)
+        observe_outcome(outcome, received_at, live, candle.venue)
         self.outcomes.append((candle, outcome))
         if outcome.decision_id is not None:
             log.info(

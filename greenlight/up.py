@@ -66,7 +66,18 @@ def listen_ports(settings: Settings) -> list[tuple[str, int, str]]:
     out: list[tuple[str, int, str]] = [(settings.router.host, settings.router.port, "router.port")]
     if settings.venue.name == "sim":
         out.insert(0, (settings.sim.host, settings.sim.port, "sim.port"))
+    m = settings.metrics
+    for proc, port in metric_ports(settings):
+        out.append((m.host, port, f"metrics.{proc}_port"))
     return out
+
+
+def metric_ports(settings: Settings) -> list[tuple[str, int]]:
+    """``(process, port)`` of each ``/metrics`` endpoint ``up`` starts (0-ports left out)."""
+    m = settings.metrics
+    procs = [("sim", m.sim_port)] if settings.venue.name == "sim" else []
+    procs += [("router", m.router_port), ("engine", m.engine_port), ("bot", m.bot_port)]
+    return [(p, port) for p, port in procs if port]
 
 
 def check_ports(settings: Settings) -> None:
@@ -82,6 +93,8 @@ def banner(settings: Settings, url: str) -> str:
     """The start-up banner: the mode first, in words a trader cannot misread."""
     ep = venue_endpoints(settings)
     where = url.split("?")[0] if "@" not in url else url.split("@")[-1]
+    host = settings.metrics.host
+    metrics = " · ".join(f"{p} http://{host}:{port}/metrics" for p, port in metric_ports(settings))
     return (
         "\nGreenlight is up.\n"
         f"  MODE      {mode_headline(settings.general.mode)}\n"
@@ -90,6 +103,8 @@ def banner(settings: Settings, url: str) -> str:
         f"  database  {where}\n"
         f"  chat      {', '.join(settings.bot.channels)} — decisions appear here; type "
         "'approve N', 'reject N', 'status', 'kill', 'help'\n"
+        f"  metrics   {metrics or 'off'}\n"
+        "  logs      JSON lines on stderr and in var/log/<process>.jsonl; chat on stdout\n"
         "  stop      Ctrl-C\n"
     )
 

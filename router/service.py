@@ -13,11 +13,12 @@ import asyncpg
 from aiohttp import web
 
 from engine.db import DatabaseError, connect, connect_pool, database_url
+from engine.ops_http import OpsServer, mark_ready
 from engine.runtime import run_until_signalled
 from engine.secrets import load_secrets
 from engine.settings import TIMEFRAMES_MS, Settings
 from engine.startup import bind_problem, retry_with_backoff
-from router import brackets, lifecycle, otoco, store
+from router import brackets, lifecycle, metrics, otoco, store
 from router.api import build_app
 from router.bracket_checks import BracketLimits
 from router.brackets import RouteRefused
@@ -103,16 +104,20 @@ class RouterService:
         self._short: set[asyncio.Task[None]] = set()
         self._ban_alerted = False
         self.started_at = time.time()
+        metrics.watch_router(self)
 
     async def _observe(
         self, method: str, path: str, params: dict[str, str], status: int | None, body: Any
     ) -> None:
         detail = {"method": method, "path": path, "params": params, "status": status,
                   "response": body}  # fmt: skip
-        with contextlib.suppress(asyncio.QueueFull):
+        try:
             self._audit_queue.put_nowait(("venue." + method.lower(), detail))
+        except asyncio.QueueFull:
+            metrics.audit_dropped()
 
     def _on_error(self, exc: VenueError) -> None:
+        metrics.venue_error(exc)
         self.core.note_error(exc.describe())
         if self.kill is not None:
             self.kill.record_error(exc)
@@ -157,6 +162,7 @@ class RouterService:
     async def start(self) -> None:
         """Start the venue, reconcile, then the background tasks."""
         self._tasks.append(asyncio.create_task(self._audit_writer(), name="audit"))
+        self._tasks.append(asyncio.create_task(metrics.DbObserver(self.pool).run(), name="metrics"))
         await self._start_venue()
         for symbol in self.settings.market.symbols:
             await self.core.rules(symbol)
@@ -363,6 +369,7 @@ async def serve_router(
         listener = await _listen(db_url, service)
         if ready is not None:
             ready.set()
+        mark_ready()
         await asyncio.Event().wait()
     finally:
         if listener is not None:
@@ -392,7 +399,7 @@ def run_router(settings: Settings) -> int:
                            futures=futures)  # fmt: skip
 
     try:
-        run_until_signalled(main)
+        run_until_signalled(main, OpsServer.for_process(settings, "router"))
     except (VenueError, RouterConfigError, DatabaseError, OSError) as exc:
         log.error("router stopped: %s", exc)
         return 1
