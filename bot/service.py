@@ -22,6 +22,7 @@ from engine.ops_http import OpsServer, mark_ready
 from engine.runtime import run_until_signalled
 from engine.secrets import Secret, load_secrets
 from engine.settings import REPO_ROOT, Settings
+from engine.trace import in_decision_trace
 
 log = logging.getLogger(__name__)
 TICK_S = 0.5
@@ -109,7 +110,8 @@ async def serve_bot(
             with contextlib.suppress(TimeoutError):
                 kind, payload = await asyncio.wait_for(wake.get(), TICK_S)
                 if kind == "gl_decisions" and payload.isdigit():
-                    await svc.present(int(payload))
+                    did = int(payload)
+                    await in_decision_trace(pool, did, svc.present(did))
             await svc.expire_due()
             await svc.finalize_decided()
             await svc.deliver_alerts()

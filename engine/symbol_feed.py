@@ -21,6 +21,7 @@ from engine.contracts import Candle
 from engine.metrics import QUEUE_LAG, observe_outcome
 from engine.pipeline import Outcome, StreamProcessor
 from engine.sub_pipeline import SubStreamProcessor
+from engine.trace import bind_trace, trace_id_for
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class SymbolFeed:
     async def _process_parent(self, candle: Candle, received_at: float, live: bool) -> None:
         # ``live`` was judged on the venue's clock by the ingestor: how long the candle
         # queued here does not change it, so decisions do not depend on machine speed.
+        bind_trace(trace_id_for(candle.venue, candle.symbol, candle.tf, candle.open_time))
         outcome = await self.parent.process(self.pool, candle, received_at, live)
         observe_outcome(outcome, received_at, live, candle.venue)
         self.outcomes.append((candle, outcome))

@@ -31,7 +31,9 @@ def run_up(settings: Settings, settings_path: str | None) -> int:
     check_ports(settings)
     url = database_url(settings)  # starts the embedded server when no URL is configured
     asyncio.run(migrate(url))
-    group = ProcessGroup(child_env(url, router_token(os.environ)), settings_path)
+    group = ProcessGroup(
+        child_env(url, router_token(os.environ), quiet_logs(settings)), settings_path
+    )
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     code = 0
@@ -59,6 +61,18 @@ def run_up(settings: Settings, settings_path: str | None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         group.stop()
     return code
+
+
+def quiet_logs(settings: Settings) -> dict[str, str]:
+    """With the console chat on a terminal, the children's stderr shows warnings and errors
+    only, so log lines do not interleave with the chat; everything is in var/log/*.jsonl."""
+    if (
+        "console" in settings.bot.channels
+        and sys.stdout.isatty()
+        and not settings.logs.stderr_level
+    ):
+        return {"GREENLIGHT_LOGS_STDERR_LEVEL": "WARNING"}
+    return {}
 
 
 def listen_ports(settings: Settings) -> list[tuple[str, int, str]]:

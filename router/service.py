@@ -18,6 +18,7 @@ from engine.runtime import run_until_signalled
 from engine.secrets import load_secrets
 from engine.settings import TIMEFRAMES_MS, Settings
 from engine.startup import bind_problem, retry_with_backoff
+from engine.trace import decision_of_client_id, in_decision_trace, trace_middleware
 from router import brackets, lifecycle, metrics, otoco, store
 from router.api import build_app
 from router.bracket_checks import BracketLimits
@@ -213,7 +214,9 @@ class RouterService:
 
     async def _on_event(self, event: ExecutionEvent) -> None:
         try:
-            await lifecycle.on_execution(self.core, event)
+            did = decision_of_client_id(event.client_order_id)
+            work = lifecycle.on_execution(self.core, event)
+            await (in_decision_trace(self.pool, did, work) if did is not None else work)
         except (VenueError, asyncpg.PostgresError) as exc:
             self.core.note_error(f"applying {event.client_order_id}: {exc}")
         if event.fill is not None:  # the account changed: equity from a fresh snapshot
@@ -238,7 +241,7 @@ class RouterService:
     async def route_quietly(self, decision_id: int) -> None:
         """Route from a NOTIFY or a sweep; refusals are logged, not raised."""
         try:
-            await brackets.route(self.core, decision_id)
+            await in_decision_trace(self.pool, decision_id, brackets.route(self.core, decision_id))
         except RouteRefused as exc:
             log.info("decision %s not routed: %s", decision_id, exc.reason)
         except Exception as exc:  # one decision's failure never stops the sweep
@@ -359,6 +362,7 @@ async def serve_router(
         await service.start()
         assert service.kill is not None
         app = build_app(service.core, service.kill, service.state, token)
+        app.middlewares.append(trace_middleware(pool))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         host, port = settings.router.host, settings.router.port

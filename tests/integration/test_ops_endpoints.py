@@ -119,3 +119,32 @@ async def _decision_with_ack(conn: asyncpg.Connection) -> None:
         did,
         f"gl-{did}-E",
     )
+
+
+async def test_status_report_names_what_is_down(db_url: str) -> None:
+    from engine.settings import load_settings
+    from greenlight.procs import free_port
+    from greenlight.status_cli import status_report
+
+    port = free_port()
+    readiness = Readiness()
+    readiness.set_ready()
+    server = OpsServer("router", "127.0.0.1", free_port(), readiness=readiness)
+    assert await server.start()
+    env = {
+        "GREENLIGHT_DATABASE_URL": db_url,
+        "GREENLIGHT_SIM_PORT": str(port),
+        "GREENLIGHT_METRICS_SIM_PORT": str(port),
+        "GREENLIGHT_METRICS_ROUTER_PORT": str(server.port),
+        "GREENLIGHT_METRICS_ENGINE_PORT": str(free_port()),
+        "GREENLIGHT_METRICS_BOT_PORT": "0",
+    }
+    try:
+        text, ok = await status_report(load_settings(env=env))
+    finally:
+        await server.stop()
+    assert not ok
+    assert "router  up, ready" in text and "engine  DOWN" in text
+    assert f"sim at http://127.0.0.1:{port}: NOT reachable" in text
+    assert "Database  " in text and ": up, schema " in text
+    assert "Kill switch  " in text and "Lag (newest closed candle per stream):" in text
