@@ -10,6 +10,7 @@ family.
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from engine.pipeline import Outcome
     from engine.service import Engine
 
+log = logging.getLogger(__name__)
 # 1 ms … 10 s: loopback paths are milliseconds, a stalled one shows in the top buckets.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -113,8 +115,11 @@ class LiveCollector(Collector):
             obj = ref()
             if obj is None:
                 continue
-            for name, labels, value in reader(obj):
-                out[name].add_metric(list(labels), value)
+            try:
+                for name, labels, value in reader(obj):
+                    out[name].add_metric(list(labels), value)
+            except Exception:  # one broken reading must not cost the whole scrape
+                log.exception("metrics reader %s failed", getattr(reader, "__name__", reader))
         yield from out.values()
 
 

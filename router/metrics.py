@@ -63,6 +63,13 @@ EQUITY = Gauge("greenlight_equity_quote", "Equity marked to market, quote asset"
 DRAWDOWN = Gauge(
     "greenlight_drawdown_ratio", "Drop from the UTC day's opening equity (0: none)", ["market"]
 )
+CLOSED_R = Gauge("greenlight_closed_trades_r", "Sum of closed trades' results in R (risk units)")
+GROSS = Gauge(
+    "greenlight_closed_trades_gross_quote",
+    "Gross profit and gross loss (positive) of closed trades, quote asset",
+    ["side"],
+)
+CLOSED = Gauge("greenlight_closed_trades", "Closed trades by result", ["result"])
 EXPOSURE = Gauge(
     "greenlight_exposure_quote", "Open position quantity × entry price, quote asset", ["market"]
 )
@@ -218,6 +225,7 @@ class DbObserver:
             if isinstance(opening, dict) and float(opening.get("equity", 0)) > 0:
                 start = float(opening["equity"])
                 DRAWDOWN.labels(market).set(max(0.0, (start - equity) / start))
+        await self._results(conn)
         for market in ("spot", "usdm"):
             EXPOSURE.labels(market).set(0.0)
         for r in await conn.fetch(
@@ -225,6 +233,22 @@ class DbObserver:
             " FROM positions WHERE state = 'OPEN' GROUP BY market"
         ):
             EXPOSURE.labels(r["market"]).set(r["q"] or 0.0)
+
+
+    async def _results(self, conn: asyncpg.Connection) -> None:
+        r = await conn.fetchrow(
+            "SELECT coalesce(sum(realized_pnl / nullif((bracket->>'risk_quote')::numeric, 0)), 0)"
+            "::float8 AS r, coalesce(sum(greatest(realized_pnl, 0)), 0)::float8 AS profit,"
+            " coalesce(sum(greatest(-realized_pnl, 0)), 0)::float8 AS loss,"
+            " count(*) FILTER (WHERE realized_pnl > 0) AS wins,"
+            " count(*) FILTER (WHERE realized_pnl <= 0) AS losses"
+            " FROM decisions WHERE state = 'CLOSED' AND realized_pnl IS NOT NULL"
+        )
+        CLOSED_R.set(r["r"])
+        GROSS.labels("profit").set(r["profit"])
+        GROSS.labels("loss").set(r["loss"])
+        CLOSED.labels("win").set(r["wins"])
+        CLOSED.labels("loss").set(r["losses"])
 
 
 def watch_router(service: RouterService) -> None:

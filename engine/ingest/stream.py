@@ -146,11 +146,11 @@ class KlineIngestor:
         self.connected = asyncio.Event()
 
     @property
-    @property
     def venue(self) -> str:
         """The venue name stored with this ingestor's candles."""
         return self._venue
 
+    @property
     def streams(self) -> list[StreamKey]:
         """The (symbol, interval) streams followed, finest interval first."""
         return list(self._streams)
