@@ -74,11 +74,26 @@ def guard_of(reason: str) -> str:
     return next((g for prefix, g in _GUARDS if reason.startswith(prefix)), "other")
 
 
+# Exact observations for benchmarks (bench/bench_fanin.py): called with (kind, seconds), kind
+# "candle" (closing kline received → committed) or "queue_lag".
+LISTENERS: list[Callable[[str, float], None]] = []
+
+
+def observe_queue_lag(received_at: float) -> None:
+    """Record how long a candle waited in its stream's queue."""
+    lag = max(0.0, time.time() - received_at)
+    QUEUE_LAG.observe(lag)
+    for listener in LISTENERS:
+        listener("queue_lag", lag)
+
+
 def observe_outcome(outcome: Outcome, received_at: float, live: bool, venue: str) -> None:
     """Record one processed parent candle: its latency, and its signal's verdict."""
     if not (live and outcome.processed):
         return
     elapsed = time.time() - received_at
+    for listener in LISTENERS:
+        listener("candle", elapsed)
     CANDLE_PROCESSING.labels(venue).observe(elapsed)
     if outcome.decision_id is not None:
         CLOSE_TO_DECISION.labels(venue).observe(elapsed)

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter, deque
 from dataclasses import dataclass
 
 import asyncpg
 
 from engine.contracts import Candle
-from engine.metrics import QUEUE_LAG, observe_outcome
+from engine.metrics import observe_outcome, observe_queue_lag
 from engine.pipeline import Outcome, StreamProcessor
 from engine.sub_pipeline import SubStreamProcessor
 from engine.trace import bind_trace, trace_id_for
@@ -84,7 +83,7 @@ class SymbolFeed:
     async def handle(self, candle: Candle, received_at: float, live: bool) -> None:
         """Route one candle: sub candles are processed at once (then any parent they
         complete); a parent is processed when its last sub candle is in, else held."""
-        QUEUE_LAG.observe(max(0.0, time.time() - received_at))
+        observe_queue_lag(received_at)
         self.handled[candle.tf] += 1
         if candle.open_time <= self._last.get(candle.tf, -1):
             self.repeats += 1

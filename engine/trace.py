@@ -3,7 +3,7 @@
 The id is derived from the candle a decision was made on — ``(venue, symbol, tf, open_time)``
 — so every process computes the same id without being told: the engine while it analyses
 the candle, PostgreSQL when the decision row is inserted (a trigger fills
-``decisions.trace_id`` the same way, migration 0004), the bot and the router from the
+``decisions.trace_id`` the same way, migration 0006), the bot and the router from the
 decision row when a NOTIFY names it. Between bot and router it also travels in the
 ``X-Greenlight-Trace`` HTTP header. While bound (:func:`bind_trace`, :func:`traced`), every
 log line carries it (structlog contextvars, see :mod:`engine.logs`).
@@ -25,7 +25,7 @@ HEADER = "X-Greenlight-Trace"
 
 def trace_id_for(venue: str, symbol: str, tf: str, open_time: int) -> str:
     """The trace id of the candle ``(venue, symbol, tf, open_time)`` (16 hex digits; the SQL
-    twin is ``gl_trace_id`` in migration 0004)."""
+    twin is ``gl_trace_id`` in migration 0006)."""
     key = f"{venue}:{symbol}:{tf}:{open_time}".encode()
     return hashlib.md5(key, usedforsecurity=False).hexdigest()[:16]
 
