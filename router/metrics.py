@@ -234,7 +234,6 @@ class DbObserver:
         ):
             EXPOSURE.labels(r["market"]).set(r["q"] or 0.0)
 
-
     async def _results(self, conn: asyncpg.Connection) -> None:
         r = await conn.fetchrow(
             "SELECT coalesce(sum(realized_pnl / nullif((bracket->>'risk_quote')::numeric, 0)), 0)"
