@@ -19,6 +19,7 @@ import asyncpg
 from bot import callbacks, queries
 from bot.access import AccessList
 from bot.channel import Button, Channel, Confirmation, Reply, SentMessage
+from bot.metrics import CHART_RENDER, CHAT_DELIVERY, CHAT_FAILURES, confirmation_delivered, timed
 from bot.render import confirmation_text, outcome_text
 from engine.contracts import Bracket
 from engine.settings import Settings
@@ -78,7 +79,7 @@ class ApprovalService:
                     return False
                 rules = await queries.symbol_steps(conn, d)
             text = self._confirmation_text(d, rules)
-            chart = await self.charts.for_decision(d)
+            chart = await timed(CHART_RENDER, self.charts.for_decision(d))
             buttons = (
                 Button("✅ Approve", callbacks.encode(decision_id, "approve", self._key)),
                 Button("❌ Reject", callbacks.encode(decision_id, "reject", self._key)),
@@ -87,12 +88,15 @@ class ApprovalService:
             sent: list[SentMessage] = []
             for ch in self.channels:
                 try:
-                    sent.extend(await ch.send_confirmation(conf))
+                    hist = CHAT_DELIVERY.labels(ch.name, "confirmation")
+                    sent.extend(await timed(hist, ch.send_confirmation(conf)))
                 except Exception:  # a broken channel must not hide the decision elsewhere
+                    CHAT_FAILURES.labels(ch.name).inc()
                     log.exception("channel %s failed to show decision %d", ch.name, decision_id)
             self._texts[decision_id] = text
             async with self.pool.acquire() as conn:
                 await queries.record_sent(conn, decision_id, sent)
+            confirmation_delivered(d.get("created_at"))
         if self.auto_approve:
             await self.decide(decision_id, "approve", "auto", "auto-approve", automatic=True)
         return True
@@ -257,8 +261,10 @@ class ApprovalService:
                 pending = await queries.undelivered_alerts(conn, ch.name)
             for alert in pending:
                 try:
-                    await ch.send_alert(alert["text"])
+                    hist = CHAT_DELIVERY.labels(ch.name, "alert")
+                    await timed(hist, ch.send_alert(alert["text"]))
                 except Exception:
+                    CHAT_FAILURES.labels(ch.name).inc()
                     log.exception("alert %d not delivered on %s", alert["id"], ch.name)
                     break
                 async with self.pool.acquire() as conn:

@@ -14,12 +14,15 @@ import asyncpg
 from bot.access import AccessList
 from bot.approvals import ApprovalService, RouterPort
 from bot.channel import Channel
+from bot.channel_start import start_channels
 from bot.console import ConsoleChannel
 from bot.snapshot import DecisionCharts
 from engine.db import connect, connect_pool, database_url, migrate
+from engine.ops_http import OpsServer, mark_ready
 from engine.runtime import run_until_signalled
 from engine.secrets import Secret, load_secrets
 from engine.settings import REPO_ROOT, Settings
+from engine.trace import in_decision_trace
 
 log = logging.getLogger(__name__)
 TICK_S = 0.5
@@ -98,16 +101,17 @@ async def serve_bot(
     for ch_name in ("gl_decisions", "gl_alerts"):
         await listener.add_listener(ch_name, on_notify)
     try:
-        for ch in channels:
-            await ch.start(svc)
+        await start_channels(channels, svc)
         await svc.sweep()
+        mark_ready()
         if ready:
             ready.set()
         while True:
             with contextlib.suppress(TimeoutError):
                 kind, payload = await asyncio.wait_for(wake.get(), TICK_S)
                 if kind == "gl_decisions" and payload.isdigit():
-                    await svc.present(int(payload))
+                    did = int(payload)
+                    await in_decision_trace(pool, did, svc.present(did))
             await svc.expire_due()
             await svc.finalize_decided()
             await svc.deliver_alerts()
@@ -137,5 +141,8 @@ def run_bot(settings: Settings, auto_approve: bool = False) -> int:
     url = database_url(settings)
     router = RouterClient(f"http://{settings.router.host}:{settings.router.port}", token.value)
 
-    run_until_signalled(lambda: serve_bot(settings, url, router, channels, auto_approve))
+    run_until_signalled(
+        lambda: serve_bot(settings, url, router, channels, auto_approve),
+        OpsServer.for_process(settings, "bot"),
+    )
     return 0

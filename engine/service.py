@@ -15,9 +15,12 @@ from engine.contracts import Candle, Market
 from engine.db import connect_pool, database_url, migrate
 from engine.ingest.rest import INVALID_INTERVAL, MarketDataError, MarketRest
 from engine.ingest.stream import KlineIngestor
+from engine.metrics import watch_engine
+from engine.ops_http import OpsServer, mark_ready
 from engine.pipeline import StreamProcessor
 from engine.runtime import run_until_signalled
 from engine.settings import TIMEFRAMES_MS, Settings, venue_endpoints
+from engine.startup import retry_with_backoff
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
 from engine.symbols import SymbolRules, SymbolRulesError
@@ -75,9 +78,11 @@ class Engine:
 
     async def run(self) -> None:
         """Warm up every stream, then follow the markets until cancelled."""
+        watch_engine(self)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             for feed in market_feeds(self.settings):
                 await self._prepare(http, feed)
+            mark_ready()
             async with asyncio.TaskGroup() as tg:
                 for key, sf in self.feeds.items():
                     tg.create_task(sf.run(), name=f"stream-{key[0]}-{key[1]}")
@@ -88,7 +93,12 @@ class Engine:
     async def _prepare(self, http: aiohttp.ClientSession, feed: MarketFeed) -> None:
         tf = self.settings.market.timeframe
         rest = MarketRest(http, feed.rest, feed.venue, feed.prefix)
-        info = await rest.exchange_info(list(feed.symbols))
+        info = await retry_with_backoff(
+            f"venue {feed.venue} at {feed.rest}",
+            lambda: rest.exchange_info(list(feed.symbols)),
+            (aiohttp.ClientError, OSError, TimeoutError),
+            "Is it running (`greenlight sim` for the simulator)? Check venue.* settings.",
+        )
         streams: list[tuple[str, str]] = []
         last: dict[tuple[str, str], int] = {}
         for sym in feed.symbols:
@@ -178,7 +188,9 @@ def run_engine(settings: Settings) -> int:
     url = database_url(settings)
 
     try:
-        run_until_signalled(lambda: serve_engine(settings, url))
+        run_until_signalled(
+            lambda: serve_engine(settings, url), OpsServer.for_process(settings, "engine")
+        )
     except SymbolRulesError as exc:
         log.error("engine cannot start: %s", exc)
         return 2

@@ -270,6 +270,26 @@ class AuditSettings(Section):
     anchor_interval_s: float = Field(86400.0, ge=1, le=7 * 86400)  # plus one at shutdown
 
 
+class MetricsSettings(Section):
+    """Where each process serves ``/metrics``, ``/healthz`` and ``/readyz`` (0: not served)."""
+
+    host: str = "127.0.0.1"  # loopback unless configured otherwise (compose shares one netns)
+    engine_port: int = Field(9310, ge=0, le=65535)
+    bot_port: int = Field(9311, ge=0, le=65535)
+    router_port: int = Field(9312, ge=0, le=65535)
+    sim_port: int = Field(9313, ge=0, le=65535)
+
+
+class LogsSettings(Section):
+    """Log lines: structlog JSON (``auto``: human-readable when stderr is a terminal), on
+    stderr and, with ``dir``, one ``<process>.jsonl`` file per process (read by
+    ``greenlight trace``)."""
+
+    format: Literal["auto", "json", "console"] = "auto"
+    dir: str = ""  # empty: var/log in the repository
+    stderr_level: Literal["", "DEBUG", "INFO", "WARNING", "ERROR"] = ""  # "": general.log_level
+
+
 class Settings(Section):
     general: GeneralSettings = GeneralSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -287,6 +307,8 @@ class Settings(Section):
     bot: BotSettings = BotSettings()
     telegram: TelegramSettings = TelegramSettings()
     audit: AuditSettings = AuditSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    logs: LogsSettings = LogsSettings()
 
     @model_validator(mode="after")
     def _mode_governs(self) -> Settings:

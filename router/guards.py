@@ -24,6 +24,8 @@ from decimal import Decimal
 
 import asyncpg
 
+from router.metrics import guard_checks
+
 log = logging.getLogger(__name__)
 DAILY_DRAWDOWN_LIMIT = Decimal("0.05")
 STALE_TIMEFRAMES = 3
@@ -118,6 +120,7 @@ class Guards:
                         f"stale market data: no {self.tf} candle on {symbol} for over"
                         f" {self.stale_timeframes} timeframes"
                     )
+        guard_checks(found)
         self._tripped &= set(found)  # an episode ends when its condition clears
         fresh = [(kind, text) for kind, text in found.items() if kind not in self._tripped]
         for kind, text in fresh:

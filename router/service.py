@@ -13,10 +13,13 @@ import asyncpg
 from aiohttp import web
 
 from engine.db import DatabaseError, connect, connect_pool, database_url
+from engine.ops_http import OpsServer, mark_ready
 from engine.runtime import run_until_signalled
 from engine.secrets import load_secrets
 from engine.settings import TIMEFRAMES_MS, Settings
-from router import brackets, lifecycle, liveness, otoco, store
+from engine.startup import bind_problem, retry_with_backoff
+from engine.trace import decision_of_client_id, in_decision_trace, trace_middleware
+from router import brackets, lifecycle, liveness, metrics, otoco, store
 from router.api import build_app
 from router.bracket_checks import BracketLimits
 from router.brackets import RouteRefused
@@ -104,16 +107,20 @@ class RouterService:
         self._short: set[asyncio.Task[None]] = set()
         self._ban_alerted = False
         self.started_at = time.time()
+        metrics.watch_router(self)
 
     async def _observe(
         self, method: str, path: str, params: dict[str, str], status: int | None, body: Any
     ) -> None:
         detail = {"method": method, "path": path, "params": params, "status": status,
                   "response": body}  # fmt: skip
-        with contextlib.suppress(asyncio.QueueFull):
+        try:
             self._audit_queue.put_nowait(("venue." + method.lower(), detail))
+        except asyncio.QueueFull:
+            metrics.audit_dropped()
 
     def _on_error(self, exc: VenueError) -> None:
+        metrics.venue_error(exc)
         self.core.note_error(exc.describe())
         if self.kill is not None:
             self.kill.record_error(exc)
@@ -158,6 +165,7 @@ class RouterService:
     async def start(self) -> None:
         """Start the venue, reconcile, then the background tasks."""
         self._tasks.append(asyncio.create_task(self._audit_writer(), name="audit"))
+        self._tasks.append(asyncio.create_task(metrics.DbObserver(self.pool).run(), name="metrics"))
         await self._start_venue()
         for symbol in self.settings.market.symbols:
             await self.core.rules(symbol)
@@ -181,17 +189,12 @@ class RouterService:
                 asyncio.create_task(self.usdm.run_stream(self._on_stream_up), name="usdm-user")
             )
 
-    async def _start_venue(self, attempts: int = 30, delay_s: float = 1.0) -> None:
-        """Connect to the venue, waiting for it while it is not reachable yet."""
-        for attempt in range(1, attempts + 1):
-            try:
-                await self.venue.start()
-                return
-            except TemporaryError as exc:
-                if attempt == attempts:
-                    raise
-                log.warning("venue not reachable (%s); retrying in %.0fs", exc, delay_s)
-                await asyncio.sleep(delay_s)
+    async def _start_venue(self) -> None:
+        """Connect to the venue, waiting for it (capped back-off, one line per try) while it
+        is not reachable yet."""
+        what = f"venue {self.venue.name} at {self.venue.config.rest_url}"
+        hint = "Is it running (`greenlight sim` for the simulator)? Check venue.* settings."
+        await retry_with_backoff(what, self.venue.start, (TemporaryError,), hint)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a short-lived task, kept referenced until it finishes."""
@@ -221,7 +224,9 @@ class RouterService:
 
     async def _on_event(self, event: ExecutionEvent) -> None:
         try:
-            await lifecycle.on_execution(self.core, event)
+            did = decision_of_client_id(event.client_order_id)
+            work = lifecycle.on_execution(self.core, event)
+            await (in_decision_trace(self.pool, did, work) if did is not None else work)
         except (VenueError, asyncpg.PostgresError) as exc:
             self.core.note_error(f"applying {event.client_order_id}: {exc}")
         if event.fill is not None:  # the account changed: equity from a fresh snapshot
@@ -246,7 +251,7 @@ class RouterService:
     async def route_quietly(self, decision_id: int) -> None:
         """Route from a NOTIFY or a sweep; refusals are logged, not raised."""
         try:
-            await brackets.route(self.core, decision_id)
+            await in_decision_trace(self.pool, decision_id, brackets.route(self.core, decision_id))
         except RouteRefused as exc:
             log.info("decision %s not routed: %s", decision_id, exc.reason)
         except Exception as exc:  # one decision's failure never stops the sweep
@@ -377,12 +382,18 @@ async def serve_router(
         await service.start()
         assert service.kill is not None
         app = build_app(service.core, service.kill, service.state, token)
+        app.middlewares.append(trace_middleware(pool))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, settings.router.host, settings.router.port).start()
+        host, port = settings.router.host, settings.router.port
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            raise bind_problem(exc, host, port, "router.port") or exc from None
         listener = await _listen(db_url, service)
         if ready is not None:
             ready.set()
+        mark_ready()
         await asyncio.Event().wait()
     finally:
         if listener is not None:
@@ -412,7 +423,7 @@ def run_router(settings: Settings) -> int:
                            futures=futures)  # fmt: skip
 
     try:
-        run_until_signalled(main)
+        run_until_signalled(main, OpsServer.for_process(settings, "router"))
     except (VenueError, RouterConfigError, DatabaseError, OSError) as exc:
         log.error("router stopped: %s", exc)
         return 1

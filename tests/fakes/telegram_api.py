@@ -106,15 +106,15 @@ class FakeTelegramApi:
 
     # ----------------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
-        """Listen on a free port of 127.0.0.1."""
+    async def start(self, port: int = 0) -> None:
+        """Listen on ``port`` of 127.0.0.1 (0: a free one)."""
         app = web.Application(client_max_size=MAX_PHOTO_BYTES + 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         # A long poll whose client went away must not linger and steal the next updates.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self._port = self._runner.addresses[0][1]
 
