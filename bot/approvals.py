@@ -1,8 +1,9 @@
 """The channel-neutral approval service: the only door between people and orders.
 
-It shows each new decision on every channel, takes taps and typed commands, enforces roles,
-lets the first valid tap win (one atomic UPDATE), edits every copy of the message to show the
-outcome, forwards approvals to the router and relays alerts. Everything it knows lives in
+It shows each new decision on every channel, takes Approve / Reject taps (and ``approve N``
+through the command table), enforces the trader role, lets the first valid tap win (one atomic
+UPDATE), edits every copy of the message to show the outcome and forwards approvals to the
+router. Everything it knows lives in
 PostgreSQL, so a restarted bot picks up where the last one stopped.
 """
 
@@ -33,6 +34,7 @@ class RouterPort(Protocol):
     async def submit_bracket(self, decision_id: int) -> dict[str, Any]: ...
     async def kill(self, flatten: bool, by: str) -> dict[str, Any]: ...
     async def resume(self, by: str) -> dict[str, Any]: ...
+    async def close(self) -> None: ...
 
 
 class ChartPort(Protocol):
@@ -42,7 +44,7 @@ class ChartPort(Protocol):
 
 
 class ApprovalService:
-    """Implements :class:`bot.channel.Inbound` for every channel."""
+    """Approvals for every channel (the :class:`bot.desk.Desk` hands it the taps)."""
 
     def __init__(
         self,
@@ -61,7 +63,7 @@ class ApprovalService:
         self.router = router
         self.access = access
         self.charts = charts
-        self._key = callback_key
+        self.key = callback_key
         self.auto_approve = auto_approve
         self.tz = settings.general.timezone
         self._texts: dict[int, str] = {}
@@ -80,12 +82,14 @@ class ApprovalService:
             text = self._confirmation_text(d, rules)
             chart = await self.charts.for_decision(d)
             buttons = (
-                Button("✅ Approve", callbacks.encode(decision_id, "approve", self._key)),
-                Button("❌ Reject", callbacks.encode(decision_id, "reject", self._key)),
+                Button("✅ Approve", callbacks.encode(decision_id, "approve", self.key)),
+                Button("❌ Reject", callbacks.encode(decision_id, "reject", self.key)),
             )
             conf = Confirmation(decision_id, text, chart, buttons)
             sent: list[SentMessage] = []
             for ch in self.channels:
+                if not ch.accepts("confirmation"):
+                    continue
                 try:
                     sent.extend(await ch.send_confirmation(conf))
                 except Exception:  # a broken channel must not hide the decision elsewhere
@@ -101,12 +105,12 @@ class ApprovalService:
         bracket = Bracket.model_validate(d["bracket"])
         return confirmation_text(d, bracket, steps[0], steps[1], datetime.now(UTC), self.tz)
 
-    # -- taps and commands (bot.channel.Inbound) ---------------------------------------
+    # -- taps ------------------------------------------------------------------------------
 
     async def on_tap(self, channel: str, user_id: str, token: str) -> Reply:
         """A button tap: decode the opaque token, then decide."""
         try:
-            decision_id, action = callbacks.decode(token, self._key)
+            decision_id, action = callbacks.decode(token, self.key)
         except callbacks.CallbackError as exc:
             async with self.pool.acquire() as conn:
                 await audit(
@@ -120,14 +124,6 @@ class ApprovalService:
         if action not in ("approve", "reject"):
             return Reply(f"Unsupported action {action!r}.", ok=False)
         return await self.decide(decision_id, action, channel, user_id)
-
-    async def on_command(
-        self, channel: str, user_id: str, chat_id: str, command: str, args: list[str]
-    ) -> Reply:
-        """Typed commands; see :mod:`bot.commands`."""
-        from bot.commands import dispatch
-
-        return await dispatch(self, channel, user_id, chat_id, command.lower(), args)
 
     async def decide(
         self,
@@ -228,23 +224,6 @@ class ApprovalService:
             done += 1
         return done
 
-    async def deliver_alerts(self) -> int:
-        """Send every alert each channel has not delivered yet (exactly once per channel)."""
-        sent = 0
-        for ch in self.channels:
-            async with self.pool.acquire() as conn:
-                pending = await queries.undelivered_alerts(conn, ch.name)
-            for alert in pending:
-                try:
-                    await ch.send_alert(alert["text"])
-                except Exception:
-                    log.exception("alert %d not delivered on %s", alert["id"], ch.name)
-                    break
-                async with self.pool.acquire() as conn:
-                    await queries.mark_delivered(conn, alert["id"], ch.name)
-                sent += 1
-        return sent
-
     async def sweep(self) -> None:
         """Catch up after a (re)start or a missed notification."""
         async with self.pool.acquire() as conn:
@@ -253,4 +232,3 @@ class ApprovalService:
             await self.present(did)
         await self.expire_due()
         await self.finalize_decided()
-        await self.deliver_alerts()
