@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.channel import Channel
 from bot.commands.table import CommandTable
 from bot.console import ConsoleChannel
 from engine.secrets import Secret
-from engine.settings import Settings
+from engine.settings import REPO_ROOT, Settings
 
 
 def build_channels(
@@ -54,4 +56,25 @@ def _telegram(settings: Settings, secret_values: dict[str, Secret], table: Comma
 
 
 def _line(settings: Settings, secret_values: dict[str, Secret]) -> Channel:
-    raise ValueError("LINE is not wired yet")
+    from bot.line.channel import LineChannel
+
+    line = settings.line
+    if not line.public_base_url:
+        raise ValueError("bot.channels has line but line.public_base_url is unset")
+    return LineChannel(
+        _secret(secret_values, "GREENLIGHT_LINE_ACCESS_TOKEN", "line"),
+        _secret(secret_values, "GREENLIGHT_LINE_CHANNEL_SECRET", "line"),
+        line.api_base_url,
+        line.to_ids,
+        line.public_base_url,
+        chart_dir(settings),
+        webhook=(line.webhook_host, line.webhook_port, line.webhook_path),
+        events=line.events,
+        image_ttl_s=line.image_ttl_s,
+        reply_window_s=line.reply_window_s,
+    )
+
+
+def chart_dir(settings: Settings) -> Path:
+    """Where charts are rendered (and LINE serves them from)."""
+    return Path(settings.bot.chart_dir or REPO_ROOT / "var" / "charts")

@@ -22,6 +22,7 @@ from bot.alerts.follower import GuardFollower, MarketFollower
 from bot.approvals import ApprovalService, RouterPort
 from bot.channel import Channel
 from bot.channels import build_channels
+from bot.channels import chart_dir as default_chart_dir
 from bot.charting import BotCharts
 from bot.commands.catalog import COMMANDS
 from bot.context import BotContext
@@ -29,7 +30,7 @@ from bot.desk import Desk
 from engine.db import connect, connect_pool, database_url, migrate
 from engine.runtime import run_until_signalled
 from engine.secrets import load_secrets
-from engine.settings import REPO_ROOT, Settings
+from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 TICK_S = 0.5
@@ -118,7 +119,7 @@ async def serve_bot(
     await migrate(db_url)
     pool = await connect_pool(db_url, settings.database.pool_size)
     listener = await connect(db_url)
-    charts_dir = chart_dir or Path(settings.bot.chart_dir or REPO_ROOT / "var" / "charts")
+    charts_dir = chart_dir or default_chart_dir(settings)
     charts = BotCharts(pool, charts_dir, settings.bot.chart_candles, settings.general.timezone)
     scheduler: AsyncIOScheduler | None = None
     try:
