@@ -35,9 +35,21 @@ def render_equity_png(
         values = np.array([v for _, v in points], dtype=np.float64)
         label = f"{market} {float(values[-1]):,.2f}"
         colour = COLOURS.get(market, "#495057")
-        ax.plot(times, values, drawstyle="steps-post", linewidth=1.6, label=label, color=colour)
-        if len(points) == 1:
-            ax.scatter(times, values, color=colour, zorder=3)
+        marker = "o" if len(points) <= 30 else ""  # few samples: show each one
+        ax.plot(
+            times,
+            values,
+            drawstyle="steps-post",
+            linewidth=1.6,
+            label=label,
+            color=colour,
+            marker=marker,
+            markersize=4,
+        )
+    low, high = ax.get_xlim()
+    if high - low < 1 / 24:  # one moment only: show the hour around it
+        mid = (low + high) / 2
+        ax.set_xlim(mid - 1 / 48, mid + 1 / 48)
     locator = AutoDateLocator(tz=tz_name)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     formatter = ConciseDateFormatter(locator, tz=tz_name)  # type: ignore[no-untyped-call]

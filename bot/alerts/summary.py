@@ -74,7 +74,10 @@ async def _points(conn: asyncpg.Connection, since: datetime) -> list[EquityPoint
         since,
     )
     points = [EquityPoint(since, r["market"], float(r["equity"])) for r in before]
-    return points + [EquityPoint(r["at"], r["market"], float(r["equity"])) for r in rows]
+    points += [EquityPoint(r["at"], r["market"], float(r["equity"])) for r in rows]
+    now = datetime.now(UTC)  # each curve runs on to now at its last value
+    last = {p.market: p for p in points}
+    return points + [EquityPoint(now, m, p.equity) for m, p in last.items() if p.at < now]
 
 
 def _r(t: dict[str, Any]) -> float | None:
