@@ -3,7 +3,8 @@ watches, exactly once, minus what it muted and what its channel does not carry.
 
 Alerts of one candle share one chart and go as one message. Text-only alerts that arrive in
 a burst (a fill, then the protection, then a close) wait for a short quiet spell
-(``group_window_s``, never longer than ``max_hold_s``) and go as one message. Stop, take-profit
+(``group_window_s``, never longer than ``max_hold_s``) and go as one message; a kill-switch
+trip or an error is never held back. Stop, take-profit
 and close alerts carry a chart of the trade. A channel that fails to deliver is retried on the
 next pass, up to ``MAX_FAILURES`` times per chat.
 """
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 MAX_FAILURES = 5
 TRADE_CHART_EVENTS = ("stop", "tp", "closed")
 LOUD_EVENTS = ("fill", "stop", "tp", "closed", "kill", "error", "guard")
+URGENT_EVENTS = ("kill", "error")  # never held back to group a burst
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,8 @@ class AlertDelivery:
         out = [([i.id for i in group], _notice(group, image)) for image, group in by_image.items()]
         if texts:
             newest, oldest = min(t.age for t in texts), max(t.age for t in texts)
-            if newest < self._window and oldest < self._max_hold:
+            urgent = any(t.event in URGENT_EVENTS for t in texts)
+            if newest < self._window and oldest < self._max_hold and not urgent:
                 self.holding = True
             else:
                 out.append(([t.id for t in texts], _notice(texts, None)))

@@ -216,3 +216,14 @@ async def test_daily_summary_once_with_the_equity_curve(bot: Bot, pool: asyncpg.
     async with pool.acquire() as conn:
         await store.insert_alert(conn, "summary", "another")
     assert await bot.step() == []
+
+
+async def test_a_kill_switch_trip_is_never_held_for_a_burst(bot: Bot, pool: asyncpg.Pool) -> None:
+    slow = AlertDelivery(bot.ctx, [bot.channel], group_window_s=10.0)
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO alerts (kind, text) VALUES ('info', 'protected')")
+    assert await slow.run_once() == 0 and slow.holding  # waiting for the burst to end
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO alerts (kind, text) VALUES ('kill', '⛔ halted')")
+    assert await slow.run_once() == 1
+    assert bot.channel.alerts == ["🔔 2 alerts\n• protected\n• ⛔ halted"]
