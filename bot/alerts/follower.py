@@ -166,18 +166,22 @@ class GuardFollower:
     async def run_once(self) -> int:
         """Compare ``guard_state`` with what was last seen; alert each change."""
         async with self._ctx.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch("SELECT name, enabled, status, detail FROM guard_state")
+            rows = await conn.fetch("SELECT name, enabled, status FROM guard_state")
             now = {r["name"]: _guard_view(r) for r in rows}
-            seen = await conn.fetchval("SELECT value FROM control WHERE key = 'bot_guard_seen'")
+            seen = await conn.fetchval(
+                "SELECT value FROM control WHERE key = 'bot_guard_seen' FOR UPDATE"
+            )
+            before = json.loads(seen) if isinstance(seen, str) else seen
+            if before == now:
+                return 0
             await conn.execute(
                 "INSERT INTO control (key, value, updated_by) VALUES ('bot_guard_seen', $1, 'bot')"
                 " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value,"
                 " updated_at = clock_timestamp()",
-                json.dumps(now),
+                now,
             )
-            if seen is None:
+            if before is None:
                 return 0  # first run: the baseline
-            before = seen if isinstance(seen, dict) else json.loads(seen)
             n = 0
             for name, view in now.items():
                 if before.get(name) != view:

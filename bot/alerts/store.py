@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -133,7 +132,7 @@ async def insert_alert(
     venue, symbol, tf = stream or (None, None, None)
     alert_id: int | None = await conn.fetchval(
         "INSERT INTO alerts (kind, text, decision_id, event, venue, symbol, tf, open_time,"
-        " image, detail) VALUES ($1,$2,$3,$1,$4,$5,$6,$7,$8,$9::jsonb)"
+        " image, detail) VALUES ($1,$2,$3,$1,$4,$5,$6,$7,$8,$9)"
         " ON CONFLICT (venue, symbol, tf, open_time, event) WHERE venue IS NOT NULL DO NOTHING"
         " RETURNING id",
         event,
@@ -144,7 +143,7 @@ async def insert_alert(
         tf,
         open_time,
         image,
-        json.dumps(detail or {}),
+        detail or {},
     )
     if alert_id is not None:
         await conn.execute("SELECT pg_notify('gl_alerts', $1)", str(alert_id))

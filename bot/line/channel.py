@@ -60,8 +60,10 @@ class LineChannel:
         reply_window_s: float = 50.0,
         backoff: float = 0.5,
     ) -> None:
-        if not access_token or not channel_secret:
-            raise ValueError("LINE needs a channel access token and a channel secret")
+        if not access_token or len(channel_secret) < 16:
+            raise ValueError(
+                "LINE needs a channel access token and its channel secret (32 characters)"
+            )
         if not public_base_url.startswith("https://"):
             raise ValueError("line.public_base_url must be https:// (LINE fetches images)")
         self._token = access_token
