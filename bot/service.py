@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,8 +54,10 @@ async def callback_key(pool: asyncpg.Pool) -> bytes:
 
 
 class BotLoop:
-    """Reacts to notifications; every tick it also expires decisions, edits decided
-    confirmations, follows watched streams and guards, and delivers alerts."""
+    """Two loops on the event loop. The decision loop shows new decisions the moment they are
+    notified and, every tick, expires them and edits decided confirmations; it never waits
+    behind alerts. The alert loop follows watched streams and guards and delivers alerts
+    (woken by ``gl_candles`` / ``gl_alerts``, or the tick)."""
 
     def __init__(self, ctx: BotContext, channels: Sequence[Channel]) -> None:
         s = ctx.settings.bot
@@ -68,25 +70,41 @@ class BotLoop:
             group_window_s=s.alert_group_window_s,
             max_age=timedelta(seconds=s.alert_max_age_s),
         )
-        self.wake: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.decisions: asyncio.Queue[str] = asyncio.Queue()
+        self.alerts: asyncio.Queue[str] = asyncio.Queue()
         self._sampled = 0.0
 
     def on_notify(self, _c: object, _pid: int, channel: str, payload: str) -> None:
         """asyncpg listener callback."""
-        self.wake.put_nowait((channel, payload))
+        if channel == "gl_decisions":
+            self.decisions.put_nowait(payload)
+        else:
+            self.alerts.put_nowait(payload)
 
-    async def step(self) -> None:
-        """Wait for a notification (or the tick), then do what is due."""
-        tick = HOLD_TICK_S if self.delivery.holding else TICK_S
-        with contextlib.suppress(TimeoutError):
-            kind, payload = await asyncio.wait_for(self.wake.get(), tick)
-            if kind == "gl_decisions" and payload.isdigit():
-                await self.ctx.approvals.present(int(payload))
-            elif kind == "gl_candles":
-                await self.market.run_once()
+    async def run(self) -> None:
+        """Both loops until cancelled (an error in either stops both)."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._forever(self.decision_step), name="bot-decisions")
+            tg.create_task(self._forever(self.alert_step), name="bot-alerts")
+
+    @staticmethod
+    async def _forever(step: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await step()
+
+    async def decision_step(self) -> None:
+        """Show notified decisions, then expire and finalize."""
+        got = await _drain(self.decisions, TICK_S)
         approvals = self.ctx.approvals
+        for payload in got:
+            if payload.isdigit():
+                await approvals.present(int(payload))
         await approvals.expire_due()
         await approvals.finalize_decided()
+
+    async def alert_step(self) -> None:
+        """Follow streams and guards, deliver alerts, sample equity now and then."""
+        await _drain(self.alerts, HOLD_TICK_S if self.delivery.holding else TICK_S)
         await self.market.run_once()
         await self.guards.run_once()
         await self.delivery.run_once()
@@ -94,6 +112,16 @@ class BotLoop:
         if loop_time - self._sampled >= EQUITY_SAMPLE_S:
             self._sampled = loop_time
             await summary.sample_equity(self.ctx.pool)
+
+
+async def _drain(queue: asyncio.Queue[str], timeout: float) -> list[str]:
+    """Everything queued, waiting up to ``timeout`` for the first item."""
+    got: list[str] = []
+    with contextlib.suppress(TimeoutError):
+        got.append(await asyncio.wait_for(queue.get(), timeout))
+    while not queue.empty():
+        got.append(queue.get_nowait())
+    return got
 
 
 def _scheduler(ctx: BotContext) -> AsyncIOScheduler | None:
@@ -141,8 +169,7 @@ async def serve_bot(
             scheduler.start()
         if ready:
             ready.set()
-        while True:
-            await loop.step()
+        await loop.run()
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)

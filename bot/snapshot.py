@@ -21,6 +21,7 @@ from engine.candlefile import CandleArrays
 
 log = logging.getLogger(__name__)
 MAX_ZONES = 30
+LATEST = 2**62  # "no upper bound" for an open time in ms
 
 _SWINGS_SQL = """
 SELECT pivot_time, kind, label, price FROM swings
@@ -95,11 +96,11 @@ async def load_window(
         "SELECT c.open_time, c.open, c.high, c.low, c.close, c.volume, i.ema20, i.ema50,"
         " i.ema200 FROM candles c LEFT JOIN indicators i USING (venue, symbol, tf,"
         " open_time) WHERE c.venue=$1 AND c.symbol=$2 AND c.tf=$3"
-        " AND ($4::bigint IS NULL OR c.open_time <= $4) ORDER BY c.open_time DESC LIMIT $5",
+        " AND c.open_time <= $4 ORDER BY c.open_time DESC LIMIT $5",
         venue,
         symbol,
         tf,
-        until,
+        LATEST if until is None else until,  # one plan for both (the index range stays usable)
         n,
     )
     if len(rows) < 2:
