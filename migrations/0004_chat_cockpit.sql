@@ -19,6 +19,7 @@ CREATE TABLE chat_mutes (
     chat_id    TEXT NOT NULL,
     event      TEXT NOT NULL,
     until      TIMESTAMPTZ,          -- NULL: until /unmute
+    silent     BOOLEAN NOT NULL DEFAULT FALSE,  -- still delivered, without a notification
     created_by TEXT NOT NULL,
     PRIMARY KEY (channel, chat_id, event)
 );

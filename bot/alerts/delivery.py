@@ -38,6 +38,7 @@ class _Item:
     text: str
     image: Path | None
     age: float
+    quiet: bool = False  # the chat asked for this event without a notification
 
 
 class AlertDelivery:
@@ -86,10 +87,10 @@ class AlertDelivery:
             event = a["event"] or router_event(a["kind"], a["text"])
             if (a["venue"] is None and not team) or not ch.accepts(event):
                 skipped["filtered"].append(a["id"])
-            elif event in muted:
+            elif event in muted and not muted[event].silent:
                 skipped["muted"].append(a["id"])
             else:
-                items.append(await self._item(a, event))
+                items.append(await self._item(a, event, event in muted))
         async with self._ctx.pool.acquire() as conn:
             for outcome, ids in skipped.items():
                 if ids:
@@ -114,11 +115,11 @@ class AlertDelivery:
         log.error("alerts to %s chat %s given up after %d failures", channel, chat, n)
         return False
 
-    async def _item(self, a: dict[str, Any], event: str) -> _Item:
+    async def _item(self, a: dict[str, Any], event: str, quiet: bool) -> _Item:
         image = Path(a["image"]) if a["image"] else None
         if image is None and event in TRADE_CHART_EVENTS and a["decision_id"] is not None:
             image = await self._trade_chart(int(a["id"]), int(a["decision_id"]))
-        return _Item(int(a["id"]), event, str(a["text"]), image, float(a["age"]))
+        return _Item(int(a["id"]), event, str(a["text"]), image, float(a["age"]), quiet)
 
     async def _trade_chart(self, alert_id: int, decision_id: int) -> Path | None:
         if alert_id not in self._trade_charts:
@@ -149,7 +150,7 @@ class AlertDelivery:
 
 
 def _notice(items: list[_Item], image: Path | None) -> Notice:
-    silent = not any(i.event in LOUD_EVENTS for i in items)
+    silent = not any(i.event in LOUD_EVENTS and not i.quiet for i in items)
     if len(items) == 1:
         return Notice(items[0].text, image, silent)
     head = f"🔔 {len(items)} alerts" if image is None else ""

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
 Stream = tuple[str, str, str]  # venue, symbol, tf
+
+
+class Mute(NamedTuple):
+    """A mute in force: until when (``None``: until unmuted), and whether the event still
+    arrives, silently, instead of not at all."""
+
+    until: datetime | None
+    silent: bool
 
 
 async def watch(conn: asyncpg.Connection, channel: str, chat: str, s: Stream, by: str) -> bool:
@@ -79,17 +87,21 @@ async def mute(
     event: str,
     until: datetime | None,
     by: str,
+    silent: bool = False,
 ) -> None:
-    """Mute ``event`` in a chat until ``until`` (``None``: until unmuted)."""
+    """Mute ``event`` in a chat until ``until`` (``None``: until unmuted); ``silent``: keep
+    delivering it, without a notification."""
     await conn.execute(
-        "INSERT INTO chat_mutes (channel, chat_id, event, until, created_by)"
-        " VALUES ($1,$2,$3,$4,$5) ON CONFLICT (channel, chat_id, event)"
-        " DO UPDATE SET until = EXCLUDED.until, created_by = EXCLUDED.created_by",
+        "INSERT INTO chat_mutes (channel, chat_id, event, until, created_by, silent)"
+        " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (channel, chat_id, event)"
+        " DO UPDATE SET until = EXCLUDED.until, created_by = EXCLUDED.created_by,"
+        " silent = EXCLUDED.silent",
         channel,
         chat,
         event,
         until,
         by,
+        silent,
     )
 
 
@@ -105,15 +117,15 @@ async def unmute(conn: asyncpg.Connection, channel: str, chat: str, event: str |
     return len(rows)
 
 
-async def mutes(conn: asyncpg.Connection, channel: str, chat: str) -> dict[str, datetime | None]:
-    """Mutes in force in a chat: event → until (``None``: until unmuted)."""
+async def mutes(conn: asyncpg.Connection, channel: str, chat: str) -> dict[str, Mute]:
+    """Mutes in force in a chat, by event."""
     rows = await conn.fetch(
-        "SELECT event, until FROM chat_mutes WHERE channel=$1 AND chat_id=$2"
+        "SELECT event, until, silent FROM chat_mutes WHERE channel=$1 AND chat_id=$2"
         " AND (until IS NULL OR until > clock_timestamp()) ORDER BY event",
         channel,
         chat,
     )
-    return {r["event"]: r["until"] for r in rows}
+    return {r["event"]: Mute(r["until"], r["silent"]) for r in rows}
 
 
 async def insert_alert(

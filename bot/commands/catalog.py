@@ -64,8 +64,8 @@ COMMANDS = CommandTable(
         Command(
             "mute",
             "viewer",
-            "EVENT [DURATION]",
-            "Silence one alert type (e.g. fvg 2h)",
+            "EVENT [DURATION] [silent]",
+            "Silence an alert type here (fvg 2h; fill silent: no sound)",
             watching.mute,
             picker=watching.pick_event,
         ),

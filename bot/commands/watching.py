@@ -46,28 +46,30 @@ async def watches(call: Call) -> Reply:
     lines = ["Watching: " + (", ".join(f"{s} {tf}" for _, s, tf in streams) or "nothing")]
     if muted:
         lines.append(
-            "Muted: " + ", ".join(_mute_words(e, u, call.ctx.tz) for e, u in muted.items())
+            "Muted: " + ", ".join(_mute_words(e, m, call.ctx.tz) for e, m in muted.items())
         )
     return Reply("\n".join(lines))
 
 
 async def mute(call: Call) -> Reply:
     """Mute one event type in this chat, for a while (``30m``, ``2h``, ``1d``) or until
-    ``/unmute``."""
-    if not 1 <= len(call.args) <= 2 or call.args[0].lower() not in EVENTS:
-        return Reply(f"Usage: /mute EVENT [30m|2h|1d]; events: {', '.join(EVENTS)}", ok=False)
-    event = call.args[0].lower()
-    until = None
-    if len(call.args) == 2:
-        span = parse_duration(call.args[1])
+    ``/unmute``; with ``silent`` it still arrives, without a notification."""
+    usage = f"Usage: /mute EVENT [30m|2h|1d] [silent]; events: {', '.join(EVENTS)}"
+    words = [a.lower() for a in call.args]
+    silent = "silent" in words
+    rest = [w for w in words if w != "silent"]
+    if not 1 <= len(rest) <= 2 or rest[0] not in EVENTS:
+        return Reply(usage, ok=False)
+    event, until = rest[0], None
+    if len(rest) == 2:
+        span = parse_duration(rest[1])
         if span is None:
             return Reply("Duration: a number and m, h or d (at most 30 days), e.g. 2h.", ok=False)
         until = datetime.now(UTC) + span
     async with call.ctx.pool.acquire() as conn:
-        await store.mute(conn, call.channel, call.chat_id, event, until, call.who)
-    return Reply(
-        f"🔕 {_mute_words(event, until, call.ctx.tz)} in this chat. /unmute {event} ends it."
-    )
+        await store.mute(conn, call.channel, call.chat_id, event, until, call.who, silent)
+    words_ = _mute_words(event, store.Mute(until, silent), call.ctx.tz)
+    return Reply(f"🔕 {words_} in this chat. /unmute {event} ends it.")
 
 
 async def unmute(call: Call) -> Reply:
@@ -82,9 +84,9 @@ async def unmute(call: Call) -> Reply:
     return Reply(f"🔔 {event or 'Every event'} unmuted.")
 
 
-def _mute_words(event: str, until: datetime | None, tz: str) -> str:
-    what = f"{event} ({DESCRIPTIONS[event]})"
-    return f"{what} muted until {fmt_dt(until, tz)}" if until else f"{what} muted"
+def _mute_words(event: str, mute: store.Mute, tz: str) -> str:
+    what = f"{event} ({DESCRIPTIONS[event]}) {'silent' if mute.silent else 'muted'}"
+    return f"{what} until {fmt_dt(mute.until, tz)}" if mute.until else what
 
 
 async def pick_watched(call: Call) -> Sequence[Option]:

@@ -135,6 +135,17 @@ async def test_mute_and_unmute_per_chat(bot: Bot) -> None:
             "SELECT count(*) FROM alert_chat_deliveries WHERE outcome = 'muted'"
         )
     assert muted == 1
+    assert "fill (entry fills) silent" in await bot.say("team", "mute fill silent")
+    async with bot.ctx.pool.acquire() as conn:
+        await conn.execute("INSERT INTO alerts (kind, text) VALUES ('fill', 'filled')")
+    await bot.step()
+    async with bot.ctx.pool.acquire() as conn:
+        await conn.execute("INSERT INTO alerts (kind, text) VALUES ('kill', 'halted')")
+    await bot.step()
+    assert [(n.text, n.silent) for c, n in bot.channel.notices[-2:]] == [
+        ("filled", True),  # still delivered, without a sound
+        ("halted", False),
+    ]
 
 
 async def test_trade_alerts_go_to_the_team_with_the_trade_chart_and_bursts_group(
