@@ -103,15 +103,21 @@ class BotLoop:
         await approvals.finalize_decided()
 
     async def alert_step(self) -> None:
-        """Follow streams and guards, deliver alerts, sample equity now and then."""
+        """Follow streams and guards, deliver alerts, sample equity now and then. A failure
+        here is logged and retried on the next pass: it never stops the decision loop."""
         await _drain(self.alerts, HOLD_TICK_S if self.delivery.holding else TICK_S)
-        await self.market.run_once()
-        await self.guards.run_once()
-        await self.delivery.run_once()
         loop_time = asyncio.get_running_loop().time()
-        if loop_time - self._sampled >= EQUITY_SAMPLE_S:
+        sample = loop_time - self._sampled >= EQUITY_SAMPLE_S
+        if sample:
             self._sampled = loop_time
-            await summary.sample_equity(self.ctx.pool)
+        for part in (self.market.run_once, self.guards.run_once, self.delivery.run_once):
+            try:
+                await part()
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("alerts: %s failed: %s", part.__qualname__, exc)
+        if sample:
+            with contextlib.suppress(asyncpg.PostgresError, OSError):
+                await summary.sample_equity(self.ctx.pool)
 
 
 async def _drain(queue: asyncio.Queue[str], timeout: float) -> list[str]:

@@ -156,9 +156,11 @@ class MarketFollower:
 
 
 class GuardFollower:
-    """Alerts when a guard is switched on or off or changes status (``guard_state``); what
-    was last seen is kept in ``control.bot_guard_seen`` so a restart neither repeats nor
-    misses a change."""
+    """Alerts when a guard's row in ``guard_state`` changes (switched on or off, or its
+    status / verdict). What was last seen is kept in ``control.bot_guard_seen``, so a restart
+    neither repeats nor misses a change. It reads whichever of the known columns the table
+    has (``enabled``/``status``, or a verdict per stream: ``venue``/``symbol``/``state``/
+    ``blocking``/``reason``), so it follows the guards stage as that evolves."""
 
     def __init__(self, ctx: BotContext) -> None:
         self._ctx = ctx
@@ -166,8 +168,7 @@ class GuardFollower:
     async def run_once(self) -> int:
         """Compare ``guard_state`` with what was last seen; alert each change."""
         async with self._ctx.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch("SELECT name, enabled, status FROM guard_state")
-            now = {r["name"]: _guard_view(r) for r in rows}
+            now = {_guard_key(r): _guard_view(r) for r in await conn.fetch(_GUARDS_SQL)}
             seen = await conn.fetchval(
                 "SELECT value FROM control WHERE key = 'bot_guard_seen' FOR UPDATE"
             )
@@ -183,20 +184,34 @@ class GuardFollower:
             if before is None:
                 return 0  # first run: the baseline
             n = 0
-            for name, view in now.items():
-                if before.get(name) != view:
-                    text = _guard_text(name, before.get(name), view)
+            for key, view in now.items():
+                if before.get(key) != view:
+                    text = _guard_text(key, before.get(key), view)
                     n += await store.insert_alert(conn, "guard", text) is not None
             return n
 
 
+_GUARDS_SQL = "SELECT to_jsonb(g) AS row FROM guard_state g"
+_KEY_COLUMNS = ("name", "symbol")
+_VIEW_COLUMNS = ("enabled", "status", "state", "blocking", "reason")
+
+
+def _guard_key(r: Any) -> str:
+    row = r["row"]
+    return " ".join(str(row[k]) for k in _KEY_COLUMNS if row.get(k) is not None)
+
+
 def _guard_view(r: Any) -> dict[str, Any]:
-    return {"enabled": bool(r["enabled"]), "status": str(r["status"])}
+    row = r["row"]
+    return {k: row[k] for k in _VIEW_COLUMNS if k in row}
 
 
-def _guard_text(name: str, was: dict[str, Any] | None, now: dict[str, Any]) -> str:
+def _guard_text(key: str, was: dict[str, Any] | None, now: dict[str, Any]) -> str:
+    status = now.get("status") or now.get("state") or ""
+    reason = f" ({now['reason']})" if now.get("reason") else ""
     if was is None:
-        return f"🛡️ Guard {name} added: {now['status']}, {'on' if now['enabled'] else 'off'}"
-    if was.get("enabled") != now["enabled"]:
-        return f"🛡️ Guard {name} switched {'on' if now['enabled'] else 'OFF'} ({now['status']})"
-    return f"🛡️ Guard {name}: {was.get('status')} → {now['status']}"
+        return f"🛡️ Guard {key}: {status}{reason}"
+    if "enabled" in now and was.get("enabled") != now["enabled"]:
+        return f"🛡️ Guard {key} switched {'on' if now['enabled'] else 'OFF'} ({status})"
+    before = was.get("status") or was.get("state") or "?"
+    return f"🛡️ Guard {key}: {before} → {status}{reason}"

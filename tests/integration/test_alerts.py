@@ -238,3 +238,24 @@ async def test_a_kill_switch_trip_is_never_held_for_a_burst(bot: Bot, pool: asyn
         await conn.execute("INSERT INTO alerts (kind, text) VALUES ('kill', '⛔ halted')")
     assert await slow.run_once() == 1
     assert bot.channel.alerts == ["🔔 2 alerts\n• protected\n• ⛔ halted"]
+
+
+async def test_guard_verdicts_per_stream_are_followed_too(bot: Bot, pool: asyncpg.Pool) -> None:
+    """The guards stage may keep one verdict per guard and stream (state, blocking, reason):
+    the follower reads whichever columns the table has."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "DROP TABLE guard_state; CREATE TABLE guard_state (name TEXT, venue TEXT,"
+            " symbol TEXT, state TEXT, blocking BOOLEAN, reason TEXT DEFAULT '',"
+            " PRIMARY KEY (name, venue, symbol));"
+            " INSERT INTO guard_state VALUES ('news', 'sim', 'BTCUSDT', 'SAFE', FALSE, '')"
+        )
+    guards = GuardFollower(bot.ctx)
+    assert await guards.run_once() == 0
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE guard_state SET state = 'BLOCK', blocking = TRUE, reason = 'CPI in 10 min'"
+        )
+    assert await guards.run_once() == 1
+    [(_, text, _)] = await bot.step()
+    assert text == "🛡️ Guard news BTCUSDT: SAFE → BLOCK (CPI in 10 min)"
