@@ -193,6 +193,27 @@ class ApprovalService:
 
     # -- housekeeping ------------------------------------------------------------------
 
+    async def hand_over(self) -> list[int]:
+        """Submit every APPROVED decision to the router (an approval committed just before a
+        crash); the router routes each once, or expires it and tells the approver."""
+        async with self.pool.acquire() as conn:
+            ids = await queries.approved(conn)
+        for did in ids:
+            try:
+                await self.router.submit_bracket(did)
+            except Exception as exc:  # the router's own sweep takes it when it is back
+                log.warning("approved #D-%d not handed over yet: %s", did, exc)
+        return ids
+
+    async def approve_shown(self) -> list[int]:
+        """Auto-approve every shown, still PENDING decision (durable auto-approval: derived
+        from the rows, so a bot killed between showing and approving loses nothing)."""
+        async with self.pool.acquire() as conn:
+            ids = await queries.shown_pending(conn)
+        for did in ids:
+            await self.decide(did, "approve", "auto", "auto-approve", automatic=True)
+        return ids
+
     async def expire_due(self) -> list[int]:
         """Mark PENDING decisions past their deadline EXPIRED and update their messages."""
         async with self.pool.acquire() as conn:
@@ -225,10 +246,15 @@ class ApprovalService:
         return done
 
     async def sweep(self) -> None:
-        """Catch up after a (re)start or a missed notification."""
+        """Catch up after a (re)start or a missed notification: hand committed approvals over
+        to the router, show what was never shown, auto-approve what was shown but not yet
+        approved (a bot killed in between), expire and edit (alerts: :mod:`bot.alerts`)."""
+        await self.hand_over()
         async with self.pool.acquire() as conn:
             ids = await queries.unshown_pending(conn)
         for did in ids:
             await self.present(did)
+        if self.auto_approve:
+            await self.approve_shown()
         await self.expire_due()
         await self.finalize_decided()

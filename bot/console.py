@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import stat
 import sys
 from typing import TextIO
 
@@ -66,6 +68,10 @@ class ConsoleChannel:
     async def _read_loop(self) -> None:
         # Read stdin on the event loop, not in a thread: a thread blocked in readline() would
         # keep the process from exiting on SIGTERM.
+        fd = sys.stdin.fileno()
+        mode = os.fstat(fd).st_mode
+        if not (os.isatty(fd) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            return  # /dev/null or a file (e.g. under `demo`): nothing to follow interactively
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         try:

@@ -165,6 +165,22 @@ async def unshown_pending(conn: asyncpg.Connection) -> list[int]:
     return [int(r["id"]) for r in rows]
 
 
+async def shown_pending(conn: asyncpg.Connection) -> list[int]:
+    """PENDING decisions already shown and still open (a bot may have died right after
+    showing one, before its auto-approval was committed)."""
+    rows = await conn.fetch(
+        "SELECT id FROM decisions WHERE state = 'PENDING' AND confirmation_sent_at IS NOT NULL"
+        " AND expires_at > clock_timestamp() ORDER BY id"
+    )
+    return [int(r["id"]) for r in rows]
+
+
+async def approved(conn: asyncpg.Connection) -> list[int]:
+    """APPROVED decisions: committed approvals the router has not taken over yet."""
+    rows = await conn.fetch("SELECT id FROM decisions WHERE state = 'APPROVED' ORDER BY id")
+    return [int(r["id"]) for r in rows]
+
+
 async def status_snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
     """Numbers for /status: the kill-switch flag, pending decisions, open positions, working
     orders, and the equity of each market as the router last marked it to market (value and

@@ -229,6 +229,8 @@ class RouterSettings(Section):
     risk_tolerance: Decimal = Field(Decimal("0.10"), ge=0, le=1)
     # Taker commission assumed on entry and exit (the engine's sizing and the router's check).
     taker_fee_rate: Decimal = Field(Decimal("0.001"), ge=0, lt=Decimal("0.01"))
+    reconcile_interval_s: float = Field(15.0, gt=0, le=3600)  # live decisions vs the venue
+    routed_timeout_s: float = Field(60.0, gt=0, le=86400)  # ROUTED, nothing on venue → FAILED
 
 
 class GuardSettings(Section):

@@ -16,7 +16,7 @@ from engine.db import DatabaseError, connect, connect_pool, database_url
 from engine.runtime import run_until_signalled
 from engine.secrets import load_secrets
 from engine.settings import TIMEFRAMES_MS, Settings
-from router import brackets, lifecycle, otoco, store
+from router import brackets, lifecycle, liveness, otoco, store
 from router.api import build_app
 from router.bracket_checks import BracketLimits
 from router.brackets import RouteRefused
@@ -63,6 +63,7 @@ class RouterService:
             config.name,
             leverage_cap=settings.futures.leverage_cap,
             limits=BracketLimits.from_settings(settings),
+            routed_timeout_s=settings.router.routed_timeout_s,
         )
         self.usdm = (
             UsdmWiring(settings, futures_config, self.core, self._observe, self._on_error,
@@ -95,6 +96,7 @@ class RouterService:
         )
         self.reconciler = Reconciler(self.core)
         self.equity = EquityPublisher(pool, self.venue, self.usdm.venue if self.usdm else None)
+        self.equity.after = self._check_guards  # a drawdown trips on the snapshot showing it
         if self.usdm is not None:
             self.usdm.after_fill = lambda: self.equity.publish("usdm")
         self._audit_queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(10_000)
@@ -163,11 +165,13 @@ class RouterService:
             await self.usdm.start()
         await self.reconciler.run()
         await self.equity.publish()
+        await self.unstick()
         await self.sweep()
         self._tasks += [
             asyncio.create_task(self.stream.run(self._on_event, self._on_stream_up), name="user"),
             asyncio.create_task(self._watch(), name="stream-watch"),
             asyncio.create_task(self._sweeper(), name="sweep"),
+            asyncio.create_task(self._periodically(), name="reconcile"),
             asyncio.create_task(self._entry_ttl(), name="entry-ttl"),
             asyncio.create_task(self.equity.run(), name="equity"),
             asyncio.create_task(self.guards.run(), name="guards"),
@@ -194,6 +198,12 @@ class RouterService:
         task = asyncio.create_task(coro)
         self._short.add(task)
         task.add_done_callback(self._short.discard)
+
+    async def _check_guards(self) -> None:
+        try:
+            await self.guards.check_once()
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("guard check failed: %s", exc)
 
     async def _trading(self) -> bool:
         async with self.pool.acquire() as conn:
@@ -247,10 +257,31 @@ class RouterService:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             try:
                 await self.sweep()
-                if await self._unsettled_orders():
-                    await self.reconciler.run()
             except Exception as exc:  # a background loop must survive any one failure
                 self.core.note_error(f"sweep failed: {exc!r}")
+
+    async def _periodically(self) -> None:
+        """Every ``router.reconcile_interval_s``: read every live decision's orders from the
+        venue and apply what the user stream missed (a lost event causes no reconnect), then
+        give every waiting state its way out. Passes start one grace period early, so what
+        was missed is applied within the interval."""
+        interval, grace = self.settings.router.reconcile_interval_s, self.reconciler.grace_s
+        while True:
+            await asyncio.sleep(max(interval - grace, grace))
+            try:
+                await self.reconciler.periodic()
+            except Exception as exc:  # a background loop must survive any one failure
+                self.core.note_error(f"periodic reconciliation failed: {exc!r}")
+            await self.unstick()
+
+    async def unstick(self) -> None:
+        """Expire PENDING/APPROVED decisions past their TTL (telling the approver) and fail
+        ROUTED ones with nothing on the venue after ``router.routed_timeout_s``."""
+        try:
+            await liveness.expire_due(self.core)
+            await liveness.fail_unrouted(self.core)
+        except Exception as exc:  # a background loop must survive any one failure
+            self.core.note_error(f"liveness check failed: {exc!r}")
 
     async def _entry_ttl(self) -> None:
         """Every second: cancel the unfilled remainder of entries whose decision expired, and
@@ -262,19 +293,6 @@ class RouterService:
                 await otoco.refresh_entries(self.core)
             except Exception as exc:  # a background loop must survive any one failure
                 self.core.note_error(f"entry TTL check failed: {exc!r}")
-
-    async def _unsettled_orders(self) -> int:
-        """Orders of live decisions still NEW_PENDING, or missing fills, a while after their
-        last update (the stream should have settled them by then)."""
-        async with self.pool.acquire() as conn:
-            count: int = await conn.fetchval(
-                "SELECT count(*) FROM orders o JOIN decisions d ON d.id = o.decision_id"
-                " WHERE d.state IN ('ROUTED', 'OPEN') AND o.updated_at < clock_timestamp()"
-                " - interval '5 seconds' AND (o.status = 'NEW_PENDING' OR o.filled_quantity >"
-                " (SELECT coalesce(sum(f.quantity), 0) FROM fills f"
-                " WHERE f.client_order_id = o.client_order_id))"
-            )
-        return count
 
     async def state(self) -> dict[str, Any]:
         """What ``GET /v1/state`` shows."""
@@ -304,6 +322,8 @@ class RouterService:
                 "used_weight_1m": self.venue.used_weight,
                 "reconciliations": self.reconciler.runs,
             },
+            "reconcile": self.reconciler.view()
+            | {"interval_s": self.settings.router.reconcile_interval_s},
             "usdm": self.usdm.state() if self.usdm else None,
             "venue_watch": self.watch.state(),
             "last_errors": [{"at": at, "error": e} for at, e in list(self.core.errors)[-10:]],

@@ -2,9 +2,9 @@
 
 Recorded candles keep their original times in the data files. At start the simulator shifts
 every series of a market (trade candles, mark prices, funding) by the same whole number of
-days, so that the first replayed candle opens on the current UTC day at or before the wall
-clock. A whole-day shift keeps everything tied to the time of day where it was: 00:00 UTC
-VWAP resets, 8-hourly funding, daily boundaries.
+days, so that the first replayed candle opens within half a day of the wall clock, at the
+time of day where it was recorded. A whole-day shift keeps everything tied to the time of
+day where it was: 00:00 UTC VWAP resets, 8-hourly funding, daily boundaries.
 
 Server time, event times (``E``), transaction times and candle times are then read off one
 clock — the replay's position — so they agree with each other at any replay speed. Two
@@ -32,8 +32,8 @@ def wall_ms() -> int:
 
 
 def shift_to_today(first_open_ms: int, now_ms: int) -> int:
-    """Whole days that move ``first_open_ms`` to the latest time at or before ``now_ms``."""
-    return max(0, (now_ms - first_open_ms) // DAY_MS) * DAY_MS
+    """Whole days that move ``first_open_ms`` nearest to ``now_ms`` (within half a day)."""
+    return max(0, (now_ms - first_open_ms + DAY_MS // 2) // DAY_MS) * DAY_MS
 
 
 def shifted(arr: CandleArrays, shift_ms: int) -> CandleArrays:

@@ -152,7 +152,17 @@ async def _any_text(api: FakeTelegramApi, needle: str) -> bool:
 
 
 def test_demo_reports_decisions_fills_and_no_duplicates(tmp_path: Path) -> None:
-    report = tmp_path / "r.json"
+    r = run_demo(tmp_path, "r", 3000)
+    assert r["decisions"] >= 1 and r["fills"] >= 1 and r["duplicate_client_order_ids"] == 0
+    assert r["candles_ingested"] >= 3000
+    assert r["decisions_by_market"].get("usdm", 0) >= 1, "the XRP perpetual trades too"
+    assert r["kill_switch_trips"] == [], "no automatic kill that the equity does not justify"
+    for path in ("close_to_decision", "decision_to_confirmation", "approval_to_exchange_ack"):
+        assert r[path]["p50"] is not None and r[path]["p95"] >= r[path]["p50"]
+
+
+def run_demo(tmp_path: Path, name: str, candles: int) -> dict[str, Any]:
+    report = tmp_path / f"{name}.json"
     proc = subprocess.run(
         [
             sys.executable,
@@ -160,23 +170,32 @@ def test_demo_reports_decisions_fills_and_no_duplicates(tmp_path: Path) -> None:
             "greenlight.cli",
             "demo",
             "--candles",
-            "3000",
+            str(candles),
             "--auto-approve",
             "--report",
             str(report),
             "--timeout",
-            "400",
+            "300",
         ],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=500,
+        timeout=400,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    r = json.loads(report.read_text())
-    assert r["decisions"] >= 1 and r["fills"] >= 1 and r["duplicate_client_order_ids"] == 0
-    assert r["candles_ingested"] >= 3000
-    assert r["decisions_by_market"].get("usdm", 0) >= 1, "the XRP perpetual trades too"
-    for path in ("close_to_decision", "decision_to_confirmation", "approval_to_exchange_ack"):
-        assert r[path]["p50"] is not None and r[path]["p95"] >= r[path]["p50"]
+    result: dict[str, Any] = json.loads(report.read_text())
+    return result
+
+
+def test_two_demo_runs_make_the_same_decisions_and_fills(tmp_path: Path) -> None:
+    """The demo steps the market clock and lets everything settle between steps: the same
+    arguments give the same decisions and fills, however busy the machine is."""
+    first, second = (run_demo(tmp_path, n, 300) for n in ("first", "second"))
+    assert first["decisions_by_market"].get("spot", 0) >= 1
+    assert first["decisions_by_market"].get("usdm", 0) >= 1
+    assert first["fill_list"], "something was traded"
+    assert second["decision_list"] == first["decision_list"]
+    assert second["fill_list"] == first["fill_list"]
+    assert second["realized_pnl_quote"] == first["realized_pnl_quote"]
+    assert first["kill_switch_trips"] == second["kill_switch_trips"] == []

@@ -17,6 +17,7 @@ from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
 from engine.settings import RouterSettings, Settings, SimSettings, VenueSettings
 from router.client import RouterClient, RouterError
 from router.config import venue_config
+from router.errors import OrderNotFoundError
 from router.service import serve_router
 from router.venues.binance_spot import BinanceSpot
 from sim.server import SimAccount, SimConfig, SimServer
@@ -185,9 +186,21 @@ async def test_kill_keeps_stops_and_cancels_pending(rig: Rig) -> None:
 
 
 async def test_restart_mid_bracket_reconciles_without_duplicates(rig: Rig) -> None:
+    rig.sim.pause()  # the market holds still until the OCOs rest (however slow we are)
     d = await rig.bracket_around("0.0015", ("0.001", "0.002"))
     await rig.client.submit_bracket(d)
+
+    async def resting() -> bool:  # protection follows the entry's fill, after the answer
+        try:
+            for leg in ("SL1", "SL2"):
+                await rig.venue.query_order("BTCUSDT", f"gl-{d}-{leg}")
+        except OrderNotFoundError:
+            return False
+        return True
+
+    await eventually(resting, 20, "both OCOs resting on the venue")
     await rig.stop_router()  # the router dies with its OCOs resting
+    rig.sim.resume()
 
     async def venue_done() -> bool:
         reports = [await rig.venue.query_order("BTCUSDT", f"gl-{d}-{leg}")

@@ -93,3 +93,25 @@ async def test_ccxt_markets_ohlcv_and_order_lifecycle(sim: SimServer) -> None:
         assert bought["status"] == "closed" and bought["fee"]["currency"] == "BTC"
     finally:
         await exchange.close()
+
+
+async def test_server_event_order_and_candle_times_share_one_clock(sim: SimServer) -> None:
+    """The replay runs on today's calendar: ``fetch_ohlcv(since=now - 1 day)`` finds candles,
+    and server time, order times and candle times are read off one clock."""
+    assert sim.state is not None
+    exchange = ccxt_exchange(sim)
+    try:
+        wall = exchange.milliseconds()
+        server = await exchange.fetch_time()
+        assert server == sim.state.replay.now_ms
+        assert abs(server - wall) <= 86_400_000 // 2 + 900_000
+        assert sim.state.replay.shift_ms % 86_400_000 == 0
+        ohlcv = await exchange.fetch_ohlcv("BTC/USDT", "15m", since=wall - 86_400_000)
+        assert len(ohlcv) >= 40 and all(row[0] >= wall - 86_400_000 for row in ohlcv)
+        closed = [row for row in ohlcv if row[0] + 900_000 <= server]
+        assert closed[-1][0] + 900_000 == server  # the newest closed candle ends at server time
+        order = await exchange.create_order("BTC/USDT", "limit", "buy", 0.01, 3000)
+        assert order["timestamp"] == server  # transactTime on the same clock
+        await exchange.cancel_order(order["id"], "BTC/USDT")
+    finally:
+        await exchange.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.candlefile import CandleArrays, read_candles
+from sim.clock import DAY_MS, shift_to_today
 from sim.replay import Replay, candle_vertices, partial_update
 from tests.helpers import eventually
 
@@ -110,3 +111,21 @@ async def test_run_paces_pauses_and_changes_speed(btc: CandleArrays) -> None:
 
 async def _ready(value: bool) -> bool:
     return value
+
+
+def test_market_clock_follows_the_replay_and_advance_moves_it(btc: CandleArrays) -> None:
+    r = Replay({"BTCUSDT": btc}, 900_000, history_candles=100, updates_per_candle=2)
+    start = int(btc.open_time[100])
+    assert r.now_ms == start  # nothing replayed yet: the first candle opens now
+    u = r.step()[0]
+    assert r.now_ms == start + 300_000 == u.hist_time  # one third into the candle
+    assert r.advance(900_000) == 3  # one 15m candle later: the rest of this one, one more
+    assert r.now_ms == start + 1_200_000 and r.replayed == 1
+    assert r.advance(1) == 1 and r.now_ms == start + 1_500_000
+
+
+def test_whole_day_shift_lands_the_first_candle_within_half_a_day_of_now() -> None:
+    first = 1_546_281_000_000  # 2018-12-31 18:30 UTC
+    for now in (1_796_515_200_000, 1_796_515_200_000 + 11 * 3_600_000, 1_796_558_399_999):
+        shift = shift_to_today(first, now)
+        assert shift % DAY_MS == 0 and abs(first + shift - now) <= DAY_MS // 2
