@@ -22,6 +22,7 @@ from bot.context import BotContext
 from bot.desk import Desk
 from engine.settings import AccessUser, Settings
 from tests.fakes.chat import RecordingChannel, RecordingRouter
+from tests.fakes.decisions import make_decision
 from tests.fakes.market_tape import MarketTape, NewZone
 
 SETTINGS = Settings.model_validate({"market": {"timeframe": "1h"}, "bot": {"summary_hour": -1}})
@@ -151,8 +152,6 @@ async def test_mute_and_unmute_per_chat(bot: Bot) -> None:
 async def test_trade_alerts_go_to_the_team_with_the_trade_chart_and_bursts_group(
     bot: Bot, pool: asyncpg.Pool
 ) -> None:
-    from tests.integration.test_approvals import make_decision
-
     did = await make_decision(pool, open_time=bot.tape.time(39))
     async with pool.acquire() as conn:
         await conn.execute(

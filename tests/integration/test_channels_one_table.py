@@ -23,11 +23,11 @@ from bot.line.channel import LineChannel
 from bot.telegram import TelegramChannel
 from engine.settings import AccessUser, Settings
 from tests.fakes.chat import NoCharts, RecordingRouter
+from tests.fakes.decisions import make_decision
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.line_webhook import LinePlatform, group_id, user_id
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.helpers import eventually
-from tests.integration.test_approvals import make_decision
 
 SECRET = "line-secret-one-table-0123456789"
 ANN, BOB, DESK = user_id(), user_id(), group_id()

@@ -22,11 +22,10 @@ from bot.context import BotContext
 from bot.desk import Desk
 from engine import store
 from engine.contracts import SignalRaw
-from engine.decision.bracket import build_spot_bracket
 from engine.settings import AccessUser, Settings
 from tests.fakes.chat import RecordingChannel, RecordingRouter
+from tests.fakes.decisions import make_decision
 from tests.fakes.market_tape import MarketTape
-from tests.unit.test_bracket import RULES
 
 SETTINGS = Settings.model_validate({"market": {"timeframe": "1h"}, "bot": {"summary_hour": -1}})
 USERS = (AccessUser(channel="telegram", user_id="3", role="viewer", name="vic"),)
@@ -56,31 +55,11 @@ async def cockpit(pool: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[Cockpit]:
     charts.close()
 
 
-async def decision_at(c: Cockpit, i: int, state: str, agent: str = "starter.v1") -> int:
+async def decision_at(c: Cockpit, i: int, state: str) -> int:
     close = float(c.tape.c.close[i])
-    sig = SignalRaw(
-        agent=agent,
-        venue="sim",
-        symbol="BTCUSDT",
-        tf="1h",
-        open_time=c.tape.time(i),
-        side_hint="long",
-        entry_hint=close,
-        sl_hint=close - 800,
-        tpR=(1.5, 2.0),
-        features={},
-        score=0.71,
-        ttl_bars=1,
-        why="CHOCH→BOS up, retest of OB",
+    return await make_decision(
+        c.pool, c.tape.time(i), tf="1h", entry=close, stop=close - 800, state=state
     )
-    bracket = build_spot_bracket(sig, RULES, Decimal("10000"), Decimal("0.005"))
-    async with c.pool.acquire() as conn:
-        sid = await store.insert_signal(conn, sig)
-        assert sid is not None
-        did = await store.insert_decision(conn, sid, sig, bracket, 600, 0.0)
-        assert did is not None
-        await conn.execute("UPDATE decisions SET state=$2 WHERE id=$1", did, state)
-    return did
 
 
 async def publish_equity(pool: asyncpg.Pool, spot: str, usdm: str | None = None) -> None:
