@@ -1,8 +1,9 @@
 """The channel-neutral approval service: the only door between people and orders.
 
-It shows each new decision on every channel, takes taps and typed commands, enforces roles,
-lets the first valid tap win (one atomic UPDATE), edits every copy of the message to show the
-outcome, forwards approvals to the router and relays alerts. Everything it knows lives in
+It shows each new decision on every channel, takes Approve / Reject taps (and ``approve N``
+through the command table), enforces the trader role, lets the first valid tap win (one atomic
+UPDATE), edits every copy of the message to show the outcome and forwards approvals to the
+router. Everything it knows lives in
 PostgreSQL, so a restarted bot picks up where the last one stopped.
 """
 
@@ -34,6 +35,7 @@ class RouterPort(Protocol):
     async def submit_bracket(self, decision_id: int) -> dict[str, Any]: ...
     async def kill(self, flatten: bool, by: str) -> dict[str, Any]: ...
     async def resume(self, by: str) -> dict[str, Any]: ...
+    async def close(self) -> None: ...
 
 
 class ChartPort(Protocol):
@@ -43,7 +45,7 @@ class ChartPort(Protocol):
 
 
 class ApprovalService:
-    """Implements :class:`bot.channel.Inbound` for every channel."""
+    """Approvals for every channel (the :class:`bot.desk.Desk` hands it the taps)."""
 
     def __init__(
         self,
@@ -62,7 +64,7 @@ class ApprovalService:
         self.router = router
         self.access = access
         self.charts = charts
-        self._key = callback_key
+        self.key = callback_key
         self.auto_approve = auto_approve
         self.tz = settings.general.timezone
         self._texts: dict[int, str] = {}
@@ -81,12 +83,14 @@ class ApprovalService:
             text = self._confirmation_text(d, rules)
             chart = await timed(CHART_RENDER, self.charts.for_decision(d))
             buttons = (
-                Button("✅ Approve", callbacks.encode(decision_id, "approve", self._key)),
-                Button("❌ Reject", callbacks.encode(decision_id, "reject", self._key)),
+                Button("✅ Approve", callbacks.encode(decision_id, "approve", self.key)),
+                Button("❌ Reject", callbacks.encode(decision_id, "reject", self.key)),
             )
             conf = Confirmation(decision_id, text, chart, buttons)
             sent: list[SentMessage] = []
             for ch in self.channels:
+                if not ch.accepts("confirmation"):
+                    continue
                 try:
                     hist = CHAT_DELIVERY.labels(ch.name, "confirmation")
                     sent.extend(await timed(hist, ch.send_confirmation(conf)))
@@ -105,12 +109,12 @@ class ApprovalService:
         bracket = Bracket.model_validate(d["bracket"])
         return confirmation_text(d, bracket, steps[0], steps[1], datetime.now(UTC), self.tz)
 
-    # -- taps and commands (bot.channel.Inbound) ---------------------------------------
+    # -- taps ------------------------------------------------------------------------------
 
     async def on_tap(self, channel: str, user_id: str, token: str) -> Reply:
         """A button tap: decode the opaque token, then decide."""
         try:
-            decision_id, action = callbacks.decode(token, self._key)
+            decision_id, action = callbacks.decode(token, self.key)
         except callbacks.CallbackError as exc:
             async with self.pool.acquire() as conn:
                 await audit(
@@ -124,14 +128,6 @@ class ApprovalService:
         if action not in ("approve", "reject"):
             return Reply(f"Unsupported action {action!r}.", ok=False)
         return await self.decide(decision_id, action, channel, user_id)
-
-    async def on_command(
-        self, channel: str, user_id: str, chat_id: str, command: str, args: list[str]
-    ) -> Reply:
-        """Typed commands; see :mod:`bot.commands`."""
-        from bot.commands import dispatch
-
-        return await dispatch(self, channel, user_id, chat_id, command.lower(), args)
 
     async def decide(
         self,
@@ -253,29 +249,10 @@ class ApprovalService:
             done += 1
         return done
 
-    async def deliver_alerts(self) -> int:
-        """Send every alert each channel has not delivered yet (exactly once per channel)."""
-        sent = 0
-        for ch in self.channels:
-            async with self.pool.acquire() as conn:
-                pending = await queries.undelivered_alerts(conn, ch.name)
-            for alert in pending:
-                try:
-                    hist = CHAT_DELIVERY.labels(ch.name, "alert")
-                    await timed(hist, ch.send_alert(alert["text"]))
-                except Exception:
-                    CHAT_FAILURES.labels(ch.name).inc()
-                    log.exception("alert %d not delivered on %s", alert["id"], ch.name)
-                    break
-                async with self.pool.acquire() as conn:
-                    await queries.mark_delivered(conn, alert["id"], ch.name)
-                sent += 1
-        return sent
-
     async def sweep(self) -> None:
         """Catch up after a (re)start or a missed notification: hand committed approvals over
         to the router, show what was never shown, auto-approve what was shown but not yet
-        approved (a bot killed in between), expire, edit and deliver."""
+        approved (a bot killed in between), expire and edit (alerts: :mod:`bot.alerts`)."""
         await self.hand_over()
         async with self.pool.acquire() as conn:
             ids = await queries.unshown_pending(conn)
@@ -285,4 +262,3 @@ class ApprovalService:
             await self.approve_shown()
         await self.expire_due()
         await self.finalize_decided()
-        await self.deliver_alerts()

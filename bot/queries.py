@@ -183,27 +183,10 @@ async def approved(conn: asyncpg.Connection) -> list[int]:
     return [int(r["id"]) for r in rows]
 
 
-async def undelivered_alerts(conn: asyncpg.Connection, channel: str) -> list[dict[str, Any]]:
-    """Alerts not yet delivered on ``channel``, oldest first."""
-    rows = await conn.fetch(
-        "SELECT a.id, a.kind, a.text FROM alerts a WHERE NOT EXISTS (SELECT 1 FROM"
-        " alert_deliveries x WHERE x.alert_id = a.id AND x.channel = $1) ORDER BY a.id LIMIT 100",
-        channel,
-    )
-    return [dict(r) for r in rows]
-
-
-async def mark_delivered(conn: asyncpg.Connection, alert_id: int, channel: str) -> None:
-    """Record that ``channel`` delivered an alert."""
-    await conn.execute(
-        "INSERT INTO alert_deliveries (alert_id, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        alert_id,
-        channel,
-    )
-
-
 async def status_snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
-    """Numbers for /status."""
+    """Numbers for /status: the kill-switch flag, pending decisions, open positions, working
+    orders, and the equity of each market as the router last marked it to market (value and
+    when)."""
     trading = await conn.fetchval("SELECT value FROM control WHERE key = 'trading_enabled'")
     pending = await conn.fetch(
         "SELECT id, symbol, expires_at FROM decisions WHERE state = 'PENDING' ORDER BY id"
@@ -217,7 +200,11 @@ async def status_snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
         " FROM orders WHERE status IN ('NEW', 'PARTIALLY_FILLED', 'NEW_PENDING', 'PENDING_NEW')"
         " ORDER BY id"
     )
-    equity = await conn.fetchval("SELECT value FROM control WHERE key = 'equity_quote'")
+    equity = {
+        market: (Decimal(str(r["value"])), r["updated_at"])
+        for market, key in (("spot", "equity_quote"), ("usdm", "equity_quote_usdm"))
+        if (r := await conn.fetchrow("SELECT value, updated_at FROM control WHERE key=$1", key))
+    }
     return {
         "trading": bool(trading),
         "pending": [dict(r) for r in pending],
@@ -225,3 +212,15 @@ async def status_snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
         "orders": [dict(r) for r in orders],
         "equity": equity,
     }
+
+
+async def open_positions(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Open positions with the decision's risk and the stream's last close."""
+    rows = await conn.fetch(
+        "SELECT p.decision_id, p.symbol, p.market, p.side, p.open_quantity, p.entry_price,"
+        " d.bracket->>'risk_quote' AS risk, (SELECT c.close FROM candles c WHERE c.venue ="
+        " d.venue AND c.symbol = d.symbol AND c.tf = d.tf ORDER BY c.open_time DESC LIMIT 1)"
+        " AS last FROM positions p JOIN decisions d ON d.id = p.decision_id"
+        " WHERE p.state = 'OPEN' ORDER BY p.decision_id"
+    )
+    return [dict(r) for r in rows]

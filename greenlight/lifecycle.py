@@ -12,8 +12,8 @@ Every transition is one atomic ``UPDATE … WHERE state = ANY(<states the event 
 RETURNING *``, so the first caller wins across processes and channels, and each writes an
 audit row. Every non-terminal state has a way out that does not need anyone's goodwill:
 PENDING and APPROVED expire, ROUTED fails after ``router.routed_timeout_s`` with nothing on
-the venue, OPEN closes when the venue is flat (reconciled periodically). Migration 0005
-mirrors the table in a trigger that refuses any other change of ``decisions.state``.
+the venue, OPEN closes when the venue is flat (reconciled periodically). Migration 0007
+mirrors the table in a trigger (migration 0007) that refuses any other change of ``decisions.state``.
 """
 
 from __future__ import annotations
