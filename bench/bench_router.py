@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from engine.settings import (  # noqa: E402
     SimSettings,
     VenueSettings,
 )
+from greenlight.lifecycle import Event, advance  # noqa: E402
 from router.client import RouterClient  # noqa: E402
 from router.service import serve_router  # noqa: E402
 
@@ -145,11 +147,15 @@ async def one(
         i, body, market, symbol,
     )  # fmt: skip
     # The bot's approval: the atomic PENDING → APPROVED, then the API call.
-    await pool.execute(
-        "UPDATE decisions SET state='APPROVED', decided_at=clock_timestamp(), decided_by='bench'"
-        " WHERE id=$1 AND state='PENDING'",
-        decision_id,
-    )
+    async with pool.acquire() as conn:
+        await advance(
+            conn,
+            decision_id,
+            Event.APPROVE,
+            "bench",
+            decided_at=datetime.now(UTC),
+            decided_by="bench",
+        )
     await client.submit_bracket(decision_id)
     row = await pool.fetchrow(
         "SELECT extract(epoch FROM d.entry_ack_at - d.decided_at) * 1000 AS ack,"

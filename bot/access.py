@@ -8,21 +8,7 @@ from typing import Literal
 from engine.settings import AccessUser
 
 Role = Literal["viewer", "trader", "admin"]
-_RANK = {"viewer": 1, "trader": 2, "admin": 3}
-
-# The least role each command needs.
-REQUIRED_ROLE: dict[str, Role] = {
-    "help": "viewer",
-    "start": "viewer",
-    "status": "viewer",
-    "approve": "trader",
-    "reject": "trader",
-    "kill": "trader",
-    "resume": "admin",
-    "guards": "viewer",  # bot.guard_commands.ROLES
-    "news": "viewer",  # /news add also needs admin (checked by the handler)
-    "guard": "admin",
-}
+RANK: dict[str, int] = {"viewer": 1, "trader": 2, "admin": 3}
 
 
 class AccessList:
@@ -39,7 +25,11 @@ class AccessList:
     def allows(self, channel: str, user_id: str, needed: Role) -> bool:
         """Whether the user's role is at least ``needed``."""
         role = self.role(channel, user_id)
-        return role is not None and _RANK[role] >= _RANK[needed]
+        return role is not None and RANK[role] >= RANK[needed]
+
+    def users(self, channel: str) -> list[tuple[str, Role]]:
+        """``(user id, role)`` of everyone listed for ``channel``."""
+        return [(u, r) for (c, u), r in self._roles.items() if c == channel]
 
     def display_name(self, channel: str, user_id: str) -> str:
         """A human name for messages: the configured name or ``channel:user``."""

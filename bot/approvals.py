@@ -1,8 +1,9 @@
 """The channel-neutral approval service: the only door between people and orders.
 
-It shows each new decision on every channel, takes taps and typed commands, enforces roles,
-lets the first valid tap win (one atomic UPDATE), edits every copy of the message to show the
-outcome, forwards approvals to the router and relays alerts. Everything it knows lives in
+It shows each new decision on every channel, takes Approve / Reject taps (and ``approve N``
+through the command table), enforces the trader role, lets the first valid tap win (one atomic
+UPDATE), edits every copy of the message to show the outcome and forwards approvals to the
+router. Everything it knows lives in
 PostgreSQL, so a restarted bot picks up where the last one stopped.
 """
 
@@ -19,6 +20,7 @@ import asyncpg
 from bot import callbacks, queries
 from bot.access import AccessList
 from bot.channel import Button, Channel, Confirmation, Reply, SentMessage
+from bot.metrics import CHART_RENDER, CHAT_DELIVERY, CHAT_FAILURES, confirmation_delivered, timed
 from bot.render import confirmation_text, outcome_text
 from engine.contracts import Bracket
 from engine.settings import Settings
@@ -33,6 +35,7 @@ class RouterPort(Protocol):
     async def submit_bracket(self, decision_id: int) -> dict[str, Any]: ...
     async def kill(self, flatten: bool, by: str) -> dict[str, Any]: ...
     async def resume(self, by: str) -> dict[str, Any]: ...
+    async def close(self) -> None: ...
 
 
 class ChartPort(Protocol):
@@ -42,7 +45,7 @@ class ChartPort(Protocol):
 
 
 class ApprovalService:
-    """Implements :class:`bot.channel.Inbound` for every channel."""
+    """Approvals for every channel (the :class:`bot.desk.Desk` hands it the taps)."""
 
     def __init__(
         self,
@@ -61,7 +64,7 @@ class ApprovalService:
         self.router = router
         self.access = access
         self.charts = charts
-        self._key = callback_key
+        self.key = callback_key
         self.auto_approve = auto_approve
         self.tz = settings.general.timezone
         self._texts: dict[int, str] = {}
@@ -78,21 +81,26 @@ class ApprovalService:
                     return False
                 rules = await queries.symbol_steps(conn, d)
             text = self._confirmation_text(d, rules)
-            chart = await self.charts.for_decision(d)
+            chart = await timed(CHART_RENDER, self.charts.for_decision(d))
             buttons = (
-                Button("✅ Approve", callbacks.encode(decision_id, "approve", self._key)),
-                Button("❌ Reject", callbacks.encode(decision_id, "reject", self._key)),
+                Button("✅ Approve", callbacks.encode(decision_id, "approve", self.key)),
+                Button("❌ Reject", callbacks.encode(decision_id, "reject", self.key)),
             )
             conf = Confirmation(decision_id, text, chart, buttons)
             sent: list[SentMessage] = []
             for ch in self.channels:
+                if not ch.accepts("confirmation"):
+                    continue
                 try:
-                    sent.extend(await ch.send_confirmation(conf))
+                    hist = CHAT_DELIVERY.labels(ch.name, "confirmation")
+                    sent.extend(await timed(hist, ch.send_confirmation(conf)))
                 except Exception:  # a broken channel must not hide the decision elsewhere
+                    CHAT_FAILURES.labels(ch.name).inc()
                     log.exception("channel %s failed to show decision %d", ch.name, decision_id)
             self._texts[decision_id] = text
             async with self.pool.acquire() as conn:
                 await queries.record_sent(conn, decision_id, sent)
+            confirmation_delivered(d.get("created_at"))
         if self.auto_approve:
             await self.decide(decision_id, "approve", "auto", "auto-approve", automatic=True)
         return True
@@ -101,12 +109,12 @@ class ApprovalService:
         bracket = Bracket.model_validate(d["bracket"])
         return confirmation_text(d, bracket, steps[0], steps[1], datetime.now(UTC), self.tz)
 
-    # -- taps and commands (bot.channel.Inbound) ---------------------------------------
+    # -- taps ------------------------------------------------------------------------------
 
     async def on_tap(self, channel: str, user_id: str, token: str) -> Reply:
         """A button tap: decode the opaque token, then decide."""
         try:
-            decision_id, action = callbacks.decode(token, self._key)
+            decision_id, action = callbacks.decode(token, self.key)
         except callbacks.CallbackError as exc:
             async with self.pool.acquire() as conn:
                 await audit(
@@ -120,14 +128,6 @@ class ApprovalService:
         if action not in ("approve", "reject"):
             return Reply(f"Unsupported action {action!r}.", ok=False)
         return await self.decide(decision_id, action, channel, user_id)
-
-    async def on_command(
-        self, channel: str, user_id: str, chat_id: str, command: str, args: list[str]
-    ) -> Reply:
-        """Typed commands; see :mod:`bot.commands`."""
-        from bot.commands import dispatch
-
-        return await dispatch(self, channel, user_id, chat_id, command.lower(), args)
 
     async def decide(
         self,
@@ -197,6 +197,27 @@ class ApprovalService:
 
     # -- housekeeping ------------------------------------------------------------------
 
+    async def hand_over(self) -> list[int]:
+        """Submit every APPROVED decision to the router (an approval committed just before a
+        crash); the router routes each once, or expires it and tells the approver."""
+        async with self.pool.acquire() as conn:
+            ids = await queries.approved(conn)
+        for did in ids:
+            try:
+                await self.router.submit_bracket(did)
+            except Exception as exc:  # the router's own sweep takes it when it is back
+                log.warning("approved #D-%d not handed over yet: %s", did, exc)
+        return ids
+
+    async def approve_shown(self) -> list[int]:
+        """Auto-approve every shown, still PENDING decision (durable auto-approval: derived
+        from the rows, so a bot killed between showing and approving loses nothing)."""
+        async with self.pool.acquire() as conn:
+            ids = await queries.shown_pending(conn)
+        for did in ids:
+            await self.decide(did, "approve", "auto", "auto-approve", automatic=True)
+        return ids
+
     async def expire_due(self) -> list[int]:
         """Mark PENDING decisions past their deadline EXPIRED and update their messages."""
         async with self.pool.acquire() as conn:
@@ -228,29 +249,16 @@ class ApprovalService:
             done += 1
         return done
 
-    async def deliver_alerts(self) -> int:
-        """Send every alert each channel has not delivered yet (exactly once per channel)."""
-        sent = 0
-        for ch in self.channels:
-            async with self.pool.acquire() as conn:
-                pending = await queries.undelivered_alerts(conn, ch.name)
-            for alert in pending:
-                try:
-                    await ch.send_alert(alert["text"])
-                except Exception:
-                    log.exception("alert %d not delivered on %s", alert["id"], ch.name)
-                    break
-                async with self.pool.acquire() as conn:
-                    await queries.mark_delivered(conn, alert["id"], ch.name)
-                sent += 1
-        return sent
-
     async def sweep(self) -> None:
-        """Catch up after a (re)start or a missed notification."""
+        """Catch up after a (re)start or a missed notification: hand committed approvals over
+        to the router, show what was never shown, auto-approve what was shown but not yet
+        approved (a bot killed in between), expire and edit (alerts: :mod:`bot.alerts`)."""
+        await self.hand_over()
         async with self.pool.acquire() as conn:
             ids = await queries.unshown_pending(conn)
         for did in ids:
             await self.present(did)
+        if self.auto_approve:
+            await self.approve_shown()
         await self.expire_due()
         await self.finalize_decided()
-        await self.deliver_alerts()

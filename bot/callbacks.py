@@ -69,3 +69,50 @@ def decode(token: str, key: bytes) -> tuple[int, CallbackAction]:
     if not hmac.compare_digest(tag, _tag(decision_id, letter, key)):
         raise CallbackError("callback token signature does not match")
     return decision_id, _ACTION[letter]
+
+
+# ---------------------------------------------------------------------------------------------
+# Command buttons: a button that runs a command of the table (``/kill confirm``, a picker's
+# ``/chart BTCUSDT``) as the person who taps it. The role check happens when it runs, exactly as
+# for a typed command; the tag only proves the bot made the button.
+
+_CMD_RE: Final = re.compile(r"m\.([a-z][a-z0-9_]{0,15})\.([A-Za-z0-9-]{0,24})\.([A-Za-z0-9_-]{12})")
+_ARG_RE: Final = re.compile(r"[A-Za-z0-9]{1,24}")
+
+
+def _command_tag(body: str, key: bytes) -> str:
+    mac = hmac.new(key, body.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:_TAG_BYTES]).decode("ascii")
+
+
+def encode_command(command: str, args: tuple[str, ...] | list[str], key: bytes) -> str:
+    """A signed token that runs ``/command args…`` when tapped (≤ 58 ASCII bytes)."""
+    _check_key(key)
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,15}", command):
+        raise ValueError(f"command name not encodable: {command!r}")
+    if any(not _ARG_RE.fullmatch(a) for a in args):
+        raise ValueError(f"command arguments must be letters and digits: {args!r}")
+    joined = "-".join(args)
+    if len(joined) > 24:
+        raise ValueError(f"command arguments too long for a button: {joined!r}")
+    body = f"m.{command}.{joined}"
+    return f"{body}.{_command_tag(body, key)}"
+
+
+def decode_command(token: str, key: bytes) -> tuple[str, list[str]]:
+    """Verify a command token and return ``(command, args)``; raise :class:`CallbackError`."""
+    _check_key(key)
+    if not isinstance(token, str) or len(token.encode("utf-8")) > MAX_TOKEN_BYTES:
+        raise CallbackError("callback token is not a string of at most 64 bytes")
+    match = _CMD_RE.fullmatch(token)
+    if match is None:
+        raise CallbackError("callback token is malformed")
+    command, joined, tag = match.groups()
+    if not hmac.compare_digest(tag, _command_tag(f"m.{command}.{joined}", key)):
+        raise CallbackError("callback token signature does not match")
+    return command, joined.split("-") if joined else []
+
+
+def is_command_token(token: str) -> bool:
+    """Whether ``token`` has the shape of a command button (not whether it is genuine)."""
+    return isinstance(token, str) and token.startswith("m.")

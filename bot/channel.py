@@ -1,9 +1,9 @@
-"""The seam between the channel-neutral approval service and each chat channel.
+"""The seam between the channel-neutral bot and each chat channel.
 
 A channel adapter (console, Telegram, LINE) only renders and transports. It turns what a
-person typed or tapped into calls on :class:`Inbound`, and shows what the service asks it to
-show through the :class:`Channel` methods. Who may do what, first-tap-wins and auditing live in
-the service, never in an adapter.
+person typed or tapped into calls on :class:`Inbound`, and shows what the bot asks it to show
+through the :class:`Channel` methods. Who may do what, first-tap-wins and auditing live in the
+bot, never in an adapter.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ Action = Literal["approve", "reject"]
 
 @dataclass(frozen=True)
 class Button:
-    """An inline button; ``token`` is the short opaque callback id (≤ 64 bytes)."""
+    """An inline button; ``token`` is the short opaque callback id (≤ 64 bytes). ``typed`` is
+    what a text-only channel (the console) tells the person to type instead."""
 
     label: str
     token: str
+    typed: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,25 +46,43 @@ class SentMessage:
 
 @dataclass(frozen=True)
 class Reply:
-    """What the service answers to a tap or a command."""
+    """What the bot answers to a tap or a command."""
 
     text: str
     ok: bool = True
-    # Extra messages for the same chat (e.g. a chart path for /chart), shown after ``text``.
+    # Images for the same chat (a chart for /chart, the equity curve for /pnl), sent with or
+    # after ``text``.
     attachments: tuple[Path, ...] = field(default_factory=tuple)
+    # Buttons under the reply (a confirmation for /kill, a picker for a missing argument).
+    buttons: tuple[Button, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """An alert, a group of alerts or a summary for one chat: text and an optional chart.
+    ``silent`` delivers it without a notification sound where the channel can."""
+
+    text: str
+    image: Path | None = None
+    silent: bool = False
 
 
 class Inbound(Protocol):
-    """What a channel may ask of the approval service."""
+    """What a channel may ask of the bot."""
 
-    async def on_tap(self, channel: str, user_id: str, token: str) -> Reply:
-        """A button was tapped; ``token`` is the button's callback id."""
+    async def on_tap(self, channel: str, user_id: str, token: str, chat_id: str = "") -> Reply:
+        """A button was tapped in ``chat_id``; ``token`` is the button's callback id."""
         ...
 
     async def on_command(
         self, channel: str, user_id: str, chat_id: str, command: str, args: list[str]
     ) -> Reply:
-        """A command such as ``status``, ``kill``, ``resume``, ``approve 12`` was sent."""
+        """A command such as ``status``, ``kill``, ``approve 12`` was sent."""
+        ...
+
+    async def on_refused(self, channel: str, what: str, detail: dict[str, object]) -> None:
+        """A request was refused before it reached a person's identity (e.g. a forged
+        webhook): audit it."""
         ...
 
 
@@ -76,7 +96,15 @@ class Channel(Protocol):
         ...
 
     async def stop(self) -> None:
-        """Stop receiving and release resources."""
+        """Stop receiving and release every resource (sessions, servers)."""
+        ...
+
+    def chats(self) -> tuple[str, ...]:
+        """The chats this channel serves with confirmations and team alerts."""
+        ...
+
+    def accepts(self, event: str) -> bool:
+        """Whether this channel carries ``event`` (``confirmation``, ``outcome``, ``kill`` …)."""
         ...
 
     async def send_confirmation(self, confirmation: Confirmation) -> list[SentMessage]:
@@ -84,9 +112,10 @@ class Channel(Protocol):
         ...
 
     async def finalize(self, message: SentMessage, text: str) -> None:
-        """Replace a confirmation's text with the outcome and remove its buttons."""
+        """Replace a confirmation's text with the outcome and remove its buttons (or, where a
+        channel cannot edit, say the outcome)."""
         ...
 
-    async def send_alert(self, text: str) -> None:
-        """Send a short alert to every chat this channel serves."""
+    async def send_notice(self, chat_id: str, notice: Notice) -> bool:
+        """Deliver ``notice`` to one chat; ``False`` if it could not be delivered."""
         ...

@@ -1,11 +1,10 @@
-"""Typed commands shared by every channel: /status, /kill, /resume, approve N, reject N, and
-the guard commands of :mod:`bot.guard_commands` (/guards, /guard, /news)."""
+"""Typed commands shared by every channel: /status, /kill, /resume, approve N, reject N."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot import guard_commands, queries
+from bot import queries
 from bot.access import REQUIRED_ROLE
 from bot.channel import Reply
 from engine.modes import mode_headline
@@ -14,10 +13,7 @@ from engine.store import audit
 if TYPE_CHECKING:
     from bot.approvals import ApprovalService
 
-HELP = (
-    "Commands: /status · /kill [flatten] · /resume (admin) · approve N · reject N · /guards ·"
-    " /guard NAME off [DURATION] | on (admin) · /news · /news add … (admin) · /help"
-)
+HELP = "Commands: /status · /kill [flatten] · /resume (admin) · approve N · reject N · /help"
 
 
 async def dispatch(
@@ -40,14 +36,6 @@ async def dispatch(
         return Reply(f"Not authorised: /{command} needs the {needed} role.", ok=False)
     if command in ("help", "start"):
         return Reply(HELP)
-    if command in guard_commands.ROLES:
-        caller = guard_commands.Caller(
-            channel,
-            user_id,
-            svc.access.display_name(channel, user_id),
-            svc.access.allows(channel, user_id, "admin"),
-        )
-        return await guard_commands.run(svc.pool, svc.settings, caller, command, args)
     if command == "status":
         return await status(svc)
     if command in ("approve", "reject"):
@@ -85,7 +73,6 @@ async def status(svc: ApprovalService) -> Reply:
     s = svc.settings
     async with svc.pool.acquire() as conn:
         snap = await queries.status_snapshot(conn)
-        guards = await guard_commands.status_lines(conn)
     lines = [
         mode_headline(s.general.mode),
         f"Greenlight · venue {s.venue.name} · {', '.join(s.market.symbols)} {s.market.timeframe}",
@@ -105,6 +92,5 @@ async def status(svc: ApprovalService) -> Reply:
             f"{o['quantity'].normalize()} @ {o['price'] or o['stop_price']}"
             for o in snap["orders"]
         ),
-        *guards,
     ]
     return Reply("\n".join(lines))

@@ -1,7 +1,8 @@
 """The console channel: prints confirmations and alerts, reads commands from standard input.
 
-Typed lines are commands for the approval service: ``approve 12``, ``reject 12``, ``status``,
-``kill``, ``kill flatten``, ``resume``, ``help`` (a leading ``/`` is optional).
+Typed lines are commands of the one command table (:mod:`bot.commands.catalog`): ``approve 12``,
+``status``, ``kill`` then ``kill confirm``, ``chart BTCUSDT``, ``help`` … (a leading ``/`` is
+optional). Buttons are shown as what to type; images as their file paths.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import stat
 import sys
 from typing import TextIO
 
-from bot.channel import Confirmation, Inbound, SentMessage
+from bot.channel import Button, Confirmation, Inbound, Notice, Reply, SentMessage
 
 CONSOLE_CHAT = "console"
 
@@ -59,12 +62,16 @@ class ConsoleChannel:
             return None
         cmd, args = words[0].lstrip("/").lower(), words[1:]
         reply = await self._inbound.on_command(self.name, self._user, CONSOLE_CHAT, cmd, args)
-        self._print(reply.text)
+        self._print(render_reply(reply))
         return reply.text
 
     async def _read_loop(self) -> None:
         # Read stdin on the event loop, not in a thread: a thread blocked in readline() would
         # keep the process from exiting on SIGTERM.
+        fd = sys.stdin.fileno()
+        mode = os.fstat(fd).st_mode
+        if not (os.isatty(fd) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            return  # /dev/null or a file (e.g. under `demo`): nothing to follow interactively
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         try:
@@ -90,6 +97,29 @@ class ConsoleChannel:
         """Print the outcome (a terminal cannot edit what it printed)."""
         self._print(f"[update] {text}")
 
-    async def send_alert(self, text: str) -> None:
-        """Print an alert line."""
-        self._print(f"[alert] {text}")
+    def chats(self) -> tuple[str, ...]:
+        """The one terminal."""
+        return (CONSOLE_CHAT,)
+
+    def accepts(self, event: str) -> bool:
+        """The console shows everything."""
+        return True
+
+    async def send_notice(self, chat_id: str, notice: Notice) -> bool:
+        """Print an alert (and its chart's path)."""
+        chart = f"\nChart: {notice.image}" if notice.image else ""
+        self._print(f"[alert] {notice.text}{chart}")
+        return True
+
+
+def render_reply(reply: Reply) -> str:
+    """A reply as terminal text: buttons become what to type, images their paths."""
+    parts = [reply.text]
+    parts += [f"Chart: {path}" for path in reply.attachments]
+    if reply.buttons:
+        parts.append("Type: " + "  |  ".join(_typed(b) for b in reply.buttons))
+    return "\n".join(parts)
+
+
+def _typed(button: Button) -> str:
+    return f"{button.typed}  ({button.label})" if button.typed else button.label

@@ -2,9 +2,10 @@
 ``/guard NAME on``, ``/news`` and ``/news add START DURATION SEVERITY TITLE``.
 
 The handlers are plain functions of a pool, the settings, the caller and the arguments, and
-return a channel-neutral :class:`~bot.channel.Reply` (plain text, no markup) — so a command
-table maps each command to :func:`run` and :data:`ROLES` gives the role it needs. ``/news``
-is viewer; ``/news add`` additionally needs admin, checked here (:attr:`Caller.is_admin`).
+return a channel-neutral :class:`~bot.channel.Reply` (plain text, no markup); the command
+table's rows (:mod:`bot.commands.catalog`, handlers in :mod:`bot.commands.guards`) call
+:func:`run`, and :data:`ROLES` gives the role each needs. ``/news`` is viewer; ``/news add``
+additionally needs admin, checked here (:attr:`Caller.is_admin`).
 
 What the guards say comes from the engine (``guard_state``: each stream's verdicts at its
 last candle, venue time); switching a guard off is a bounded bypass (default 1 h, at most

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -9,6 +10,7 @@ import asyncpg
 
 from bot.channel import SentMessage
 from bot.render import fmt_time
+from greenlight.lifecycle import Event, State, advance, advance_all
 
 
 async def decision(conn: asyncpg.Connection, decision_id: int) -> dict[str, Any] | None:
@@ -60,15 +62,16 @@ async def transition_pending(
     conn: asyncpg.Connection, decision_id: int, action: str, actor: str, channel: str
 ) -> bool:
     """PENDING → APPROVED/REJECTED if still pending and unexpired; ``True`` if this call won."""
-    target = "APPROVED" if action == "approve" else "REJECTED"
-    row = await conn.fetchval(
-        "UPDATE decisions SET state = $2, decided_at = clock_timestamp(), decided_by = $3,"
-        " decided_via = $4, updated_at = clock_timestamp()"
-        " WHERE id = $1 AND state = 'PENDING' AND expires_at > clock_timestamp() RETURNING id",
+    event = Event.APPROVE if action == "approve" else Event.REJECT
+    row = await advance(
+        conn,
         decision_id,
-        target,
-        actor,
-        channel,
+        event,
+        "bot",
+        guard_sql="expires_at > clock_timestamp()",
+        decided_at=datetime.now(UTC),
+        decided_by=actor,
+        decided_via=channel,
     )
     return row is not None
 
@@ -117,14 +120,13 @@ async def record_attempt(
 
 async def expire_due(conn: asyncpg.Connection) -> list[int]:
     """PENDING → EXPIRED for every decision past its deadline."""
-    rows = await conn.fetch(
-        "UPDATE decisions SET state = 'EXPIRED', updated_at = clock_timestamp()"
-        " WHERE state = 'PENDING' AND expires_at <= clock_timestamp() RETURNING id"
+    rows = await advance_all(
+        conn,
+        Event.EXPIRE,
+        "bot",
+        "expires_at <= clock_timestamp()",
+        only_from=[State.PENDING],
     )
-    for r in rows:
-        await conn.execute(
-            "SELECT audit_append('bot', 'decision.expired', $1, '{}'::jsonb)", r["id"]
-        )
     return [int(r["id"]) for r in rows]
 
 
@@ -165,27 +167,26 @@ async def unshown_pending(conn: asyncpg.Connection) -> list[int]:
     return [int(r["id"]) for r in rows]
 
 
-async def undelivered_alerts(conn: asyncpg.Connection, channel: str) -> list[dict[str, Any]]:
-    """Alerts not yet delivered on ``channel``, oldest first."""
+async def shown_pending(conn: asyncpg.Connection) -> list[int]:
+    """PENDING decisions already shown and still open (a bot may have died right after
+    showing one, before its auto-approval was committed)."""
     rows = await conn.fetch(
-        "SELECT a.id, a.kind, a.text FROM alerts a WHERE NOT EXISTS (SELECT 1 FROM"
-        " alert_deliveries x WHERE x.alert_id = a.id AND x.channel = $1) ORDER BY a.id LIMIT 100",
-        channel,
+        "SELECT id FROM decisions WHERE state = 'PENDING' AND confirmation_sent_at IS NOT NULL"
+        " AND expires_at > clock_timestamp() ORDER BY id"
     )
-    return [dict(r) for r in rows]
+    return [int(r["id"]) for r in rows]
 
 
-async def mark_delivered(conn: asyncpg.Connection, alert_id: int, channel: str) -> None:
-    """Record that ``channel`` delivered an alert."""
-    await conn.execute(
-        "INSERT INTO alert_deliveries (alert_id, channel) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        alert_id,
-        channel,
-    )
+async def approved(conn: asyncpg.Connection) -> list[int]:
+    """APPROVED decisions: committed approvals the router has not taken over yet."""
+    rows = await conn.fetch("SELECT id FROM decisions WHERE state = 'APPROVED' ORDER BY id")
+    return [int(r["id"]) for r in rows]
 
 
 async def status_snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
-    """Numbers for /status."""
+    """Numbers for /status: the kill-switch flag, pending decisions, open positions, working
+    orders, and the equity of each market as the router last marked it to market (value and
+    when)."""
     trading = await conn.fetchval("SELECT value FROM control WHERE key = 'trading_enabled'")
     pending = await conn.fetch(
         "SELECT id, symbol, expires_at FROM decisions WHERE state = 'PENDING' ORDER BY id"
@@ -199,7 +200,11 @@ async def status_snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
         " FROM orders WHERE status IN ('NEW', 'PARTIALLY_FILLED', 'NEW_PENDING', 'PENDING_NEW')"
         " ORDER BY id"
     )
-    equity = await conn.fetchval("SELECT value FROM control WHERE key = 'equity_quote'")
+    equity = {
+        market: (Decimal(str(r["value"])), r["updated_at"])
+        for market, key in (("spot", "equity_quote"), ("usdm", "equity_quote_usdm"))
+        if (r := await conn.fetchrow("SELECT value, updated_at FROM control WHERE key=$1", key))
+    }
     return {
         "trading": bool(trading),
         "pending": [dict(r) for r in pending],
@@ -207,3 +212,15 @@ async def status_snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
         "orders": [dict(r) for r in orders],
         "equity": equity,
     }
+
+
+async def open_positions(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Open positions with the decision's risk and the stream's last close."""
+    rows = await conn.fetch(
+        "SELECT p.decision_id, p.symbol, p.market, p.side, p.open_quantity, p.entry_price,"
+        " d.bracket->>'risk_quote' AS risk, (SELECT c.close FROM candles c WHERE c.venue ="
+        " d.venue AND c.symbol = d.symbol AND c.tf = d.tf ORDER BY c.open_time DESC LIMIT 1)"
+        " AS last FROM positions p JOIN decisions d ON d.id = p.decision_id"
+        " WHERE p.state = 'OPEN' ORDER BY p.decision_id"
+    )
+    return [dict(r) for r in rows]

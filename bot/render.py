@@ -76,6 +76,27 @@ def fmt_time(epoch_ms: int, tz: str = "UTC") -> str:
     return f"{dt:%Y-%m-%d %H:%M} {tz}"
 
 
+def fmt_dt(when: datetime, tz: str = "UTC") -> str:
+    """A datetime in the chat's timezone, e.g. ``2019-03-01 14:15 UTC``."""
+    return f"{when.astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} {tz}"
+
+
+def fmt_money(value: Decimal | float, quote: str = "USDT", signed: bool = False) -> str:
+    """``9,991.23 USDT``; with ``signed`` a leading ``+`` or ``−``."""
+    amount = Decimal(str(value))
+    if not signed:
+        return f"{amount:,.2f} {quote}"
+    sign = "+" if amount >= 0 else "−"
+    return f"{sign}{abs(amount):,.2f} {quote}"
+
+
+def fmt_r(value: float | None) -> str:
+    """``+1.50R`` (``n/a`` when unknown)."""
+    if value is None:
+        return "n/a"
+    return f"{value:+.2f}R".replace("-", "−")
+
+
 def outcome_text(original: str, outcome: str) -> str:
     """The confirmation text after a decision: the original first line plus the outcome."""
     head = original.splitlines()[0] if original else ""

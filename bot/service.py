@@ -1,4 +1,5 @@
-"""The bot process: channels + approval service, driven by PostgreSQL notifications."""
+"""The bot process: channels, the command desk, approvals and alerts, driven by PostgreSQL
+notifications (``gl_decisions``, ``gl_alerts``, ``gl_candles``) and a short tick."""
 
 from __future__ import annotations
 
@@ -6,28 +7,45 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from bot.access import AccessList
+from bot.alerts import summary
+from bot.alerts.delivery import AlertDelivery
+from bot.alerts.follower import GuardFollower, MarketFollower
 from bot.approvals import ApprovalService, RouterPort
 from bot.channel import Channel
-from bot.console import ConsoleChannel
-from bot.snapshot import DecisionCharts
+from bot.channel_start import start_channels
+from bot.channels import build_channels
+from bot.channels import chart_dir as default_chart_dir
+from bot.charting import BotCharts
+from bot.commands.catalog import COMMANDS
+from bot.context import BotContext
+from bot.desk import Desk
 from engine.db import connect, connect_pool, database_url, migrate
+from engine.ops_http import OpsServer, mark_ready
 from engine.runtime import run_until_signalled
-from engine.secrets import Secret, load_secrets
-from engine.settings import REPO_ROOT, Settings
+from engine.secrets import load_secrets
+from engine.settings import Settings
+from engine.trace import in_decision_trace
 
 log = logging.getLogger(__name__)
 TICK_S = 0.5
+HOLD_TICK_S = 0.1  # while a burst of alerts is being grouped
+EQUITY_SAMPLE_S = 60.0
+NOTIFY_CHANNELS = ("gl_decisions", "gl_alerts", "gl_candles")
+__all__ = ["build_channels", "callback_key", "run_bot", "serve_bot"]
 
 
 async def callback_key(pool: asyncpg.Pool) -> bytes:
-    """The HMAC key for button tokens: made once, kept in ``control`` so buttons survive a
-    bot restart."""
+    """The HMAC key for button tokens (and LINE image URLs): made once, kept in ``control``
+    so buttons survive a bot restart."""
     async with pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO control (key, value, updated_by) VALUES ('callback_key', $1, 'bot')"
@@ -38,30 +56,91 @@ async def callback_key(pool: asyncpg.Pool) -> bytes:
     return bytes.fromhex(str(value))
 
 
-def build_channels(settings: Settings, secret_values: dict[str, Secret]) -> list[Channel]:
-    """The channels named in ``settings.bot.channels``; a missing token is a clear error."""
-    channels: list[Channel] = []
-    for name in settings.bot.channels:
-        if name == "console":
-            user = next((u.user_id for u in settings.bot.users if u.channel == "console"), "local")
-            channels.append(ConsoleChannel(user_id=user))
-        elif name == "telegram":
-            from bot.telegram import TelegramChannel
+class BotLoop:
+    """Two loops on the event loop. The decision loop shows new decisions the moment they are
+    notified and, every tick, expires them and edits decided confirmations; it never waits
+    behind alerts. The alert loop follows watched streams and guards and delivers alerts
+    (woken by ``gl_candles`` / ``gl_alerts``, or the tick)."""
 
-            token = secret_values.get("GREENLIGHT_TELEGRAM_TOKEN")
-            if token is None:
-                raise ValueError("bot.channels has telegram but GREENLIGHT_TELEGRAM_TOKEN is unset")
-            channels.append(
-                TelegramChannel(
-                    token.value,
-                    settings.telegram.base_url,
-                    list(settings.telegram.chat_ids),
-                    poll_timeout=settings.telegram.poll_timeout_s,
-                )
-            )
+    def __init__(self, ctx: BotContext, channels: Sequence[Channel]) -> None:
+        s = ctx.settings.bot
+        self.ctx = ctx
+        self.market = MarketFollower(ctx)
+        self.guards = GuardFollower(ctx)
+        self.delivery = AlertDelivery(
+            ctx,
+            channels,
+            group_window_s=s.alert_group_window_s,
+            max_age=timedelta(seconds=s.alert_max_age_s),
+        )
+        self.decisions: asyncio.Queue[str] = asyncio.Queue()
+        self.alerts: asyncio.Queue[str] = asyncio.Queue()
+        self._sampled = 0.0
+
+    def on_notify(self, _c: object, _pid: int, channel: str, payload: str) -> None:
+        """asyncpg listener callback."""
+        if channel == "gl_decisions":
+            self.decisions.put_nowait(payload)
         else:
-            raise ValueError(f"channel {name!r} is not available yet (LINE is coming)")
-    return channels
+            self.alerts.put_nowait(payload)
+
+    async def run(self) -> None:
+        """Both loops until cancelled (an error in either stops both)."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._forever(self.decision_step), name="bot-decisions")
+            tg.create_task(self._forever(self.alert_step), name="bot-alerts")
+
+    @staticmethod
+    async def _forever(step: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await step()
+
+    async def decision_step(self) -> None:
+        """Show notified decisions, then expire and finalize."""
+        got = await _drain(self.decisions, TICK_S)
+        approvals = self.ctx.approvals
+        for payload in got:
+            if payload.isdigit():
+                did = int(payload)
+                await in_decision_trace(self.ctx.pool, did, approvals.present(did))
+        await approvals.expire_due()
+        await approvals.finalize_decided()
+
+    async def alert_step(self) -> None:
+        """Follow streams and guards, deliver alerts, sample equity now and then. A failure
+        here is logged and retried on the next pass: it never stops the decision loop."""
+        await _drain(self.alerts, HOLD_TICK_S if self.delivery.holding else TICK_S)
+        loop_time = asyncio.get_running_loop().time()
+        sample = loop_time - self._sampled >= EQUITY_SAMPLE_S
+        if sample:
+            self._sampled = loop_time
+        for part in (self.market.run_once, self.guards.run_once, self.delivery.run_once):
+            try:
+                await part()
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("alerts: %s failed: %s", part.__qualname__, exc)
+        if sample:
+            with contextlib.suppress(asyncpg.PostgresError, OSError):
+                await summary.sample_equity(self.ctx.pool)
+
+
+async def _drain(queue: asyncio.Queue[str], timeout: float) -> list[str]:
+    """Everything queued, waiting up to ``timeout`` for the first item."""
+    got: list[str] = []
+    with contextlib.suppress(TimeoutError):
+        got.append(await asyncio.wait_for(queue.get(), timeout))
+    while not queue.empty():
+        got.append(queue.get_nowait())
+    return got
+
+
+def _scheduler(ctx: BotContext) -> AsyncIOScheduler | None:
+    hour = ctx.settings.bot.summary_hour
+    if hour < 0:
+        return None
+    scheduler = AsyncIOScheduler(timezone=ctx.tz)
+    scheduler.add_job(summary.daily, CronTrigger(hour=hour, timezone=ctx.tz), args=[ctx])
+    return scheduler
 
 
 async def serve_bot(
@@ -73,48 +152,42 @@ async def serve_bot(
     chart_dir: Path | None = None,
     ready: asyncio.Event | None = None,
 ) -> None:
-    """Run the approval service until cancelled."""
+    """Run the bot until cancelled; on the way out stop every channel and close every HTTP
+    session (the router client's included)."""
     await migrate(db_url)
     pool = await connect_pool(db_url, settings.database.pool_size)
     listener = await connect(db_url)
-    charts_dir = chart_dir or Path(settings.bot.chart_dir or REPO_ROOT / "var" / "charts")
-    charts = DecisionCharts(pool, charts_dir, settings.bot.chart_candles)
-    await charts.warm_up()
-    svc = ApprovalService(
-        settings,
-        pool,
-        channels,
-        router,
-        AccessList(settings.bot.users),
-        charts,
-        await callback_key(pool),
-        auto_approve=auto_approve,
-    )
-    wake: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-
-    def on_notify(_c: object, _pid: int, channel: str, payload: str) -> None:
-        wake.put_nowait((channel, payload))
-
-    for ch_name in ("gl_decisions", "gl_alerts"):
-        await listener.add_listener(ch_name, on_notify)
+    charts_dir = chart_dir or default_chart_dir(settings)
+    charts = BotCharts(pool, charts_dir, settings.bot.chart_candles, settings.general.timezone)
+    scheduler: AsyncIOScheduler | None = None
     try:
-        for ch in channels:
-            await ch.start(svc)
-        await svc.sweep()
+        await charts.warm_up()
+        access = AccessList(settings.bot.users)
+        key = await callback_key(pool)
+        approvals = ApprovalService(
+            settings, pool, channels, router, access, charts, key, auto_approve=auto_approve
+        )
+        ctx = BotContext(settings, pool, access, approvals, router, charts, key)
+        desk, loop = Desk(ctx, COMMANDS), BotLoop(ctx, channels)
+        for name in NOTIFY_CHANNELS:
+            await listener.add_listener(name, loop.on_notify)
+        await start_channels(channels, desk)
+        await approvals.sweep()
+        mark_ready()
+        scheduler = _scheduler(ctx)
+        if scheduler is not None:
+            scheduler.start()
         if ready:
             ready.set()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                kind, payload = await asyncio.wait_for(wake.get(), TICK_S)
-                if kind == "gl_decisions" and payload.isdigit():
-                    await svc.present(int(payload))
-            await svc.expire_due()
-            await svc.finalize_decided()
-            await svc.deliver_alerts()
+        await loop.run()
     finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         for ch in channels:
             with contextlib.suppress(Exception):
                 await ch.stop()
+        with contextlib.suppress(Exception):
+            await router.close()
         charts.close()
         await listener.close()
         await pool.close()
@@ -130,12 +203,15 @@ def run_bot(settings: Settings, auto_approve: bool = False) -> int:
         log.error("GREENLIGHT_ROUTER_TOKEN is not set; the bot cannot reach the router")
         return 2
     try:
-        channels = build_channels(settings, secret_values)
+        channels = build_channels(settings, secret_values, COMMANDS)
     except ValueError as exc:
         log.error("bot cannot start: %s", exc)
         return 2
     url = database_url(settings)
     router = RouterClient(f"http://{settings.router.host}:{settings.router.port}", token.value)
 
-    run_until_signalled(lambda: serve_bot(settings, url, router, channels, auto_approve))
+    run_until_signalled(
+        lambda: serve_bot(settings, url, router, channels, auto_approve),
+        OpsServer.for_process(settings, "bot"),
+    )
     return 0

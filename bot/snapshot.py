@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import numpy as np
+import numpy.typing as npt
 
 from charts.renderer import ChartRenderer
 from charts.spec import ChartSpec, Level, Marker, MarkerKind, Zone
@@ -19,6 +21,7 @@ from engine.candlefile import CandleArrays
 
 log = logging.getLogger(__name__)
 MAX_ZONES = 30
+LATEST = 2**62  # "no upper bound" for an open time in ms
 
 _SWINGS_SQL = """
 SELECT pivot_time, kind, label, price FROM swings
@@ -73,6 +76,54 @@ async def structure_overlays(
     return markers, zones
 
 
+@dataclass(frozen=True)
+class Window:
+    """Candles of a chart and their EMA lines; ``first`` is the first candle's open time."""
+
+    candles: CandleArrays
+    lines: dict[str, npt.NDArray[np.float64]]
+    first: int
+    low: float
+    high: float
+
+
+async def load_window(
+    conn: asyncpg.Connection, venue: str, symbol: str, tf: str, until: int | None, n: int
+) -> Window | None:
+    """The last ``n`` candles of a stream up to ``until`` (the newest when ``None``) with
+    EMA 20/50/200; ``None`` with fewer than two candles."""
+    rows = await conn.fetch(
+        "SELECT c.open_time, c.open, c.high, c.low, c.close, c.volume, i.ema20, i.ema50,"
+        " i.ema200 FROM candles c LEFT JOIN indicators i USING (venue, symbol, tf,"
+        " open_time) WHERE c.venue=$1 AND c.symbol=$2 AND c.tf=$3"
+        " AND c.open_time <= $4 ORDER BY c.open_time DESC LIMIT $5",
+        venue,
+        symbol,
+        tf,
+        LATEST if until is None else until,  # one plan for both (the index range stays usable)
+        n,
+    )
+    if len(rows) < 2:
+        return None
+    rows = list(reversed(rows))
+
+    def col(name: str) -> npt.NDArray[np.float64]:
+        return np.array([np.nan if r[name] is None else float(r[name]) for r in rows])
+
+    candles = CandleArrays(
+        np.array([r["open_time"] for r in rows], dtype=np.int64),
+        col("open"),
+        col("high"),
+        col("low"),
+        col("close"),
+        col("volume"),
+        True,
+    )
+    lines = {"EMA 20": col("ema20"), "EMA 50": col("ema50"), "EMA 200": col("ema200")}
+    low, high = float(np.nanmin(candles.low)), float(np.nanmax(candles.high))
+    return Window(candles, lines, int(rows[0]["open_time"]), low, high)
+
+
 class DecisionCharts:
     """Renders one PNG per decision into ``directory`` on a single worker thread (matplotlib
     figures are reused and must not be drawn from two threads at once)."""
@@ -94,43 +145,25 @@ class DecisionCharts:
         spec = await self._spec(decision)
         if spec is None:
             return None
-        path = self._dir / f"decision-{decision['id']}.png"
+        return await self.render(spec, f"decision-{decision['id']}.png")
+
+    async def render(self, spec: ChartSpec, name: str) -> Path:
+        """Draw ``spec`` to ``<directory>/<name>`` on the render thread."""
         loop = asyncio.get_running_loop()
+        path = self._dir / name
         return await loop.run_in_executor(self._executor, self._renderer.render_to, spec, path)
 
     async def _spec(self, d: dict[str, Any]) -> ChartSpec | None:
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT c.open_time, c.open, c.high, c.low, c.close, c.volume, i.ema20, i.ema50,"
-                " i.ema200 FROM candles c LEFT JOIN indicators i USING (venue, symbol, tf,"
-                " open_time) WHERE c.venue=$1 AND c.symbol=$2 AND c.tf=$3 AND c.open_time<=$4"
-                " ORDER BY c.open_time DESC LIMIT $5",
-                d["venue"],
-                d["symbol"],
-                d["tf"],
-                d["open_time"],
-                self._n,
+            window = await load_window(
+                conn, d["venue"], d["symbol"], d["tf"], d["open_time"], self._n
             )
-            if len(rows) < 2:
+            if window is None:
                 log.warning("no candles to chart decision %s", d["id"])
                 return None
-            rows = list(reversed(rows))
-            low = min(float(r["low"]) for r in rows)
-            high = max(float(r["high"]) for r in rows)
-            markers, zones = await structure_overlays(conn, d, rows[0]["open_time"], low, high)
-
-        def col(name: str) -> np.ndarray:
-            return np.array([np.nan if r[name] is None else float(r[name]) for r in rows])
-
-        candles = CandleArrays(
-            np.array([r["open_time"] for r in rows], dtype=np.int64),
-            col("open"),
-            col("high"),
-            col("low"),
-            col("close"),
-            col("volume"),
-            True,
-        )
+            markers, zones = await structure_overlays(
+                conn, d, window.first, window.low, window.high
+            )
         b = d["bracket"]
         levels = [
             Level(float(b["entry_price"]), f"Entry {b['entry_price']}", "entry"),
@@ -141,8 +174,8 @@ class DecisionCharts:
         ]
         return ChartSpec(
             title=f"{d['symbol']} {d['tf']} · #D-{d['id']}",
-            candles=candles,
-            lines={"EMA 20": col("ema20"), "EMA 50": col("ema50"), "EMA 200": col("ema200")},
+            candles=window.candles,
+            lines=window.lines,
             levels=levels,
             zones=zones,
             markers=markers,

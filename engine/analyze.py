@@ -1,14 +1,17 @@
 """``greenlight analyze``: the whole analysis (features, causal SMC, retests, regimes) of a
 candle file, written as CSV files for research and verification.
 
-``greenlight analyze CANDLES.csv --tf 15m --out DIR [--swing-length N]
+``greenlight analyze CANDLES.csv --out DIR [--tf 15m] [--swing-length N]
 [--swing-method pivot|zigzag] [--zigzag-mult K] [--smc-compat] [--sub SUBCANDLES.csv]
 [--symbol SYM] [--agent NAME] [--news CALENDAR.csv|.json] [--equity Q]``
 
 Input: anything :func:`engine.candlefile.read_candles` accepts (Binance kline dumps with or
 without header, ms or µs open times; CSVs with an open-time column in epoch ms/µs or ISO-8601
-UTC). Bad rows stop the run with file, line and reason. Gaps are listed in ``gaps.csv`` and
-on stderr; they are not filled (every stage runs positionally over the candles given).
+UTC; a UTF-8 byte-order mark is accepted). Bad rows stop the run with file, line and reason; a
+truncated gzip file is reported as such. The interval is detected from the data (the most
+common step between open times); ``--tf``, when given, must match it. Candles whose open time
+is off the interval's UTC grid are reported on stderr. Gaps are listed in ``gaps.csv`` and on
+stderr; they are not filled (every stage runs positionally over the candles given).
 
 Files written to DIR (times are open times in epoch ms UTC; empty cell = NaN / none):
 
@@ -49,7 +52,14 @@ from typing import Literal, TextIO
 import numpy as np
 
 from engine.agents.registry import load_agents
-from engine.candlefile import CandleArrays, CandleFileError, find_gaps, read_candles
+from engine.candlefile import (
+    CandleArrays,
+    CandleFileError,
+    detect_interval_ms,
+    find_gaps,
+    off_grid,
+    read_candles,
+)
 from engine.decisions_batch import decisions_table, run_decisions
 from engine.features import FeatureParams, compute_batch
 from engine.guards.news_calendar import CalendarError, NewsEvent, read_calendar
@@ -82,11 +92,44 @@ _PROGRESS_MIN_CANDLES = 50_000
 
 @dataclass
 class AnalyzeReport:
-    """What a run produced: row counts per file, gaps and elapsed seconds."""
+    """What a run produced: the interval, row counts per file, gaps, candles off the
+    interval's grid (open times) and elapsed seconds."""
 
+    tf: str = ""
     rows: dict[str, int] = field(default_factory=dict)
     gaps: list[tuple[int, int]] = field(default_factory=list)
+    off_grid: list[int] = field(default_factory=list)
     seconds: float = 0.0
+
+
+def _tf_name(ms: int) -> str | None:
+    return next((name for name, v in TIMEFRAMES_MS.items() if v == ms), None)
+
+
+def resolve_timeframe(c: CandleArrays, tf: str | None, source: str) -> str:
+    """The candles' timeframe: detected from the data, checked against ``tf`` when given.
+
+    Raises ``ValueError`` when ``tf`` is unknown or does not match the data, or when the data's
+    interval is not a timeframe Greenlight knows."""
+    if tf is not None and tf not in TIMEFRAMES_MS:
+        raise ValueError(f"unknown timeframe {tf!r}; one of {', '.join(TIMEFRAMES_MS)}")
+    step = detect_interval_ms(c.open_time)
+    if step is None:
+        if tf is None:
+            raise ValueError(f"{source}: one candle only; give its timeframe with --tf")
+        return tf
+    found = _tf_name(step)
+    if found is None:
+        raise ValueError(
+            f"{source}: candles are {step} ms apart (most common step), which is not one of "
+            f"{', '.join(TIMEFRAMES_MS)}"
+        )
+    if tf is not None and tf != found:
+        raise ValueError(
+            f"{source}: the candles are {found} apart (most common step) but --tf is {tf}; "
+            f"use --tf {found} (or leave --tf out)"
+        )
+    return found
 
 
 class _Progress:
@@ -222,7 +265,7 @@ def _stage_tables(
 
 def analyze(
     candles_path: Path,
-    tf: str,
+    tf: str | None,
     out_dir: Path,
     swing_length: int = 5,
     compat: bool = False,
@@ -237,9 +280,10 @@ def analyze(
 ) -> AnalyzeReport:
     """Run every stage over a candle file and write the CSV files (see module docstring).
 
-    Raises :class:`CandleFileError` for unusable input, :class:`CalendarError` for a bad
-    ``news_path`` and ``ValueError`` for bad options; nothing is written in any case."""
-    if tf not in TIMEFRAMES_MS:
+    ``tf`` None: the interval detected from the data. Raises :class:`CandleFileError` for
+    unusable input, :class:`CalendarError` for a bad ``news_path`` and ``ValueError`` for bad
+    options or a ``tf`` the data contradicts; nothing is written in any case."""
+    if tf is not None and tf not in TIMEFRAMES_MS:
         raise ValueError(f"unknown timeframe {tf!r}; one of {', '.join(TIMEFRAMES_MS)}")
     start = time.perf_counter()
     sym = symbol or candles_path.name.split("-")[0].split("_")[0].split(".")[0].upper()
@@ -248,10 +292,12 @@ def analyze(
     )
     news = tuple(read_calendar(news_path)) if news_path is not None else ()
     chosen = agent or Settings().strategy.agent
-    job = _Job(tf, TIMEFRAMES_MS[tf], swing_length, sym, compat, smc, chosen, news, equity)
     c = read_candles(candles_path)
+    tf = resolve_timeframe(c, tf, str(candles_path))
+    job = _Job(tf, TIMEFRAMES_MS[tf], swing_length, sym, compat, smc, chosen, news, equity)
     sub = read_candles(sub_path) if sub_path is not None else None
-    report = AnalyzeReport(gaps=find_gaps(c.open_time, job.tf_ms))
+    report = AnalyzeReport(tf=tf, gaps=find_gaps(c.open_time, job.tf_ms))
+    report.off_grid = [int(c.open_time[i]) for i in off_grid(c.open_time, job.tf_ms)]
     bar = _Progress(7 if compat else 6, progress if len(c) >= _PROGRESS_MIN_CANDLES else None)
     tables = _stage_tables(c, sub, job, bar)
     tables["gaps.csv"] = _gaps_table(report.gaps, job.tf_ms)
@@ -273,7 +319,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="greenlight analyze", description="Analyse a candle file and write CSV results."
     )
     p.add_argument("candles", type=Path, help="candle file (.csv or .csv.gz)")
-    p.add_argument("--tf", required=True, help="timeframe of the candles, e.g. 15m")
+    p.add_argument(
+        "--tf", help="timeframe of the candles, e.g. 15m (default: detected; must match the data)"
+    )
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument("--swing-length", type=int, default=5, help="pivot bars N (default 5)")
     p.add_argument(
@@ -321,13 +369,21 @@ def run_analyze(argv: list[str]) -> int:
     except (CandleFileError, CalendarError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if report.off_grid:
+        print(
+            f"warning: {len(report.off_grid)} candles open off the {report.tf} grid (open time "
+            f"not a multiple of {report.tf} since 1970-01-01 UTC), first at "
+            f"{report.off_grid[0]}",
+            file=sys.stderr,
+        )
     if report.gaps:
-        missing = sum((b - a) // TIMEFRAMES_MS[args.tf] - 1 for a, b in report.gaps)
+        missing = sum((b - a) // TIMEFRAMES_MS[report.tf] - 1 for a, b in report.gaps)
         print(
             f"warning: {len(report.gaps)} gaps ({missing} missing candles), first after "
             f"{report.gaps[0][0]}; not filled, see gaps.csv",
             file=sys.stderr,
         )
     summary = ", ".join(f"{k} {v}" for k, v in report.rows.items())
-    print(f"analyzed {report.rows['indicators.csv']} candles in {report.seconds:.3f} s: {summary}")
+    n = report.rows["indicators.csv"]
+    print(f"analyzed {n} {report.tf} candles in {report.seconds:.3f} s: {summary}")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -65,9 +66,29 @@ def _parse_time(text: str) -> int:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
+    # utf-8-sig: a byte-order mark (spreadsheet exports) is dropped, not read as a column name
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
+
+
+def _read_rows(file: Path) -> list[list[str]]:
+    rows: list[list[str]] = []
+    try:
+        with _open_text(file) as fh:
+            rows.extend(csv.reader(fh))
+    except EOFError as exc:
+        raise CandleFileError(
+            f"{file}: truncated gzip file (it ends after {len(rows)} complete lines; "
+            "was the download or copy interrupted?)"
+        ) from exc
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise CandleFileError(f"{file}: not a valid gzip file ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise CandleFileError(
+            f"{file}: not UTF-8 text near byte {exc.start} (after line {len(rows)})"
+        ) from exc
+    return rows
 
 
 def read_candles(path: str | Path) -> CandleArrays:
@@ -75,8 +96,7 @@ def read_candles(path: str | Path) -> CandleArrays:
     file = Path(path)
     if not file.exists():
         raise CandleFileError(f"{file}: no such file")
-    with _open_text(file) as fh:
-        rows = list(csv.reader(fh))
+    rows = _read_rows(file)
     if not rows:
         raise CandleFileError(f"{file}: empty file")
     header = [c.strip().lower() for c in rows[0]]
@@ -148,3 +168,17 @@ def find_gaps(open_time: npt.NDArray[np.int64], tf_ms: int) -> list[tuple[int, i
     step = np.diff(open_time)
     idx = np.flatnonzero(step != tf_ms)
     return [(int(open_time[i]), int(open_time[i + 1])) for i in idx]
+
+
+def detect_interval_ms(open_time: npt.NDArray[np.int64]) -> int | None:
+    """The candles' interval: the most common step between consecutive open times (gaps and
+    stray rows do not change it); ``None`` with fewer than two candles."""
+    if open_time.shape[0] < 2:
+        return None
+    steps, counts = np.unique(np.diff(open_time), return_counts=True)
+    return int(steps[int(np.argmax(counts))])
+
+
+def off_grid(open_time: npt.NDArray[np.int64], tf_ms: int) -> npt.NDArray[np.intp]:
+    """Indices of candles whose open time is not a multiple of the interval (UTC grid)."""
+    return np.flatnonzero(open_time % tf_ms != 0)

@@ -8,7 +8,7 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -104,6 +104,43 @@ def database_url(settings: Settings) -> str:
     return _embedded_app_urls[key]
 
 
+_CONNECT_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def where(url: str) -> str:
+    """Host, port, database and user of ``url`` in words (never the password)."""
+    parts = urlsplit(url)
+    socket_dir = parse_qs(parts.query).get("host", [""])[0]
+    host = parts.hostname or socket_dir or "localhost (Unix socket)"
+    port = parts.port or 5432
+    place = f"socket {socket_dir}" if socket_dir and not parts.hostname else f"{host}:{port}"
+    db = parts.path.lstrip("/") or "(default database)"
+    return f"{place}, database {db!r}, user {parts.username or '(default)'!r}"
+
+
+def connect_error(url: str, exc: BaseException) -> DatabaseError:
+    """A :class:`DatabaseError` that names host, port, database and user, and what to check."""
+    reason = str(exc) or type(exc).__name__
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
+        check = "check the user and password in database.url (GREENLIGHT_DATABASE_URL)"
+    elif isinstance(exc, asyncpg.InvalidCatalogNameError):
+        check = "create the database, or fix its name in database.url"
+    else:
+        check = (
+            "check that PostgreSQL is running and accepts connections there (host, port, "
+            "firewall; `pg_isready -h HOST -p PORT`), or set database.url / "
+            "GREENLIGHT_DATABASE_URL; leave it empty for the embedded server"
+        )
+    return DatabaseError(f"cannot connect to PostgreSQL at {where(url)}: {reason}. {check}")
+
+
+async def _raw_connect(url: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(url, timeout=10)
+    except _CONNECT_ERRORS as exc:
+        raise connect_error(url, exc) from exc
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     import orjson
 
@@ -121,15 +158,15 @@ async def connect_pool(url: str, size: int = 5) -> asyncpg.Pool:
         pool = await asyncpg.create_pool(
             url, min_size=1, max_size=size, init=_init_connection, command_timeout=30
         )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise DatabaseError(f"cannot connect to PostgreSQL: {exc}") from exc
+    except _CONNECT_ERRORS as exc:
+        raise connect_error(url, exc) from exc
     assert pool is not None
     return pool
 
 
 async def connect(url: str) -> asyncpg.Connection:
     """A single connection with the same codecs as the pool (used for LISTEN)."""
-    conn = await asyncpg.connect(url)
+    conn = await _raw_connect(url)
     await _init_connection(conn)
     return conn
 
@@ -153,7 +190,7 @@ async def migrate(url: str) -> list[str]:
 
     Safe to run concurrently from several processes (an advisory lock serialises them).
     """
-    conn = await asyncpg.connect(url)
+    conn = await _raw_connect(url)
     applied: list[str] = []
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)

@@ -6,17 +6,29 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.ops_http import OpsServer
 
 
-def run_until_signalled(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+def run_until_signalled(
+    main: Callable[[], Coroutine[Any, Any, None]], ops: OpsServer | None = None
+) -> None:
     """Run ``main()`` until it returns or SIGINT/SIGTERM cancels it (a clean stop).
 
     Only the first signal cancels: a second one (say the parent-death signal and the
     supervisor watchdog's SIGTERM) must not interrupt the clean-up already under way.
+    ``ops`` (``/metrics``, ``/healthz``, ``/readyz``) is served from before ``main`` starts
+    until it has stopped, so a process waiting for its venue already answers "not ready".
     """
 
     async def runner() -> None:
+        from engine.ops_http import with_ops
+
+        await with_ops(ops, supervised())
+
+    async def supervised() -> None:
         task = asyncio.create_task(main())
         loop = asyncio.get_running_loop()
 

@@ -27,9 +27,12 @@ from engine.guards.jobs import (
 from engine.guards.store import save_clock_shift
 from engine.ingest.rest import INVALID_INTERVAL, MarketDataError, MarketRest
 from engine.ingest.stream import KlineIngestor
+from engine.metrics import watch_engine
+from engine.ops_http import OpsServer, mark_ready
 from engine.pipeline import StreamProcessor
 from engine.runtime import run_until_signalled
 from engine.settings import TIMEFRAMES_MS, Settings, venue_endpoints
+from engine.startup import retry_with_backoff
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
 from engine.symbols import SymbolRules, SymbolRulesError
@@ -92,10 +95,12 @@ class Engine:
     async def run(self) -> None:
         """Warm up every stream, then follow the markets until cancelled; the guards'
         scheduler jobs (calendar reload, funding poll, bypass expiry) run alongside."""
+        watch_engine(self)
         self.guards.check_calendar()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             for feed in market_feeds(self.settings):
                 await self._prepare(http, feed)
+            mark_ready()
             jobs = GuardJobs(self.guards, self.pool, http, self.funding)
             jobs.start()
             try:
@@ -111,13 +116,17 @@ class Engine:
     async def _prepare(self, http: aiohttp.ClientSession, feed: MarketFeed) -> None:
         tf = self.settings.market.timeframe
         rest = MarketRest(http, feed.rest, feed.venue, feed.prefix)
-        info = await rest.exchange_info(list(feed.symbols))
+        info = await retry_with_backoff(
+            f"venue {feed.venue} at {feed.rest}",
+            lambda: rest.exchange_info(list(feed.symbols)),
+            (aiohttp.ClientError, OSError, TimeoutError),
+            "Is it running (`greenlight sim` for the simulator)? Check venue.* settings.",
+        )
         futures = feed.market is Market.USDM
         shift = await venue_clock_shift(http, self.settings.venue.name, feed.rest, futures)
         if shift:
-            log.info(
-                "%s candles run %d days after the real calendar", feed.venue, shift // 86_400_000
-            )
+            days = shift // 86_400_000
+            log.info("%s candles run %d days after the real calendar", feed.venue, days)
         async with self.pool.acquire() as conn:
             await save_clock_shift(conn, feed.venue, shift)
         if futures:
@@ -216,7 +225,9 @@ def run_engine(settings: Settings) -> int:
     url = database_url(settings)
 
     try:
-        run_until_signalled(lambda: serve_engine(settings, url))
+        run_until_signalled(
+            lambda: serve_engine(settings, url), OpsServer.for_process(settings, "engine")
+        )
     except (SymbolRulesError, ClockShiftError, ValueError) as exc:
         log.error("engine cannot start: %s", exc)
         return 2

@@ -242,6 +242,8 @@ class RouterSettings(Section):
     risk_tolerance: Decimal = Field(Decimal("0.10"), ge=0, le=1)
     # Taker commission assumed on entry and exit (the engine's sizing and the router's check).
     taker_fee_rate: Decimal = Field(Decimal("0.001"), ge=0, lt=Decimal("0.01"))
+    reconcile_interval_s: float = Field(15.0, gt=0, le=3600)  # live decisions vs the venue
+    routed_timeout_s: float = Field(60.0, gt=0, le=86400)  # ROUTED, nothing on venue → FAILED
 
 
 class GuardSettings(Section):
@@ -265,6 +267,71 @@ class TelegramSettings(Section):
     base_url: str = "https://api.telegram.org/bot"
     chat_ids: tuple[int, ...] = ()
     poll_timeout_s: int = Field(10, ge=0, le=50)
+    mode: Literal["polling", "webhook"] = "polling"
+    # Webhook mode: Telegram posts to webhook_url (public HTTPS, your TLS proxy), which
+    # forwards to webhook_host:webhook_port + webhook_path. The secret header is derived from
+    # the bot token.
+    webhook_url: str = ""
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(8767, ge=0, le=65535)
+    webhook_path: str = "/telegram/webhook"
+
+    @model_validator(mode="after")
+    def _webhook(self) -> TelegramSettings:
+        if self.mode == "webhook" and not self.webhook_url.startswith("https://"):
+            raise ValueError("telegram.mode = 'webhook' needs webhook_url = 'https://…'")
+        return self
+
+
+LINE_EVENTS = (
+    "confirmation",
+    "outcome",
+    "bos",
+    "choch",
+    "ob",
+    "fvg",
+    "retest",
+    "regime",
+    "fill",
+    "stop",
+    "tp",
+    "closed",
+    "kill",
+    "guard",
+    "error",
+    "info",
+    "summary",
+)
+
+
+class LineSettings(Section):
+    """LINE Messaging API channel (the channel secret and access token are secrets)."""
+
+    api_base_url: str = "https://api.line.me"
+    to_ids: tuple[str, ...] = ()  # user / group ids that get confirmations and team alerts
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(8768, ge=0, le=65535)
+    webhook_path: str = "/line/webhook"
+    public_base_url: str = ""  # https://… of the TLS proxy in front of webhook_host:port
+    image_ttl_s: int = Field(7 * 86400, ge=60, le=30 * 86400)
+    reply_window_s: float = Field(50.0, ge=0, le=60)  # a reply token older than this: push
+    # Which events go to LINE: pushes count against the plan's monthly quota.
+    events: tuple[str, ...] = ("confirmation", "outcome", "kill", "error")
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for e in v:
+            if e not in LINE_EVENTS:
+                raise ValueError(f"event {e!r} is not one of {', '.join(LINE_EVENTS)}")
+        return v
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _https(cls, v: str) -> str:
+        if v and not v.startswith("https://"):
+            raise ValueError("public_base_url must be https:// (LINE fetches images over HTTPS)")
+        return v.rstrip("/")
 
 
 class BotSettings(Section):
@@ -272,6 +339,9 @@ class BotSettings(Section):
     chart_dir: str = ""  # empty: var/charts in the repository
     chart_candles: int = Field(150, ge=20, le=1000)
     users: tuple[AccessUser, ...] = (AccessUser(channel="console", user_id="local", role="admin"),)
+    summary_hour: int = Field(21, ge=-1, le=23)  # daily summary at this hour (-1: none)
+    alert_group_window_s: float = Field(0.3, ge=0, le=10)  # a burst of alerts → one message
+    alert_max_age_s: float = Field(3600.0, ge=10, le=7 * 86400)  # older undelivered: dropped
 
 
 class AuditSettings(Section):
@@ -279,6 +349,26 @@ class AuditSettings(Section):
 
     anchor_file: str = ""  # empty: audit-anchors.jsonl next to the embedded data directory
     anchor_interval_s: float = Field(86400.0, ge=1, le=7 * 86400)  # plus one at shutdown
+
+
+class MetricsSettings(Section):
+    """Where each process serves ``/metrics``, ``/healthz`` and ``/readyz`` (0: not served)."""
+
+    host: str = "127.0.0.1"  # loopback unless configured otherwise (compose shares one netns)
+    engine_port: int = Field(9310, ge=0, le=65535)
+    bot_port: int = Field(9311, ge=0, le=65535)
+    router_port: int = Field(9312, ge=0, le=65535)
+    sim_port: int = Field(9313, ge=0, le=65535)
+
+
+class LogsSettings(Section):
+    """Log lines: structlog JSON (``auto``: human-readable when stderr is a terminal), on
+    stderr and, with ``dir``, one ``<process>.jsonl`` file per process (read by
+    ``greenlight trace``)."""
+
+    format: Literal["auto", "json", "console"] = "auto"
+    dir: str = ""  # empty: var/log in the repository
+    stderr_level: Literal["", "DEBUG", "INFO", "WARNING", "ERROR"] = ""  # "": general.log_level
 
 
 class Settings(Section):
@@ -297,7 +387,10 @@ class Settings(Section):
     guards: GuardSettings = GuardSettings()
     bot: BotSettings = BotSettings()
     telegram: TelegramSettings = TelegramSettings()
+    line: LineSettings = LineSettings()
     audit: AuditSettings = AuditSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    logs: LogsSettings = LogsSettings()
     news: NewsSettings = NewsSettings()
     funding: FundingSettings = FundingSettings()
     volatility: VolatilitySettings = VolatilitySettings()

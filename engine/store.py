@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from engine.contracts import Bracket, Candle, SignalRaw
+from greenlight.lifecycle import INITIAL
 
 OPEN_STATES = ("PENDING", "APPROVED", "ROUTED", "OPEN")
 INDICATOR_COLUMNS = (
@@ -278,7 +279,7 @@ async def insert_decision(
     did: int | None = await conn.fetchval(
         "INSERT INTO decisions (signal_id, venue, market, symbol, tf, open_time, side, state,"
         " bracket, signal, expires_at, candle_received_at, regime, guards)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,'PENDING',$8,$9,$10,$11,$12,$13)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$13,$8,$9,$10,$11,$12,$14)"
         " ON CONFLICT DO NOTHING RETURNING id",
         signal_id,
         s.venue,
@@ -292,6 +293,7 @@ async def insert_decision(
         datetime.now(UTC) + timedelta(seconds=ttl_s),
         datetime.fromtimestamp(received_at, UTC),
         regime or None,
+        INITIAL.value,  # a decision is born PENDING; greenlight.lifecycle moves it on
         guards,
     )
     if did is not None:

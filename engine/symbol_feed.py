@@ -17,8 +17,10 @@ from dataclasses import dataclass
 import asyncpg
 
 from engine.contracts import Candle
+from engine.metrics import observe_outcome, observe_queue_lag
 from engine.pipeline import Outcome, StreamProcessor
 from engine.sub_pipeline import SubStreamProcessor
+from engine.trace import bind_trace, trace_id_for
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ class SymbolFeed:
     async def handle(self, candle: Candle, received_at: float, live: bool) -> None:
         """Route one candle: sub candles are processed at once (then any parent they
         complete); a parent is processed when its last sub candle is in, else held."""
+        observe_queue_lag(received_at)
         self.handled[candle.tf] += 1
         if candle.open_time <= self._last.get(candle.tf, -1):
             self.repeats += 1
@@ -125,7 +128,9 @@ class SymbolFeed:
     async def _process_parent(self, candle: Candle, received_at: float, live: bool) -> None:
         # ``live`` was judged on the venue's clock by the ingestor: how long the candle
         # queued here does not change it, so decisions do not depend on machine speed.
+        bind_trace(trace_id_for(candle.venue, candle.symbol, candle.tf, candle.open_time))
         outcome = await self.parent.process(self.pool, candle, received_at, live)
+        observe_outcome(outcome, received_at, live, candle.venue)
         self.outcomes.append((candle, outcome))
         if outcome.decision_id is not None:
             log.info(

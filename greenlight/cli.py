@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 
-from engine.log_redact import install_redaction
+from engine.db import DatabaseError
+from engine.logs import configure_logging
 from engine.secrets import Secret, SecretsError, load_secrets
 from engine.settings import Settings, SettingsError, load_settings
+from engine.startup import StartupError
 from greenlight.lifeline import bind_to_supervisor
 
 
@@ -75,24 +76,41 @@ def _parser() -> argparse.ArgumentParser:
         "anchor: record the chain's head outside the database now",
     )
     audit.add_argument("--anchor-file", help="anchor file (default: settings audit.anchor_file)")
+    sub.add_parser("status", help="processes, database, venue, lag, kill switch and guards")
+    tr = sub.add_parser("trace", help="one decision's path, candle to close, in time order")
+    tr.add_argument("decision_id", type=int)
     an = sub.add_parser("analyze", help="run the analysis on a candle file", add_help=False)
     an.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
-def _setup_logging(settings: Settings | None, secrets: dict[str, Secret]) -> None:
-    level = settings.general.log_level if settings else "INFO"
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    install_redaction(secrets)  # on the root handlers: every logger, third-party ones too
+def _setup_logging(
+    settings: Settings | None, secrets: dict[str, Secret], command: str = "cli"
+) -> None:
+    # structlog JSON on stderr (+ var/log/<process>.jsonl), secrets redacted on every handler
+    configure_logging(settings, command, secrets)
+
+
+def _analyze_args(argv: Sequence[str]) -> list[str] | None:
+    """The arguments after ``analyze`` when that is the command (it has its own parser, so
+    ``greenlight analyze -h`` shows its help), else ``None``."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 1 if "=" in argv[i] or argv[i] in ("-h", "--help") else 2  # --settings PATH
+    if i < len(argv) and argv[i] == "analyze":
+        return list(argv[i + 1 :])
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     bind_to_supervisor()  # started by ``up``/``demo``: die with it (see greenlight.lifeline)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    analyze_args = _analyze_args(argv)
+    if analyze_args is not None:  # needs no settings, database or secrets
+        from engine.analyze import run_analyze
+
+        return run_analyze(analyze_args)
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.settings)
@@ -100,13 +118,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, SecretsError) as exc:
         print(f"greenlight: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(settings, secrets)
-    if args.command in ("engine", "router", "bot"):
-        from greenlight.audit_cli import anchoring
+    _setup_logging(settings, secrets, args.command)
+    try:
+        if args.command in ("engine", "router", "bot"):
+            from greenlight.audit_cli import anchoring
 
-        with anchoring(settings, args.command):
-            return _run(args, settings)
-    return _run(args, settings)
+            with anchoring(settings, args.command):
+                return _run(args, settings)
+        return _run(args, settings)
+    except (StartupError, DatabaseError) as exc:  # what to change, not a traceback
+        print(f"greenlight {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -168,6 +190,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         applied = asyncio.run(migrate(admin_database_url(settings)))
         print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
         return 0
+    if cmd == "status":
+        from greenlight.status_cli import run_status
+
+        return run_status(settings)
+    if cmd == "trace":
+        from greenlight.trace_cli import run_trace
+
+        return run_trace(settings, args.decision_id)
     if cmd == "audit":
         from greenlight.audit_cli import run_audit
 

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -87,15 +88,42 @@ async def _interruptible(work: Coroutine[Any, Any, dict[str, Any]]) -> dict[str,
         raise DemoError("interrupted") from None
 
 
-async def _demo(
+@dataclass
+class System:
+    """The demo's processes on a private database: sim (paused), router, engine, bot."""
+
+    url: str  # the database, as its owner
+    env: dict[str, str]
+    group: ProcessGroup
+    sim_port: int
+    router_port: int
+    logs: dict[str, BinaryIO]
+
+    @property
+    def sim_url(self) -> str:
+        """REST base of the simulator."""
+        return f"http://127.0.0.1:{self.sim_port}"
+
+    def probe(self) -> Probe:
+        """A probe of this system (use it as an async context manager)."""
+        return Probe(self.url, self.sim_port, self.router_port, self.env["GREENLIGHT_ROUTER_TOKEN"])
+
+    def stop(self) -> None:
+        """Stop every child and close the logs."""
+        self.group.stop()
+        for fh in self.logs.values():
+            fh.close()
+
+
+async def start_system(
     settings: Settings,
     candles: int,
     speed: float,
-    timeout: float,
     workdir: Path,
     futures_symbols: tuple[str, ...],
-) -> dict[str, Any]:
-    url = await _fresh_database(settings, workdir)
+) -> System:
+    """Migrate a fresh database and start the processes (the replay stays paused)."""
+    url = await fresh_database(settings, workdir)
     await migrate(url)
     sim_port, router_port = free_port(), free_port()
     env = child_env(
@@ -114,37 +142,51 @@ async def _demo(
             "GREENLIGHT_BOT_CHART_DIR": str(workdir / "charts"),
         },
     )
-    group = ProcessGroup(env)
-    logs = _open_logs(workdir)
-    started = time.monotonic()
+    system = System(url, env, ProcessGroup(env), sim_port, router_port, _open_logs(workdir))
     try:
+        group, logs = system.group, system.logs
         sim = group.start("sim", "sim", "--paused", stdout=logs["sim"])
         await asyncio.to_thread(wait_port, "127.0.0.1", sim_port, 60, sim)
         router = group.start("router", "router", stdout=logs["router"])
         await asyncio.to_thread(wait_port, "127.0.0.1", router_port, 60, router)
         group.start("engine", "engine", stdout=logs["engine"])
         group.start("bot", "bot", "--auto-approve", stdout=logs["bot"])
-        probe = Probe(url, sim_port, router_port, env["GREENLIGHT_ROUTER_TOKEN"])
-        await _drive(group, probe, TIMEFRAMES_MS[settings.market.timeframe], started + timeout)
+    except BaseException:
+        system.stop()
+        raise
+    return system
+
+
+async def _demo(
+    settings: Settings,
+    candles: int,
+    speed: float,
+    timeout: float,
+    workdir: Path,
+    futures_symbols: tuple[str, ...],
+) -> dict[str, Any]:
+    started = time.monotonic()
+    system = await start_system(settings, candles, speed, workdir, futures_symbols)
+    try:
+        tf_ms = TIMEFRAMES_MS[settings.market.timeframe]
+        await drive(system.group, system.probe(), tf_ms, started + timeout)
         return await report.build(
-            url,
-            f"http://127.0.0.1:{sim_port}",
+            system.url,
+            system.sim_url,
             SIM_DEMO_API_KEY,
             SIM_DEMO_API_SECRET,
             time.monotonic() - started,
             settings.strategy.agent,
         )
     finally:
-        group.stop()
-        for fh in logs.values():
-            fh.close()
+        system.stop()
 
 
 def _open_logs(workdir: Path) -> dict[str, BinaryIO]:
     return {n: (workdir / f"{n}.log").open("wb") for n in ("sim", "router", "engine", "bot")}
 
 
-async def _fresh_database(settings: Settings, workdir: Path) -> str:
+async def fresh_database(settings: Settings, workdir: Path) -> str:
     if not settings.database.url:
         return await asyncio.to_thread(start_embedded, workdir / "pgdata")
     name = f"greenlight_demo_{int(time.time())}"
@@ -242,18 +284,18 @@ def _last_closed(status: dict[str, Any], tf_ms: int) -> int:
     return int(status["server_time"]) // tf_ms * tf_ms - tf_ms
 
 
-async def _drive(group: ProcessGroup, probe: Probe, tf_ms: int, deadline: float) -> None:
+async def drive(group: ProcessGroup, probe: Probe, tf_ms: int, deadline: float) -> None:
     """Step the market one timeframe at a time, letting everything settle between steps."""
     tf = next(k for k, v in TIMEFRAMES_MS.items() if v == tf_ms)
     async with probe:
         status = await probe.sim_call("status")
-        await _settle(group, probe, status, tf, tf_ms, deadline)
+        await settle(group, probe, status, tf, tf_ms, deadline)
         while not status.get("finished"):
             status = await probe.sim_call("advance", {"ms": tf_ms})
-            await _settle(group, probe, status, tf, tf_ms, deadline)
+            await settle(group, probe, status, tf, tf_ms, deadline)
 
 
-async def _settle(
+async def settle(
     group: ProcessGroup,
     probe: Probe,
     status: dict[str, Any],

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 from greenlight.lifeline import supervised_env
 
@@ -59,6 +59,7 @@ class ProcessGroup:
     env: dict[str, str]
     settings_path: str | None = None
     procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    launched: dict[str, tuple[tuple[str, ...], Any, Any]] = field(default_factory=dict)
 
     def start(
         self,
@@ -77,7 +78,21 @@ class ProcessGroup:
             cmd, env=supervised_env(self.env), stdin=stdin, stdout=stdout, start_new_session=True
         )
         self.procs.append((name, proc))
+        self.launched[name] = (args, stdin, stdout)
         return proc
+
+    def kill_and_restart(self, name: str) -> subprocess.Popen[bytes]:
+        """SIGKILL the child ``name`` (no chance to clean up: a crash), wait for it to be
+        gone, and start it again with the same command line and output."""
+        for i, (n, p) in enumerate(self.procs):
+            if n == name:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+                del self.procs[i]
+                break
+        args, stdin, stdout = self.launched[name]
+        return self.start(name, *args, stdin=stdin, stdout=stdout)
 
     def dead(self) -> list[tuple[str, int]]:
         """Children that have exited, with their exit codes."""

@@ -14,6 +14,7 @@ from types import FrameType
 from engine.db import database_url, migrate
 from engine.modes import mode_headline
 from engine.settings import Settings, venue_endpoints
+from engine.startup import StartupError, port_problem
 from greenlight.procs import ProcessGroup, child_env, router_token, wait_port
 
 
@@ -27,9 +28,12 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 def run_up(settings: Settings, settings_path: str | None) -> int:
     """Start every process the settings ask for and supervise them; return the exit code."""
+    check_ports(settings)
     url = database_url(settings)  # starts the embedded server when no URL is configured
     asyncio.run(migrate(url))
-    group = ProcessGroup(child_env(url, router_token(os.environ)), settings_path)
+    group = ProcessGroup(
+        child_env(url, router_token(os.environ), quiet_logs(settings)), settings_path
+    )
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     code = 0
@@ -59,10 +63,52 @@ def run_up(settings: Settings, settings_path: str | None) -> int:
     return code
 
 
+def quiet_logs(settings: Settings) -> dict[str, str]:
+    """With the console chat on a terminal, the children's stderr shows warnings and errors
+    only, so log lines do not interleave with the chat; everything is in var/log/*.jsonl."""
+    if (
+        "console" in settings.bot.channels
+        and sys.stdout.isatty()
+        and not settings.logs.stderr_level
+    ):
+        return {"GREENLIGHT_LOGS_STDERR_LEVEL": "WARNING"}
+    return {}
+
+
+def listen_ports(settings: Settings) -> list[tuple[str, int, str]]:
+    """``(host, port, setting)`` of every port the processes ``up`` starts will listen on."""
+    out: list[tuple[str, int, str]] = [(settings.router.host, settings.router.port, "router.port")]
+    if settings.venue.name == "sim":
+        out.insert(0, (settings.sim.host, settings.sim.port, "sim.port"))
+    m = settings.metrics
+    for proc, port in metric_ports(settings):
+        out.append((m.host, port, f"metrics.{proc}_port"))
+    return out
+
+
+def metric_ports(settings: Settings) -> list[tuple[str, int]]:
+    """``(process, port)`` of each ``/metrics`` endpoint ``up`` starts (0-ports left out)."""
+    m = settings.metrics
+    procs = [("sim", m.sim_port)] if settings.venue.name == "sim" else []
+    procs += [("router", m.router_port), ("engine", m.engine_port), ("bot", m.bot_port)]
+    return [(p, port) for p, port in procs if port]
+
+
+def check_ports(settings: Settings) -> None:
+    """Raise :class:`StartupError` naming the first busy port's setting, before anything
+    starts (a process already listening there would otherwise be taken for ours)."""
+    for host, port, setting in listen_ports(settings):
+        problem = port_problem(host, port, setting)
+        if problem:
+            raise StartupError(problem)
+
+
 def banner(settings: Settings, url: str) -> str:
     """The start-up banner: the mode first, in words a trader cannot misread."""
     ep = venue_endpoints(settings)
     where = url.split("?")[0] if "@" not in url else url.split("@")[-1]
+    host = settings.metrics.host
+    metrics = " · ".join(f"{p} http://{host}:{port}/metrics" for p, port in metric_ports(settings))
     return (
         "\nGreenlight is up.\n"
         f"  MODE      {mode_headline(settings.general.mode)}\n"
@@ -71,6 +117,8 @@ def banner(settings: Settings, url: str) -> str:
         f"  database  {where}\n"
         f"  chat      {', '.join(settings.bot.channels)} — decisions appear here; type "
         "'approve N', 'reject N', 'status', 'kill', 'help'\n"
+        f"  metrics   {metrics or 'off'}\n"
+        "  logs      JSON lines on stderr and in var/log/<process>.jsonl; chat on stdout\n"
         "  stop      Ctrl-C\n"
     )
 

@@ -11,6 +11,7 @@ import asyncpg
 
 from engine.contracts import Bracket, Market, Side
 from engine.symbols import SymbolRules
+from greenlight.lifecycle import Event, State
 from router import admission, lifecycle, otoco, store
 from router.core import Core, client_id, parse_bracket
 from router.errors import RejectedError, TemporaryError, VenueError
@@ -219,7 +220,7 @@ async def quarantine(core: Core, decision_id: int, exc: Exception) -> dict[str, 
     core.note_error(f"#D-{decision_id} {reason}")
     async with core.pool.acquire() as conn, conn.transaction():
         row = await store.transition(
-            conn, decision_id, ["APPROVED"], "FAILED", failure_reason=reason
+            conn, decision_id, Event.FAIL, [State.APPROVED], failure_reason=reason
         )
         if row is not None:
             await store.alert(
@@ -272,7 +273,7 @@ def _entry_row(
 async def _fail_unrouted(core: Core, decision_id: int, reason: str) -> dict[str, Any]:
     async with core.pool.acquire() as conn, conn.transaction():
         row = await store.transition(
-            conn, decision_id, ["APPROVED"], "FAILED", failure_reason=reason
+            conn, decision_id, Event.FAIL, [State.APPROVED], failure_reason=reason
         )
         if row is not None:
             text = f"⚠️ #D-{decision_id} not routed: {reason}"

@@ -6,6 +6,8 @@ from typing import Any
 
 import aiohttp
 
+from engine.trace import HEADER, current_trace
+
 
 class RouterError(RuntimeError):
     """The router refused a request or could not be reached; ``reason`` says why."""
@@ -32,12 +34,16 @@ class RouterClient:
             await self._session.close()
             self._session = None
 
+    def _with_trace(self) -> dict[str, str]:
+        trace = current_trace()  # the decision's trace travels with the request
+        return {**self._headers, HEADER: trace} if trace else self._headers
+
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
             async with self._session.request(
-                method, self.base_url + path, json=body, headers=self._headers
+                method, self.base_url + path, json=body, headers=self._with_trace()
             ) as resp:
                 data = await resp.json(content_type=None)
                 status = resp.status

@@ -45,6 +45,7 @@ class Core:
     leverage_cap: int = 3
     margin_type: str = "ISOLATED"
     limits: BracketLimits = field(default_factory=BracketLimits)
+    routed_timeout_s: float = 60.0  # ROUTED with nothing on the venue this long → FAILED
     errors: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=50))
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     _symbol_locks: dict[str, asyncio.Lock] = field(default_factory=dict)

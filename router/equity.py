@@ -24,6 +24,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -51,6 +52,10 @@ class SpotAccount(Protocol):
         """The last traded price of ``symbol``."""
         ...
 
+    async def server_time(self) -> int:
+        """The venue's clock (ms)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Holding:
@@ -73,6 +78,12 @@ class AccountSnapshot:
     cash: Decimal  # spot: the quote asset, free + locked; USD-M: the wallet balance
     holdings: tuple[Holding, ...]
     equity: Decimal
+    venue_time_ms: int  # the venue's clock when the snapshot was taken
+
+    @property
+    def day(self) -> str:
+        """The venue's UTC day of the snapshot (the drawdown guard's day)."""
+        return datetime.fromtimestamp(self.venue_time_ms / 1000, UTC).date().isoformat()
 
     def to_json(self) -> dict[str, Any]:
         """The ``control`` row (decimals as strings)."""
@@ -81,6 +92,8 @@ class AccountSnapshot:
             "quote": QUOTE,
             "cash": str(self.cash),
             "equity": str(self.equity),
+            "venue_time_ms": self.venue_time_ms,
+            "day": self.day,
             "holdings": [
                 {
                     "symbol": h.symbol,
@@ -97,6 +110,7 @@ class AccountSnapshot:
 async def spot_snapshot(venue: SpotAccount) -> AccountSnapshot:
     """Balances from one ``/api/v3/account`` answer, each non-quote asset at its last price
     (an asset without a ``<ASSET>USDT`` market is left out, with a warning)."""
+    at = await venue.server_time()
     balances = await venue.balances()
     cash = balances.get(QUOTE, Decimal(0))
     holdings = []
@@ -111,26 +125,33 @@ async def spot_snapshot(venue: SpotAccount) -> AccountSnapshot:
             continue
         holdings.append(Holding(symbol, qty, price))
     equity = cash + sum((h.quantity * h.price for h in holdings), Decimal(0))
-    return AccountSnapshot("spot", cash, tuple(holdings), equity)
+    return AccountSnapshot("spot", cash, tuple(holdings), equity, at)
 
 
 async def usdm_snapshot(venue: FuturesVenue) -> AccountSnapshot:
     """Wallet and positions from one ``/fapi/v2/account`` answer."""
+    at = await venue.server_time()
     acct = await venue.account()
     holdings = tuple(
         Holding(p.symbol, p.amount, entry_price=p.entry_price, unrealized=p.unrealized_pnl)
         for p in acct.positions
     )
-    return AccountSnapshot("usdm", acct.wallet, holdings, acct.wallet + acct.unrealized_pnl)
+    equity = acct.wallet + acct.unrealized_pnl
+    return AccountSnapshot("usdm", acct.wallet, holdings, equity, at)
 
 
 async def store_snapshot(pool: asyncpg.Pool, snap: AccountSnapshot) -> None:
-    """Write the equity figure and its snapshot together."""
+    """Write the equity figure and its snapshot together; the first snapshot of a venue
+    day also becomes that day's opening equity (``<equity key>_day_open``)."""
+    key = EQUITY_KEYS[snap.market]
     rows: list[tuple[str, Any]] = [
-        (EQUITY_KEYS[snap.market], str(snap.equity)),
+        (key, str(snap.equity)),
         (SNAPSHOT_KEYS[snap.market], snap.to_json()),
     ]
     async with pool.acquire() as conn, conn.transaction():
+        opening = await conn.fetchval("SELECT value FROM control WHERE key = $1", f"{key}_day_open")
+        if not isinstance(opening, dict) or opening.get("day") != snap.day:
+            rows.append((f"{key}_day_open", {"day": snap.day, "equity": str(snap.equity)}))
         for key, value in rows:
             await conn.execute(
                 "INSERT INTO control (key, value, updated_by) VALUES ($1, $2::jsonb, 'router')"
@@ -156,11 +177,13 @@ async def publish_usdm_equity(pool: asyncpg.Pool, venue: FuturesVenue) -> Decima
 
 
 class EquityPublisher:
-    """Publishes both markets' snapshots on demand (after a fill) and on a timer."""
+    """Publishes both markets' snapshots on demand (after a fill) and on a timer; calls
+    ``after`` (e.g. the drawdown guard) after each round."""
 
     def __init__(
         self, pool: asyncpg.Pool, venue: SpotAccount, futures: FuturesVenue | None = None
     ) -> None:
+        self.after: Callable[[], Awaitable[Any]] | None = None
         self._jobs: dict[str, Callable[[], Awaitable[Decimal]]] = {
             "spot": lambda: publish_equity(pool, venue)
         }
@@ -176,6 +199,8 @@ class EquityPublisher:
                 await job()
             except (VenueError, OSError, asyncpg.PostgresError) as exc:
                 log.warning("%s equity not refreshed: %s", name, exc)
+        if self.after is not None:
+            await self.after()
 
     async def run(self, every_s: float = 5.0) -> None:
         """Refresh every ``every_s`` seconds until cancelled."""

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import asyncpg
 
+from greenlight.lifecycle import Event
 from router import alerts, futures, ledger, lifecycle, store
 from router.core import Core, client_id
 from router.errors import OrderNotFoundError, ReduceOnlyRejectedError, VenueError
@@ -202,7 +203,7 @@ async def _close(core: Core, decision: asyncpg.Record, quote: str) -> None:
     rules = await core.rules_for("usdm", decision["symbol"])
     async with core.pool.acquire() as conn, conn.transaction():
         fig = await ledger.recompute_position(conn, decision, rules.base_asset, quote)
-        row = await store.transition(conn, decision["id"], ["OPEN"], "CLOSED",
+        row = await store.transition(conn, decision["id"], Event.FLAT,
                                      realized_pnl=fig.realized_pnl,
                                      closed_at=datetime.now(UTC))  # fmt: skip
         if row is not None:

@@ -4,8 +4,9 @@ Thresholds come from ``[guards]`` in the settings (the module constants are the 
 
 - ``DAILY_DRAWDOWN_LIMIT``: trip when the published equity (``control.equity_quote`` for
   spot, ``control.equity_quote_usdm`` for USD-M: each marked to market from one account
-  snapshot, see :mod:`router.equity`) falls this fraction below the first figure of the UTC
-  day (kept in ``control.<key>_day_open``).
+  snapshot, see :mod:`router.equity`) falls this fraction below the first figure of the
+  venue's UTC day (kept in ``control.<key>_day_open``; the venue's clock, so that a fast
+  replay is judged per market day).
 - ``STALE_TIMEFRAMES``: trip when the newest candle of a traded symbol in the ``candles``
   table is older than this many timeframes, checked only while the venue is live (its user
   stream connected). Against the simulator the candle's ``received_at`` is used, because
@@ -23,6 +24,8 @@ from decimal import Decimal
 
 import asyncpg
 
+from router.metrics import guard_checks
+
 log = logging.getLogger(__name__)
 DAILY_DRAWDOWN_LIMIT = Decimal("0.05")
 STALE_TIMEFRAMES = 3
@@ -31,34 +34,27 @@ EQUITY_KEYS = ("equity_quote", "equity_quote_usdm")
 
 
 async def drawdown_breach(
-    conn: asyncpg.Connection, key: str, now: datetime, limit: Decimal = DAILY_DRAWDOWN_LIMIT
+    conn: asyncpg.Connection, key: str, limit: Decimal = DAILY_DRAWDOWN_LIMIT
 ) -> str | None:
-    """The breach description for the ``key`` equity snapshot, or ``None``.
+    """The breach description for the ``key`` equity, or ``None``.
 
-    The first snapshot seen on a UTC day becomes that day's opening equity.
+    Days are the venue's: the first snapshot of a venue day is that day's opening equity
+    (written with the snapshot, :func:`router.equity.store_snapshot`), so a replay that runs
+    a month of market in an hour is judged day by market day.
     """
     value = await conn.fetchval("SELECT value FROM control WHERE key = $1", key)
-    if value is None:
+    opening = await conn.fetchval("SELECT value FROM control WHERE key = $1", f"{key}_day_open")
+    if value is None or not isinstance(opening, dict):
         return None
     equity = Decimal(str(value))  # marked to market from one snapshot (router.equity)
-    day = now.astimezone(UTC).date().isoformat()
-    opening = await conn.fetchval("SELECT value FROM control WHERE key = $1", f"{key}_day_open")
-    if not isinstance(opening, dict) or opening.get("day") != day:
-        await conn.execute(
-            "INSERT INTO control (key, value, updated_by) VALUES ($1, $2::jsonb, 'router')"
-            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value,"
-            " updated_at = clock_timestamp(), updated_by = 'router'",
-            f"{key}_day_open",
-            {"day": day, "equity": str(equity)},
-        )
-        return None
     start = Decimal(opening["equity"])
     if start <= 0:
         return None
     drop = (start - equity) / start
     if drop < limit:
         return None
-    return f"daily drawdown {drop:.2%} on {key} ({start} → {equity}) breaches {limit:.0%}"
+    day = opening["day"]
+    return f"daily drawdown {drop:.2%} on {key} ({start} → {equity}) on {day} breaches {limit:.0%}"
 
 
 async def stale_symbols(
@@ -111,7 +107,7 @@ class Guards:
         found: dict[str, str] = {}
         async with self.pool.acquire() as conn:
             for key in EQUITY_KEYS:
-                breach = await drawdown_breach(conn, key, now, self.drawdown_limit)
+                breach = await drawdown_breach(conn, key, self.drawdown_limit)
                 if breach:
                     found[f"drawdown:{key}"] = breach
             if self.live():
@@ -124,6 +120,7 @@ class Guards:
                         f"stale market data: no {self.tf} candle on {symbol} for over"
                         f" {self.stale_timeframes} timeframes"
                     )
+        guard_checks(found)
         self._tripped &= set(found)  # an episode ends when its condition clears
         fresh = [(kind, text) for kind, text in found.items() if kind not in self._tripped]
         for kind, text in fresh:

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from greenlight.lifecycle import Event, State, advance_all
 from router import futures_lifecycle, lifecycle, otoco, store
 from router.core import Core, client_id
 from router.errors import DuplicateOrderError, NoChangeNeeded, OrderNotFoundError, VenueError
@@ -45,15 +46,15 @@ class KillSwitch:
         """Halt trading; cancel pending decisions and working entries; optionally flatten."""
         async with self.core.pool.acquire() as conn, conn.transaction():
             was_enabled = await store.set_trading(conn, False, by)
-            cancelled = [
-                r["id"]
-                for r in await conn.fetch(
-                    "UPDATE decisions SET state = 'CANCELLED', updated_at = clock_timestamp()"
-                    " WHERE state IN ('PENDING', 'APPROVED') RETURNING id"
-                )
-            ]
-            for d in cancelled:
-                await store.audit(conn, "decision.cancelled", d, {"by": by, "reason": reason})
+            halted = await advance_all(
+                conn,
+                Event.CANCEL,
+                store.ACTOR,
+                "true",
+                only_from=[State.PENDING, State.APPROVED],
+                audit={"by": by, "reason": reason},
+            )
+            cancelled = [r["id"] for r in halted]
             await store.audit(conn, "kill", None, {"by": by, "flatten": flatten, "reason": reason,
                                                     "cancelled": cancelled})  # fmt: skip
             live = await store.live_decisions(conn)

@@ -15,6 +15,7 @@ from decimal import Decimal
 import asyncpg
 
 from engine.symbols import SymbolRules
+from greenlight.lifecycle import Event, State
 from router import alerts, ledger, store
 from router.core import Core
 from router.errors import VenueError
@@ -251,17 +252,17 @@ async def entry_progress(
         return None
     if decision["state"] == "ROUTED":
         async with core.pool.acquire() as conn, conn.transaction():
-            await store.transition(conn, decision["id"], ["ROUTED"], "OPEN")
+            await store.transition(conn, decision["id"], Event.FILL)
     return entry_done
 
 
 async def entry_ended_empty(core: Core, decision_id: int, entry: asyncpg.Record) -> None:
     rejected = entry["status"] == "REJECTED"
-    new_state = "FAILED" if rejected else "CANCELLED"
+    event = Event.FAIL if rejected else Event.CANCEL
     reason = entry["reject_reason"] or f"entry {entry['status'].lower()} without a fill"
     async with core.pool.acquire() as conn, conn.transaction():
         extra = {"failure_reason": reason} if rejected else {}
-        row = await store.transition(conn, decision_id, ["ROUTED"], new_state, **extra)
+        row = await store.transition(conn, decision_id, event, [State.ROUTED], **extra)
         if row is not None:
             icon = "⚠️ Entry rejected" if rejected else "✖️ Entry cancelled"
             await store.alert(
@@ -287,8 +288,7 @@ async def _close_if_flat(core: Core, decision: asyncpg.Record) -> None:
         row = await store.transition(
             conn,
             decision["id"],
-            ["OPEN"],
-            "CLOSED",
+            Event.FLAT,
             realized_pnl=fig.realized_pnl,
             closed_at=datetime.now(UTC),
         )

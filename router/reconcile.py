@@ -1,67 +1,138 @@
-"""Reconciliation: after a start or a user-stream reconnect, make the DB agree with the venue.
+"""Reconciliation: make the DB agree with the venue — after a start or a user-stream
+reconnect, and periodically (every ``router.reconcile_interval_s``) while all looks healthy.
 
 For every ROUTED/OPEN decision each order is queried by client id. Differences are logged,
-audited and alerted before the venue's (monotonic) progress is applied; nothing is
+audited, alerted and counted before the venue's (monotonic) progress is applied; nothing is
 silently overwritten, and an order the venue never saw is sent again only when it was
-provably never placed.
+provably never placed. Around the decisions the account is checked too: our-prefixed open
+orders the database does not know, spot holdings below our open positions, USD-M positions
+and (after a start or reconnect only: funding moves it) the USD-M wallet. The periodic pass
+only reconciles the decisions :mod:`router.reconcile_check` found differing, so a quiet
+account costs one order query per working order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import asyncpg
 
-from router import brackets, lifecycle, otoco, protect, reconcile_usdm, store
+from router import (
+    brackets,
+    lifecycle,
+    liveness,
+    otoco,
+    protect,
+    reconcile_check,
+    reconcile_usdm,
+    store,
+)
 from router.core import Core, parse_bracket
 from router.errors import OrderNotFoundError, VenueError
 from router.ladder import Rung, parse_leg
+from router.reconcile_check import DifferenceMemory
 from router.venues.base import TERMINAL_STATUSES, OrderReport
 
 log = logging.getLogger(__name__)
+GRACE_S = 1.0  # a difference must outlive this long: events on a healthy stream are faster
 
 
 class Reconciler:
-    """Runs one reconciliation at a time over all live decisions."""
+    """Runs one reconciliation at a time over all live decisions.
 
-    def __init__(self, core: Core) -> None:
+    ``runs`` counts full runs (start, reconnect), ``periodic_runs`` the periodic passes and
+    ``corrections`` every order the database had wrong and that was corrected from the venue.
+    """
+
+    def __init__(self, core: Core, grace_s: float = GRACE_S) -> None:
         self.core = core
+        self.grace_s = grace_s
         self._running = asyncio.Lock()
         self.runs = 0
+        self.periodic_runs = 0
+        self.corrections = 0
+        self.last_periodic_at: float | None = None
+        self.memory = DifferenceMemory()
+        self.unknown: set[str] = set()  # our client ids the venue does not know (alerted)
 
     async def run(self) -> int:
-        """Reconcile every live decision; return the number of differences found."""
+        """Reconcile every live decision and the account; return the number of differences."""
         async with self._running:
             self.runs += 1
-            async with self.core.pool.acquire() as conn:
-                live = await store.live_decisions(conn)
-            diffs = 0
-            for decision in live:
-                try:
-                    async with self.core.lock(decision["id"]):
-                        if decision["market"] == "usdm":
-                            diffs += await reconcile_usdm.decision(self.core, decision)
-                        else:
-                            diffs += await self._decision(decision)
-                        await lifecycle.advance_locked(self.core, decision["id"])
-                except VenueError as exc:
-                    self.core.note_error(f"reconcile #D-{decision['id']}: {exc.describe()}")
-            for symbol in sorted({d["symbol"] for d in live if d["market"] != "usdm"}):
-                diffs += await self._foreign_orders(symbol)
-            if self.core.futures is not None:
-                diffs += await self._usdm_account(live)
-            return diffs
+            return await self._pass(None, confirm=False)
 
-    async def _usdm_account(self, live: list[asyncpg.Record]) -> int:
+    async def periodic(self) -> int:
+        """One periodic pass: find the live decisions whose orders differ from the venue,
+        let ``grace_s`` pass (an event in flight on a healthy stream lands meanwhile), then
+        reconcile those and check the account. Returns the number of differences."""
+        suspects = await self.suspects()
+        if suspects:
+            await asyncio.sleep(self.grace_s)
+        return await self.correct(suspects)
+
+    async def suspects(self) -> set[int]:
+        """Ids of live decisions whose orders differ from the venue right now (read-only)."""
+        async with self.core.pool.acquire() as conn:
+            live = await store.live_decisions(conn)
+        return await reconcile_check.suspects(self.core, live, self.unknown)
+
+    async def correct(self, suspects: set[int]) -> int:
+        """Reconcile the ``suspects`` (what still differs is corrected, counted and alerted)
+        and check the account; differences must be confirmed by two passes to be alerted."""
+        async with self._running:
+            self.periodic_runs += 1
+            diffs = await self._pass(suspects, confirm=True)
+            self.last_periodic_at = time.time()
+        return diffs
+
+    def view(self) -> dict[str, Any]:
+        """What ``GET /v1/state`` shows about reconciliation."""
+        return {
+            "runs": self.runs,
+            "periodic_runs": self.periodic_runs,
+            "corrections": self.corrections,
+            "last_periodic_at": self.last_periodic_at,
+        }
+
+    async def _pass(self, only: set[int] | None, confirm: bool) -> int:
+        """Reconcile the live decisions (those in ``only`` when given), then the account."""
+        async with self.core.pool.acquire() as conn:
+            live = await store.live_decisions(conn)
+        diffs = 0
+        for decision in live:
+            if only is not None and decision["id"] not in only:
+                continue
+            try:
+                async with self.core.lock(decision["id"]):
+                    if decision["market"] == "usdm":
+                        found = await reconcile_usdm.decision(self.core, decision, self.unknown)
+                    else:
+                        found = await self._decision(decision)
+                    await lifecycle.advance_locked(self.core, decision["id"])
+            except VenueError as exc:
+                self.core.note_error(f"reconcile #D-{decision['id']}: {exc.describe()}")
+                continue
+            self.corrections += found
+            diffs += found
+        for symbol in sorted({d["symbol"] for d in live if d["market"] != "usdm"}):
+            diffs += await self._foreign_orders(symbol)
+        diffs += await reconcile_check.spot_holdings(self.core, live, self.memory, confirm)
+        if self.core.futures is not None:
+            diffs += await self._usdm_account(live, confirm)
+        return diffs
+
+    async def _usdm_account(self, live: list[asyncpg.Record], confirm: bool) -> int:
         """Foreign algo orders, positions and the wallet of the USD-M account."""
         diffs = 0
         try:
             for symbol in sorted({d["symbol"] for d in live if d["market"] == "usdm"}):
-                diffs += await reconcile_usdm.foreign_algos(self.core, symbol)
-            diffs += await reconcile_usdm.positions(self.core)
-            diffs += await reconcile_usdm.wallet(self.core)
+                diffs += await reconcile_usdm.foreign_algos(self.core, symbol, self.memory)
+            diffs += await reconcile_usdm.positions(self.core, self.memory, confirm)
+            if not confirm:  # funding moves the wallet every 8 h: not on every periodic pass
+                diffs += await reconcile_usdm.wallet(self.core)
         except VenueError as exc:
             self.core.note_error(f"reconcile USD-M account: {exc.describe()}")
         return diffs
@@ -118,7 +189,10 @@ class Reconciler:
         return bool(recorded >= row["filled_quantity"])
 
     async def _compare(self, decision_id: int, row: asyncpg.Record, report: OrderReport) -> int:
-        changed = (row["status"], row["filled_quantity"]) != (report.status, report.executed_qty)
+        # A terminal row only gets here with fills missing: that is a difference too.
+        terminal = row["status"] in TERMINAL_STATUSES
+        db, venue = (row["status"], row["filled_quantity"]), (report.status, report.executed_qty)
+        changed = terminal or (db != venue and not reconcile_check.activation_only(db, venue))
         if changed:
             await self._report_diff(decision_id, row, report)
         await lifecycle.apply_report(self.core, decision_id, report, acked=True)
@@ -133,10 +207,7 @@ class Reconciler:
             "venue": {"status": report.status, "filled": report.executed_qty},
         }
         log.warning("reconcile difference %s", detail)
-        text = (
-            f"🔄 Reconciled #D-{decision_id} {row['leg']}: {row['status']} → {report.status}"
-            f" (filled {row['filled_quantity']} → {report.executed_qty})"
-        )
+        text = reconcile_usdm.diff_text(decision_id, row, report.status, report.executed_qty)
         if report.executed_qty < row["filled_quantity"]:
             text += " — venue reports LESS than recorded; kept ours, check manually"
         async with self.core.pool.acquire() as conn, conn.transaction():
@@ -152,6 +223,7 @@ class Reconciler:
     ) -> int:
         d = decision["id"]
         if row["status"] != "NEW_PENDING":
+            self.unknown.add(row["client_order_id"])
             text = f"🚨 #D-{d} order {row['client_order_id']} ({row['status']}) unknown to venue"
             self.core.note_error(text)
             await self.core.alert("error", text, d)
@@ -170,11 +242,8 @@ class Reconciler:
 
     async def _resend_entry(self, decision: asyncpg.Record, row: asyncpg.Record) -> None:
         d = decision["id"]
-        async with self.core.pool.acquire() as conn:
-            live = await conn.fetchval("SELECT expires_at > now() FROM decisions WHERE id = $1", d)
-            enabled = await store.trading_enabled(conn)
-        if not (live and enabled):
-            reason = "never reached the venue; decision expired or trading halted"
+        if not await liveness.may_resend_entry(self.core, d):
+            reason = liveness.NO_RESEND
             await lifecycle.mark_order(self.core, d, row["client_order_id"], "REJECTED", reason)
             return
         bracket = parse_bracket(decision["bracket"])
@@ -202,6 +271,8 @@ class Reconciler:
             }
         unknown = [c for c in ours if c not in known]
         for cid in unknown:
+            if not self.memory.report(f"foreign:{cid}", True, confirm=False):
+                continue  # alerted already
             text = f"🚨 open order {cid} on {symbol} is not in the database"
             self.core.note_error(text)
             await self.core.alert("error", text, None)

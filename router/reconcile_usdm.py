@@ -2,7 +2,8 @@
 
 Order progress reported by the venue is applied (it is monotonic); positions and the wallet
 are compared and every difference is logged, audited and alerted — the database is never
-silently overwritten with the venue's figures.
+silently overwritten with the venue's figures. A :class:`DifferenceMemory` keeps a standing
+difference from being alerted again on every (periodic) pass.
 """
 
 from __future__ import annotations
@@ -10,21 +11,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import asyncpg
 
-from router import brackets, futures, futures_lifecycle, lifecycle, store
+from router import brackets, futures, futures_lifecycle, lifecycle, liveness, store
 from router.core import Core, parse_bracket
 from router.errors import OrderNotFoundError, VenueError
 from router.venues.base import TERMINAL_STATUSES, AlgoReport, NewAlgoOrder, OrderReport
 from router.venues.binance_http import fmt_decimal
+
+if TYPE_CHECKING:
+    from router.reconcile_check import DifferenceMemory
 
 log = logging.getLogger(__name__)
 BALANCE_TOLERANCE = Decimal("0.01")  # USDT; rounding of fees on the venue side
 WALLET_KEY = "usdm_wallet_reconciled"
 
 
-async def _query(core: Core, row: asyncpg.Record) -> AlgoReport | OrderReport | None:
+async def query(core: Core, row: asyncpg.Record) -> AlgoReport | OrderReport | None:
+    """The venue's report of one order row (algo or plain); ``None`` if the venue has none."""
     venue = core.usdm()
     try:
         if futures_lifecycle.is_algo(row):
@@ -34,9 +40,13 @@ async def _query(core: Core, row: asyncpg.Record) -> AlgoReport | OrderReport | 
         return None
 
 
-def _venue_view(report: AlgoReport | OrderReport) -> tuple[str, Decimal]:
+def venue_view(report: AlgoReport | OrderReport) -> tuple[str, Decimal]:
+    """Status and executed quantity as the order row would record them."""
     if isinstance(report, AlgoReport):
-        return report.status, report.filled_qty
+        if report.status == "FINISHED":
+            return ("FILLED" if report.filled_qty > 0 else "EXPIRED"), report.filled_qty
+        status = "TRIGGERED" if report.status == "TRIGGERING" else report.status
+        return status, report.filled_qty
     return report.status, report.executed_qty
 
 
@@ -52,7 +62,7 @@ async def _settled(core: Core, row: asyncpg.Record) -> AlgoReport | OrderReport 
     if wait <= 0:
         return None
     await asyncio.sleep(wait)
-    return await _query(core, row)
+    return await query(core, row)
 
 
 async def _fills_complete(core: Core, row: asyncpg.Record) -> bool:
@@ -64,22 +74,25 @@ async def _fills_complete(core: Core, row: asyncpg.Record) -> bool:
     return bool(recorded >= row["filled_quantity"])
 
 
-async def decision(core: Core, d: asyncpg.Record) -> int:
-    """Reconcile one live USD-M decision's orders; return the number of differences."""
+async def decision(core: Core, d: asyncpg.Record, unknown: set[str] | None = None) -> int:
+    """Reconcile one live USD-M decision's orders; return the number of differences.
+    Client ids the venue does not know are added to ``unknown``."""
     async with core.pool.acquire() as conn:
         orders = await store.orders_for(conn, d["id"])
     diffs = 0
     for row in orders:
         if row["status"] in TERMINAL_STATUSES and await _fills_complete(core, row):
             continue
-        report = await _query(core, row)
+        report = await query(core, row)
         if report is None and row["status"] == "NEW_PENDING":
             report = await _settled(core, row)
         if report is None:
-            diffs += await _missing(core, d, row)
+            diffs += await _missing(core, d, row, set() if unknown is None else unknown)
             continue
-        status, filled = _venue_view(report)
-        if (row["status"], row["filled_quantity"]) != (status, filled):
+        status, filled = venue_view(report)
+        # A terminal row only gets here with fills missing: that is a difference too.
+        terminal = row["status"] in TERMINAL_STATUSES
+        if terminal or (row["status"], row["filled_quantity"]) != (status, filled):
             diffs += 1
             await _report(core, d["id"], row, status, filled)
         if isinstance(report, AlgoReport):
@@ -96,30 +109,24 @@ async def _report(
               "db": {"status": row["status"], "filled": row["filled_quantity"]},
               "venue": {"status": status, "filled": filled}}  # fmt: skip
     log.warning("reconcile difference %s", detail)
-    text = (f"🔄 Reconciled #D-{decision_id} {row['leg']}: {row['status']} → {status}"
-            f" (filled {row['filled_quantity']} → {filled})")  # fmt: skip
+    text = diff_text(decision_id, row, status, filled)
     async with core.pool.acquire() as conn, conn.transaction():
         await store.audit(conn, "reconcile.difference", decision_id, detail)
         await store.alert(conn, "info", text, decision_id)
 
 
-async def _missing(core: Core, d: asyncpg.Record, row: asyncpg.Record) -> int:
+async def _missing(core: Core, d: asyncpg.Record, row: asyncpg.Record, unknown: set[str]) -> int:
     decision_id, cid = d["id"], row["client_order_id"]
     if row["status"] != "NEW_PENDING":
+        unknown.add(cid)
         text = f"🚨 #D-{decision_id} order {cid} ({row['status']}) unknown to venue"
         core.note_error(text)
         await core.alert("error", text, decision_id)
         return 1
     await core.audit("reconcile.never_placed", decision_id, {"client_order_id": cid})
     if row["leg"] == "E":
-        async with core.pool.acquire() as conn:
-            live = await conn.fetchval(
-                "SELECT expires_at > now() FROM decisions WHERE id = $1", decision_id
-            )
-            enabled = await store.trading_enabled(conn)
-        if not (live and enabled):
-            reason = "never reached the venue; decision expired or trading halted"
-            await lifecycle.mark_order(core, decision_id, cid, "REJECTED", reason)
+        if not await liveness.may_resend_entry(core, decision_id):
+            await lifecycle.mark_order(core, decision_id, cid, "REJECTED", liveness.NO_RESEND)
             return 1
         plan = futures.plan_futures_entry(decision_id, parse_bracket(d["bracket"]),
                                           await core.rules_for("usdm", d["symbol"]),
@@ -134,8 +141,18 @@ async def _missing(core: Core, d: asyncpg.Record, row: asyncpg.Record) -> int:
     return 1
 
 
-async def positions(core: Core) -> int:
-    """Compare signed open quantities per symbol (DB positions vs ``positionRisk``)."""
+def diff_text(decision_id: int, row: asyncpg.Record, status: str, filled: Decimal) -> str:
+    """The alert for one order the database had wrong (or whose fills it was missing)."""
+    if (row["status"], row["filled_quantity"]) == (status, filled):
+        return (f"🔄 Reconciled #D-{decision_id} {row['leg']}: {status} {filled}, fills the"
+                " user stream never delivered read from the venue")  # fmt: skip
+    return (f"🔄 Reconciled #D-{decision_id} {row['leg']}: {row['status']} → {status}"
+            f" (filled {row['filled_quantity']} → {filled})")  # fmt: skip
+
+
+async def positions(core: Core, memory: DifferenceMemory, confirm: bool = False) -> int:
+    """Compare signed open quantities per symbol (DB positions vs ``positionRisk``); each
+    distinct difference is alerted once (``confirm``: once seen on two passes in a row)."""
     venue = {p.symbol: p.amount for p in await core.usdm().positions()}
     async with core.pool.acquire() as conn:
         rows = await conn.fetch(
@@ -147,8 +164,10 @@ async def positions(core: Core) -> int:
     diffs = 0
     for symbol in sorted(set(venue) | set(ours)):
         db_amt, venue_amt = ours.get(symbol, Decimal(0)), venue.get(symbol, Decimal(0))
-        if db_amt != venue_amt:
-            diffs += 1
+        differs = db_amt != venue_amt
+        diffs += differs
+        key, value = f"usdm-position:{symbol}", (db_amt, venue_amt) if differs else None
+        if memory.report(key, value, confirm):
             detail = {"symbol": symbol, "db": db_amt, "venue": venue_amt}
             log.warning("futures position difference %s", detail)
             text = (f"🚨 USD-M position {symbol}: database {fmt_decimal(db_amt)},"
@@ -160,15 +179,36 @@ async def positions(core: Core) -> int:
     return diffs
 
 
+async def _books(conn: asyncpg.Connection) -> tuple[object, ...] | None:
+    """A stamp of our USD-M orders and fills, ``None`` while an order's outcome or fills are
+    still on their way (the venue may already have charged what our books do not show)."""
+    row = await conn.fetchrow(
+        "SELECT bool_or(d.state IN ('ROUTED', 'OPEN') AND (o.status = 'NEW_PENDING'"
+        " OR o.filled_quantity > coalesce(f.q, 0))) AS busy, max(o.updated_at) AS at,"
+        " coalesce(sum(f.n), 0) AS fills FROM orders o JOIN decisions d ON d.id = o.decision_id"
+        " LEFT JOIN (SELECT client_order_id, sum(quantity) AS q, count(*) AS n FROM fills"
+        " GROUP BY client_order_id) f USING (client_order_id) WHERE o.market = 'usdm'"
+    )
+    return None if row["busy"] else (row["at"], row["fills"])
+
+
 async def wallet(core: Core, asset: str = "USDT") -> int:
     """Compare the venue wallet with the last reconciled one plus our realized PnL since.
 
     A difference (funding, transfers, fills we never saw) is logged, audited and alerted;
     the new snapshot is then recorded with the venue's value, so each change alerts once.
+    The comparison is skipped unless our books are settled and unchanged around the venue
+    read (an order in flight moves the wallet before our fills show it).
     """
+    async with core.pool.acquire() as conn:
+        before = await _books(conn)
+    if before is None:
+        return 0
     balance = (await core.usdm().balances()).get(asset)
     venue_wallet = balance.wallet if balance else Decimal(0)
     async with core.pool.acquire() as conn, conn.transaction():
+        if await _books(conn) != before:
+            return 0
         pnl = await conn.fetchval(
             "SELECT coalesce(sum(realized_pnl), 0) FROM positions WHERE market = 'usdm'"
         )
@@ -195,8 +235,9 @@ async def wallet(core: Core, asset: str = "USDT") -> int:
     return diff
 
 
-async def foreign_algos(core: Core, symbol: str) -> int:
-    """Our-prefixed open orders / algo orders on the venue that the DB does not know."""
+async def foreign_algos(core: Core, symbol: str, memory: DifferenceMemory) -> int:
+    """Our-prefixed open orders / algo orders on the venue that the DB does not know (each
+    alerted once)."""
     try:
         venue = core.usdm()
         cids = [a.client_algo_id for a in await venue.open_algos(symbol)]
@@ -214,6 +255,8 @@ async def foreign_algos(core: Core, symbol: str) -> int:
         }
     unknown = [c for c in ours if c not in known]
     for cid in unknown:
+        if not memory.report(f"foreign:{cid}", True, confirm=False):
+            continue
         text = f"🚨 open USD-M order {cid} on {symbol} is not in the database"
         core.note_error(text)
         await core.alert("error", text, None)

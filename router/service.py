@@ -13,10 +13,13 @@ import asyncpg
 from aiohttp import web
 
 from engine.db import DatabaseError, connect, connect_pool, database_url
+from engine.ops_http import OpsServer, mark_ready
 from engine.runtime import run_until_signalled
 from engine.secrets import load_secrets
 from engine.settings import TIMEFRAMES_MS, Settings
-from router import brackets, lifecycle, otoco, store
+from engine.startup import bind_problem, retry_with_backoff
+from engine.trace import decision_of_client_id, in_decision_trace, trace_middleware
+from router import brackets, lifecycle, liveness, metrics, otoco, store
 from router.api import build_app
 from router.bracket_checks import BracketLimits
 from router.brackets import RouteRefused
@@ -63,6 +66,7 @@ class RouterService:
             config.name,
             leverage_cap=settings.futures.leverage_cap,
             limits=BracketLimits.from_settings(settings),
+            routed_timeout_s=settings.router.routed_timeout_s,
         )
         self.usdm = (
             UsdmWiring(settings, futures_config, self.core, self._observe, self._on_error,
@@ -95,6 +99,7 @@ class RouterService:
         )
         self.reconciler = Reconciler(self.core)
         self.equity = EquityPublisher(pool, self.venue, self.usdm.venue if self.usdm else None)
+        self.equity.after = self._check_guards  # a drawdown trips on the snapshot showing it
         if self.usdm is not None:
             self.usdm.after_fill = lambda: self.equity.publish("usdm")
         self._audit_queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(10_000)
@@ -102,16 +107,20 @@ class RouterService:
         self._short: set[asyncio.Task[None]] = set()
         self._ban_alerted = False
         self.started_at = time.time()
+        metrics.watch_router(self)
 
     async def _observe(
         self, method: str, path: str, params: dict[str, str], status: int | None, body: Any
     ) -> None:
         detail = {"method": method, "path": path, "params": params, "status": status,
                   "response": body}  # fmt: skip
-        with contextlib.suppress(asyncio.QueueFull):
+        try:
             self._audit_queue.put_nowait(("venue." + method.lower(), detail))
+        except asyncio.QueueFull:
+            metrics.audit_dropped()
 
     def _on_error(self, exc: VenueError) -> None:
+        metrics.venue_error(exc)
         self.core.note_error(exc.describe())
         if self.kill is not None:
             self.kill.record_error(exc)
@@ -156,6 +165,7 @@ class RouterService:
     async def start(self) -> None:
         """Start the venue, reconcile, then the background tasks."""
         self._tasks.append(asyncio.create_task(self._audit_writer(), name="audit"))
+        self._tasks.append(asyncio.create_task(metrics.DbObserver(self.pool).run(), name="metrics"))
         await self._start_venue()
         for symbol in self.settings.market.symbols:
             await self.core.rules(symbol)
@@ -163,11 +173,13 @@ class RouterService:
             await self.usdm.start()
         await self.reconciler.run()
         await self.equity.publish()
+        await self.unstick()
         await self.sweep()
         self._tasks += [
             asyncio.create_task(self.stream.run(self._on_event, self._on_stream_up), name="user"),
             asyncio.create_task(self._watch(), name="stream-watch"),
             asyncio.create_task(self._sweeper(), name="sweep"),
+            asyncio.create_task(self._periodically(), name="reconcile"),
             asyncio.create_task(self._entry_ttl(), name="entry-ttl"),
             asyncio.create_task(self.equity.run(), name="equity"),
             asyncio.create_task(self.guards.run(), name="guards"),
@@ -177,23 +189,24 @@ class RouterService:
                 asyncio.create_task(self.usdm.run_stream(self._on_stream_up), name="usdm-user")
             )
 
-    async def _start_venue(self, attempts: int = 30, delay_s: float = 1.0) -> None:
-        """Connect to the venue, waiting for it while it is not reachable yet."""
-        for attempt in range(1, attempts + 1):
-            try:
-                await self.venue.start()
-                return
-            except TemporaryError as exc:
-                if attempt == attempts:
-                    raise
-                log.warning("venue not reachable (%s); retrying in %.0fs", exc, delay_s)
-                await asyncio.sleep(delay_s)
+    async def _start_venue(self) -> None:
+        """Connect to the venue, waiting for it (capped back-off, one line per try) while it
+        is not reachable yet."""
+        what = f"venue {self.venue.name} at {self.venue.config.rest_url}"
+        hint = "Is it running (`greenlight sim` for the simulator)? Check venue.* settings."
+        await retry_with_backoff(what, self.venue.start, (TemporaryError,), hint)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a short-lived task, kept referenced until it finishes."""
         task = asyncio.create_task(coro)
         self._short.add(task)
         task.add_done_callback(self._short.discard)
+
+    async def _check_guards(self) -> None:
+        try:
+            await self.guards.check_once()
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("guard check failed: %s", exc)
 
     async def _trading(self) -> bool:
         async with self.pool.acquire() as conn:
@@ -211,7 +224,9 @@ class RouterService:
 
     async def _on_event(self, event: ExecutionEvent) -> None:
         try:
-            await lifecycle.on_execution(self.core, event)
+            did = decision_of_client_id(event.client_order_id)
+            work = lifecycle.on_execution(self.core, event)
+            await (in_decision_trace(self.pool, did, work) if did is not None else work)
         except (VenueError, asyncpg.PostgresError) as exc:
             self.core.note_error(f"applying {event.client_order_id}: {exc}")
         if event.fill is not None:  # the account changed: equity from a fresh snapshot
@@ -236,7 +251,7 @@ class RouterService:
     async def route_quietly(self, decision_id: int) -> None:
         """Route from a NOTIFY or a sweep; refusals are logged, not raised."""
         try:
-            await brackets.route(self.core, decision_id)
+            await in_decision_trace(self.pool, decision_id, brackets.route(self.core, decision_id))
         except RouteRefused as exc:
             log.info("decision %s not routed: %s", decision_id, exc.reason)
         except Exception as exc:  # one decision's failure never stops the sweep
@@ -247,10 +262,31 @@ class RouterService:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             try:
                 await self.sweep()
-                if await self._unsettled_orders():
-                    await self.reconciler.run()
             except Exception as exc:  # a background loop must survive any one failure
                 self.core.note_error(f"sweep failed: {exc!r}")
+
+    async def _periodically(self) -> None:
+        """Every ``router.reconcile_interval_s``: read every live decision's orders from the
+        venue and apply what the user stream missed (a lost event causes no reconnect), then
+        give every waiting state its way out. Passes start one grace period early, so what
+        was missed is applied within the interval."""
+        interval, grace = self.settings.router.reconcile_interval_s, self.reconciler.grace_s
+        while True:
+            await asyncio.sleep(max(interval - grace, grace))
+            try:
+                await self.reconciler.periodic()
+            except Exception as exc:  # a background loop must survive any one failure
+                self.core.note_error(f"periodic reconciliation failed: {exc!r}")
+            await self.unstick()
+
+    async def unstick(self) -> None:
+        """Expire PENDING/APPROVED decisions past their TTL (telling the approver) and fail
+        ROUTED ones with nothing on the venue after ``router.routed_timeout_s``."""
+        try:
+            await liveness.expire_due(self.core)
+            await liveness.fail_unrouted(self.core)
+        except Exception as exc:  # a background loop must survive any one failure
+            self.core.note_error(f"liveness check failed: {exc!r}")
 
     async def _entry_ttl(self) -> None:
         """Every second: cancel the unfilled remainder of entries whose decision expired, and
@@ -262,19 +298,6 @@ class RouterService:
                 await otoco.refresh_entries(self.core)
             except Exception as exc:  # a background loop must survive any one failure
                 self.core.note_error(f"entry TTL check failed: {exc!r}")
-
-    async def _unsettled_orders(self) -> int:
-        """Orders of live decisions still NEW_PENDING, or missing fills, a while after their
-        last update (the stream should have settled them by then)."""
-        async with self.pool.acquire() as conn:
-            count: int = await conn.fetchval(
-                "SELECT count(*) FROM orders o JOIN decisions d ON d.id = o.decision_id"
-                " WHERE d.state IN ('ROUTED', 'OPEN') AND o.updated_at < clock_timestamp()"
-                " - interval '5 seconds' AND (o.status = 'NEW_PENDING' OR o.filled_quantity >"
-                " (SELECT coalesce(sum(f.quantity), 0) FROM fills f"
-                " WHERE f.client_order_id = o.client_order_id))"
-            )
-        return count
 
     async def state(self) -> dict[str, Any]:
         """What ``GET /v1/state`` shows."""
@@ -304,6 +327,8 @@ class RouterService:
                 "used_weight_1m": self.venue.used_weight,
                 "reconciliations": self.reconciler.runs,
             },
+            "reconcile": self.reconciler.view()
+            | {"interval_s": self.settings.router.reconcile_interval_s},
             "usdm": self.usdm.state() if self.usdm else None,
             "venue_watch": self.watch.state(),
             "last_errors": [{"at": at, "error": e} for at, e in list(self.core.errors)[-10:]],
@@ -357,12 +382,18 @@ async def serve_router(
         await service.start()
         assert service.kill is not None
         app = build_app(service.core, service.kill, service.state, token)
+        app.middlewares.append(trace_middleware(pool))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, settings.router.host, settings.router.port).start()
+        host, port = settings.router.host, settings.router.port
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            raise bind_problem(exc, host, port, "router.port") or exc from None
         listener = await _listen(db_url, service)
         if ready is not None:
             ready.set()
+        mark_ready()
         await asyncio.Event().wait()
     finally:
         if listener is not None:
@@ -392,7 +423,7 @@ def run_router(settings: Settings) -> int:
                            futures=futures)  # fmt: skip
 
     try:
-        run_until_signalled(main)
+        run_until_signalled(main, OpsServer.for_process(settings, "router"))
     except (VenueError, RouterConfigError, DatabaseError, OSError) as exc:
         log.error("router stopped: %s", exc)
         return 1

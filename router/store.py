@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
+
+from greenlight.lifecycle import Event, State, advance
 
 ACTOR = "router"
 # Order statuses ordered by progress; an update never moves an order backwards.
@@ -77,43 +80,27 @@ async def set_trading(conn: asyncpg.Connection, enabled: bool, by: str) -> bool:
 
 async def claim_for_routing(conn: asyncpg.Connection, decision_id: int) -> asyncpg.Record | None:
     """APPROVED → ROUTED, only if unexpired and trading is enabled. Exactly one caller wins."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "UPDATE decisions SET state = 'ROUTED', routed_at = clock_timestamp(),"
-        " updated_at = clock_timestamp()"
-        " WHERE id = $1 AND state = 'APPROVED' AND expires_at > now()"
-        " AND (SELECT value FROM control WHERE key = 'trading_enabled') = 'true'::jsonb"
-        " RETURNING *",
+    return await advance(
+        conn,
         decision_id,
+        Event.ROUTE,
+        ACTOR,
+        guard_sql="expires_at > now() AND"
+        " (SELECT value FROM control WHERE key = 'trading_enabled') = 'true'::jsonb",
+        routed_at=datetime.now(UTC),
     )
-    return row
 
 
 async def transition(
     conn: asyncpg.Connection,
     decision_id: int,
-    expected: Iterable[str],
-    new_state: str,
+    event: Event,
+    only_from: Iterable[State] | None = None,
     **columns: Any,
 ) -> asyncpg.Record | None:
-    """Move a decision from one of ``expected`` to ``new_state``, setting extra columns."""
-    sets = ["state = $3", "updated_at = clock_timestamp()"]
-    args: list[Any] = [decision_id, list(expected), new_state]
-    for name, value in columns.items():
-        args.append(value)
-        sets.append(f"{name} = ${len(args)}")
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"UPDATE decisions SET {', '.join(sets)} WHERE id = $1 AND state = ANY($2::text[])"
-        " RETURNING *",
-        *args,
-    )
-    if row is not None:
-        await audit(
-            conn,
-            f"decision.{new_state.lower()}",
-            decision_id,
-            {"from": list(expected), "to": new_state, **columns},
-        )
-    return row
+    """Apply ``event`` to a decision (the router's side of :func:`greenlight.lifecycle.advance`),
+    setting extra columns; ``None`` when it was not in a state the event leaves."""
+    return await advance(conn, decision_id, event, ACTOR, only_from=only_from, **columns)
 
 
 async def get_decision(conn: asyncpg.Connection, decision_id: int) -> asyncpg.Record | None:

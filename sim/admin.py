@@ -26,8 +26,17 @@ def status_of(st: SimState) -> dict[str, Any]:
         "candles_per_second": r.candles_per_second,
         "server_time": r.now_ms,
         "clock_shift_ms": r.shift_ms,
-        "user_messages_sent": st.users.gate.sent,
+        "user_messages_sent": _user_messages_sent(st),
     } | _futures_status(st)
+
+
+def _user_messages_sent(st: SimState) -> int:
+    """User-data messages sent on the user-data connections open now (spot and USD-M): a
+    client that handled as many on its current connections has caught up."""
+    conns = {id(s.conn): s.conn for s in st.users.subs}
+    if st.futures is not None:
+        conns |= {id(s.conn): s.conn for s in st.futures.users}
+    return sum(c.user_sent for c in conns.values() if not c.ws.closed)
 
 
 def _futures_status(st: SimState) -> dict[str, Any]:

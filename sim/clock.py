@@ -2,9 +2,9 @@
 
 Recorded candles keep their original times in the data files. At start the simulator shifts
 every series of a market (trade candles, mark prices, funding) by the same whole number of
-days, so that the first replayed candle opens within half a day of the wall clock (the day
-before or today, at the time of day where it was recorded). A whole-day shift keeps everything tied to the time of day where it was: 00:00 UTC
-VWAP resets, 8-hourly funding, daily boundaries.
+days, so that the first replayed candle opens within half a day of the wall clock, at the
+time of day where it was recorded. A whole-day shift keeps everything tied to the time of
+day where it was: 00:00 UTC VWAP resets, 8-hourly funding, daily boundaries.
 
 Server time, event times (``E``), transaction times and candle times are then read off one
 clock — the replay's position — so they agree with each other at any replay speed. Two

@@ -40,6 +40,7 @@ class Conn:
     streams: set[str] = field(default_factory=set)
     combined: bool = False
     queue: Queue[str | None] = field(default_factory=lambda: Queue(QUEUE_LIMIT))
+    user_sent: int = 0  # user-data messages sent on this connection
 
     def send(self, text: str) -> None:
         """Queue ``text``; abort the connection if the client cannot keep up."""

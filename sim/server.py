@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from engine.candlefile import CandleArrays, read_candles
+from engine.ops_http import OpsServer, mark_ready, with_ops
+from engine.startup import StartupError, bind_problem
 from sim.admin import status_of
 from sim.clock import ClockMode, market_shift, shift_all, wall_ms
 from sim.filters import rules_for
@@ -23,6 +25,7 @@ from sim.fut_state import FutState
 from sim.fut_streams import expiry_loop
 from sim.intervals import TF_MS, plan_intervals, scaled_pacing
 from sim.limits import RateLimiter
+from sim.metrics import watch_sim
 from sim.order_lists import ListExchange
 from sim.replay import Replay
 from sim.resample import file_interval_ms, resample
@@ -378,7 +381,12 @@ def run_sim(
 
     async def main() -> None:
         server = SimServer(config)
-        await server.start()
+        watch_sim(server)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise bind_problem(exc, config.host, config.port, "sim.port") or exc from None
+        mark_ready()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -394,5 +402,9 @@ def run_sim(
         await stop.wait()
         await server.stop()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(with_ops(OpsServer.for_process(settings, "sim"), main()))
+    except StartupError as exc:
+        print(f"greenlight sim: {exc}", file=sys.stderr)
+        return 2
     return 0

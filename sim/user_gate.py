@@ -43,12 +43,16 @@ class UserGate:
     def send(self, conn: Conn, text: str) -> None:
         """Deliver ``text`` to ``conn`` now, or hold/drop it while paused."""
         if not self.paused:
-            self.sent += 1
-            conn.send(text)
+            self._deliver(conn, text)
         elif self.drop:
             self.dropped += 1
         else:
             self.held.append((conn, text))
+
+    def _deliver(self, conn: Conn, text: str) -> None:
+        self.sent += 1
+        conn.user_sent += 1
+        conn.send(text)
 
     def release(self) -> int:
         """End the pause: deliver held messages in order; returns how many were held."""
@@ -59,8 +63,7 @@ class UserGate:
         held, self.held = self.held, []
         for conn, text in held:
             if not conn.ws.closed:
-                self.sent += 1
-                conn.send(text)
+                self._deliver(conn, text)
         return len(held)
 
     def describe(self) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ import websockets
 
 from engine.contracts import Candle
 from engine.ingest.rest import MarketDataError, MarketRest
+from engine.metrics import BACKFILL_SECONDS
 from engine.settings import TIMEFRAMES_MS
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,11 @@ class KlineIngestor:
         self.connected = asyncio.Event()
 
     @property
+    def venue(self) -> str:
+        """The venue name stored with this ingestor's candles."""
+        return self._venue
+
+    @property
     def streams(self) -> list[StreamKey]:
         """The (symbol, interval) streams followed, finest interval first."""
         return list(self._streams)
@@ -208,7 +214,9 @@ class KlineIngestor:
     async def _backfill(self, key: StreamKey, until: int | None) -> None:
         symbol, tf = key
         last, step = self._last[key], self._tf_ms[key]
+        started = time.perf_counter()
         candles = await self._rest.backfill(symbol, tf, last)
+        BACKFILL_SECONDS.observe(time.perf_counter() - started)
         if until is not None:
             # older than a frame that already closed: history
             candles = [c for c in candles if c.open_time < until]

@@ -305,5 +305,9 @@ class FuturesVenue(OrderVenue, Protocol):
         """Wallet, unrealized PnL and positions in one consistent snapshot."""
         ...
 
+    async def server_time(self) -> int:
+        """The venue's clock (ms)."""
+        ...
+
     async def balances(self) -> dict[str, FuturesBalance]:
         """Wallet balances per asset."""

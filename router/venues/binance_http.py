@@ -112,6 +112,11 @@ class BinanceRest:
             await self._session.close()
             self._session = None
 
+    async def server_time(self) -> int:
+        """The venue's clock (ms): market time, when the venue is a replay."""
+        data = await self._request("GET", self.time_path, {}, signed=False)
+        return int(data["serverTime"])
+
     async def sync_time(self) -> None:
         """Measure the offset between the venue clock and ours (midpoint of the round trip)."""
         t0 = time.time() * 1000

@@ -50,6 +50,7 @@ class ReconnectingStream:
     def _mark_connected(self) -> None:
         """Record a live session and reset the backoff."""
         self.connected, self.down_since = True, None
+        self.messages_handled = 0  # counted per connection, as the venue counts what it sent
         self.last_heard = time.monotonic()
         self._delay = FIRST_DELAY_S
 

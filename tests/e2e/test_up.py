@@ -24,6 +24,7 @@ from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
+METRICS = ("ENGINE", "BOT", "ROUTER", "SIM")
 
 
 class Up:
@@ -39,6 +40,7 @@ class Up:
                 "GREENLIGHT_ROUTER_PORT": str(self.ports[1]),
                 "GREENLIGHT_SIM_CANDLES_PER_SECOND": "40",
                 "GREENLIGHT_BOT_CHART_DIR": str(tmp / "charts"),
+                **{f"GREENLIGHT_METRICS_{p}_PORT": str(free_port()) for p in METRICS},
                 **PLUMBING,  # a decision soon: the starter rule, costs not weighed
             }
         )

@@ -12,6 +12,7 @@ messages and button taps, read what the bot sent, and script failures::
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 from tests.fakes.telegram_objects import (
     MAX_CALLBACK_ANSWER,
@@ -74,8 +75,11 @@ class FakeTelegramApi:
         }
         self.calls: list[Call] = []
         self.answered_callbacks: list[AnsweredCallback] = []
-        self.commands: list[dict[str, str]] = []
+        self.menus: dict[str, list[dict[str, str]]] = {}  # scope (JSON) → commands
         self.webhook_url = ""
+        self.webhook_secret: str | None = None
+        self.webhook_target: str | None = None  # where updates really go (the TLS proxy's job)
+        self.webhook_responses: list[int] = []
         self.updates = UpdateQueue()
         self.store = ChatStore(self.bot_user, flood)
         self._open_queries: set[str] = set()
@@ -106,15 +110,15 @@ class FakeTelegramApi:
 
     # ----------------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
-        """Listen on a free port of 127.0.0.1."""
+    async def start(self, port: int = 0) -> None:
+        """Listen on ``port`` of 127.0.0.1 (0: a free one)."""
         app = web.Application(client_max_size=MAX_PHOTO_BYTES + 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         # A long poll whose client went away must not linger and steal the next updates.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self._port = self._runner.addresses[0][1]
 
@@ -259,8 +263,29 @@ class FakeTelegramApi:
         url = p.string("url") or ""
         if url and not url.startswith("https://"):
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-        self.webhook_url = url
+        secret = p.string("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise bad_request("secret token contains unallowed characters")
+        self.webhook_url, self.webhook_secret = url, secret
         return True
+
+    async def deliver_webhook(self, session: ClientSession, secret: str | None = None) -> int:
+        """POST every pending update to ``webhook_target`` as Telegram would (with the
+        registered secret header, or ``secret`` to forge one); confirmed updates are dropped.
+        Returns how many the bot accepted with 200."""
+        if not self.webhook_url or self.webhook_target is None:
+            raise ValueError("no webhook set, or no webhook_target to deliver to")
+        header = self.webhook_secret if secret is None else secret
+        headers = {"X-Telegram-Bot-Api-Secret-Token": header} if header else {}
+        accepted = 0
+        for update in list(self.updates.pending):
+            async with session.post(self.webhook_target, json=update, headers=headers) as resp:
+                self.webhook_responses.append(resp.status)
+                if resp.status == 200:
+                    self.updates.pending.remove(update)
+                    self.updates.delivered.append(update["update_id"])
+                    accepted += 1
+        return accepted
 
     async def _get_webhook_info(self, p: Params) -> Any:
         pending = len(self.updates.pending)
@@ -318,11 +343,20 @@ class FakeTelegramApi:
         return True
 
     async def _set_my_commands(self, p: Params) -> Any:
-        self.commands = check_commands(p.json("commands"))
+        self.menus[_scope_key(p.json("scope"))] = check_commands(p.json("commands"))
         return True
 
     async def _get_my_commands(self, p: Params) -> Any:
-        return self.commands
+        return self.menus.get(_scope_key(p.json("scope")), [])
+
+    @property
+    def commands(self) -> list[dict[str, str]]:
+        """The default-scope menu."""
+        return self.menus.get(_scope_key(None), [])
+
+    def menu(self, scope: dict[str, Any]) -> list[str]:
+        """Command names registered for ``scope`` (e.g. ``{"type": "chat", "chat_id": 7}``)."""
+        return [c["command"] for c in self.menus.get(_scope_key(scope), [])]
 
     async def _get_file(self, p: Params) -> Any:
         stored = self.store.files.get(p.string("file_id", required=True) or "")
@@ -334,3 +368,9 @@ class FakeTelegramApi:
             "file_size": len(stored.data),
             "file_path": stored.file_path,
         }
+
+
+def _scope_key(scope: Any) -> str:
+    if scope is None or scope == {"type": "default"}:
+        return "default"
+    return json.dumps(scope, sort_keys=True)

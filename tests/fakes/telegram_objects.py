@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class Call:
 
     method: str
     params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)  # when the fake received it
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class BotMessage:
     caption: str | None = None
     photo: StoredFile | None = None
     reply_markup: dict[str, Any] | None = None
+    reply_to: int | None = None  # the message this one answers (reply_parameters)
+    silent: bool = False  # disable_notification
     edit_date: int | None = None
     edits: list[dict[str, Any]] = field(default_factory=list)
 
@@ -142,6 +146,8 @@ class BotMessage:
             out["reply_markup"] = self.reply_markup
         if self.edit_date is not None:
             out["edit_date"] = self.edit_date
+        if self.reply_to is not None:
+            out["reply_to_message"] = {"message_id": self.reply_to, "date": self.date, "chat": chat}
         return out
 
 

@@ -106,15 +106,16 @@ class ChatStore:
         chat = self._target_chat(p)
         text = check_text(p.string("text"), "text", MAX_TEXT, required=True)
         markup = check_markup(p.json("reply_markup"))
-        return self._store(chat, text=text, reply_markup=markup)
+        return self._store(chat, text=text, reply_markup=markup, **self._reply(chat, p))
 
     def send_photo(self, p: Params) -> dict[str, Any]:
         """``sendPhoto`` with an upload (multipart) or a known ``file_id``."""
         chat = self._target_chat(p)
         caption = check_text(p.string("caption"), "caption", MAX_CAPTION, required=False)
         markup = check_markup(p.json("reply_markup"))
+        extra = self._reply(chat, p)
         photo = self._photo(p)
-        return self._store(chat, photo=photo, caption=caption, reply_markup=markup)
+        return self._store(chat, photo=photo, caption=caption, reply_markup=markup, **extra)
 
     def edit(self, p: Params, method: str) -> dict[str, Any]:
         """``editMessageText`` / ``editMessageCaption`` / ``editMessageReplyMarkup``."""
@@ -140,6 +141,24 @@ class ChatStore:
         message.edit_date = int(time.time())
         message.edits.append({"method": method, **content, "reply_markup": markup})
         return self.message_json(message)
+
+    def _reply(self, chat_id: int, p: Params) -> dict[str, Any]:
+        """``reply_parameters`` (or legacy ``reply_to_message_id``) and ``disable_notification``:
+        replying to a message that does not exist is refused unless allowed."""
+        params = p.json("reply_parameters") or {}
+        if not isinstance(params, dict):
+            raise bad_request("can't parse reply parameters JSON object")
+        target = params.get("message_id", p.raw.get("reply_to_message_id"))
+        out: dict[str, Any] = {"silent": p.boolean("disable_notification")}
+        if target is None:
+            return out
+        target = int(target)
+        allowed = params.get("allow_sending_without_reply") or p.boolean(
+            "allow_sending_without_reply"
+        )
+        if target >= self._next_message_id.get(chat_id, 0) + 1 and not allowed:
+            raise bad_request("message to be replied not found")
+        return {**out, "reply_to": target}
 
     def _target_chat(self, p: Params) -> int:
         raw = p.string("chat_id", required=True) or ""

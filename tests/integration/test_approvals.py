@@ -15,7 +15,7 @@ from engine import store
 from engine.contracts import SignalRaw
 from engine.decision.bracket import build_spot_bracket
 from engine.settings import AccessUser, Settings
-from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter
+from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter, desk_for
 from tests.unit.test_bracket import RULES
 
 KEY = b"k" * 32
@@ -122,14 +122,16 @@ async def test_unauthorised_and_forged_taps_change_nothing(pool: asyncpg.Pool) -
 
 async def test_roles_for_commands(pool: asyncpg.Pool) -> None:
     ch, router = RecordingChannel("telegram"), RecordingRouter()
-    svc = service(pool, [ch], router)
-    status = await svc.on_command("telegram", "3", "c", "status", [])
+    desk = desk_for(service(pool, [ch], router))
+    status = await desk.on_command("telegram", "3", "c", "status", [])
     assert status.ok and "Trading: ON" in status.text
-    refused = await svc.on_command("telegram", "3", "c", "kill", [])
+    refused = await desk.on_command("telegram", "3", "c", "kill", [])
     assert not refused.ok and router.kills == []
-    killed = await svc.on_command("telegram", "1", "c", "kill", ["flatten"])
+    asked = await desk.on_command("telegram", "1", "c", "kill", ["flatten"])
+    assert asked.ok and router.kills == [] and len(asked.buttons) == 2  # confirm first
+    killed = await desk.on_tap("telegram", "1", asked.buttons[0].token, "c")
     assert killed.ok and router.kills == [(True, "ann")]
-    assert not (await svc.on_command("telegram", "1", "c", "resume", [])).ok  # admin only
+    assert not (await desk.on_command("telegram", "1", "c", "resume", [])).ok  # admin only
 
 
 async def test_auto_approve_is_recorded_as_automatic(pool: asyncpg.Pool) -> None:

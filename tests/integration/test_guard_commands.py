@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from decimal import Decimal as D
 
 import asyncpg
 import pytest
 
 from bot.access import AccessList
+from bot.alerts.delivery import AlertDelivery
 from bot.approvals import ApprovalService
 from bot.channel import Channel
+from bot.commands.catalog import COMMANDS
 from bot.console import ConsoleChannel
+from bot.context import BotContext
+from bot.desk import Desk
 from bot.telegram import TelegramChannel
 from engine.candlefile import read_candles
 from engine.contracts import Market
@@ -49,20 +54,39 @@ async def api() -> AsyncIterator[FakeTelegramApi]:
     await fake.stop()
 
 
+@dataclass
+class Bot:
+    console: ConsoleChannel
+    other: RecordingChannel  # a third channel (LINE's place): every announcement lands there
+    alerts: AlertDelivery
+
+    async def deliver(self) -> list[str]:
+        await self.alerts.run_once()
+        return self.other.alerts
+
+
 @pytest.fixture
-async def bot(
-    pool: asyncpg.Pool, api: FakeTelegramApi
-) -> AsyncIterator[tuple[ApprovalService, ConsoleChannel, RecordingChannel]]:
+async def bot(pool: asyncpg.Pool, api: FakeTelegramApi) -> AsyncIterator[Bot]:
     console = ConsoleChannel(out=io.StringIO(), read_stdin=False)
-    telegram = TelegramChannel(api.token, api.base_url, [CHAT], poll_timeout=1, backoff=0.05)
+    telegram = TelegramChannel(
+        api.token,
+        api.base_url,
+        [CHAT],
+        poll_timeout=1,
+        backoff=0.05,
+        commands=[(c.name, c.role, c.help) for c in COMMANDS.rows],
+        users=[(str(VIEWER), "viewer"), (str(ADMIN), "admin")],
+    )
     other = RecordingChannel("line")
     channels: list[Channel] = [console, telegram, other]
-    access = AccessList(USERS)
-    svc = ApprovalService(Settings(), pool, channels, RecordingRouter(), access, NoCharts(), KEY)
-    for ch in svc.channels:
-        await ch.start(svc)
-    yield svc, console, other
-    for ch in svc.channels:
+    access, router = AccessList(USERS), RecordingRouter()
+    svc = ApprovalService(Settings(), pool, channels, router, access, NoCharts(), KEY)
+    ctx = BotContext(Settings(), pool, access, svc, router, NoCharts(), KEY)
+    desk = Desk(ctx, COMMANDS)
+    for ch in channels:
+        await ch.start(desk)
+    yield Bot(console, other, AlertDelivery(ctx, channels, group_window_s=0.0))
+    for ch in channels:
         await ch.stop()
 
 
@@ -91,9 +115,9 @@ async def engine_at_fomc(pool: asyncpg.Pool) -> StreamProcessor:
 async def test_guards_are_seen_and_switched_from_console_and_telegram(
     pool: asyncpg.Pool,
     api: FakeTelegramApi,
-    bot: tuple[ApprovalService, ConsoleChannel, RecordingChannel],
+    bot: Bot,
 ) -> None:
-    svc, console, other = bot
+    console = bot.console
     proc = await engine_at_fomc(pool)
     text = await console.handle_line("/guards") or ""
     assert "BTCUSDT (sim)" in text and "News SAFE" in text and "Vol " in text
@@ -112,8 +136,7 @@ async def test_guards_are_seen_and_switched_from_console_and_telegram(
         audit = await conn.fetch("SELECT actor, detail FROM audit_log WHERE action = 'guard.off'")
         assert [r["actor"] for r in audit] == ["ada"] and "until" in audit[0]["detail"]
         assert await toggles.bypassed(conn) == {"news"}
-    await svc.deliver_alerts()
-    assert any("News guard OFF by ada" in a for a in other.alerts)  # announced everywhere
+    assert any("News guard OFF by ada" in a for a in await bot.deliver())  # to every chat
     assert any("News guard OFF by ada" in (m.text or "") for m in api.sent(CHAT))
 
     # the engine's next candle, inside the FOMC window, is not blocked by news any more
@@ -133,11 +156,8 @@ async def test_guards_are_seen_and_switched_from_console_and_telegram(
     assert (await proc.process(pool, c, 0.0, live=True)).guards["news"].blocking
 
 
-async def test_a_bypass_ends_by_itself_with_a_message(
-    pool: asyncpg.Pool, bot: tuple[ApprovalService, ConsoleChannel, RecordingChannel]
-) -> None:
-    svc, console, other = bot
-    assert "OFF until" in (await console.handle_line("/guard vol off") or "")  # default 1 h
+async def test_a_bypass_ends_by_itself_with_a_message(pool: asyncpg.Pool, bot: Bot) -> None:
+    assert "OFF until" in (await bot.console.handle_line("/guard vol off") or "")  # 1 h
     async with pool.acquire() as conn:
         until = await conn.fetchval(
             "SELECT bypass_until - now() FROM guard_toggles WHERE name='vol'"
@@ -151,16 +171,14 @@ async def test_a_bypass_ends_by_itself_with_a_message(
         assert await toggles.expire(conn) == []
         audit = await conn.fetch("SELECT detail FROM audit_log WHERE action = 'guard.on'")
     assert [r["detail"]["by"] for r in audit] == ["expiry"]
-    await svc.deliver_alerts()
-    assert other.alerts[-1] == "✅ Vol guard back ON (bypass ended)."
+    assert "✅ Vol guard back ON (bypass ended)." in (await bot.deliver())[-1]
 
 
 async def test_news_lists_events_and_admins_add_them(
     pool: asyncpg.Pool,
     api: FakeTelegramApi,
-    bot: tuple[ApprovalService, ConsoleChannel, RecordingChannel],
+    bot: Bot,
 ) -> None:
-    svc, console, other = bot
     proc = await engine_at_fomc(pool)
     text = await telegram_says(api, VIEWER, "/news")
     assert "market time 2019-01-30 18:15 UTC" in text
@@ -176,8 +194,7 @@ async def test_news_lists_events_and_admins_add_them(
         row = await conn.fetchrow("SELECT * FROM news_events")
         audit = await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'news.added'")
     assert row["impact"] == "MED" and row["source"] == "ada" and audit == 1
-    await svc.deliver_alerts()
-    assert any("ada added MED Exchange maintenance" in a for a in other.alerts)
+    assert any("ada added MED Exchange maintenance" in a for a in await bot.deliver())
     # the engine's next candle meets the chat's event (its window outlasts the FOMC's)
     data = read_candles(DATA / "BTCUSDT-15m-2019-2020.csv.gz")
     nxt = int((proc.last_open_time or 0) - int(data.open_time[0])) // TF + 1

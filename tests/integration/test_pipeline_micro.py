@@ -154,7 +154,9 @@ async def test_parent_waits_for_its_last_sub_candle(
                 await sf.put(c, 0.0, True)
             await sf.put(p, 0.0, True)
             await sf.put(s[-1], 0.0, True)
-        await eventually(lambda: _true(proc.last_open_time == PARENTS[n - 1].open_time), 20)
+        # the outcome is recorded once the parent's transaction is done, after last_open_time
+        await eventually(lambda: _true(len(sf.outcomes) == n), 20, "every parent's outcome")
+        assert proc.last_open_time == PARENTS[n - 1].open_time
         got = [o.micro for _, o in sf.outcomes]
         assert got == list(zip(up[:n].tolist(), dn[:n].tolist(), strict=True))
         assert sf.late_parents == 0

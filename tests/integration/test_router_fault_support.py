@@ -85,10 +85,11 @@ class FaultRig:
 @contextlib.asynccontextmanager
 async def fault_rig(
     db_url: str, pool: asyncpg.Pool, guards: GuardSettings | None = None,
-    candles_per_second: float = 8.0,
+    candles_per_second: float = 8.0, router: dict[str, Any] | None = None,
 ) -> AsyncIterator[FaultRig]:  # fmt: skip
-    """Simulator + router (+ clients) with the given guard thresholds."""
-    async with running_rig(db_url, pool, guards=guards, candles_per_second=candles_per_second) as r:
+    """Simulator + router (+ clients) with the given guard thresholds and router settings."""
+    async with running_rig(db_url, pool, guards=guards, candles_per_second=candles_per_second,
+                           router=router) as r:  # fmt: skip
         spot = BinanceSpot(venue_config(r.settings, {}))
         await spot.start()
         try:

@@ -66,8 +66,13 @@ async def test_drawdown_from_usdm_equity_snapshots_trips_once(pool: asyncpg.Pool
         assert not await store.trading_enabled(conn)
     assert any("daily drawdown" in t for t in await kill_alerts(pool))
     assert await g.check_once() == []  # same episode: no second trip
-    clock.now = T0 + timedelta(days=1)  # a new day re-bases the opening equity
+    fut.now_ms += 86_400_000  # the venue's next day re-bases the opening equity
+    await publish_usdm_equity(pool, fut)
     assert await g.check_once() == []
+    opening = await pool.fetchval(
+        "SELECT value FROM control WHERE key='equity_quote_usdm_day_open'"
+    )
+    assert D(opening["equity"]) == D(1000) * (1 - DAILY_DRAWDOWN_LIMIT)
 
 
 async def insert_candle(pool: asyncpg.Pool, received: datetime) -> None:
@@ -102,6 +107,10 @@ class SpotWallet:
     def __init__(self) -> None:
         self.assets = {"USDT": D(10000)}
         self.price = D(60000)
+        self.now_ms = 1_796_515_200_000
+
+    async def server_time(self) -> int:
+        return self.now_ms
 
     async def balances(self) -> dict[str, D]:
         return dict(self.assets)
@@ -163,3 +172,20 @@ async def test_a_real_six_percent_drop_trips(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         assert not await store.trading_enabled(conn)
     assert any("daily drawdown" in t for t in await kill_alerts(pool))
+
+
+async def test_days_are_the_venues_days(pool: asyncpg.Pool) -> None:
+    """A replay runs a month of market in minutes: losses over several market days are not
+    one day's drawdown, whatever the wall clock says."""
+    _, kill = await enabled_core(pool)
+    g = guards(pool, kill, Clock(), live=False)
+    wallet = SpotWallet()
+    for day in range(4):  # 3 % lost on each of four market days, within one wall-clock day
+        wallet.now_ms = 1_796_515_200_000 + day * 86_400_000
+        await publish_equity(pool, wallet)
+        assert await g.check_once() == []
+        wallet.assets["USDT"] *= D("0.97")
+        await publish_equity(pool, wallet)
+        assert await g.check_once() == []
+    async with pool.acquire() as conn:
+        assert await store.trading_enabled(conn)

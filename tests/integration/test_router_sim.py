@@ -17,6 +17,7 @@ from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
 from engine.settings import RouterSettings, Settings, SimSettings, VenueSettings
 from router.client import RouterClient, RouterError
 from router.config import venue_config
+from router.errors import OrderNotFoundError
 from router.service import serve_router
 from router.venues.binance_spot import BinanceSpot
 from sim.server import SimAccount, SimConfig, SimServer
@@ -60,12 +61,14 @@ class Rig:
         async with aiohttp.ClientSession() as http, http.get(url) as resp:
             return D((await resp.json())["price"])
 
-    async def bracket_around(self, down: str, up: tuple[str, ...], qty: str = "0.02") -> int:
+    async def bracket_around(
+        self, down: str, up: tuple[str, ...], qty: str = "0.02", state: str = "APPROVED"
+    ) -> int:
         p = await self.price()
         q = D("0.01")
         tps = tuple(str((p * (1 + D(u))).quantize(q)) for u in up)
         b = make_bracket(str(p), str((p * (1 - D(down))).quantize(q)), tps, qty)
-        return await insert_decision(self.pool, b)
+        return await insert_decision(self.pool, b, state)
 
 
 @pytest_asyncio.fixture
@@ -152,8 +155,7 @@ async def test_concurrent_submissions_place_one_entry(rig: Rig) -> None:
 
 
 async def test_refusals_and_bad_token(rig: Rig) -> None:
-    pending = await rig.bracket_around("0.05", ("0.05",))
-    await rig.pool.execute("UPDATE decisions SET state = 'PENDING' WHERE id = $1", pending)
+    pending = await rig.bracket_around("0.05", ("0.05",), state="PENDING")
     with pytest.raises(RouterError, match="PENDING") as err:
         await rig.client.submit_bracket(pending)
     assert err.value.status == 409
@@ -173,8 +175,7 @@ async def test_refusals_and_bad_token(rig: Rig) -> None:
 async def test_kill_keeps_stops_and_cancels_pending(rig: Rig) -> None:
     d = await rig.bracket_around("0.05", ("0.05",))
     await rig.client.submit_bracket(d)
-    pending = await rig.bracket_around("0.05", ("0.05",))
-    await rig.pool.execute("UPDATE decisions SET state = 'PENDING' WHERE id = $1", pending)
+    pending = await rig.bracket_around("0.05", ("0.05",), state="PENDING")
     killed = await rig.client.kill(False, "tester")
     assert killed["cancelled"] == [pending]
     assert await decision_state(rig.pool, pending) == "CANCELLED"
@@ -185,9 +186,21 @@ async def test_kill_keeps_stops_and_cancels_pending(rig: Rig) -> None:
 
 
 async def test_restart_mid_bracket_reconciles_without_duplicates(rig: Rig) -> None:
+    rig.sim.pause()  # the market holds still until the OCOs rest (however slow we are)
     d = await rig.bracket_around("0.0015", ("0.001", "0.002"))
     await rig.client.submit_bracket(d)
+
+    async def resting() -> bool:  # protection follows the entry's fill, after the answer
+        try:
+            for leg in ("SL1", "SL2"):
+                await rig.venue.query_order("BTCUSDT", f"gl-{d}-{leg}")
+        except OrderNotFoundError:
+            return False
+        return True
+
+    await eventually(resting, 20, "both OCOs resting on the venue")
     await rig.stop_router()  # the router dies with its OCOs resting
+    rig.sim.resume()
 
     async def venue_done() -> bool:
         reports = [await rig.venue.query_order("BTCUSDT", f"gl-{d}-{leg}")

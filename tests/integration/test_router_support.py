@@ -128,9 +128,13 @@ class FakeVenueBase:
         self.reject_with: VenueError | None = None
         self._ids = itertools.count(1)
         self._trades = itertools.count(first_trade_id)
+        self.now_ms = 1_796_515_200_000  # the venue's clock, moved by the tests
 
     async def start(self) -> None:
         """Nothing to connect."""
+
+    async def server_time(self) -> int:
+        return self.now_ms
 
     async def close(self) -> None:
         """Nothing to release."""
@@ -263,7 +267,15 @@ class FakeSpot(FakeVenueBase):
         return list(o.fills)
 
     async def balances(self) -> dict[str, D]:
-        return dict(self.balance)
+        """The configured balances plus the base asset the fills left on the account (net of
+        base-asset commission)."""
+        held = D(0)
+        for o in self.orders.values():
+            for f in o.fills:
+                fee = f.commission if f.commission_asset == self._rules.base_asset else D(0)
+                held += f.qty - fee if o.side == "BUY" else -f.qty
+        base = self._rules.base_asset
+        return dict(self.balance) | {base: self.balance.get(base, D(0)) + held}
 
     def move(self, price: D) -> None:
         """Set the last price and trigger take-profits and stops that it reaches."""

@@ -107,9 +107,10 @@ class Rig:
 async def running_rig(
     db_url: str, pool: asyncpg.Pool, key_ttl_s: float = 3600.0, keepalive_s: float = 0.5,
     guards: GuardSettings | None = None, candles_per_second: float = 8.0,
+    router: dict[str, Any] | None = None,
 ) -> AsyncIterator[Rig]:  # fmt: skip
     """Simulator (listen keys valid ``key_ttl_s``) + router (keepalive every ``keepalive_s``,
-    the given guard thresholds)."""
+    the given guard thresholds, ``router`` settings beside the port)."""
     account = SimAccount(SIM_DEMO_API_SECRET, {"USDT": D(10000)}, futures_usdt=D(10000))
     sim = SimServer(SimConfig(
         files={"BTCUSDT": DATA / Path("BTCUSDT-15m-2019-2020.csv.gz")},
@@ -121,7 +122,7 @@ async def running_rig(
     settings = Settings(
         venue=VenueSettings(name="sim", recv_window_ms=1000),
         sim=SimSettings(port=sim.port),
-        router=RouterSettings(port=free_port()),
+        router=RouterSettings(port=free_port(), **(router or {})),
         market=MarketSettings(symbols=("BTCUSDT",), futures_symbols=("XRPUSDT",)),
         guards=guards or GuardSettings(),
     )

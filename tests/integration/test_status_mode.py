@@ -8,7 +8,7 @@ import pytest
 from bot.access import AccessList
 from bot.approvals import ApprovalService
 from engine.settings import AccessUser, Settings
-from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter
+from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter, desk_for
 
 VIEWER = AccessUser(channel="telegram", user_id="3", role="viewer", name="vic")
 
@@ -28,7 +28,7 @@ async def test_status_names_the_mode_first(
     settings = Settings.model_validate({"general": {"mode": mode}, "venue": {"name": venue}})
     svc = ApprovalService(settings, pool, [RecordingChannel("telegram")], RecordingRouter(),
                           AccessList((VIEWER,)), NoCharts(), b"k" * 32)  # fmt: skip
-    reply = await svc.on_command("telegram", "3", "c", "status", [])
+    reply = await desk_for(svc).on_command("telegram", "3", "c", "status", [])
     lines = reply.text.splitlines()
     assert reply.ok and lines[0] == first_line
     assert lines[1].startswith(f"Greenlight · venue {venue} · BTCUSDT 15m")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ import pytest
 from telegram.error import InvalidToken
 
 from bot.callbacks import CallbackError, decode, encode
-from bot.channel import Button, Confirmation, Reply
+from bot.channel import Button, Confirmation, Notice, Reply
 from bot.telegram import TelegramChannel, clip, parse_command
 from engine.candlefile import read_candles
 from tests.conftest import TEST_DATA
@@ -34,8 +35,9 @@ class RecordingInbound:
         self.taps: list[tuple[str, str, str]] = []
         self.commands: list[tuple[str, str, str, str, list[str]]] = []
         self.attachments: tuple[Path, ...] = ()
+        self.refused: list[tuple[str, str]] = []
 
-    async def on_tap(self, channel: str, user_id: str, token: str) -> Reply:
+    async def on_tap(self, channel: str, user_id: str, token: str, chat_id: str = "") -> Reply:
         self.taps.append((channel, user_id, token))
         try:
             decision_id, action = decode(token, KEY)
@@ -48,6 +50,9 @@ class RecordingInbound:
     ) -> Reply:
         self.commands.append((channel, user_id, chat_id, command, args))
         return Reply(f"/{command} {' '.join(args)}".strip(), attachments=self.attachments)
+
+    async def on_refused(self, channel: str, what: str, detail: dict[str, object]) -> None:
+        self.refused.append((channel, what))
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +85,26 @@ async def api() -> AsyncIterator[FakeTelegramApi]:
     await fake.stop()
 
 
+COMMANDS = (
+    ("status", "viewer", "Status"),
+    ("kill", "trader", "Kill switch"),
+    ("resume", "admin", "Resume"),
+    ("help", "viewer", "Help"),
+    ("whoami", "viewer", "Who am I"),
+)
+USERS = (("1001", "trader"), ("7", "viewer"), ("8", "admin"))
+
+
 def make_channel(api: FakeTelegramApi) -> TelegramChannel:
     return TelegramChannel(
-        api.token, api.base_url, CHATS, poll_timeout=1, max_retry_wait=3.0, backoff=0.05
+        api.token,
+        api.base_url,
+        CHATS,
+        poll_timeout=1,
+        max_retry_wait=3.0,
+        backoff=0.05,
+        commands=COMMANDS,
+        users=USERS,
     )
 
 
@@ -101,6 +123,11 @@ async def channel(
     await chan.stop()
 
 
+async def send_alert(chan: TelegramChannel, text: str) -> None:
+    """An alert to every chat at once (as the delivery loop does, one chat after another)."""
+    await asyncio.gather(*(chan.send_notice(chat, Notice(text)) for chat in chan.chats()))
+
+
 def confirmation(chart: Path | None, text: str = TEXT) -> Confirmation:
     buttons = (
         Button("✅ Approve", encode(1842, "approve", KEY)),
@@ -110,9 +137,17 @@ def confirmation(chart: Path | None, text: str = TEXT) -> Confirmation:
     return Confirmation(1842, text, chart, buttons)
 
 
-async def test_start_registers_commands(api: FakeTelegramApi, channel: TelegramChannel) -> None:
-    names = [c["command"] for c in api.commands]
-    assert {"status", "kill", "resume", "help"} <= set(names)
+async def test_start_registers_command_menus_per_role(
+    api: FakeTelegramApi, channel: TelegramChannel
+) -> None:
+    assert [c["command"] for c in api.commands] == ["help", "whoami"]  # strangers
+    private = {"type": "chat", "chat_id": 1001}  # user 1001's own chat: a trader
+    assert api.menu(private) == ["status", "kill", "help", "whoami"]
+    viewer = {"type": "chat_member", "chat_id": -2002, "user_id": 7}
+    admin = {"type": "chat_member", "chat_id": -2002, "user_id": 8}
+    assert api.menu(viewer) == ["status", "help", "whoami"]
+    assert api.menu(admin) == ["status", "kill", "resume", "help", "whoami"]
+    assert api.menu({"type": "chat", "chat_id": 7}) == []  # 7's private chat is not served
     assert [c.method for c in api.calls[:1]] == ["getMe"]
 
 
@@ -231,16 +266,18 @@ async def test_commands_reach_on_command_and_reply_with_attachments(
     api.inject_message(-2002, 7, "just chatting")
 
     async def replied() -> bool:
-        return len(api.sent(-2002)) >= 4
+        return len(api.sent(-2002)) >= 2
 
     await eventually(replied, timeout=5, what="command replies")
     assert inbound.commands == [
         ("telegram", "7", "-2002", "status", []),
         ("telegram", "7", "-2002", "approve", ["12", "now"]),
     ]
-    texts = [m.text for m in api.sent(-2002)]
-    assert texts == ["/status", None, "/approve 12 now", None]
-    assert api.sent(-2002)[1].photo_bytes == chart_bytes
+    # each reply is the chart with the text as its caption, threaded to the command
+    replies = api.sent(-2002)
+    assert [m.caption for m in replies] == ["/status", "/approve 12 now"]
+    assert all(m.photo_bytes == chart_bytes for m in replies)
+    assert [m.reply_to for m in replies] == [1, 2]  # the user's messages 1 and 2
     assert api.sent(1001) == []
 
 
@@ -248,7 +285,7 @@ async def test_rate_limited_send_is_retried_and_delivered_once(
     api: FakeTelegramApi, channel: TelegramChannel
 ) -> None:
     api.script_error("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
-    await channel.send_alert("🛑 Kill switch tripped: daily drawdown 3.1 %")
+    await send_alert(channel, "🛑 Kill switch tripped: daily drawdown 3.1 %")
     for chat in CHATS:
         assert [m.text for m in api.sent(chat)] == ["🛑 Kill switch tripped: daily drawdown 3.1 %"]
     assert len(api.calls_of("sendMessage")) == len(CHATS) + 1
@@ -258,7 +295,7 @@ async def test_network_errors_are_retried_with_backoff(
     api: FakeTelegramApi, channel: TelegramChannel
 ) -> None:
     api.script_error("sendMessage", 502, "Bad Gateway", times=2, chat_id=1001)
-    await channel.send_alert("fill: BUY 0.0688 BTC @ 60,250")
+    await send_alert(channel, "fill: BUY 0.0688 BTC @ 60,250")
     assert [m.text for m in api.sent(1001)] == ["fill: BUY 0.0688 BTC @ 60,250"]
     assert len(api.calls_of("sendMessage")) == len(CHATS) + 2
 
@@ -270,7 +307,7 @@ async def test_blocked_chat_is_skipped(
     sent = await channel.send_confirmation(confirmation(chart_png))
     assert [s.chat_id for s in sent] == ["1001"]
     assert api.sent(-2002) == []
-    await channel.send_alert("still alive")
+    await send_alert(channel, "still alive")
     assert [m.text for m in api.sent(1001)][-1] == "still alive"
 
 
@@ -307,7 +344,7 @@ async def test_token_never_logged(
     chan = make_channel(api)
     await chan.start(inbound)
     api.script_error("sendMessage", 502, "Bad Gateway")
-    await chan.send_alert("hello")
+    await send_alert(chan, "hello")
     await chan.stop()
     assert any("getMe" in r.getMessage() for r in caplog.records)
     secret = api.token.split(":")[1]
@@ -335,7 +372,7 @@ async def test_alert_burst_survives_flood_control(inbound: RecordingInbound) -> 
     await chan.start(inbound)
     try:
         for i in range(5):
-            await chan.send_alert(f"alert {i}")
+            await send_alert(chan, f"alert {i}")
     finally:
         await chan.stop()
         await api.stop()

@@ -1,0 +1,53 @@
+"""Chart images for LINE: LINE's servers fetch image URLs over HTTPS, so the bot serves its
+chart directory itself, under ``public_base_url`` (a TLS proxy in front of the bot's HTTP
+port), with signed, expiring URLs: ``/line/img/<file>?e=<expiry>&s=<tag>``. Only files of the
+chart directory, only with a valid tag, only until the expiry."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+PREFIX = "/line/img"
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.png")
+
+
+class SignedImages:
+    """Signs and checks image URLs for the files of one directory."""
+
+    def __init__(self, key: bytes, directory: Path, public_base_url: str, ttl_s: int) -> None:
+        if len(key) < 16:
+            raise ValueError("image URL key must be at least 16 bytes")
+        self._key = hmac.new(key, b"greenlight line images", hashlib.sha256).digest()
+        self._dir = directory.resolve()
+        self._base = public_base_url.rstrip("/")
+        self._ttl = ttl_s
+
+    def _tag(self, name: str, expiry: int) -> str:
+        mac = hmac.new(self._key, f"{name}|{expiry}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:18]).decode()
+
+    def url(self, path: Path, now: float | None = None) -> str:
+        """The public, signed URL of a chart file (which must be in the directory)."""
+        path = path.resolve()
+        if path.parent != self._dir or not _NAME_RE.fullmatch(path.name):
+            raise ValueError(f"{path} is not a chart of {self._dir}")
+        expiry = int((now or time.time()) + self._ttl)
+        name = quote(path.name)
+        return f"{self._base}{PREFIX}/{name}?e={expiry}&s={self._tag(path.name, expiry)}"
+
+    def resolve(self, name: str, expiry: str, tag: str, now: float | None = None) -> Path | None:
+        """The file a request may read, or ``None`` (bad name, tag, expiry, or no file)."""
+        if not _NAME_RE.fullmatch(name) or not expiry.isdigit():
+            return None
+        if int(expiry) < (now or time.time()):
+            return None
+        if not hmac.compare_digest(tag.encode(), self._tag(name, int(expiry)).encode()):
+            return None
+        path = self._dir / name
+        return path if path.is_file() else None

@@ -1,0 +1,51 @@
+"""The bot's Prometheus metrics (served by :mod:`engine.ops_http`): decision → confirmation
+delivered, chart render time, chat delivery time per channel, and what the bot's loop waits on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import TypeVar
+
+from prometheus_client import Counter, Histogram
+
+from engine.metrics import LATENCY_BUCKETS
+
+T = TypeVar("T")
+
+DECISION_TO_CONFIRMATION = Histogram(
+    "greenlight_decision_to_confirmation_seconds",
+    "Decision committed → confirmation (text and chart) delivered on every channel",
+    buckets=LATENCY_BUCKETS,
+)
+CHART_RENDER = Histogram(
+    "greenlight_chart_render_seconds",
+    "Chart snapshot of a decision rendered (query and PNG)",
+    buckets=LATENCY_BUCKETS,
+)
+CHAT_DELIVERY = Histogram(
+    "greenlight_chat_delivery_seconds",
+    "One message delivered by one chat channel",
+    ["channel", "kind"],
+    buckets=LATENCY_BUCKETS,
+)
+CHAT_FAILURES = Counter(
+    "greenlight_chat_delivery_failures_total", "Messages a channel failed to deliver", ["channel"]
+)
+
+
+async def timed(histogram: Histogram, work: Awaitable[T]) -> T:
+    """Await ``work`` and observe how long it took in ``histogram`` (also when it fails)."""
+    started = time.perf_counter()
+    try:
+        return await work
+    finally:
+        histogram.observe(time.perf_counter() - started)
+
+
+def confirmation_delivered(created_at: datetime | None) -> None:
+    """Observe decision → confirmation for a decision whose messages were just sent."""
+    if created_at is not None:
+        DECISION_TO_CONFIRMATION.observe(max(0.0, time.time() - created_at.timestamp()))
