@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import aiohttp
 import asyncpg
 
-from engine.agents.registry import load_agents
+from engine.agents.registry import AgentError, load_agents
 from engine.contracts import Candle, Market
 from engine.db import connect_pool, database_url, migrate
 from engine.features import FeatureParams
@@ -228,7 +228,7 @@ def run_engine(settings: Settings) -> int:
         run_until_signalled(
             lambda: serve_engine(settings, url), OpsServer.for_process(settings, "engine")
         )
-    except (SymbolRulesError, ClockShiftError, ValueError) as exc:
+    except (SymbolRulesError, ClockShiftError, AgentError) as exc:
         log.error("engine cannot start: %s", exc)
         return 2
     log.info("engine stopped")

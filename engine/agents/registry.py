@@ -184,12 +184,17 @@ class StreamAgents:
                 fresh[k][...] = got[k]
 
 
+class AgentError(ValueError):
+    """The configured decision agent is not available; the message names the key."""
+
+
 def load_agents(settings: Settings, feature_names: frozenset[str]) -> AgentSet:
-    """The process's agents; raise ``ValueError`` when ``strategy.agent`` is not among them."""
+    """The process's agents; raise :class:`AgentError` when ``strategy.agent`` is not among
+    them."""
     agents = discover(settings, feature_names)
     chosen = settings.strategy.agent
     if chosen not in agents:
-        raise ValueError(
+        raise AgentError(
             f"strategy.agent {chosen!r} is not an available agent ({', '.join(sorted(agents))})"
         )
     return AgentSet(agents)
