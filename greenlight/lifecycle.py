@@ -13,7 +13,7 @@ RETURNING *``, so the first caller wins across processes and channels, and each 
 audit row. Every non-terminal state has a way out that does not need anyone's goodwill:
 PENDING and APPROVED expire, ROUTED fails after ``router.routed_timeout_s`` with nothing on
 the venue, OPEN closes when the venue is flat (reconciled periodically). Migration 0007
-mirrors the table in a trigger (migration 0007) that refuses any other change of ``decisions.state``.
+mirrors the table in a trigger that refuses any other change of ``decisions.state``.
 """
 
 from __future__ import annotations
@@ -94,6 +94,21 @@ def sources(event: Event, among: Iterable[State] | None = None) -> list[State]:
     if bad:
         raise IllegalTransition(f"{event} does not leave {bad}")
     return wanted
+
+
+def path_to(goal: State, start: State = INITIAL) -> list[Event]:
+    """The shortest list of events that takes a decision from ``start`` to ``goal``."""
+    paths: dict[State, list[Event]] = {start: []}
+    frontier = [start]
+    while frontier:
+        here = frontier.pop(0)
+        for (frm, event), to in TRANSITIONS.items():
+            if frm is here and to not in paths:
+                paths[to] = [*paths[here], event]
+                frontier.append(to)
+    if goal not in paths:
+        raise IllegalTransition(f"no way from {start} to {goal}")
+    return paths[goal]
 
 
 async def advance(

@@ -11,6 +11,7 @@ from engine import store
 from engine.contracts import SignalRaw
 from engine.decision.bracket import build_spot_bracket
 from engine.symbols import SymbolRules
+from greenlight.lifecycle import State, advance, path_to
 
 _FILTERS = [
     {
@@ -79,5 +80,11 @@ async def make_decision(
         did = await store.insert_decision(conn, sid, sig, bracket, ttl, 0.0)
         assert did is not None
         if state is not None:
-            await conn.execute("UPDATE decisions SET state = $2 WHERE id = $1", did, state)
+            await walk_to(conn, did, State(state))
     return did
+
+
+async def walk_to(conn: asyncpg.Connection, decision_id: int, state: State) -> None:
+    """Move a decision to ``state`` the way the product would, event by event."""
+    for event in path_to(state):
+        assert await advance(conn, decision_id, event, "test") is not None, event

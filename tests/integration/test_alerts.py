@@ -21,8 +21,9 @@ from bot.commands.catalog import COMMANDS
 from bot.context import BotContext
 from bot.desk import Desk
 from engine.settings import AccessUser, Settings
+from greenlight.lifecycle import State
 from tests.fakes.chat import RecordingChannel, RecordingRouter
-from tests.fakes.decisions import make_decision
+from tests.fakes.decisions import make_decision, walk_to
 from tests.fakes.market_tape import MarketTape, NewZone
 
 SETTINGS = Settings.model_validate({"market": {"timeframe": "1h"}, "bot": {"summary_hour": -1}})
@@ -155,10 +156,11 @@ async def test_trade_alerts_go_to_the_team_with_the_trade_chart_and_bursts_group
     did = await make_decision(pool, open_time=bot.tape.time(39))
     async with pool.acquire() as conn:
         await conn.execute(
-            "UPDATE decisions SET venue='sim', symbol='BTCUSDT', tf='1h', state='CLOSED',"
+            "UPDATE decisions SET venue='sim', symbol='BTCUSDT', tf='1h',"
             " realized_pnl=12.5, closed_at=now() WHERE id=$1",
             did,
         )
+        await walk_to(conn, did, State.CLOSED)
         for kind, text in [
             ("fill", f"✅ Filled BUY 0.01 BTCUSDT @ 60,000 · #D-{did}"),
             ("info", f"🛡️ Protected #D-{did} · stop 59,000 · TP 61,500"),

@@ -6,7 +6,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from greenlight.lifecycle import INITIAL, LIVE, TERMINAL, TRANSITIONS, Event, State, target
+from greenlight.lifecycle import (
+    INITIAL,
+    LIVE,
+    TERMINAL,
+    TRANSITIONS,
+    Event,
+    State,
+    path_to,
+    target,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,3 +53,8 @@ def test_no_other_code_writes_the_state() -> None:
                 if WRITES_STATE.search(sql):
                     offenders.append(f"{path.relative_to(REPO)}: {sql}")
     assert offenders == []
+
+
+def test_a_path_leads_to_every_state() -> None:
+    assert path_to(State.CLOSED) == [Event.APPROVE, Event.ROUTE, Event.FILL, Event.FLAT]
+    assert path_to(State.PENDING) == []
