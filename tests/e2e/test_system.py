@@ -217,6 +217,15 @@ def test_two_demo_runs_make_the_same_decisions_and_fills(
     assert second["realized_pnl_quote"] == first["realized_pnl_quote"]
     assert first["kill_switch_trips"] == second["kill_switch_trips"] == []
     assert second["decisions_blocked"] == first["decisions_blocked"]
+    # the golden acceptance run: the exact decisions, fills and PnL, reviewed and pinned
+    golden = json.loads((REPO / "tests" / "golden" / "demo_starter_300.json").read_text())
+    assert [_without(d, "open_time") for d in first["decision_list"]] == golden["decisions"]
+    assert [_without(f, "decision_open_time") for f in first["fill_list"]] == golden["fills"]
+    assert first["realized_pnl_quote"] == golden["realized_pnl_quote"]
+
+
+def _without(item: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k != key}
 
 
 def test_demo_with_the_product_rule_reports_what_blocked_it(tmp_path: Path) -> None:
