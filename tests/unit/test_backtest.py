@@ -22,7 +22,7 @@ from engine.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
-XRP = ROOT / "data" / "XRPUSDT-perp-1h-futures.csv"
+XRP = ROOT / "data" / "XRPUSDT-perp-5m-futures.csv"
 GOLDEN = ROOT / "tests" / "golden" / "backtest_btcusdt_2019_2020.json"
 D = Decimal
 
@@ -114,13 +114,14 @@ def test_same_inputs_byte_identical_files(tmp_path: Path) -> None:
 
 def test_spot_and_perpetual_share_one_account(tmp_path: Path) -> None:
     s = Settings()
-    streams = load_streams(
-        [BTC, XRP], "1h", s, funding=[ROOT / "data" / "XRPUSDT-perp-8h-funding_rate.csv"]
-    )
+    funding = [ROOT / "data" / "XRPUSDT-perp-8h-funding_rate.csv"]
+    streams = load_streams([BTC], "15m", s, end=1_561_939_200_000)
+    streams += load_streams([XRP], "5m", s, funding=funding)
     result, figures = backtest(streams, s, tmp_path)
     markets = {leg.market for leg in result.legs}
     assert figures["candles"] == sum(len(st.candles) for st in streams)
-    assert markets <= {"spot", "usdm"}
+    assert markets == {"spot", "usdm"}
+    assert any(leg.side == "short" for leg in result.legs if leg.market == "usdm")
     assert all(leg.funding_quote == 0 for leg in result.legs if leg.market == "spot")
 
 
