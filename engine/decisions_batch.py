@@ -13,6 +13,7 @@ fills; here every signal the guards and costs pass counts as taken.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -140,23 +141,29 @@ def _slices(events: F64, n: int) -> npt.NDArray[np.int64]:
     return np.searchsorted(bars, np.arange(n + 1), side="left").astype(np.int64)
 
 
-def run_decisions(
-    c: CandleArrays,
-    settings: Settings,
-    agents: AgentSet,
-    symbol: str,
-    tf: str,
-    news: list[NewsEvent] | None = None,
-    equity: Decimal = Decimal(10000),
-    micro: tuple[B1, B1] | None = None,
-) -> list[BatchDecision]:
-    """The chosen agent's (``settings.strategy.agent``) signals over ``c``, each taken or
-    blocked (see the module docstring)."""
-    tf_ms = TIMEFRAMES_MS[tf]
-    params = FeatureParams.from_settings(settings.strategy)
-    feats = FeatureEngine(params).warm_up(c)
-    events, _ = run_smc_batch(c, SmcParams.from_settings(settings.smc))
+@dataclass(frozen=True)
+class StageOutputs:
+    """Every stage's batch output over one candle file (the live stream's step functions
+    looped over arrays): features, SMC event rows and their per-candle offsets, the retest
+    and regime rows, and the volatility guard's states."""
+
+    feats: dict[str, F64]
+    events: F64
+    offsets: npt.NDArray[np.int64]
+    retest: F64
+    regime: F64
+    vol: npt.NDArray[np.int64]
+    micro: tuple[B1, B1] | None
+
+
+def run_stages(
+    c: CandleArrays, settings: Settings, micro: tuple[B1, B1] | None = None
+) -> StageOutputs:
+    """Features, causal SMC, retest and regime over ``c`` with ``settings``' parameters."""
     s = settings
+    params = FeatureParams.from_settings(s.strategy)
+    feats = FeatureEngine(params).warm_up(c)
+    events, _ = run_smc_batch(c, SmcParams.from_settings(s.smc))
     rparams = RetestParams.from_settings(s.retest, s.strategy.take_profit_r, s.smc.zone_capacity)
     atr, rsi, hist = feats[f"atr{params.atr}"], feats[f"rsi{params.rsi}"], feats["macd_hist"]
     up, dn = micro if micro is not None else (None, None)
@@ -171,50 +178,87 @@ def run_decisions(
         RegimeParams.from_settings(s.regime),
     )
     vol = V.vol_states(reg, s.volatility)
+    return StageOutputs(feats, events, _slices(events, len(c)), retest, reg, vol, micro)
+
+
+def bar_candle(c: CandleArrays, i: int, symbol: str, tf: str, tf_ms: int, venue: str) -> Candle:
+    """Candle ``i`` of ``c`` as the live stream's ``Candle`` (the file was validated)."""
+    t = int(c.open_time[i])
+    return Candle.model_construct(
+        venue=venue,
+        symbol=symbol,
+        tf=tf,
+        open_time=t,
+        close_time=t + tf_ms - 1,
+        open=float(c.open[i]),
+        high=float(c.high[i]),
+        low=float(c.low[i]),
+        close=float(c.close[i]),
+        volume=float(c.volume[i]),
+    )
+
+
+def update_context(ctx: BarContext, st: StageOutputs, i: int) -> None:
+    """Set ``ctx`` to the stages' outputs at candle ``i`` (what the live stream sets)."""
+    row = st.retest[i]
+    reg = st.regime
+    up, dn = st.micro if st.micro is not None else (None, None)
+    ctx.update(
+        st.events[st.offsets[i] : st.offsets[i + 1]],
+        row if row[TK.O_DIR] != 0.0 else None,
+        RK.NAMES[int(reg[i, RK.O_REGIME])],
+        float(reg[i, RK.O_ATR_PCT]),
+        float(reg[i, RK.O_BBW_PCT]),
+        (bool(up[i]), bool(dn[i])) if up is not None and dn is not None else (False, False),
+    )
+
+
+def iter_signals(
+    c: CandleArrays, st: StageOutputs, agents: AgentSet, chosen: str, ctx: BarContext
+) -> Iterator[tuple[int, SignalRaw]]:
+    """Bar by bar, every agent's ``on_bar`` (as the live stream calls them); yields the
+    bars where agent ``chosen`` signalled, with its signal."""
+    stream = StreamAgents(agents)
+    names = list(st.feats)
+    cols = [st.feats[k] for k in names]
+    for i in range(len(c)):
+        bar = bar_candle(c, i, ctx.symbol, ctx.tf, ctx.tf_ms, ctx.venue)
+        update_context(ctx, st, i)
+        found, _failed = stream.run(
+            ctx, bar, {k: float(v[i]) for k, v in zip(names, cols, strict=True)}
+        )
+        signal = by_name(found, chosen)
+        if signal is not None:
+            yield i, signal
+
+
+def run_decisions(
+    c: CandleArrays,
+    settings: Settings,
+    agents: AgentSet,
+    symbol: str,
+    tf: str,
+    news: list[NewsEvent] | None = None,
+    equity: Decimal = Decimal(10000),
+    micro: tuple[B1, B1] | None = None,
+) -> list[BatchDecision]:
+    """The chosen agent's (``settings.strategy.agent``) signals over ``c``, each taken or
+    blocked (see the module docstring)."""
+    tf_ms = TIMEFRAMES_MS[tf]
+    s = settings
+    st = run_stages(c, s, micro)
     guard = NewsGuard(s.news, news or [])
     rules = file_rules(symbol, c.close)
     assets = symbol_assets(symbol, rules.base_asset, rules.quote_asset)
     decider = Decider(s, "file", Market.SPOT, rules, tf_ms)
-    stream = StreamAgents(agents)
     ctx = BarContext("file", symbol, tf, tf_ms, "spot", False)
-    off = _slices(events, len(c))
-    names = list(feats)
-    cols = [feats[k] for k in names]
     out: list[BatchDecision] = []
-    for i in range(len(c)):
-        t = int(c.open_time[i])
-        bar = Candle.model_construct(  # the file was validated when read
-            venue="file",
-            symbol=symbol,
-            tf=tf,
-            open_time=t,
-            close_time=t + tf_ms - 1,
-            open=float(c.open[i]),
-            high=float(c.high[i]),
-            low=float(c.low[i]),
-            close=float(c.close[i]),
-            volume=float(c.volume[i]),
-        )
-        row = retest[i]
-        ctx.update(
-            events[off[i] : off[i + 1]],
-            row if row[TK.O_DIR] != 0.0 else None,
-            RK.NAMES[int(reg[i, RK.O_REGIME])],
-            float(reg[i, RK.O_ATR_PCT]),
-            float(reg[i, RK.O_BBW_PCT]),
-            (bool(up[i]), bool(dn[i])) if up is not None and dn is not None else (False, False),
-        )
-        found, _failed = stream.run(
-            ctx, bar, {k: float(v[i]) for k, v in zip(names, cols, strict=True)}
-        )
-        signal = by_name(found, s.strategy.agent)
-        if signal is None:
-            continue
-        now = t + tf_ms
+    for i, signal in iter_signals(c, st, agents, s.strategy.agent, ctx):
+        now = int(c.open_time[i]) + tf_ms
         verdicts = {
             "news": guard.verdict(now, assets),
             "funding": NOT_APPLICABLE,
-            "vol": V.vol_verdict(int(vol[i]), s.volatility, ctx.atr_pct, ctx.bbw_pct),
+            "vol": V.vol_verdict(int(st.vol[i]), s.volatility, ctx.atr_pct, ctx.bbw_pct),
         }
         out.append(_judge(signal, decider, verdicts, equity))
     return out

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.modes import PAPER_VENUE_NOT_READY, Mode, mode_mismatch, url_mismatch
 from engine.secrets import SECRET_NAMES
+from engine.settings_backtest import BacktestSettings
 from engine.settings_base import Section
 from engine.settings_decision import AgentsSettings as AgentsSettings
 from engine.settings_decision import FundingSettings as FundingSettings
@@ -396,6 +397,7 @@ class Settings(Section):
     volatility: VolatilitySettings = VolatilitySettings()
     fusion: FusionSettings = FusionSettings()
     agents: AgentsSettings = AgentsSettings()
+    backtest: BacktestSettings = BacktestSettings()
 
     @model_validator(mode="after")
     def _mode_governs(self) -> Settings:

@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("decision_id", type=int)
     an = sub.add_parser("analyze", help="run the analysis on a candle file", add_help=False)
     an.add_argument("rest", nargs=argparse.REMAINDER)
+    bt = sub.add_parser(
+        "backtest", help="backtest candle files on the live code path", add_help=False
+    )
+    bt.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
@@ -202,6 +206,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from greenlight.audit_cli import run_audit
 
         return run_audit(settings, args.action, args.anchor_file)
+    if cmd == "backtest":
+        from engine.backtest.cli import run_backtest
+
+        return run_backtest(list(args.rest), settings)
     from engine.analyze import run_analyze
 
     return run_analyze(list(args.rest))
