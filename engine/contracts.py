@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from greenlight.lifecycle import TERMINAL, State
+
 
 class Contract(BaseModel):
     """Base for all events: immutable, unknown fields rejected."""
@@ -31,27 +33,8 @@ class Market(StrEnum):
     USDM = "usdm"
 
 
-class DecisionState(StrEnum):
-    PENDING = "PENDING"
-    APPROVED = "APPROVED"
-    ROUTED = "ROUTED"
-    OPEN = "OPEN"
-    CLOSED = "CLOSED"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-
-TERMINAL_STATES = frozenset(
-    {
-        DecisionState.CLOSED,
-        DecisionState.REJECTED,
-        DecisionState.EXPIRED,
-        DecisionState.FAILED,
-        DecisionState.CANCELLED,
-    }
-)
+DecisionState = State  # the lifecycle's states (greenlight/lifecycle.py owns the table)
+TERMINAL_STATES = TERMINAL
 
 
 class Candle(Contract):

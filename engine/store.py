@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 
 from engine.contracts import Bracket, Candle, SignalRaw
-from greenlight.lifecycle import INITIAL
+from greenlight.lifecycle import INITIAL, LIVE
 
-OPEN_STATES = ("PENDING", "APPROVED", "ROUTED", "OPEN")
+OPEN_STATES = tuple(s.value for s in LIVE)  # pending, approved, routed or open
 INDICATOR_COLUMNS = (
     "ema20",
     "ema50",
