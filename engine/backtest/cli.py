@@ -17,6 +17,8 @@ from pathlib import Path
 
 from engine.agents.registry import load_agents
 from engine.backtest.output import write_equity, write_summary, write_trades
+from engine.backtest.progress import ProgressBar, wanted
+from engine.backtest.report import write_report
 from engine.backtest.run import Backtest, Result, Stream
 from engine.backtest.stats import equity_curve, summary
 from engine.candlefile import CandleArrays, CandleFileError, read_candles
@@ -87,21 +89,33 @@ def load_streams(
 
 
 def backtest(
-    streams: list[Stream], settings: Settings, out: Path, news: Path | None = None
+    streams: list[Stream],
+    settings: Settings,
+    out: Path,
+    news: Path | None = None,
+    *,
+    report: bool = True,
+    progress: ProgressBar | None = None,
 ) -> tuple[Result, dict[str, object]]:
-    """Run and write ``trades.csv``, ``equity.csv`` and ``summary.json`` into ``out``."""
+    """Run and write ``trades.csv``, ``equity.csv`` and ``summary.json`` into ``out``, and
+    with ``report`` ``report.html`` and its PNG files (:mod:`engine.backtest.report`).
+    ``progress`` is drawn while the backtest runs (never into the files)."""
     began = time.perf_counter()
     agents = load_agents(
         settings, frozenset(FeatureParams.from_settings(settings.strategy).names())
     )
     events = read_calendar(news) if news is not None else []
-    result = Backtest(settings, agents, events).run(streams)
+    result = Backtest(settings, agents, events).run(streams, progress)
+    if progress is not None:
+        progress.finish()
     times, eq, dd = equity_curve(result, settings.backtest.start_equity_quote)
     figures = summary(result, settings, times, eq, dd, time.perf_counter() - began)
     out.mkdir(parents=True, exist_ok=True)
     write_trades(out / "trades.csv", result.legs)
     write_equity(out / "equity.csv", times, eq, dd)
     write_summary(out / "summary.json", figures)
+    if report:
+        write_report(out, result, figures, times, eq, dd)
     return result, figures
 
 
@@ -123,6 +137,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write candles_per_second as null so summary.json is byte-identical run to run",
     )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: only when stderr is a terminal)",
+    )
+    p.add_argument("--no-report", action="store_true", help="skip report.html and the PNGs")
     return p
 
 
@@ -141,7 +162,10 @@ def run_backtest(argv: list[str], settings: Settings) -> int:
         streams = load_streams(
             args.data, args.tf, settings, args.sub, args.funding, _time(args.start), _time(args.end)
         )
-        result, figures = backtest(streams, settings, args.out, args.news)
+        bar = ProgressBar() if wanted(args.progress) else None
+        result, figures = backtest(
+            streams, settings, args.out, args.news, report=not args.no_report, progress=bar
+        )
     except (CandleFileError, CalendarError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
