@@ -66,8 +66,10 @@ def load_streams(
     funding: list[Path] | None = None,
     start: int | None = None,
     end: int | None = None,
+    warmup: int = 0,
 ) -> list[Stream]:
-    """The streams of the DATA files (see the module docstring)."""
+    """The streams of the DATA files (see the module docstring); the first ``warmup``
+    candles of each only warm the stages up, as the live engine's warm-up does."""
     subs = {_symbol(p): p for p in sub or []}
     rates = {_symbol(p): read_series(p) for p in funding or []}
     streams = []
@@ -76,7 +78,7 @@ def load_streams(
         name = path.name.lower()
         market = Market.USDM if "perp" in name or "futures" in name else Market.SPOT
         c = _window(read_candles(path), start, end)
-        st = Stream(sym, market, tf, c)
+        st = Stream(sym, market, tf, c, warmup=warmup)
         if sym in subs:
             st.sub = _window(read_candles(subs[sym]), start, end)
             st.micro = micro_bos_flags(
@@ -129,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", help="first candle open time (ISO-8601 UTC)")
     p.add_argument("--to", dest="end", help="end, exclusive (ISO-8601 UTC)")
     p.add_argument("--out", type=Path, default=Path("backtest-out"), help="output directory")
+    p.add_argument("--warmup", type=int, default=0, help="candles that only warm up (no decisions)")
     p.add_argument("--approve-delay", type=int, help="bars before approval (default 0)")
     p.add_argument("--agent", help="decision agent (default: settings strategy.agent)")
     p.add_argument("--news", type=Path, help="news calendar for the news guard")
@@ -160,7 +163,14 @@ def run_backtest(argv: list[str], settings: Settings) -> int:
     settings = settings.model_copy(update=update)
     try:
         streams = load_streams(
-            args.data, args.tf, settings, args.sub, args.funding, _time(args.start), _time(args.end)
+            args.data,
+            args.tf,
+            settings,
+            args.sub,
+            args.funding,
+            _time(args.start),
+            _time(args.end),
+            args.warmup,
         )
         bar = ProgressBar() if wanted(args.progress) else None
         result, figures = backtest(

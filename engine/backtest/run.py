@@ -49,6 +49,7 @@ class Stream:
     micro: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None = None
     funding: tuple[I64, F64] | None = None
     rules: SymbolRules | None = None
+    warmup: int = 0  # first candles that only warm the stages up (no decisions on them)
 
     @property
     def tf_ms(self) -> int:
@@ -128,6 +129,8 @@ class Backtest:
             book = (funding_book(self.s, st.symbol, *st.funding), *st.funding)
         out = []
         for i, sig in found:
+            if i < st.warmup:
+                continue
             now = int(c.open_time[i]) + st.tf_ms
             v = verdicts(self.s, stages, i, now, self.news, rules, st.market, book, sig.side_hint)
             out.append(Candidate(i, sig, v))

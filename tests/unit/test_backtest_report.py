@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine.backtest.cli import run_backtest
+from engine.backtest.cli import backtest, load_streams, run_backtest
 from engine.backtest.progress import ProgressBar, wanted
 from engine.backtest.report import KEY_FIGURES
 from engine.backtest.report_charts import EQUITY_SIZE
@@ -80,3 +80,19 @@ def test_progress_bar_draws_in_place_and_only_on_a_terminal() -> None:
     text = buf.getvalue()
     assert text.count("\r") == 11 and text.endswith("] 100%  BTCUSDT\n")
     assert "\n" not in text[:-1]
+
+
+def test_warmup_candles_only_warm_the_stages(tmp_path: Path) -> None:
+    """``--warmup N``: no decision on the first N candles (as the live engine's warm-up)."""
+    s = Settings()
+    end = 1_551_398_400_000  # 2019-03-01
+    cold = backtest(load_streams([BTC], "15m", s, end=end), s, tmp_path / "a", report=False)[0]
+    assert cold.legs
+    cut = cold.legs[0].signal_time + 900_000
+    c = load_streams([BTC], "15m", s, end=end)[0].candles
+    n = int((c.open_time < cut).sum())
+    warm = backtest(
+        load_streams([BTC], "15m", s, end=end, warmup=n), s, tmp_path / "b", report=False
+    )[0]
+    assert all(leg.signal_time >= cut for leg in warm.legs)
+    assert cold.legs[0].signal_time not in {g.signal_time for g in warm.legs}
