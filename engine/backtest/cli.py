@@ -17,6 +17,8 @@ from pathlib import Path
 
 from engine.agents.registry import load_agents
 from engine.backtest.output import write_equity, write_summary, write_trades
+from engine.backtest.progress import ProgressBar, wanted
+from engine.backtest.report import write_report
 from engine.backtest.run import Backtest, Result, Stream
 from engine.backtest.stats import equity_curve, summary
 from engine.candlefile import CandleArrays, CandleFileError, read_candles
@@ -64,8 +66,10 @@ def load_streams(
     funding: list[Path] | None = None,
     start: int | None = None,
     end: int | None = None,
+    warmup: int = 0,
 ) -> list[Stream]:
-    """The streams of the DATA files (see the module docstring)."""
+    """The streams of the DATA files (see the module docstring); the first ``warmup``
+    candles of each only warm the stages up, as the live engine's warm-up does."""
     subs = {_symbol(p): p for p in sub or []}
     rates = {_symbol(p): read_series(p) for p in funding or []}
     streams = []
@@ -74,7 +78,7 @@ def load_streams(
         name = path.name.lower()
         market = Market.USDM if "perp" in name or "futures" in name else Market.SPOT
         c = _window(read_candles(path), start, end)
-        st = Stream(sym, market, tf, c)
+        st = Stream(sym, market, tf, c, warmup=warmup)
         if sym in subs:
             st.sub = _window(read_candles(subs[sym]), start, end)
             st.micro = micro_bos_flags(
@@ -87,21 +91,33 @@ def load_streams(
 
 
 def backtest(
-    streams: list[Stream], settings: Settings, out: Path, news: Path | None = None
+    streams: list[Stream],
+    settings: Settings,
+    out: Path,
+    news: Path | None = None,
+    *,
+    report: bool = True,
+    progress: ProgressBar | None = None,
 ) -> tuple[Result, dict[str, object]]:
-    """Run and write ``trades.csv``, ``equity.csv`` and ``summary.json`` into ``out``."""
+    """Run and write ``trades.csv``, ``equity.csv`` and ``summary.json`` into ``out``, and
+    with ``report`` ``report.html`` and its PNG files (:mod:`engine.backtest.report`).
+    ``progress`` is drawn while the backtest runs (never into the files)."""
     began = time.perf_counter()
     agents = load_agents(
         settings, frozenset(FeatureParams.from_settings(settings.strategy).names())
     )
     events = read_calendar(news) if news is not None else []
-    result = Backtest(settings, agents, events).run(streams)
+    result = Backtest(settings, agents, events).run(streams, progress)
+    if progress is not None:
+        progress.finish()
     times, eq, dd = equity_curve(result, settings.backtest.start_equity_quote)
     figures = summary(result, settings, times, eq, dd, time.perf_counter() - began)
     out.mkdir(parents=True, exist_ok=True)
     write_trades(out / "trades.csv", result.legs)
     write_equity(out / "equity.csv", times, eq, dd)
     write_summary(out / "summary.json", figures)
+    if report:
+        write_report(out, result, figures, times, eq, dd)
     return result, figures
 
 
@@ -115,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", help="first candle open time (ISO-8601 UTC)")
     p.add_argument("--to", dest="end", help="end, exclusive (ISO-8601 UTC)")
     p.add_argument("--out", type=Path, default=Path("backtest-out"), help="output directory")
+    p.add_argument("--warmup", type=int, default=0, help="candles that only warm up (no decisions)")
     p.add_argument("--approve-delay", type=int, help="bars before approval (default 0)")
     p.add_argument("--agent", help="decision agent (default: settings strategy.agent)")
     p.add_argument("--news", type=Path, help="news calendar for the news guard")
@@ -123,6 +140,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write candles_per_second as null so summary.json is byte-identical run to run",
     )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: only when stderr is a terminal)",
+    )
+    p.add_argument("--no-report", action="store_true", help="skip report.html and the PNGs")
     return p
 
 
@@ -139,9 +163,19 @@ def run_backtest(argv: list[str], settings: Settings) -> int:
     settings = settings.model_copy(update=update)
     try:
         streams = load_streams(
-            args.data, args.tf, settings, args.sub, args.funding, _time(args.start), _time(args.end)
+            args.data,
+            args.tf,
+            settings,
+            args.sub,
+            args.funding,
+            _time(args.start),
+            _time(args.end),
+            args.warmup,
         )
-        result, figures = backtest(streams, settings, args.out, args.news)
+        bar = ProgressBar() if wanted(args.progress) else None
+        result, figures = backtest(
+            streams, settings, args.out, args.news, report=not args.no_report, progress=bar
+        )
     except (CandleFileError, CalendarError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

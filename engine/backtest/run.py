@@ -49,6 +49,7 @@ class Stream:
     micro: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None = None
     funding: tuple[I64, F64] | None = None
     rules: SymbolRules | None = None
+    warmup: int = 0  # first candles that only warm the stages up (no decisions on them)
 
     @property
     def tf_ms(self) -> int:
@@ -87,6 +88,7 @@ class Result:
     skipped: dict[str, int] = field(default_factory=dict)
     streams: list[Stream] = field(default_factory=list)
     candles: int = 0
+    brackets: dict[str, Bracket] = field(default_factory=dict)  # decision id → its bracket
 
 
 def _liquidation(b: Bracket, mmr: Decimal) -> Decimal:
@@ -127,15 +129,21 @@ class Backtest:
             book = (funding_book(self.s, st.symbol, *st.funding), *st.funding)
         out = []
         for i, sig in found:
+            if i < st.warmup:
+                continue
             now = int(c.open_time[i]) + st.tf_ms
             v = verdicts(self.s, stages, i, now, self.news, rules, st.market, book, sig.side_hint)
             out.append(Candidate(i, sig, v))
         return out
 
-    def run(self, streams: list[Stream], progress: Callable[[str], None] | None = None) -> Result:
-        """Backtest ``streams`` (one account); the result's legs are in decision order."""
+    def run(
+        self, streams: list[Stream], progress: Callable[[str, float], None] | None = None
+    ) -> Result:
+        """Backtest ``streams`` (one account); the result's legs are in decision order.
+        ``progress(label, done)`` is called as the run goes (``done`` from 0 to 1: the stages
+        of every stream count for the first 90 %, the decisions for the rest)."""
         queue: list[tuple[int, str, Stream, Candidate, Decider]] = []
-        for st in streams:
+        for n, st in enumerate(streams):
             st.rules = st.rules or file_rules(st.symbol, st.candles.close)
             stages = run_stages(st.candles, self.s, st.micro)
             decider = Decider(self.s, VENUE, st.market, st.rules, st.tf_ms)
@@ -144,10 +152,15 @@ class Backtest:
                 queue.append((t, st.symbol, st, cand, decider))
             self.result.candles += len(st.candles)
             if progress is not None:
-                progress(st.symbol)
+                progress(st.symbol, 0.9 * (n + 1) / len(streams))
         queue.sort(key=lambda q: (q[0], q[1]))
-        for now, _sym, st, cand, decider in queue:
+        step = max(1, len(queue) // 50)
+        for k, (now, _sym, st, cand, decider) in enumerate(queue):
             self._decide(now, st, cand, decider)
+            if progress is not None and k % step == step - 1:
+                progress("decisions", 0.9 + 0.1 * (k + 1) / len(queue))
+        if progress is not None:
+            progress("done", 1.0)
         self.result.streams = streams
         self.result.positions = self.account.positions
         return self.result
@@ -190,6 +203,7 @@ class Backtest:
         bt = self.s.backtest
         exits = resolve(plan, c, entry_bar, bt.intrabar, bt.max_hold_bars, st.sub, st.tf_ms)
         did = f"BT-{len(self.account.positions) + 1:05d}"
+        self.result.brackets[did] = b
         entry_fee = b.quantity * entry * self.taker
         entry_time = int(c.open_time[entry_bar]) + st.tf_ms
         pos = Position(
