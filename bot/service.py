@@ -16,7 +16,8 @@ from bot.approvals import ApprovalService, RouterPort
 from bot.channel import Channel
 from bot.console import ConsoleChannel
 from bot.snapshot import DecisionCharts
-from engine.db import connect, connect_pool, database_url, migrate
+from engine.db import connect_pool, database_url, migrate
+from engine.db_outage import Backoff, ResilientListener, ResilientLoop, retry_while_unavailable
 from engine.runtime import run_until_signalled
 from engine.secrets import Secret, load_secrets
 from engine.settings import REPO_ROOT, Settings
@@ -76,10 +77,10 @@ async def serve_bot(
     """Run the approval service until cancelled."""
     await migrate(db_url)
     pool = await connect_pool(db_url, settings.database.pool_size)
-    listener = await connect(db_url)
     charts_dir = chart_dir or Path(settings.bot.chart_dir or REPO_ROOT / "var" / "charts")
     charts = DecisionCharts(pool, charts_dir, settings.bot.chart_candles)
     await charts.warm_up()
+    backoff = Backoff("bot")  # a restart of the database is waited out from here on
     svc = ApprovalService(
         settings,
         pool,
@@ -87,7 +88,7 @@ async def serve_bot(
         router,
         AccessList(settings.bot.users),
         charts,
-        await callback_key(pool),
+        await retry_while_unavailable(lambda: callback_key(pool), backoff),
         auto_approve=auto_approve,
     )
     wake: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -95,22 +96,31 @@ async def serve_bot(
     def on_notify(_c: object, _pid: int, channel: str, payload: str) -> None:
         wake.put_nowait((channel, payload))
 
-    for ch_name in ("gl_decisions", "gl_alerts"):
-        await listener.add_listener(ch_name, on_notify)
+    async def step() -> None:
+        with contextlib.suppress(TimeoutError):
+            kind, payload = await asyncio.wait_for(wake.get(), TICK_S)
+            if kind == "gl_decisions" and payload.isdigit():
+                await svc.present(int(payload))
+        await svc.expire_due()
+        await svc.finalize_decided()
+        await svc.deliver_alerts()
+
+    # A database restart is ridden out: the loop waits with back-off, the LISTEN connection
+    # is re-opened, and a sweep presents / delivers whatever was notified meanwhile.
+    loop = ResilientLoop("bot", step, svc.sweep, backoff)
+    listener = ResilientListener(
+        db_url, ("gl_decisions", "gl_alerts"), on_notify, loop.fall_behind, who="bot"
+    )
+    await listener.start()
     try:
         for ch in channels:
             await ch.start(svc)
-        await svc.sweep()
+        await retry_while_unavailable(svc.sweep, backoff)
         if ready:
             ready.set()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                kind, payload = await asyncio.wait_for(wake.get(), TICK_S)
-                if kind == "gl_decisions" and payload.isdigit():
-                    await svc.present(int(payload))
-            await svc.expire_due()
-            await svc.finalize_decided()
-            await svc.deliver_alerts()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(listener.run(), name="bot-listen")
+            tg.create_task(loop.run(), name="bot-loop")
     finally:
         for ch in channels:
             with contextlib.suppress(Exception):
