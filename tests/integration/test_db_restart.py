@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
+import numpy as np
 import pytest
 import pytest_asyncio
 
 from bot.service import serve_bot
+from engine.candlefile import read_candles
 from engine.contracts import Candle, Market
 from engine.db import stop_embedded
 from engine.db_outage import ResilientListener
@@ -36,10 +38,13 @@ from router.client import RouterClient, RouterError
 from router.config import venue_config
 from router.errors import OrderNotFoundError
 from router.venues.binance_spot import BinanceSpot
+from sim.clock import shifted
+from sim.resample import resample
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.conftest import DATA, free_port
 from tests.fakes.chat import RecordingChannel
 from tests.helpers import eventually
+from tests.integration import test_pipeline_engine_micro as micro
 from tests.integration.pg_restart import CommitLosingPool, PrivateServer
 from tests.integration.test_approvals import make_decision
 from tests.integration.test_pipeline_micro import PARENTS, ROWS, SETTINGS, VENUE, subs_of
@@ -167,6 +172,53 @@ async def test_engine_feed_retries_a_lost_commit_without_double_applying(
     await feed_all(feed)
     assert flaky.lost == 1 and feed.backoff.outages == 1
     assert await tables(pool) == reference
+
+
+async def test_engine_process_keeps_ingesting_across_a_restart(
+    server: PrivateServer, db: tuple[str, asyncpg.Pool]
+) -> None:
+    """The whole engine (ingest → feeds) on the simulator: the restart hits it while candles
+    flow; it never stops, and every candle of both intervals is stored once, without a gap."""
+    _, pool = db
+    sub, parent = read_candles(micro.XRP), resample(read_candles(micro.XRP), 900_000)
+    sim = SimServer(
+        SimConfig(
+            files={"BTCUSDT": DATA / "BTCUSDT-15m-2019-2020.csv.gz"},
+            futures_files={"XRPUSDT": micro.XRP},
+            sub_intervals=("5m",),
+            history_candles=micro.HISTORY,
+            candles_per_second=60,
+            updates_per_candle=1,
+            max_candles=len(parent) - micro.HISTORY,
+            start_paused=True,
+        )
+    )
+    await sim.start()
+    assert sim.state is not None and sim.state.futures is not None
+    shift = sim.state.futures.replay.shift_ms
+    sub, parent = shifted(sub, shift), shifted(parent, shift)
+    last = int(parent.open_time[-1])
+    task: asyncio.Task[None] | None = None
+    try:
+        engine, task = await micro.start_engine(sim.port, pool)
+        proc = engine.processors[("sim-usdm", "XRPUSDT")]
+        sim.resume()
+        middle = int(parent.open_time[micro.HISTORY + 60])
+        await eventually(lambda: _true((proc.last_open_time or 0) >= middle), 60, "60 candles")
+        await server.restart()
+        await eventually(lambda: _true(proc.last_open_time == last or task.done()), 120, "all")
+        assert not task.done(), "the engine never stopped"
+    finally:
+        if task is not None:
+            await micro.stop_engine(task)
+        await sim.stop()
+    feed = engine.feeds[("sim-usdm", "XRPUSDT")]
+    assert feed.backoff.outages >= 1, "the restart interrupted the feed"
+    assert feed.repeats == 0
+    for tf, arr in (("5m", sub.slice(0, 3 * len(parent))), ("15m", parent)):
+        times = [r["open_time"] for r in await micro.stored(pool, tf)]
+        first = int(np.searchsorted(arr.open_time, times[0]))
+        assert times == arr.open_time[first:].tolist(), f"{tf}: every candle once, no gap"
 
 
 # -- the LISTEN connection ----------------------------------------------------------------
