@@ -66,7 +66,7 @@ class SymbolFeed:
         self.handled: Counter[str] = Counter()  # candles received per interval
         self.repeats = 0  # candles received again (open time not after the last one)
         self._last: dict[str, int] = {}
-        self.backoff = Backoff(f"engine {parent.venue} {parent.symbol}")
+        self.backoff = Backoff("engine")  # named after the candle it waits with
 
     async def put(self, candle: Candle, received_at: float, live: bool) -> None:
         """Enqueue a closed candle of either interval (waits while the queue is full)."""
@@ -96,7 +96,7 @@ class SymbolFeed:
         self._last[candle.tf] = max(candle.open_time, self._last.get(candle.tf, -1))
         if self.sub is not None and candle.tf == self.sub.tf:
             sub = self.sub
-            await self._retry(lambda: sub.process(self.pool, candle, received_at))
+            await self._retry(candle, lambda: sub.process(self.pool, candle, received_at))
             await self._release_covered()
             return
         if candle.tf != self.parent.tf:
@@ -108,9 +108,10 @@ class SymbolFeed:
         deadline = asyncio.get_running_loop().time() + self.wait_s
         self._held.append(_Held(candle, received_at, live, deadline))
 
-    async def _retry(self, step: Callable[[], Awaitable[T]]) -> T:
-        """Run one candle's ``step``; while the database is unavailable, wait, restore and
+    async def _retry(self, candle: Candle, step: Callable[[], Awaitable[T]]) -> T:
+        """Run ``candle``'s ``step``; while the database is unavailable, wait, restore and
         run it again (a processor advances its in-memory state inside the transaction)."""
+        self.backoff.who = f"engine {candle.venue} {candle.symbol} {candle.tf}"
         return await retry_while_unavailable(step, self.backoff, self._restore)
 
     async def _restore(self) -> None:
@@ -157,7 +158,7 @@ class SymbolFeed:
         # ``live`` was judged on the venue's clock by the ingestor: how long the candle
         # queued here does not change it, so decisions do not depend on machine speed.
         outcome = await self._retry(
-            lambda: self.parent.process(self.pool, candle, received_at, live)
+            candle, lambda: self.parent.process(self.pool, candle, received_at, live)
         )
         self.outcomes.append((candle, outcome))
         if outcome.decision_id is not None:
