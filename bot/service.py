@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +28,8 @@ from bot.charting import BotCharts
 from bot.commands.catalog import COMMANDS
 from bot.context import BotContext
 from bot.desk import Desk
-from engine.db import connect, connect_pool, database_url, migrate
+from engine.db import connect_pool, database_url, migrate
+from engine.db_outage import Backoff, ResilientListener, ResilientLoop, retry_while_unavailable
 from engine.ops_http import OpsServer, mark_ready
 from engine.runtime import run_until_signalled
 from engine.secrets import load_secrets
@@ -62,9 +63,16 @@ class BotLoop:
     behind alerts. The alert loop follows watched streams and guards and delivers alerts
     (woken by ``gl_candles`` / ``gl_alerts``, or the tick)."""
 
-    def __init__(self, ctx: BotContext, channels: Sequence[Channel]) -> None:
+    def __init__(
+        self, ctx: BotContext, channels: Sequence[Channel], backoff: Backoff | None = None
+    ) -> None:
         s = ctx.settings.bot
         self.ctx = ctx
+        backoff = backoff or Backoff("bot")
+        self._loops = (
+            ResilientLoop("bot", self.decision_step, ctx.approvals.sweep, backoff),
+            ResilientLoop("bot", self.alert_step, _nothing, backoff),
+        )
         self.market = MarketFollower(ctx)
         self.guards = GuardFollower(ctx)
         self.delivery = AlertDelivery(
@@ -84,16 +92,19 @@ class BotLoop:
         else:
             self.alerts.put_nowait(payload)
 
-    async def run(self) -> None:
-        """Both loops until cancelled (an error in either stops both)."""
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._forever(self.decision_step), name="bot-decisions")
-            tg.create_task(self._forever(self.alert_step), name="bot-alerts")
+    def fall_behind(self) -> None:
+        """Notifications may have been missed (the LISTEN connection was re-opened): sweep
+        before the next step."""
+        for loop in self._loops:
+            loop.fall_behind()
 
-    @staticmethod
-    async def _forever(step: Callable[[], Awaitable[None]]) -> None:
-        while True:
-            await step()
+    async def run(self) -> None:
+        """Both loops until cancelled (an error other than an unavailable database in either
+        stops both)."""
+        decisions, alerts = self._loops
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(decisions.run(), name="bot-decisions")
+            tg.create_task(alerts.run(), name="bot-alerts")
 
     async def decision_step(self) -> None:
         """Show notified decisions, then expire and finalize."""
@@ -156,30 +167,37 @@ async def serve_bot(
     session (the router client's included)."""
     await migrate(db_url)
     pool = await connect_pool(db_url, settings.database.pool_size)
-    listener = await connect(db_url)
     charts_dir = chart_dir or default_chart_dir(settings)
     charts = BotCharts(pool, charts_dir, settings.bot.chart_candles, settings.general.timezone)
     scheduler: AsyncIOScheduler | None = None
+    backoff = Backoff("bot")  # a restart of the database is waited out from here on
+    listener: ResilientListener | None = None
     try:
         await charts.warm_up()
         access = AccessList(settings.bot.users)
-        key = await callback_key(pool)
+        key = await retry_while_unavailable(lambda: callback_key(pool), backoff)
         approvals = ApprovalService(
             settings, pool, channels, router, access, charts, key, auto_approve=auto_approve
         )
         ctx = BotContext(settings, pool, access, approvals, router, charts, key)
-        desk, loop = Desk(ctx, COMMANDS), BotLoop(ctx, channels)
-        for name in NOTIFY_CHANNELS:
-            await listener.add_listener(name, loop.on_notify)
+        desk, loop = Desk(ctx, COMMANDS), BotLoop(ctx, channels, backoff)
+        # A database restart is ridden out: the loops wait with back-off, the LISTEN
+        # connection is re-opened, and a sweep presents / delivers what was notified meanwhile.
+        listener = ResilientListener(
+            db_url, NOTIFY_CHANNELS, loop.on_notify, loop.fall_behind, who="bot"
+        )
+        await listener.start()
         await start_channels(channels, desk)
-        await approvals.sweep()
+        await retry_while_unavailable(approvals.sweep, backoff)
         mark_ready()
         scheduler = _scheduler(ctx)
         if scheduler is not None:
             scheduler.start()
         if ready:
             ready.set()
-        await loop.run()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(listener.run(), name="bot-listen")
+            tg.create_task(loop.run(), name="bot-loop")
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
@@ -189,7 +207,8 @@ async def serve_bot(
         with contextlib.suppress(Exception):
             await router.close()
         charts.close()
-        await listener.close()
+        if listener is not None:
+            await listener.close()
         await pool.close()
 
 
@@ -215,3 +234,7 @@ def run_bot(settings: Settings, auto_approve: bool = False) -> int:
         OpsServer.for_process(settings, "bot"),
     )
     return 0
+
+
+async def _nothing() -> None:
+    """No catch-up needed: the alert loop reads what is pending from the database anyway."""

@@ -14,6 +14,7 @@ import asyncpg
 from engine.agents.registry import AgentError, load_agents
 from engine.contracts import Candle, Market
 from engine.db import connect_pool, database_url, migrate
+from engine.db_outage import Backoff, retry_while_unavailable
 from engine.features import FeatureParams
 from engine.guards.hub import GuardHub
 from engine.guards.jobs import (
@@ -215,7 +216,12 @@ async def serve_engine(settings: Settings, db_url: str) -> None:
     await migrate(db_url)
     pool = await connect_pool(db_url, settings.database.pool_size)
     try:
-        await Engine(settings, pool).run()
+        # A database restart during the warm-up starts it over, resuming from what was
+        # committed (as a restart of the process would); once running, every feed rides
+        # out a restart by itself, so nothing else reaches this retry.
+        await retry_while_unavailable(
+            lambda: Engine(settings, pool).run(), Backoff("engine start-up")
+        )
     finally:
         await pool.close()
 

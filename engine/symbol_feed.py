@@ -5,6 +5,10 @@ parent candle containing it, but nothing guarantees it. A parent candle therefor
 until the sub candle closing with it has been processed, or ``wait_s`` seconds have passed
 (then it proceeds without it, and the late micro breaks are dropped with a log line).
 Everything else keeps arrival order; the queue is bounded (back-pressure on the ingestor).
+
+A candle whose transaction fails because the database is unavailable (a server restart) is
+retried once the database is back, after both processors are restored from what was
+committed: the candle is applied exactly once, whether or not its commit went through.
 """
 
 from __future__ import annotations
@@ -12,17 +16,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 
 from engine.contracts import Candle
+from engine.db_outage import Backoff, retry_while_unavailable
 from engine.metrics import observe_outcome, observe_queue_lag
 from engine.pipeline import Outcome, StreamProcessor
 from engine.sub_pipeline import SubStreamProcessor
 from engine.trace import bind_trace, trace_id_for
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 QUEUE_SIZE = 1024
 
@@ -60,6 +68,7 @@ class SymbolFeed:
         self.handled: Counter[str] = Counter()  # candles received per interval
         self.repeats = 0  # candles received again (open time not after the last one)
         self._last: dict[str, int] = {}
+        self.backoff = Backoff("engine")  # named after the candle it waits with
 
     async def put(self, candle: Candle, received_at: float, live: bool) -> None:
         """Enqueue a closed candle of either interval (waits while the queue is full)."""
@@ -89,7 +98,8 @@ class SymbolFeed:
             self.repeats += 1
         self._last[candle.tf] = max(candle.open_time, self._last.get(candle.tf, -1))
         if self.sub is not None and candle.tf == self.sub.tf:
-            await self.sub.process(self.pool, candle, received_at)
+            sub = self.sub
+            await self._retry(candle, lambda: sub.process(self.pool, candle, received_at))
             await self._release_covered()
             return
         if candle.tf != self.parent.tf:
@@ -100,6 +110,28 @@ class SymbolFeed:
             return
         deadline = asyncio.get_running_loop().time() + self.wait_s
         self._held.append(_Held(candle, received_at, live, deadline))
+
+    async def _retry(self, candle: Candle, step: Callable[[], Awaitable[T]]) -> T:
+        """Run ``candle``'s ``step``; while the database is unavailable, wait, restore and
+        run it again (a processor advances its in-memory state inside the transaction)."""
+        self.backoff.who = f"engine {candle.venue} {candle.symbol} {candle.tf}"
+        return await retry_while_unavailable(step, self.backoff, self._restore)
+
+    async def _restore(self) -> None:
+        """Reload both processors from their last committed state (as after a restart)."""
+        async with self.pool.acquire() as conn:
+            resumed = await self.parent.restore(conn)
+            if resumed is None:  # its state is written by the warm-up, before any feed runs
+                raise RuntimeError(f"{self.parent.symbol} {self.parent.tf}: no saved state")
+            if self.sub is not None:
+                await self.sub.restore(conn)
+                self.sub.discard_through(resumed)  # breaks already taken by the parent
+        log.info(
+            "%s %s: restored after candle %d from the database",
+            self.parent.venue,
+            self.parent.symbol,
+            resumed,
+        )
 
     async def _release_covered(self) -> None:
         assert self.sub is not None
@@ -129,7 +161,9 @@ class SymbolFeed:
         # ``live`` was judged on the venue's clock by the ingestor: how long the candle
         # queued here does not change it, so decisions do not depend on machine speed.
         bind_trace(trace_id_for(candle.venue, candle.symbol, candle.tf, candle.open_time))
-        outcome = await self.parent.process(self.pool, candle, received_at, live)
+        outcome = await self._retry(
+            candle, lambda: self.parent.process(self.pool, candle, received_at, live)
+        )
         observe_outcome(outcome, received_at, live, candle.venue)
         self.outcomes.append((candle, outcome))
         if outcome.decision_id is not None:

@@ -26,6 +26,7 @@ import aiohttp
 import asyncpg
 
 from engine.db import APP_ROLE, connect, migrate, role_url, start_embedded, stop_embedded
+from engine.db_outage import db_unavailable
 from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
 from engine.settings import TIMEFRAMES_MS, Settings
 from greenlight import report
@@ -210,6 +211,7 @@ PROCESSED_SQL = """
 SELECT venue, min(open_time) AS open_time FROM feature_state WHERE tf = $1 GROUP BY venue
 """
 POLL_S = 0.003
+DB_DOWN_POLL_S = 0.1  # while the database restarts (chaos)
 
 
 class Probe:
@@ -260,15 +262,20 @@ class Probe:
         spot = int(state["venue"]["user_messages_handled"])
         return spot + int(usdm.get("user_messages_handled") or 0)
 
+    async def _db(self) -> asyncpg.Connection:
+        """The probe's connection, opened again after a database restart cut it."""
+        if self.conn is None or self.conn.is_closed():
+            self.conn = await connect(self.db_url)
+        return self.conn
+
     async def fetchval(self, sql: str, *args: Any) -> Any:
         """One value from the database."""
-        assert self.conn is not None
-        return await self.conn.fetchval(sql, *args)
+        return await (await self._db()).fetchval(sql, *args)
 
     async def processed(self, tf: str) -> dict[str, int]:
         """Per venue, the oldest newest-processed candle of its ``tf`` streams."""
-        assert self.conn is not None
-        return {r["venue"]: r["open_time"] for r in await self.conn.fetch(PROCESSED_SQL, tf)}
+        rows = await (await self._db()).fetch(PROCESSED_SQL, tf)
+        return {r["venue"]: r["open_time"] for r in rows}
 
 
 def _expected(status: dict[str, Any], tf_ms: int, spot: str) -> dict[str, int]:
@@ -312,7 +319,14 @@ async def settle(
             raise DemoError(", ".join(f"{n} exited with code {rc}" for n, rc in dead))
         if time.monotonic() > deadline:
             raise DemoError(f"timed out before the replay finished (waiting for {waiting})")
-        unsettled = await _unsettled(probe, tf, want)
+        try:
+            unsettled = await _unsettled(probe, tf, want)
+        except Exception as exc:
+            if not db_unavailable(exc):
+                raise
+            waiting = f"the database to be back ({exc})"
+            await asyncio.sleep(DB_DOWN_POLL_S)
+            continue
         if unsettled is None:
             return
         waiting = unsettled

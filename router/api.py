@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from engine.db_outage import db_unavailable
 from router import brackets, store
 from router.brackets import RouteRefused
 from router.killswitch import KillSwitch
@@ -69,6 +70,11 @@ def build_app(core: Any, kill: KillSwitch, state: StateFn, token: str) -> web.Ap
             return await handler(request)
         except BadInput as exc:
             return _refuse(400, str(exc))
+        except Exception as exc:
+            if not db_unavailable(exc):
+                raise
+            log.warning("%s %s: database unavailable (%s)", request.method, request.path, exc)
+            return _refuse(503, f"database unavailable, try again shortly ({exc})")
 
     async def submit(request: web.Request) -> web.Response:
         data = await _body(request)

@@ -12,13 +12,17 @@ from typing import Any
 import asyncpg
 
 from engine.contracts import Bracket
+from engine.db_outage import DB_ERRORS, db_unavailable
 from engine.symbols import SymbolRules
 from router import store
 from router.bracket_checks import BracketLimits
+from router.errors import VenueError
 from router.sender import FuturesSender, OrderSender
 from router.venues.base import FuturesVenue, OrderVenue, SpotVenue
 
 log = logging.getLogger(__name__)
+# What applying a venue report may raise without it being a bug (see Core.note_unapplied).
+APPLY_ERRORS: tuple[type[Exception], ...] = (VenueError, *DB_ERRORS)
 
 
 def client_id(decision_id: int, leg: str) -> str:
@@ -62,6 +66,17 @@ class Core:
         """Remember an error for ``GET /v1/state`` and the log."""
         log.error(text)
         self.errors.append((time.time(), text))
+
+    def note_unapplied(self, what: str, exc: BaseException) -> None:
+        """A venue report (``what``: its client id) that could not be applied; when the
+        database was unavailable, say that reconciliation will apply it once it is back."""
+        if db_unavailable(exc):
+            self.note_error(
+                f"{what} not applied, database unavailable ({exc}): reconciliation applies"
+                " it when the database is back"
+            )
+        else:
+            self.note_error(f"applying {what}: {exc}")
 
     async def rules(self, symbol: str) -> SymbolRules:
         """The symbol's spot trading rules (cached by the venue adapter)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Coroutine
@@ -12,7 +13,8 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from engine.db import DatabaseError, connect, connect_pool, database_url
+from engine.db import DatabaseError, connect_pool, database_url
+from engine.db_outage import Backoff, ResilientListener, retry_while_unavailable
 from engine.ops_http import OpsServer, mark_ready
 from engine.runtime import run_until_signalled
 from engine.secrets import load_secrets
@@ -24,7 +26,7 @@ from router.api import build_app
 from router.bracket_checks import BracketLimits
 from router.brackets import RouteRefused
 from router.config import RouterConfigError, futures_config, venue_config
-from router.core import Core
+from router.core import APPLY_ERRORS, Core
 from router.equity import EquityPublisher
 from router.errors import RateLimitError, TemporaryError, VenueError
 from router.guards import Guards
@@ -106,6 +108,7 @@ class RouterService:
         self._tasks: list[asyncio.Task[Any]] = []
         self._short: set[asyncio.Task[None]] = set()
         self._ban_alerted = False
+        self._audit_backoff = Backoff("router audit")
         self.started_at = time.time()
         metrics.watch_router(self)
 
@@ -157,8 +160,9 @@ class RouterService:
             cid = next((params[k] for k in keys if k in params), "")
             parts = cid.split("-")
             decision = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
-            try:
-                await self.core.audit(action, decision, detail)
+            try:  # kept in order through a database restart
+                write = functools.partial(self.core.audit, action, decision, detail)
+                await retry_while_unavailable(write, self._audit_backoff)
             except (asyncpg.PostgresError, OSError) as exc:
                 log.error("audit write failed: %s", exc)
 
@@ -227,17 +231,33 @@ class RouterService:
             did = decision_of_client_id(event.client_order_id)
             work = lifecycle.on_execution(self.core, event)
             await (in_decision_trace(self.pool, did, work) if did is not None else work)
-        except (VenueError, asyncpg.PostgresError) as exc:
-            self.core.note_error(f"applying {event.client_order_id}: {exc}")
+        except APPLY_ERRORS as exc:
+            self.core.note_unapplied(event.client_order_id, exc)
         if event.fill is not None:  # the account changed: equity from a fresh snapshot
             await self.equity.publish("spot")
 
     async def _on_stream_up(self) -> None:
         if self.reconciler.runs:
-            with contextlib.suppress(VenueError):
+            try:  # a failed pass must not stop the stream: the periodic pass repeats it
                 await self.reconciler.run()
+            except APPLY_ERRORS as exc:
+                log.warning("reconciliation on user-stream (re)connect failed: %s", exc)
         else:
             await self.reconciler.run()
+
+    async def catch_up(self) -> None:
+        """After a database restart: apply what the user streams reported meanwhile (their
+        handlers could not write it), give waiting states their way out, route approvals
+        notified meanwhile. Failures are noted, never raised."""
+        try:
+            await self.reconciler.run()
+        except Exception as exc:  # the periodic pass tries again
+            self.core.note_error(f"reconciliation after the database restart failed: {exc!r}")
+        await self.unstick()
+        try:
+            await self.sweep()
+        except Exception as exc:  # the sweeper tries again
+            self.core.note_error(f"sweep after the database restart failed: {exc!r}")
 
     async def sweep(self) -> None:
         """Route every APPROVED unexpired decision (the claim makes this exactly-once)."""
@@ -346,15 +366,20 @@ class RouterService:
             await self.usdm.close()
 
 
-async def _listen(db_url: str, service: RouterService) -> asyncpg.Connection:
-    conn = await connect(db_url)
+async def _listen(db_url: str, service: RouterService) -> ResilientListener:
+    """LISTEN gl_approved; after a database restart it listens again and catches up."""
 
     def on_notify(_c: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload.strip().isdigit():
             service.spawn(service.route_quietly(int(payload)))
 
-    await conn.add_listener("gl_approved", on_notify)
-    return conn
+    def on_reconnect() -> None:
+        service.spawn(service.catch_up())
+
+    listener = ResilientListener(db_url, ("gl_approved",), on_notify, on_reconnect, "router")
+    await listener.start()
+    service.spawn(listener.run())
+    return listener
 
 
 async def serve_router(
@@ -377,7 +402,7 @@ async def serve_router(
     pool = await connect_pool(db_url, settings.database.pool_size + 3)
     service = RouterService(settings, pool, config, futures, keepalive_s)
     runner: web.AppRunner | None = None
-    listener: asyncpg.Connection | None = None
+    listener: ResilientListener | None = None
     try:
         await service.start()
         assert service.kill is not None

@@ -8,11 +8,9 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-import asyncpg
-
 from engine.settings import Settings
 from router import futures_lifecycle, lifecycle
-from router.core import Core
+from router.core import APPLY_ERRORS, Core
 from router.errors import TemporaryError, VenueError
 from router.sender import FuturesSender
 from router.venues.base import AlgoReport, ExecutionEvent
@@ -63,8 +61,8 @@ class UsdmWiring:
         """Apply an ``ORDER_TRADE_UPDATE``."""
         try:
             await lifecycle.on_execution(self.core, event)
-        except (VenueError, asyncpg.PostgresError) as exc:
-            self.core.note_error(f"applying {event.client_order_id}: {exc}")
+        except APPLY_ERRORS as exc:
+            self.core.note_unapplied(event.client_order_id, exc)
         if event.fill is not None and self.after_fill is not None:
             await self.after_fill()
 
@@ -72,8 +70,8 @@ class UsdmWiring:
         """Apply an ``ALGO_UPDATE``."""
         try:
             await futures_lifecycle.on_algo(self.core, report)
-        except (VenueError, asyncpg.PostgresError) as exc:
-            self.core.note_error(f"applying {report.client_algo_id}: {exc}")
+        except APPLY_ERRORS as exc:
+            self.core.note_unapplied(report.client_algo_id, exc)
 
     def run_stream(self, on_connected: Callable[[], Awaitable[None]]) -> Coroutine[Any, Any, None]:
         """The user-stream coroutine (reconnects forever; reconcile on every connect)."""
