@@ -28,7 +28,16 @@ from engine.contracts import Candle, Market
 from engine.db_outage import ResilientListener
 from engine.pipeline import StreamProcessor
 from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-from engine.settings import RouterSettings, Settings, SimSettings, VenueSettings
+from engine.settings import (
+    MarketSettings,
+    RiskSettings,
+    RouterSettings,
+    Settings,
+    SimSettings,
+    StrategySettings,
+    VenueSettings,
+)
+from engine.settings_decision import VolatilitySettings
 from engine.store import EQUITY_KEYS
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
@@ -46,9 +55,18 @@ from tests.helpers import eventually
 from tests.integration import test_pipeline_engine_micro as micro
 from tests.integration.pg_restart import CommitLosingPool, PrivateServer
 from tests.integration.test_approvals import make_decision
-from tests.integration.test_pipeline_micro import PARENTS, ROWS, SETTINGS, VENUE, subs_of
+from tests.integration.test_pipeline_micro import PARENTS, ROWS, VENUE, subs_of
 from tests.integration.test_router_sim import TOKEN, Rig, _state_is, venue_matches_db
 from tests.unit.test_futures_bracket import RULES
+
+# The micro-feed settings with costs not weighed and only SHOCK blocking: the plumbing under
+# test needs decisions (the product's rule is tested by itself elsewhere).
+SETTINGS = Settings(
+    market=MarketSettings(futures_symbols=("XRPUSDT",), sub_timeframe="5m"),
+    strategy=StrategySettings(agent="retest"),
+    risk=RiskSettings(max_open_positions=100, max_cost_fraction_of_r=D(10)),
+    volatility=VolatilitySettings(block=("SHOCK",)),
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -126,7 +144,9 @@ def reference(server: PrivateServer) -> dict[str, list[tuple[object, ...]]]:
             await pool.close()
 
     rows = asyncio.run(run())
-    assert rows["decisions"], "the run makes decisions"
+    # what the run must contain for the comparison to mean something: signals on both
+    # intervals' stages (decisions too, where the guards let the setups through)
+    assert rows["signals"], "the run makes signals"
     assert rows["candle_counts"] == [("15m", N_PARENTS, N_PARENTS), ("5m", *[3 * N_PARENTS] * 2)]
     return rows
 
@@ -319,6 +339,7 @@ async def test_bot_rides_out_restarts_showing_and_approving_once(
         d1 = await make_decision(pool, open_time=1)
         await alert(pool, "one")
         await eventually(lambda: _true(router.claimed == [d1]), 20, "d1 shown, approved, routed")
+        await eventually(lambda: _true(channel.alerts == ["one"]), 10, "alert one delivered")
 
         await server.restart()  # quick, as in bench/chaos.py
         await eventually(lambda: listeners(pool, "bot"), 30, "the bot listening again")
