@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import subprocess
 import sys
@@ -66,6 +67,13 @@ SIM_FAULTS: dict[str, dict[str, Any]] = {
 }
 KINDS = [f"kill:{k}" for k in KILLS] + [f"sim:{k}" for k in SIM_FAULTS] + ["db:restart"]
 NON_TERMINAL = ("PENDING", "APPROVED", "ROUTED")
+# Faults need brackets to hit: trade often (the starter rule, costs not weighed, only SHOCK
+# blocks), as the e2e plumbing tests do. The product's rule is exercised by its own tests.
+BUSY_TRADER = {
+    "GREENLIGHT_STRATEGY_AGENT": "starter",
+    "GREENLIGHT_RISK_MAX_COST_FRACTION_OF_R": "10",
+    "GREENLIGHT_VOLATILITY_BLOCK": '["SHOCK"]',
+}
 
 
 @dataclass
@@ -227,6 +235,7 @@ async def final_checks(system: System, probe: Probe) -> dict[str, Any]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Drive the system through the schedule; return the figures."""
+    os.environ.update(BUSY_TRADER)  # the children inherit it
     settings = load_settings(None)
     tf_ms = TIMEFRAMES_MS[settings.market.timeframe]
     workdir = Path(tempfile.mkdtemp(prefix="greenlight-chaos-"))

@@ -4,6 +4,7 @@ bounded queues between them."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from engine.guards.jobs import (
     venue_clock_shift,
 )
 from engine.guards.store import save_clock_shift
-from engine.ingest.rest import INVALID_INTERVAL, MarketDataError, MarketRest
+from engine.ingest.rest import INVALID_INTERVAL, MarketDataError, MarketRest, VenueBusy
 from engine.ingest.stream import KlineIngestor
 from engine.metrics import watch_engine
 from engine.ops_http import OpsServer, mark_ready
@@ -100,7 +101,14 @@ class Engine:
         self.guards.check_calendar()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             for feed in market_feeds(self.settings):
-                await self._prepare(http, feed)
+                await retry_with_backoff(
+                    f"market data of {feed.venue}",
+                    functools.partial(self._prepare, http, feed),
+                    (VenueBusy,),
+                    "the venue is busy or failing (5xx/429/418); the engine keeps asking",
+                    first_delay_s=0.5,
+                    max_delay_s=5.0,
+                )
             mark_ready()
             jobs = GuardJobs(self.guards, self.pool, http, self.funding)
             jobs.start()

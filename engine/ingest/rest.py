@@ -19,6 +19,10 @@ class MarketDataError(RuntimeError):
         self.code = code
 
 
+class VenueBusy(MarketDataError):
+    """The venue could not answer now (HTTP 5xx, 429, 418): worth asking again later."""
+
+
 INVALID_INTERVAL = -1120
 
 
@@ -67,7 +71,9 @@ class MarketRest:
         async with self._session.get(url, params=params) as resp:
             body = await resp.read()
             if resp.status != 200:
-                raise MarketDataError(
+                busy = resp.status >= 500 or resp.status in (418, 429)
+                kind = VenueBusy if busy else MarketDataError
+                raise kind(
                     f"GET {path} {params} → HTTP {resp.status}: {body[:200]!r}", _error_code(body)
                 )
         try:
