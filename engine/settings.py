@@ -65,7 +65,7 @@ class VenueSettings(Section):
     spot_ws_url: str = ""
     futures_rest_url: str = ""
     futures_ws_url: str = ""
-    recv_window_ms: int = Field(5000, ge=100, le=60000)
+    recv_window_ms: int = Field(2000, ge=100, le=60000)  # also bounds an unknown outcome
 
     @field_validator("name", mode="before")
     @classmethod

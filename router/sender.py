@@ -1,9 +1,9 @@
 """Sending orders so that nothing is placed twice: record first, query on unknown outcome.
 
 An order row is written (``NEW_PENDING``) before the request leaves. A timeout or 5xx is
-an unknown outcome: we wait until the original request can no longer be accepted by the
-venue (its recvWindow has passed), then query by client id — adopt the order if it exists,
-send once more only if it provably does not.
+an unknown outcome: we look the order up by client id every half second and adopt it as
+soon as it exists; it is sent once more only if it provably does not exist once the original
+request can no longer be accepted by the venue (its recvWindow has passed).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from router.venues.base import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+EARLY_POLL_S = 0.5  # how often an unknown outcome is looked up while its window is open
 
 
 class StillUnknownError(UnknownOutcomeError):
@@ -72,8 +73,10 @@ class OrderSender:
             log.warning("%s already exists on the venue: adopting it", what)
             return await self._adopt(lookup, what)
         except UnknownOutcomeError as exc:
-            log.warning("%s: unknown outcome (%s); querying after %.1fs", what, exc, self.settle_s)
-        await asyncio.sleep(self.settle_s)
+            log.warning("%s: unknown outcome (%s); querying until %.1fs", what, exc, self.settle_s)
+        found = await self._early(lookup)
+        if found is not None:
+            return found[0]
         try:
             return await lookup()
         except OrderNotFoundError:
@@ -86,6 +89,21 @@ class OrderSender:
             return await self._adopt(lookup, what)
         except UnknownOutcomeError as exc:
             raise StillUnknownError(f"{what}: outcome unknown twice ({exc})") from exc
+
+    async def _early(self, lookup: Callable[[], Awaitable[T]]) -> tuple[T] | None:
+        """Look the order up every :data:`EARLY_POLL_S` while the original request could
+        still arrive: an order that was executed is adopted at once (a filled entry gets its
+        protection seconds sooner); ``None`` when the window passed without it."""
+        deadline = asyncio.get_running_loop().time() + self.settle_s
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            await asyncio.sleep(min(EARLY_POLL_S, left))
+            if asyncio.get_running_loop().time() >= deadline:
+                break
+            try:
+                return (await lookup(),)
+            except VenueError:
+                continue  # not there (yet), or the venue is unwell: the window decides
+        return None
 
     @staticmethod
     async def _adopt(lookup: Callable[[], Awaitable[T]], what: str) -> T:
