@@ -29,5 +29,5 @@ def test_chaos_run_keeps_every_promise() -> None:
     assert result["ok"], result
     assert result["faults_injected"] >= 15 and result["duplicate_client_order_ids"] == 0
     assert result["worst_unprotected_s"] <= 5.0
-    assert result["stuck_decisions"] == [] and result["kill_switch_trips"] == []
+    assert result["stuck_decisions"] == [] and result["false_kill_switch_trips"] == []
     assert result["db_orders_not_on_venue"] == []
