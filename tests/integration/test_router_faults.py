@@ -91,8 +91,12 @@ async def test_entry_ttl_cancels_the_remainder_and_protects_the_fill(fr: FaultRi
     )
     assert 0 < filled < D("0.05")
     await eventually(lambda: spot_fully_protected(fr, d), 10, "what filled is protected")
-    legs = await _legs(fr, d)
-    assert legs["TP1"] == legs["SL1"] == "CANCELED"  # the OTOCO's pending legs went too
+
+    async def pending_legs_cancelled() -> bool:  # the OTOCO's pending legs went too; the
+        legs = await _legs(fr, d)  # router learns it from the stream, after the entry's news
+        return legs["TP1"] == legs["SL1"] == "CANCELED"
+
+    await eventually(pending_legs_cancelled, 10, "the OTOCO's pending legs recorded cancelled")
     assert any("time-to-live" in a for a in await alert_texts(fr, "info"))
     await fr.admin("resume")
     await assert_spot_closed_clean(fr, d)
