@@ -97,7 +97,11 @@ async def test_entry_ttl_cancels_the_remainder_and_protects_the_fill(fr: FaultRi
         return legs["TP1"] == legs["SL1"] == "CANCELED"
 
     await eventually(pending_legs_cancelled, 10, "the OTOCO's pending legs recorded cancelled")
-    assert any("time-to-live" in a for a in await alert_texts(fr, "info"))
+
+    async def ttl_alerted() -> bool:
+        return any("time-to-live" in a for a in await alert_texts(fr, "info"))
+
+    await eventually(ttl_alerted, 10, "the trader told the entry's time-to-live ran out")
     await fr.admin("resume")
     await assert_spot_closed_clean(fr, d)
 
