@@ -284,25 +284,11 @@ class TelegramSettings(Section):
         return self
 
 
-LINE_EVENTS = (
-    "confirmation",
-    "outcome",
-    "bos",
-    "choch",
-    "ob",
-    "fvg",
-    "retest",
-    "regime",
-    "fill",
-    "stop",
-    "tp",
-    "closed",
-    "kill",
-    "guard",
-    "error",
-    "info",
-    "summary",
-)
+# Alert events (what chats watch and ``/mute`` names): market events on a watched stream,
+# then trade, safety and reporting events for every chat. bot.alerts.events builds on these.
+MARKET_EVENTS = ("bos", "choch", "ob", "fvg", "retest", "regime")
+TEAM_EVENTS = ("fill", "stop", "tp", "closed", "kill", "guard", "error", "info", "summary")
+LINE_EVENTS = ("confirmation", "outcome", *MARKET_EVENTS, *TEAM_EVENTS)
 
 
 class LineSettings(Section):

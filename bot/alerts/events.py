@@ -6,20 +6,9 @@ import re
 from datetime import timedelta
 from typing import Final
 
-# Market events on a watched stream.
-MARKET_EVENTS: Final = ("bos", "choch", "ob", "fvg", "retest", "regime")
-# Trade, safety and reporting events, for every chat.
-TEAM_EVENTS: Final = (
-    "fill",
-    "stop",
-    "tp",
-    "closed",
-    "kill",
-    "guard",
-    "error",
-    "info",
-    "summary",
-)
+from engine.settings import MARKET_EVENTS as MARKET_EVENTS
+from engine.settings import TEAM_EVENTS as TEAM_EVENTS
+
 EVENTS: Final = MARKET_EVENTS + TEAM_EVENTS
 DESCRIPTIONS: Final[dict[str, str]] = {
     "bos": "break of structure",
