@@ -1,7 +1,8 @@
 """Anchors: the audit chain's head, kept outside the database.
 
 An anchor is one JSON line appended to a file (default ``audit-anchors.jsonl`` next to the
-embedded server's data directory, or ``audit.anchor_file``): the database name, the chain's
+embedded server's data directory, or ``audit.anchor_file``): the database name (with the
+schema when not the default one, e.g. ``greenlight.paper``), the chain's
 first row and its newest row (id and hash), when, by which process and why. The long-running
 processes write one daily and at shutdown; ``greenlight audit anchor`` writes one on demand.
 Deleting the newest audit rows leaves a valid but shorter chain; the anchors remember how
@@ -23,8 +24,14 @@ from engine.db import default_data_dir
 from engine.settings import Settings
 
 ANCHOR_FILE_NAME = "audit-anchors.jsonl"
-_ENDS_SQL = """
-SELECT current_database() AS database,
+# Which chain an anchor belongs to: the database, plus the schema when it is not the default
+# one (the paper venue's records and their audit chain live in a schema of their own).
+CHAIN_NAME = (
+    "current_database() || CASE WHEN current_schema() = 'public' THEN ''"
+    " ELSE '.' || current_schema() END"
+)
+_ENDS_SQL = f"""
+SELECT {CHAIN_NAME} AS database,
        (SELECT id FROM audit_log ORDER BY id LIMIT 1) AS first_id,
        (SELECT hash FROM audit_log ORDER BY id LIMIT 1) AS first_hash,
        (SELECT id FROM audit_log ORDER BY id DESC LIMIT 1) AS head_id,

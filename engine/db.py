@@ -8,7 +8,7 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -22,7 +22,7 @@ _MIGRATION_LOCK = 7341000
 # cannot update, delete, truncate or disable triggers on audit_log (it owns nothing).
 APP_ROLE = "greenlight_app"
 log = logging.getLogger(__name__)
-_embedded_app_urls: dict[Path, str] = {}
+_embedded_app_urls: dict[tuple[Path, str | None], str] = {}
 
 
 class DatabaseError(RuntimeError):
@@ -71,14 +71,43 @@ def role_url(url: str, role: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{quote(role, safe='')}@{where}"))
 
 
+def db_schema(settings: Settings) -> str | None:
+    """The PostgreSQL schema the processes keep their records in: the paper venue's own
+    (``venue.paper.db_schema``) when ``venue.name = "paper"``, so paper decisions, orders
+    and fills never mix with the others; ``None`` (the default schema) otherwise."""
+    return settings.venue.paper.db_schema if settings.venue.name == "paper" else None
+
+
+def with_schema(url: str, schema: str | None) -> str:
+    """``url`` whose connections use ``schema`` alone (a ``search_path`` query parameter,
+    which asyncpg sends as a server setting at connect); unchanged for ``None``."""
+    if schema is None:
+        return url
+    parts = urlsplit(url)
+    query = [
+        (k, v)
+        for k, vs in parse_qs(parts.query, keep_blank_values=True).items()
+        for v in vs
+        if k != "search_path"
+    ]
+    query.append(("search_path", schema))
+    return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
+
+
+def url_schema(url: str) -> str | None:
+    """The schema named by ``url``'s ``search_path`` parameter (``None``: the default)."""
+    values = parse_qs(urlsplit(url).query).get("search_path")
+    return values[-1] if values else None
+
+
 def admin_database_url(settings: Settings) -> str:
     """The URL that owns the schema: ``database.url`` as configured, else the embedded
     server's superuser. Only migrations use it (``greenlight db migrate``, and
     :func:`database_url` before it hands out the least-privilege role)."""
     if settings.database.url:
-        return settings.database.url
+        return with_schema(settings.database.url, db_schema(settings))
     data_dir = Path(settings.database.data_dir) if settings.database.data_dir else None
-    return start_embedded(data_dir)
+    return with_schema(start_embedded(data_dir), db_schema(settings))
 
 
 def database_url(settings: Settings) -> str:
@@ -88,15 +117,17 @@ def database_url(settings: Settings) -> str:
     role; see the README). With the embedded server, the schema is migrated as the server's
     superuser and the processes get the least-privilege :data:`APP_ROLE` on the same Unix
     socket (the embedded server trusts local connections, so no password is involved).
+    Either way the URL names :func:`db_schema` when the venue has its own.
     """
+    schema = db_schema(settings)
     if settings.database.url:
-        return settings.database.url
+        return with_schema(settings.database.url, schema)
     data_dir = (
         Path(settings.database.data_dir) if settings.database.data_dir else default_data_dir()
     )
-    key = data_dir.expanduser().resolve()
+    key = (data_dir.expanduser().resolve(), schema)
     if key not in _embedded_app_urls:
-        admin = start_embedded(data_dir)
+        admin = with_schema(start_embedded(data_dir), schema)
         # Safe to call from inside a running event loop (the router resolves its URL there).
         with ThreadPoolExecutor(1, thread_name_prefix="migrate") as pool:
             pool.submit(asyncio.run, migrate(admin)).result()
@@ -188,12 +219,15 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, st
 async def migrate(url: str) -> list[str]:
     """Apply pending migrations in order, each in its own transaction; return those applied.
 
-    Safe to run concurrently from several processes (an advisory lock serialises them).
+    They go to the schema ``url`` names (:func:`with_schema`; created when missing), else to
+    the default one. Safe to run concurrently from several processes (an advisory lock
+    serialises them).
     """
     conn = await _raw_connect(url)
     applied: list[str] = []
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await _ensure_schema(conn, url_schema(url))
         # Checked first: the least-privilege role may not create tables, even "IF NOT EXISTS".
         if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NULL"):
             await conn.execute(
@@ -228,6 +262,28 @@ async def migrate(url: str) -> list[str]:
     return applied
 
 
+async def _ensure_schema(conn: asyncpg.Connection, schema: str | None) -> None:
+    """Create ``schema`` when missing (checked first: a role that may not create schemas can
+    still migrate one that exists)."""
+    if schema is None:
+        return
+    if await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+        return
+    try:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+    except asyncpg.InsufficientPrivilegeError as exc:
+        user = await conn.fetchval("SELECT current_user")
+        raise DatabaseError(
+            f"cannot create schema {schema!r} as role {user!r} ({exc}); run "
+            "`greenlight db migrate` with the URL of the database owner"
+        ) from exc
+
+
+def _ident(name: str) -> str:
+    """``name`` quoted as an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 async def _maybe_hypertables(conn: asyncpg.Connection) -> None:
     available = await conn.fetchval(
         "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
@@ -241,10 +297,14 @@ async def _maybe_hypertables(conn: asyncpg.Connection) -> None:
         )
         return
     await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    home = await conn.fetchval(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+        " WHERE e.extname = 'timescaledb'"
+    )  # the extension's functions may live outside a paper schema's search path
     month_ms = 30 * 86_400_000
     for table in ("candles", "indicators"):
         await conn.execute(
-            f"SELECT create_hypertable('{table}', 'open_time', chunk_time_interval => $1,"
-            " if_not_exists => TRUE, migrate_data => TRUE)",
+            f"SELECT {_ident(home)}.create_hypertable('{table}', 'open_time',"
+            " chunk_time_interval => $1, if_not_exists => TRUE, migrate_data => TRUE)",
             month_ms,
         )

@@ -1,9 +1,10 @@
 """Trading modes: which venue each ``general.mode`` may talk to, and how it is named.
 
-``paper`` runs only against the simulator (and, once it exists, the backtester's paper venue),
-``testnet`` only against Binance testnet, ``live`` only against Binance. A mismatch is a
-settings error, so no process starts with it. Plain strings in, plain strings out: this
-module imports nothing of the project, so the settings model and every process can use it.
+``paper`` runs only against the simulator or the paper venue (simulated fills on live public
+market data), ``testnet`` only against Binance testnet, ``live`` only against Binance. A
+mismatch is a settings error, so no process starts with it. Plain strings in, plain strings
+out: this module imports nothing of the project, so the settings model and every process can
+use it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ MODES: tuple[Mode, ...] = ("paper", "testnet", "live")
 
 # venue.name values each mode may use.
 MODE_VENUES: Mapping[str, tuple[str, ...]] = {
-    "paper": ("sim",),
+    "paper": ("sim", "paper"),
     "testnet": ("binance_testnet",),
     "live": ("binance",),
 }
@@ -31,15 +32,12 @@ HEADLINES: Mapping[str, str] = {
 
 VENUE_WORDS: Mapping[str, str] = {
     "sim": "the local simulator",
+    "paper": "the paper venue (simulated fills on live market data)",
     "binance_testnet": "Binance testnet",
     "binance": "real Binance (REAL MONEY)",
 }
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-PAPER_VENUE_NOT_READY = (
-    "venue.name = 'paper' (the backtester's paper venue) is not available yet; "
-    "for paper trading use venue.name = 'sim' with general.mode = 'paper'"
-)
 
 
 def mode_mismatch(mode: str, venue: str) -> str | None:

@@ -3,9 +3,10 @@
 
 Served by aiohttp inside the process's own event loop, so a ``/healthz`` answer proves the loop
 is not blocked. Ports come from ``[metrics]`` (``engine_port``, ``bot_port``, ``router_port``,
-``sim_port``; 0 disables), bound to ``metrics.host`` (loopback by default). Observability never
-stops trading: a busy metrics port is one clear warning naming the setting, and the process
-runs on without the endpoint (``greenlight up`` refuses to start on a busy port instead).
+``sim_port``, ``paper_port``; 0 disables), bound to ``metrics.host`` (loopback by default).
+Observability never stops trading: a busy metrics port is one clear warning naming the
+setting, and the process runs on without the endpoint (``greenlight up`` refuses to start on a
+busy port instead).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from engine.settings import Settings
 from engine.startup import bind_problem
 
 log = logging.getLogger(__name__)
-Process = Literal["engine", "bot", "router", "sim"]
+Process = Literal["engine", "bot", "router", "sim", "paper"]
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.modes import PAPER_VENUE_NOT_READY, Mode, mode_mismatch, url_mismatch
+from engine.modes import Mode, mode_mismatch, url_mismatch
 from engine.secrets import SECRET_NAMES
 from engine.settings_backtest import BacktestSettings
 from engine.settings_base import Section
@@ -59,20 +59,48 @@ class DatabaseSettings(Section):
     pool_size: int = Field(5, ge=1, le=100)
 
 
+class PaperVenueSettings(Section):
+    """The paper venue (``greenlight paper``): the simulator's exchange side on loopback,
+    priced by the public market data of ``market_url`` (Binance, its testnet, or another
+    ``greenlight sim``); its records live in PostgreSQL schema ``schema``."""
+
+    host: Literal["127.0.0.1", "::1", "localhost"] = "127.0.0.1"
+    port: int = Field(8769, ge=0, le=65535)
+    market_url: str = "https://api.binance.com"  # public REST of the market-data source
+    market_ws_url: str = ""  # its streams; "" derives them from market_url
+    db_schema: str = Field("paper", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    start_balance_usdt: Decimal = Field(Decimal("10000"), gt=0)
+    commission_rate: Decimal = Field(Decimal("0.001"), ge=0, lt=Decimal("0.01"))
+    # Taker fills slip against the order: bps of the price plus a fraction of the high-low
+    # range of the last closed market.timeframe candle (the backtester's model).
+    slippage_bps: Decimal = Field(Decimal(1), ge=0, le=100)
+    slippage_range_fraction: Decimal = Field(Decimal("0.02"), ge=0, le=1)
+    history_candles: int = Field(1000, ge=1, le=1000)  # per stream, fetched at start
+    clock_poll_s: float = Field(1.0, gt=0, le=60)  # the source's server time, this often
+
+    @field_validator("market_url", "market_ws_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError(f"{v!r} is not an http(s):// or ws(s):// URL")
+        return v.rstrip("/")
+
+    @field_validator("db_schema")
+    @classmethod
+    def _schema(cls, v: str) -> str:
+        if v == "public":
+            raise ValueError("the paper venue's records never go to the default schema 'public'")
+        return v
+
+
 class VenueSettings(Section):
-    name: Literal["sim", "binance", "binance_testnet"] = "sim"
+    name: Literal["sim", "paper", "binance", "binance_testnet"] = "sim"
     spot_rest_url: str = ""
     spot_ws_url: str = ""
     futures_rest_url: str = ""
     futures_ws_url: str = ""
     recv_window_ms: int = Field(2000, ge=100, le=60000)  # also bounds an unknown outcome
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _not_paper_yet(cls, v: object) -> object:
-        if v == "paper":
-            raise ValueError(PAPER_VENUE_NOT_READY)
-        return v
+    paper: PaperVenueSettings = PaperVenueSettings()
 
 
 class SimSettings(Section):
@@ -346,6 +374,7 @@ class MetricsSettings(Section):
     bot_port: int = Field(9311, ge=0, le=65535)
     router_port: int = Field(9312, ge=0, le=65535)
     sim_port: int = Field(9313, ge=0, le=65535)
+    paper_port: int = Field(9314, ge=0, le=65535)
 
 
 class LogsSettings(Section):
@@ -397,6 +426,11 @@ class Settings(Section):
         problem = mode_mismatch(self.general.mode, v.name) or url_mismatch(self.general.mode, urls)
         if problem:
             raise ValueError(problem)
+        if v.name == "paper" and self.market.futures_symbols:
+            raise ValueError(
+                "venue.name = 'paper' trades spot only: leave market.futures_symbols empty "
+                f"(got {list(self.market.futures_symbols)}), or use venue.name = 'sim' for USD-M"
+            )
         return self
 
     @property
@@ -546,8 +580,9 @@ _VENUE_ENDPOINTS = {
 def venue_endpoints(settings: Settings) -> Endpoints:
     """REST, market-stream and user-data WebSocket bases for ``settings.venue``."""
     v = settings.venue
-    if v.name == "sim":
-        host = f"{settings.sim.host}:{settings.sim.port}"
+    if v.name in ("sim", "paper"):
+        local = settings.sim if v.name == "sim" else v.paper
+        host = f"{local.host}:{local.port}"
         urls = (
             f"http://{host}",
             f"ws://{host}",

@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start with the replay paused (resume or advance it through /sim/admin)",
     )
+    paper = sub.add_parser(
+        "paper", help="the paper venue alone: simulated fills on live market data"
+    )
+    paper.add_argument("--port", type=int)
     sub.add_parser("engine", help="market ingestion, analysis and decisions")
     sub.add_parser("router", help="the order router (HTTP API on loopback)")
     bot = sub.add_parser("bot", help="the chat bot and approval service")
@@ -176,6 +180,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             args.api_secret or SIM_DEMO_API_SECRET,
             overrides,
         )
+    if cmd == "paper":
+        from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+        from sim.paper.server import run_paper
+
+        return run_paper(settings, args.port, SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET)
     if cmd == "engine":
         from engine.service import run_engine
 

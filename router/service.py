@@ -85,7 +85,7 @@ class RouterService:
             (*settings.market.symbols, *settings.market.futures_symbols),
             settings.market.timeframe,
             TIMEFRAMES_MS[settings.market.timeframe],
-            use_received_at=settings.venue.name == "sim",
+            use_received_at=settings.venue.name in ("sim", "paper"),
             live=self._venue_live,
             drawdown_limit=g.daily_drawdown_limit,
             stale_timeframes=g.stale_timeframes,

@@ -27,6 +27,7 @@ def status_of(st: SimState) -> dict[str, Any]:
         "server_time": r.now_ms,
         "clock_shift_ms": r.shift_ms,
         "user_messages_sent": _user_messages_sent(st),
+        "rest_requests": dict(sorted(st.requests.items())),
     } | _futures_status(st)
 
 

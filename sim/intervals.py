@@ -20,7 +20,8 @@ import numpy as np
 from engine.candlefile import CandleArrays
 from engine.settings import TIMEFRAMES_MS
 from sim.errors import SimError
-from sim.replay import KlineUpdate, Replay
+from sim.market_clock import MarketClock
+from sim.replay import KlineUpdate
 from sim.resample import resample
 
 TF_MS = TIMEFRAMES_MS
@@ -72,9 +73,9 @@ class Aggregator:
         self.rows = {s: resample(a, coarse_ms) for s, a in self.base.items()}
         self.in_progress: dict[str, KlineUpdate] = {}
         self._buckets: dict[str, _Bucket] = {}
-        self._source: Replay | None = None
+        self._source: MarketClock | None = None
 
-    def attach(self, replay: Replay) -> None:
+    def attach(self, replay: MarketClock) -> None:
         """Use ``replay``'s visible base rows for :meth:`visible_range`."""
         self._source = replay
 
@@ -148,7 +149,9 @@ class Aggregator:
 class IntervalSet:
     """The intervals one market serves: the base (the replay itself) and aggregators."""
 
-    def __init__(self, served: Sequence[str], replay: Replay, candles: Mapping[str, CandleArrays]):
+    def __init__(
+        self, served: Sequence[str], replay: MarketClock, candles: Mapping[str, CandleArrays]
+    ):
         self.base = served[0]
         self.served = tuple(served)
         self.replay = replay
@@ -164,7 +167,9 @@ class IntervalSet:
         """Coarse updates per interval for one replay step (base updates not included)."""
         return [(i, [cu for u in updates for cu in agg.feed(u)]) for i, agg in self.coarse.items()]
 
-    def source(self, symbol: str, interval: str) -> tuple[CandleArrays, Replay | Aggregator, int]:
+    def source(
+        self, symbol: str, interval: str
+    ) -> tuple[CandleArrays, MarketClock | Aggregator, int]:
         """Rows, visibility and interval (ms) of ``interval``; ``-1120`` when not served."""
         if interval == self.base:
             return self.candles[symbol], self.replay, TF_MS[interval]

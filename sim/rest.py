@@ -79,6 +79,7 @@ def _limit(request: web.Request, weight: int) -> web.Response | int:
 async def binance_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn :class:`SimError` into Binance error JSON; add ``X-MBX-USED-WEIGHT-1M``."""
     st = request.app[STATE]
+    _count(st, request)
     weight = WEIGHTS.get(request.path, 1)
     if request.path in ZERO_WEIGHT_POSTS and request.method != "GET":
         weight = 1 if request.path == "/api/v3/order" else 0
@@ -101,6 +102,15 @@ async def binance_middleware(request: web.Request, handler: Handler) -> web.Stre
     if not resp.prepared:
         resp.headers["X-MBX-USED-WEIGHT-1M"] = str(used)
     return resp
+
+
+def _count(st: SimState, request: web.Request) -> None:
+    """Count a REST request by its route (``GET /api/v3/klines``); streams and admin calls
+    are not counted, nor paths that match no route."""
+    resource = request.match_info.route.resource
+    if resource is None or request.path.startswith(UNMETERED):
+        return
+    st.requests[f"{request.method} {resource.canonical}"] += 1
 
 
 async def _signed(request: web.Request) -> bool:

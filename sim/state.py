@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
@@ -15,9 +16,10 @@ from sim.http_util import Counters
 from sim.hubs import MarketHub, UserHub
 from sim.intervals import IntervalSet
 from sim.limits import RateLimiter
+from sim.market_clock import MarketClock
 from sim.matching import Exchange
 from sim.orders import Event
-from sim.replay import KlineUpdate, Replay
+from sim.replay import KlineUpdate
 
 
 class SimState:
@@ -25,7 +27,7 @@ class SimState:
 
     def __init__(
         self,
-        replay: Replay,
+        replay: MarketClock,
         exchange: Exchange,
         candles: Mapping[str, CandleArrays],
         interval: str,
@@ -49,11 +51,12 @@ class SimState:
         exchange.slicer.picker = lambda sym, cid: self.faults.pick_partial("spot", sym, cid)
         self.futures: FutState | None = None
         self.limiter = RateLimiter()
+        self.requests: Counter[str] = Counter()  # REST requests per "METHOD /route"
         for symbol, price in replay.last_price.items():
             exchange.set_price(symbol, exchange.rules[symbol].to_price(price))
         replay.add_listener(self.on_updates)
 
-    def replays(self) -> list[Replay]:
+    def replays(self) -> list[MarketClock]:
         """The spot replay and, when served, the futures replay."""
         return [self.replay] + ([self.futures.replay] if self.futures is not None else [])
 
@@ -69,15 +72,19 @@ class SimState:
     def on_updates(self, updates: list[KlineUpdate]) -> None:
         """Replay listener: run the matching engine along each path, then push klines."""
         now = self.replay.now_ms
+        self.match(updates, now)
+        self.market.publish(updates, now)
+        for interval, coarse in self.intervals.feed(updates):
+            self.market.publish_klines(coarse, interval, now)
+
+    def match(self, updates: list[KlineUpdate], now: int) -> None:
+        """Run the matching engine along each update's path; user data for what happened."""
         for u in updates:
             rules = self.exchange.rules[u.symbol]
             path = [rules.to_price(p) for p in u.path]
             out = self.exchange.on_price(u.symbol, path, now)
             if out.events:
                 self.users.publish(out.events, now)
-        self.market.publish(updates, now)
-        for interval, coarse in self.intervals.feed(updates):
-            self.market.publish_klines(coarse, interval, now)
 
     def last_price(self, symbol: str) -> Decimal:
         """Current last price (``-1121`` for unknown symbols)."""

@@ -31,6 +31,7 @@ from engine.guards.news_calendar import NewsEvent
 from engine.settings import TIMEFRAMES_MS, Settings
 from engine.symbols import SymbolRules
 from sim.fut_account import FutAccount
+from sim.slippage import Slippage
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -183,7 +184,7 @@ class Backtest:
     def _slip(self, price: Decimal, c: CandleArrays, bar: int) -> Decimal:
         bt = self.s.backtest
         rng = Decimal(repr(float(c.high[bar] - c.low[bar])))
-        return price * bt.slippage_bps / 10_000 + bt.slippage_range_fraction * rng
+        return Slippage(bt.slippage_bps, bt.slippage_range_fraction).amount(price, rng)
 
     def _trade(self, now: int, st: Stream, cand: Candidate, b: Bracket, entry_bar: int) -> None:
         c, rules = st.candles, st.rules
