@@ -309,10 +309,11 @@ async def settle(
     tf: str,
     tf_ms: int,
     deadline: float,
+    venue: str = "sim",
 ) -> None:
-    """Wait until the engine processed the step's candles on every stream, no decision is
-    in flight, and the router handled every user-data message sent so far."""
-    want = _expected(status, tf_ms, "sim")
+    """Wait until the engine processed the step's candles on every stream (of ``venue``), no
+    decision is in flight, and the router handled every user-data message sent so far."""
+    want = _expected(status, tf_ms, venue)
     waiting = "nothing yet"
     while True:
         if dead := group.dead():

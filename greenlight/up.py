@@ -96,7 +96,9 @@ def metric_ports(settings: Settings) -> list[tuple[str, int]]:
     """``(process, port)`` of each ``/metrics`` endpoint ``up`` starts (0-ports left out)."""
     m = settings.metrics
     venue = settings.venue.name
-    procs = [(venue, getattr(m, f"{venue}_port"))] if venue in ("sim", "paper") else []
+    procs: list[tuple[str, int]] = []
+    if venue in ("sim", "paper"):
+        procs.append((venue, getattr(m, f"{venue}_port")))
     procs += [("router", m.router_port), ("engine", m.engine_port), ("bot", m.bot_port)]
     return [(p, port) for p, port in procs if port]
 
