@@ -233,22 +233,40 @@ class LiveFeed:
             delay = min(delay * 2, MAX_DELAY_S)
 
     async def _catch_up(self) -> None:
-        """Klines since the newest closed one held, read over REST and walked in order."""
-        self.observe(await self.upstream.server_time())
-        now = self._now
+        """Klines since the newest closed one held, read over REST and walked in order:
+        the clock moves through them (a missed candle's fills happen at its close) and the
+        cache grows with them, so each fill reads the candle range it would have live."""
+        now = await self.upstream.server_time()
         for symbol in self.symbols:
-            for interval in self.intervals:
-                newest = self.cache.last_closed(symbol, interval)
-                start = int(newest[0]) + 1 if newest is not None else None
-                while True:
-                    rows = await self.upstream.klines(symbol, interval, PAGE, start)
-                    self.cache.seed(symbol, interval, rows, now, PAGE)
-                    if interval == self.match_interval:
-                        for row in rows:
-                            self._move(symbol, row, int(row[6]) < now)
-                    if len(rows) < PAGE:
-                        break
-                    start = int(rows[-1][0]) + 1
+            fetched = {i: await self._missed(symbol, i) for i in self.intervals}
+            others = sorted(
+                ((int(r[6]) + 1, i, r) for i in self.intervals[1:] for r in fetched[i]),
+                key=lambda x: x[0],
+            )
+            for row in fetched[self.match_interval]:
+                closed = int(row[6]) < now
+                moment = int(row[6]) + 1 if closed else now
+                while others and others[0][0] <= moment:
+                    _, interval, other = others.pop(0)
+                    self.cache.seed(symbol, interval, [other], now, 1)
+                self.observe(min(moment, now))
+                self.cache.seed(symbol, self.match_interval, [row], now, 1)
+                self._move(symbol, row, closed)
+            for _, interval, other in others:
+                self.cache.seed(symbol, interval, [other], now, 1)
+        self.observe(now)
+
+    async def _missed(self, symbol: str, interval: str) -> list[Row]:
+        """The source's rows after the newest closed one held (paged), oldest first."""
+        newest = self.cache.last_closed(symbol, interval)
+        start = int(newest[0]) + 1 if newest is not None else None
+        out: list[Row] = []
+        while True:
+            rows = await self.upstream.klines(symbol, interval, PAGE, start)
+            out += rows
+            if len(rows) < PAGE:
+                return out
+            start = int(rows[-1][0]) + 1
 
     async def _poll(self) -> None:
         failing = False
