@@ -48,7 +48,7 @@ class SettingsError(ValueError):
 
 
 class GeneralSettings(Section):
-    mode: Mode = "paper"  # paper: sim only · testnet: binance_testnet only · live: binance only
+    mode: Mode = "paper"  # paper: sim or paper · testnet: binance_testnet only · live: binance only
     timezone: str = "UTC"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -1,10 +1,11 @@
 """The paper venue's kline cache: the rows the market-data source reported, per symbol and
 interval, served back with Binance's paging rules (``GET /api/v3/klines``).
 
-Rows are kept exactly as the source wrote them: closed candles in open-time order and the
-candle in progress. A request that reaches before the first cached row is not answered from
-the cache (``None``: the caller asks the source), unless the cache holds the source's very
-first row (the source had fewer rows than were asked for when the cache was seeded).
+Rows are kept exactly as the source wrote them: closed candles in open-time order (the newest
+:data:`MAX_ROWS`) and the candle in progress. A request that reaches before the first cached
+row is not answered from the cache (``None``: the caller asks the source), unless the cache
+holds the source's very first row (the source had fewer rows than were asked for when the
+cache was seeded).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from sim.paper.frames import KlineFrame, Row
 
 Key = tuple[str, str]  # (symbol, interval)
+MAX_ROWS = 50_000  # closed rows kept per series (older requests go to the source)
 
 
 @dataclass
@@ -33,6 +35,10 @@ class _Series:
         else:
             self.times.insert(i, t)
             self.rows.insert(i, row)
+            if len(self.times) > MAX_ROWS:
+                drop = len(self.times) - MAX_ROWS
+                del self.times[:drop], self.rows[:drop]
+                self.complete = False
         if self.live is not None and int(self.live[0]) <= t:
             self.live = None
 

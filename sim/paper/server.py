@@ -20,6 +20,7 @@ from engine.startup import StartupError, bind_problem, retry_with_backoff
 from sim.paper.exchange import PaperExchange
 from sim.paper.feed import LiveFeed
 from sim.paper.frames import FrameError
+from sim.paper.metrics import watch_paper
 from sim.paper.rest import build_paper_app
 from sim.paper.rules import RulesError, rules_from_info
 from sim.paper.state import PaperState
@@ -114,6 +115,11 @@ class PaperServer:
             await self._http.close()
             self._http = None
 
+    async def wait(self) -> None:
+        """Until the feed stops following the source: it only does on an error (raised)."""
+        if self._task is not None:
+            await self._task
+
     @property
     def port(self) -> int:
         """The bound port (after :meth:`start`)."""
@@ -157,6 +163,7 @@ def run_paper(settings: Settings, port: int | None, api_key: str, api_secret: st
 
     async def main() -> None:
         server = PaperServer(config)
+        watch_paper(server)
         state = await retry_with_backoff(
             f"market-data source {config.market_url}",
             server.connect_source,
@@ -178,8 +185,16 @@ def run_paper(settings: Settings, port: int | None, api_key: str, api_secret: st
             f" {'/'.join(config.intervals)}; market data from {config.market_url}",
             flush=True,
         )
-        await stop.wait()
-        await server.stop()
+        stopped = asyncio.create_task(stop.wait())
+        feed = asyncio.create_task(server.wait())
+        try:
+            await asyncio.wait({stopped, feed}, return_when=asyncio.FIRST_COMPLETED)
+            if feed.done():
+                feed.result()  # a feed that stopped following must not go unnoticed
+        finally:
+            stopped.cancel()
+            feed.cancel()
+            await server.stop()
 
     try:
         asyncio.run(with_ops(OpsServer.for_process(settings, "paper"), main()))
