@@ -164,36 +164,9 @@ def run_paper(settings: Settings, port: int | None, api_key: str, api_secret: st
     async def main() -> None:
         server = PaperServer(config)
         watch_paper(server)
-        state = await retry_with_backoff(
-            f"market-data source {config.market_url}",
-            server.connect_source,
-            (aiohttp.ClientError, OSError, TimeoutError, UpstreamBusy, FrameError),
-            "Check venue.paper.market_url (and venue.paper.market_ws_url).",
-        )
         try:
-            await server.start(state)
-        except OSError as exc:
-            raise bind_problem(exc, config.host, config.port, "venue.paper.port") or exc from None
-        mark_ready()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        print(
-            f"paper: spot REST {server.base_url}/api/v3  streams "
-            f"{server.base_url.replace('http', 'ws', 1)}/ws  symbols {','.join(config.symbols)}"
-            f" {'/'.join(config.intervals)}; market data from {config.market_url}",
-            flush=True,
-        )
-        stopped = asyncio.create_task(stop.wait())
-        feed = asyncio.create_task(server.wait())
-        try:
-            await asyncio.wait({stopped, feed}, return_when=asyncio.FIRST_COMPLETED)
-            if feed.done():
-                feed.result()  # a feed that stopped following must not go unnoticed
+            await _serve(server)
         finally:
-            stopped.cancel()
-            feed.cancel()
             await server.stop()
 
     try:
@@ -202,3 +175,39 @@ def run_paper(settings: Settings, port: int | None, api_key: str, api_secret: st
         print(f"greenlight paper: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+async def _serve(server: PaperServer) -> None:
+    """Connect to the source (retried while it cannot answer), bind, follow it until
+    SIGINT/SIGTERM; a feed that stops following raises instead of going unnoticed."""
+    config = server.config
+    state = await retry_with_backoff(
+        f"market-data source {config.market_url}",
+        server.connect_source,
+        (aiohttp.ClientError, OSError, TimeoutError, UpstreamBusy, FrameError),
+        "Check venue.paper.market_url (and venue.paper.market_ws_url).",
+    )
+    try:
+        await server.start(state)
+    except OSError as exc:
+        raise bind_problem(exc, config.host, config.port, "venue.paper.port") or exc from None
+    mark_ready()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(
+        f"paper: spot REST {server.base_url}/api/v3  streams "
+        f"{server.base_url.replace('http', 'ws', 1)}/ws  symbols {','.join(config.symbols)}"
+        f" {'/'.join(config.intervals)}; market data from {config.market_url}",
+        flush=True,
+    )
+    stopped = asyncio.create_task(stop.wait())
+    feed = asyncio.create_task(server.wait())
+    try:
+        await asyncio.wait({stopped, feed}, return_when=asyncio.FIRST_COMPLETED)
+        if feed.done():
+            feed.result()
+    finally:
+        stopped.cancel()
+        feed.cancel()
