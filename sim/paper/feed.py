@@ -24,7 +24,7 @@ from sim.errors import SimError
 from sim.paper.frames import FrameError, KlineFrame, Row, decode, ohlc
 from sim.paper.klines import KlineCache
 from sim.paper.path import PathTracker
-from sim.paper.upstream import Upstream, UpstreamError
+from sim.paper.upstream import INVALID_INTERVAL, Upstream, UpstreamError
 from sim.replay import KlineUpdate
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,8 @@ _LINK_ERRORS = (aiohttp.ClientError, UpstreamError, FrameError, OSError, Timeout
 
 class LiveFeed:
     """Market time, last prices and kline rows of the source, for ``symbols`` on
-    ``intervals`` (finest first: it moves the prices); ``range_interval`` gives the candle
-    range the slippage model reads."""
+    ``intervals`` (finest first: the finest a symbol has moves its prices);
+    ``range_interval`` (the trading timeframe) gives the candle range the slippage reads."""
 
     def __init__(
         self,
@@ -56,7 +56,8 @@ class LiveFeed:
         self.upstream = upstream
         self.symbols = list(symbols)
         self.intervals = tuple(intervals)
-        self.match_interval = self.intervals[0]
+        # per symbol, the intervals the source serves (finest first: it moves the prices)
+        self.intervals_of: dict[str, tuple[str, ...]] = {s: self.intervals for s in symbols}
         self.range_interval = range_interval
         self.history = history
         self.poll_s = poll_s
@@ -152,7 +153,7 @@ class LiveFeed:
         """A kline frame: clock, cache, prices (finest interval), then frame listeners."""
         self.observe(f.event_time)
         self.cache.apply(f)
-        if f.interval == self.match_interval:
+        if f.interval == self.intervals_of[f.symbol][0]:
             self._move(f.symbol, f.row, f.closed)
         for fn in self._frame_listeners:
             fn(f)
@@ -187,17 +188,28 @@ class LiveFeed:
 
     # ---- following the source --------------------------------------------------------
     async def start(self) -> None:
-        """Read the source's clock, shift and recent klines (prices start at the newest)."""
+        """Read the source's clock, shift and recent klines (prices start at the newest).
+        An interval the source does not serve for a symbol (``-1120``; the simulator never
+        invents finer candles) is left out for it, except the trading timeframe."""
         self.observe(await self.upstream.server_time())
         self.shift_ms = await self.upstream.clock_shift()
         for symbol in self.symbols:
+            served: list[str] = []
             for interval in self.intervals:
                 now = self._now
-                rows = await self.upstream.klines(symbol, interval, self.history)
+                try:
+                    rows = await self.upstream.klines(symbol, interval, self.history)
+                except UpstreamError as exc:
+                    if exc.code != INVALID_INTERVAL or interval == self.range_interval:
+                        raise
+                    log.info("paper: the source has no %s klines of %s", interval, symbol)
+                    continue
                 self.cache.seed(symbol, interval, rows, now, self.history)
-                if interval == self.match_interval and rows:
+                if not served and rows:
                     self._paths.update(symbol, int(rows[-1][0]), ohlc(rows[-1]), 0.0)
                     self.last_price[symbol] = float(rows[-1][4])
+                served.append(interval)
+            self.intervals_of[symbol] = tuple(served)
         missing = [s for s in self.symbols if s not in self.last_price]
         if missing:
             raise UpstreamError(f"the market-data source has no klines for {missing}")
@@ -210,7 +222,7 @@ class LiveFeed:
 
     def stream_names(self) -> list[str]:
         """The source's streams this feed subscribes to."""
-        return [f"{s.lower()}@kline_{i}" for s in self.symbols for i in self.intervals]
+        return [f"{s.lower()}@kline_{i}" for s in self.symbols for i in self.intervals_of[s]]
 
     async def _follow(self) -> None:
         delay = FIRST_DELAY_S
@@ -238,19 +250,19 @@ class LiveFeed:
         cache grows with them, so each fill reads the candle range it would have live."""
         now = await self.upstream.server_time()
         for symbol in self.symbols:
-            fetched = {i: await self._missed(symbol, i) for i in self.intervals}
+            match, *rest = self.intervals_of[symbol]
+            fetched = {i: await self._missed(symbol, i) for i in (match, *rest)}
             others = sorted(
-                ((int(r[6]) + 1, i, r) for i in self.intervals[1:] for r in fetched[i]),
-                key=lambda x: x[0],
+                ((int(r[6]) + 1, i, r) for i in rest for r in fetched[i]), key=lambda x: x[0]
             )
-            for row in fetched[self.match_interval]:
+            for row in fetched[match]:
                 closed = int(row[6]) < now
                 moment = int(row[6]) + 1 if closed else now
                 while others and others[0][0] <= moment:
                     _, interval, other = others.pop(0)
                     self.cache.seed(symbol, interval, [other], now, 1)
                 self.observe(min(moment, now))
-                self.cache.seed(symbol, self.match_interval, [row], now, 1)
+                self.cache.seed(symbol, match, [row], now, 1)
                 self._move(symbol, row, closed)
             for _, interval, other in others:
                 self.cache.seed(symbol, interval, [other], now, 1)

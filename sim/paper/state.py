@@ -41,7 +41,7 @@ class PaperState(SimState):
         source: str,
     ) -> None:
         tf_ms = 0  # unused: the kline cache pages by open time
-        base = feed.match_interval
+        base = feed.range_interval  # klines are relayed, not built from the hub's interval
         super().__init__(feed, exchange, {}, base, tf_ms, secrets, (base,))
         self.feed = feed
         self.source = source

@@ -34,6 +34,7 @@ PUBLIC_PATHS = frozenset(
     }
 )
 SIM_STATUS = "/sim/admin/status"
+INVALID_INTERVAL = -1120
 _STREAM_HOSTS = {  # Binance serves its market streams on another host than its REST API
     "api.binance.com": "wss://stream.binance.com:9443",
     "testnet.binance.vision": "wss://stream.testnet.binance.vision",
@@ -41,11 +42,24 @@ _STREAM_HOSTS = {  # Binance serves its market streams on another host than its 
 
 
 class UpstreamError(RuntimeError):
-    """The market-data source answered with an error or something unreadable."""
+    """The market-data source answered with an error or something unreadable; ``code`` is
+    its Binance error code when it gave one."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class UpstreamBusy(UpstreamError):
     """The source could not answer now (HTTP 5xx, 429, 418): worth asking again later."""
+
+
+def _code(body: bytes) -> int | None:
+    try:
+        code = orjson.loads(body).get("code")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return code if isinstance(code, int) else None
 
 
 def stream_base(rest_url: str, ws_url: str = "") -> str:
@@ -88,7 +102,7 @@ class Upstream:
         status, body = await self.get(path, params)
         if status != 200:
             kind = UpstreamBusy if status >= 500 or status in (418, 429) else UpstreamError
-            raise kind(f"GET {self.rest_url}{path}: HTTP {status} {body[:200]!r}")
+            raise kind(f"GET {self.rest_url}{path}: HTTP {status} {body[:200]!r}", _code(body))
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:

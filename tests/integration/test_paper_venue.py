@@ -21,7 +21,7 @@ from sim.paper.server import PaperConfig, PaperServer
 from sim.server import SimAccount, SimConfig, SimServer
 from sim.slippage import Slippage
 from tests.helpers import eventually
-from tests.integration.sim_support import BTC
+from tests.integration.sim_support import BTC, DATA
 
 TF = 900_000
 HISTORY = 300
@@ -145,6 +145,61 @@ async def test_a_stop_crossed_while_the_stream_was_away_fills_on_the_way_back(
             assert set(requests["rest_requests"]) <= PUBLIC, requests["rest_requests"]
         finally:
             await server.stop()
+
+
+async def test_each_symbol_follows_the_intervals_its_source_serves() -> None:
+    """A finer interval drives the prices where the source has it (XRPUSDT: 5m data served
+    at 5m and 15m); a symbol without it is followed on the trading timeframe alone and the
+    finer klines are the source's refusal (the simulator never invents candles)."""
+    xrp = DATA / "XRPUSDT-perp-5m-futures.csv"
+    sources = [
+        SimServer(
+            SimConfig(files=files, sub_intervals=("5m",), history_candles=30, start_paused=True)
+        )
+        for files in ({"XRPUSDT": xrp}, {"BTCUSDT": BTC})
+    ]
+    for source in sources:
+        await source.start()
+    servers = [
+        PaperServer(
+            PaperConfig(
+                market_url=src.base_url,
+                symbols=(symbol,),
+                intervals=("5m", "15m"),
+                range_interval="15m",
+                api_key=KEY,
+                api_secret=SECRET,
+            )
+        )
+        for src, symbol in zip(sources, ("XRPUSDT", "BTCUSDT"), strict=True)
+    ]
+    try:
+        for server in servers:
+            await server.start()
+        xrp_paper, btc_paper = servers
+        assert xrp_paper.state is not None and btc_paper.state is not None
+        assert xrp_paper.state.feed.intervals_of == {"XRPUSDT": ("5m", "15m")}
+        assert btc_paper.state.feed.intervals_of == {"BTCUSDT": ("15m",)}
+        async with aiohttp.ClientSession() as http:
+            for (src, symbol), server in zip(
+                ((sources[0], "XRPUSDT"), (sources[1], "BTCUSDT")), servers, strict=True
+            ):
+                await eventually(lambda s=server: _connected(s), 10, "the stream")
+                up = await _post(http, f"{src.base_url}/sim/admin/advance", {"ms": TF})
+                await eventually(lambda s=server, t=up["server_time"]: _at(s, t), 10, "a step")
+                for interval in ("5m", "15m"):
+                    query = {"symbol": symbol, "interval": interval, "limit": "4"}
+                    mine = await get(http, f"{server.base_url}/api/v3/klines", **query)
+                    assert mine == await get(http, f"{src.base_url}/api/v3/klines", **query)
+            refused = await get(
+                http, f"{btc_paper.base_url}/api/v3/klines", symbol="BTCUSDT", interval="5m"
+            )
+            assert refused[0] == 400 and refused[1]["code"] == -1120
+    finally:
+        for server in servers:
+            await server.stop()
+        for source in sources:
+            await source.stop()
 
 
 def _first_open(upstream: SimServer) -> int:
