@@ -1,9 +1,10 @@
 """Walk-forward folds and the candle windows a run sees.
 
 ``--walk-forward train=6M,test=1M``: lengths in calendar months (``M``), weeks (``W``) or
-days (``D``), UTC. Fold ``k`` (from 1) trains on ``[start + (k-1)·test, … + train)`` and tests
-on the ``test`` that follows; folds step by the test length, so the test windows tile the
-range without overlap, and only folds whose test window ends inside the range are made.
+days (``D``), UTC. Fold ``k`` (from 1) tests on ``[start + train + (k-1)·test, … + test)``
+and trains on the ``train`` before it; folds step by the test length, so the test windows
+tile the range without gap or overlap. When the data ends inside a test window, that last
+window ends with the data (``test_to`` in ``folds.csv`` says where).
 ``start`` is ``--from``, or the first UTC midnight at or after the first candle (the
 candles before it only warm the first fold up).
 
@@ -102,20 +103,17 @@ def make_folds(start: int, end: int, train: Period, test: Period) -> list[Fold]:
     """The folds over ``[start, end)`` (see the module docstring); a :class:`FoldError`
     when not even one fits."""
     folds = []
+    first_test = train.add(start)
     k = 0
-    while True:
-        a = test.add(start, k)
-        b = train.add(a)
-        c = test.add(b)
-        if c > end:
-            break
-        folds.append(Fold(k + 1, a, b, b, c))
+    while (b := test.add(first_test, k)) < end:  # every boundary from one anchor: they tile
+        c = min(test.add(first_test, k + 1), end)
+        folds.append(Fold(k + 1, train.add(b, -1), b, b, c))
         k += 1
     if not folds:
         days = (end - start) / 86_400_000
         raise FoldError(
-            f"--walk-forward train={train},test={test} needs a {train} window and a {test} "
-            f"window after it, but the data covers {_day(start)} → {_day(end)} ({days:.1f} days)"
+            f"--walk-forward train={train},test={test} needs a {train} train window and test "
+            f"candles after it, but the data covers {_day(start)} → {_day(end)} ({days:.1f} days)"
         )
     return folds
 
