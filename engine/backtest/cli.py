@@ -4,7 +4,8 @@
 Each DATA file is one stream; its symbol is the file name's first ``-``/``_`` part and it is
 USD-M when the name says ``perp`` or ``futures`` (spot otherwise). ``--funding`` files
 (``SYMBOL-…``) give USD-M funding rates. Settings come from ``greenlight --settings FILE``
-(``[backtest]`` for the fill model and the account).
+(``[backtest]`` for the fill model and the account). ``--grid`` and ``--walk-forward``
+(sweeps and walk-forward folds) are :mod:`engine.backtest.wf_cli`.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from typing import Any
 
 from engine.backtest.cli import figures_line, load_streams, parse_time
 from engine.backtest.folds import data_range, first_midnight, make_folds, parse_walk_forward
-from engine.backtest.grid import Axis, parse_grid, points
-from engine.backtest.output import iso
+from engine.backtest.grid import Axis, cell, parse_grid, points
+from engine.backtest.output import day, iso
 from engine.backtest.progress import ProgressBar, wanted
 from engine.backtest.walkforward import Job, SweepResult, WalkForward, sweep, walk_forward
 from engine.backtest.wf_output import pnl, write_sweep, write_walk_forward
@@ -85,8 +85,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" + ("s" if count != 1 else "")
+
+
 def _workers(n: int) -> str:
-    return f"{n} worker" + ("s" if n != 1 else "")
+    return _n(n, "worker")
 
 
 def _table(head: list[str], rows: list[list[str]]) -> str:
@@ -109,7 +113,7 @@ def _sweep_text(job: Job, axes: list[Axis], sw: SweepResult, out: Path) -> str:
     rows = []
     for i, (p, f, s) in enumerate(zip(job.grid, sw.figures, sw.scores, strict=True)):
         rows.append(
-            [str(v) for _, v in p.values]
+            [cell(v) for _, v in p.values]
             + [str(f["trades"]), _fmt(f["win_rate"], ".1%"), _fmt(f["profit_factor"])]
             + [_fmt(f["expectancy_r"], "+.2f"), _fmt(f["max_drawdown_pct"])]
             + [_fmt(f["return_pct"], "+.2f"), _fmt(s), "*" if i == sw.chosen else ""]
@@ -129,8 +133,8 @@ def _walk_forward_text(job: Job, wf: WalkForward, figures: dict[str, Any], out: 
     rows = [
         [
             str(fr.fold.number),
-            iso(fr.fold.test_from)[:10],
-            iso(fr.fold.test_to)[:10],
+            day(fr.fold.test_from),
+            day(fr.fold.test_to),
             job.grid[fr.chosen].label(),
             _fmt(fr.scores[fr.chosen]),
             str(fr.test.figures["trades"]),
@@ -142,9 +146,10 @@ def _walk_forward_text(job: Job, wf: WalkForward, figures: dict[str, Any], out: 
     runs = len(wf.folds) * len(job.grid)
     return (
         f"{_table(head, rows)}\n"
-        f"walk-forward: {len(wf.folds)} folds (train {w['train']}, test {w['test']}, "
-        f"{job.warmup} warm-up candles), {len(job.grid)} grid points by {job.objective}: "
+        f"walk-forward: {_n(len(wf.folds), 'fold')} (train {w['train']}, test {w['test']}, "
+        f"{job.warmup} warm-up candles), {_n(len(job.grid), 'grid point')} by {job.objective}: "
         f"{runs} train + {len(wf.folds)} test runs on {_workers(job.workers)} in "
         f"{wf.seconds:.1f} s\n"
-        f"out of sample {w['from'][:10]} → {w['to'][:10]}: {figures_line(figures)} → {out}/"
+        f"out of sample {day(wf.folds[0].fold.test_from)} → {day(wf.folds[-1].fold.test_to)}: "
+        f"{figures_line(figures)} → {out}/"
     )

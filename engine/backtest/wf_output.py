@@ -22,7 +22,7 @@ from typing import Any
 
 from engine.backtest.folds import Period
 from engine.backtest.grid import Axis, Point, cell
-from engine.backtest.output import iso, write_equity, write_summary, write_trades
+from engine.backtest.output import day, iso, write_equity, write_summary, write_trades
 from engine.backtest.report import write_report
 from engine.backtest.stats import summary
 from engine.backtest.walkforward import Job, SweepResult, WalkForward, score, standing
@@ -258,8 +258,8 @@ def _report_section(job: Job, wf: WalkForward, keys: list[str], section: dict[st
         f, t = fr.fold, fr.test.figures
         cells = [
             str(f.number),
-            f"{iso(f.train_from)[:10]} → {iso(f.train_to)[:10]}",
-            f"{iso(f.test_from)[:10]} → {iso(f.test_to)[:10]}",
+            f"{day(f.train_from)} → {day(f.train_to)}",
+            f"{day(f.test_from)} → {day(f.test_to)}",
             *_values(job.grid[fr.chosen]),
             _two(fr.scores[fr.chosen]),
             str(fr.train[fr.chosen]["trades"]),
