@@ -39,6 +39,19 @@ FIGURES = (
     "return_pct",
 )
 TEST_FIGURES = ("trades", "pnl_quote", "win_rate", "profit_factor", "max_drawdown_pct")
+FOLD_COLUMNS_HEAD = ["fold", "train_from", "train_to", "test_from", "test_to"]
+FOLD_COLUMNS_TAIL = [
+    "train_objective",
+    "train_trades",
+    "test_trades",
+    "test_pnl_quote",
+    "test_win_rate",
+    "test_profit_factor",
+    "test_max_drawdown_pct",
+    "test_objective",
+    "test_start_equity_quote",
+    "test_final_equity_quote",
+]
 
 
 def num(v: Any) -> str:
@@ -177,21 +190,6 @@ def _images(
         heading="Walk-forward (out of sample)",
         extra=_report_section(job, wf, keys, figures["walk_forward"]),
     )
-
-
-FOLD_COLUMNS_HEAD = ["fold", "train_from", "train_to", "test_from", "test_to"]
-FOLD_COLUMNS_TAIL = [
-    "train_objective",
-    "train_trades",
-    "test_trades",
-    "test_pnl_quote",
-    "test_win_rate",
-    "test_profit_factor",
-    "test_max_drawdown_pct",
-    "test_objective",
-    "test_start_equity_quote",
-    "test_final_equity_quote",
-]
 
 
 def _values(p: Point) -> list[str]:
