@@ -66,9 +66,9 @@ class Throttle:
         """Seconds until the next edit is allowed (0 when it is)."""
         return max(0.0, self.at + self.interval_s - now)
 
-    def due(self, percent: int, now: float) -> bool:
-        """Whether ``percent`` may be shown now."""
-        return percent != self.shown and self.wait_s(now) == 0.0
+    def changed(self, percent: int) -> bool:
+        """Whether ``percent`` differs from what the message shows."""
+        return percent != self.shown
 
     def mark(self, percent: int, now: float) -> None:
         """``percent`` was shown at ``now``."""
@@ -137,7 +137,7 @@ class BacktestJob:
             if self.live is None or not self.live.editable:
                 continue
             await asyncio.sleep(self.throttle.wait_s(loop.time()))
-            if self.throttle.due(self.percent, loop.time()):
+            if self.throttle.changed(self.percent):
                 self.throttle.mark(self.percent, loop.time())
                 await self.live.edit(self.text())
 
@@ -169,7 +169,7 @@ class BacktestJob:
                 outcome = await self._follow(proc.stdout)
                 await proc.wait()
         except TimeoutError:
-            return Outcome("timeout")
+            return Outcome("timeout", detail=f"{s.backtest.chat_timeout_s:g}")
         finally:
             if proc.returncode is None:
                 proc.kill()
@@ -204,6 +204,8 @@ class BacktestJob:
                 final_equity_quote=outcome.figures.get("final_equity_quote"),
                 out=str(self.out),
             )
+        elif outcome.kind == "timeout":
+            detail["timeout_s"] = float(outcome.detail)
         elif outcome.detail:
             detail["error"] = outcome.detail
         try:
@@ -223,7 +225,8 @@ class BacktestJob:
         if outcome.kind == "done":
             image = self.out / "equity.png"
             attachments = (image,) if await asyncio.to_thread(image.is_file) else ()
-            text = figures_text(self.req, outcome.figures, self.out)
+            agent = self.ctx.settings.strategy.agent
+            text = figures_text(self.req, outcome.figures, self.out, agent)
             await self.live.send(Reply(text, attachments=attachments))
         else:
             await self.live.send(Reply(ended, ok=False))

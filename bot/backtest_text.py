@@ -40,15 +40,15 @@ def busy_text(req: Request, who: str, percent: int, seconds: float) -> str:
     )
 
 
-def _num(v: Any, fmt: str) -> str:
-    return format(v, fmt) if isinstance(v, int | float) else "n/a"
+def _num(v: Any, fmt: str, unit: str = "") -> str:
+    return format(v, fmt) + unit if isinstance(v, int | float) else "n/a"
 
 
 def _money(v: Any) -> str:
     return f"{Decimal(str(v)):,.2f}"
 
 
-def figures_text(req: Request, figures: dict[str, Any], out: Path) -> str:
+def figures_text(req: Request, figures: dict[str, Any], out: Path, agent: str) -> str:
     """The key figures of a finished run, its output folder and the command behind it."""
     f = figures
     quote = " USDT" if req.dataset.symbol.endswith("USDT") else ""
@@ -56,11 +56,11 @@ def figures_text(req: Request, figures: dict[str, Any], out: Path) -> str:
     return "\n".join(
         (
             f"📊 Backtest {req.label}",
-            f"{req.candles:,} candles (+{req.warmup} warm-up)",
+            f"{f['candles']:,} candles, the first {req.warmup} only warming up · agent {agent}",
             f"Trades {f['trades']} · win rate {win} · "
             f"profit factor {_num(f.get('profit_factor'), '.2f')}",
-            f"Expectancy {_num(f.get('expectancy_r'), '+.2f')}R · "
-            f"max drawdown {_num(f.get('max_drawdown_pct'), '.2f')}%",
+            f"Expectancy {_num(f.get('expectancy_r'), '+.2f', 'R')} · "
+            f"max drawdown {_num(f.get('max_drawdown_pct'), '.2f', '%')}",
             f"Equity {_money(f['start_equity_quote'])} → {_money(f['final_equity_quote'])}{quote}"
             f" · fees {_money(f['fees_quote'])}{quote}",
             f"Output: {shown_path(out)}/",
@@ -70,14 +70,15 @@ def figures_text(req: Request, figures: dict[str, Any], out: Path) -> str:
 
 
 def outcome_text(req: Request, outcome: str, detail: str, seconds: float) -> str:
-    """The progress message's last state: finished, failed, timed out or stopped."""
+    """The progress message's last state: finished, failed, timed out (``detail``: the
+    bound in seconds) or stopped."""
     if outcome == "done":
         return f"✅ Backtest {req.label}\nfinished in {seconds:.0f} s (100%)"
     if outcome == "timeout":
         return (
-            f"⏱ Backtest {req.label}\nstopped after {seconds:.0f} s: longer than "
-            f"backtest.chat_timeout_s allows. The worker was killed; its output is incomplete. "
-            "Try a shorter span."
+            f"⏱ Backtest {req.label}\nstopped: it ran past its time bound of {detail} s "
+            "(backtest.chat_timeout_s), so the worker was killed and its output folder is "
+            "incomplete. Try a shorter span."
         )
     if outcome == "stopped":
         return f"⏹ Backtest {req.label}\nstopped: the bot is shutting down."

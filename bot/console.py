@@ -117,20 +117,24 @@ class ConsoleChannel:
 
 class _ConsoleLive:
     """A reply that goes on (a running /backtest): a terminal cannot edit what it printed, so
-    each edit is printed as a ``[progress]`` line."""
+    each edit is printed as a ``[progress]`` line, and a further reply saying just what was
+    printed last is not printed again."""
 
     editable = True
 
     def __init__(self, print_: Callable[[str], None]) -> None:
         self._print = print_
+        self._last = ""
 
     async def edit(self, text: str) -> None:
         """Print the new state."""
+        self._last = text
         self._print(f"[progress] {text}")
 
     async def send(self, reply: Reply) -> None:
         """Print a further reply."""
-        self._print(render_reply(reply))
+        if reply.text != self._last or reply.attachments or reply.buttons:
+            self._print(render_reply(reply))
 
 
 def render_reply(reply: Reply) -> str:
