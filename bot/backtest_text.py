@@ -10,19 +10,20 @@ from typing import Any
 from bot.backtest_data import Request, shown_path
 
 BAR = 10
+STAGES = {
+    "starting": "starting the worker",
+    "loading candles": "loading candles",
+    "news calendar": "reading the news calendar",
+    "decisions": "judging the signals",
+    "done": "judging the signals",
+}
 
 
 def stage(label: str) -> str:
-    """What the worker is doing, in words, from its progress label."""
-    if label == "loading candles":
-        return "loading candles"
+    """What the worker is doing, in words, from its progress label (a symbol: its stages)."""
     if label.endswith((".png", ".html")):
         return "drawing the report"
-    if label in ("decisions", "done"):
-        return "judging the signals"
-    if label == "starting":
-        return "starting the worker"
-    return "running the stages"
+    return STAGES.get(label, "running the stages")
 
 
 def progress_text(req: Request, percent: int, label: str, seconds: float) -> str:

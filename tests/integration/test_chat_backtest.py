@@ -5,18 +5,19 @@ on the bundled BTCUSDT candles: the admin's progress message is edited, the resu
 ``greenlight backtest`` entry point; one run at a time; a run past its time bound is killed;
 non-admins and bad arguments are refused and audited.
 
-The worker is frozen with SIGSTOP where a test needs a moment to hold still (a progress edit
-to come, a second request to arrive while it runs, a time bound to pass), so nothing here
-depends on how fast the machine is.
+Where a test needs the run to hold still (a progress edit to come, a second request to arrive
+while it runs, a time bound to pass, the bot to stop), the news calendar the run reads is a
+named pipe the test writes the real calendar into only when it is ready: the worker waits
+there, at 10 %, however fast or slow the machine is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
 import shlex
-import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -50,6 +51,7 @@ SECRET = "line-secret-chat-backtest-0123456"
 ANN, BOB = user_id(), user_id()
 TOM, TIM = 1001, 1002  # Telegram admin and trader, each in their private chat
 RUN = ("BTCUSDT", "2020-05-28", "2020-06-08")  # 12 days of real candles with 2 trades
+NEWS = REPO / "data" / "news" / "us-macro-2019-2021.csv"
 
 
 @dataclass
@@ -76,6 +78,14 @@ class Stack:
         self.ctx.settings = s.model_copy(
             update={"backtest": s.backtest.model_copy(update=backtest)}
         )
+
+    def hold(self, fifo: Path) -> Path:
+        """The next run waits at its news calendar until :func:`_release`."""
+        os.mkfifo(fifo)
+        s = self.ctx.settings
+        news = s.news.model_copy(update={"calendar_file": str(fifo)})
+        self.ctx.settings = s.model_copy(update={"news": news})
+        return fifo
 
 
 def _settings(runs: Path) -> Settings:
@@ -131,15 +141,20 @@ async def stack(pool: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[Stack]:
     await line_api.stop()
 
 
-async def _running(stack: Stack, least_percent: int = 0) -> BacktestJob:
+async def _running(stack: Stack, label: str) -> BacktestJob:
     async def probe() -> BacktestJob | None:
         job = stack.ctx.backtests.current
-        ok = job is not None and job.pid is not None and job.percent >= least_percent
+        ok = job is not None and job.pid is not None and job.label.startswith(label)
         return job if ok else None
 
-    job = await eventually(probe, 60, f"a running worker at {least_percent}% or more")
+    job = await eventually(probe, 60, f"a running worker at {label!r}")
     assert job is not None
     return job
+
+
+async def _release(fifo: Path) -> None:
+    """Let the held run go on: the real calendar through the pipe."""
+    await asyncio.to_thread(fifo.write_bytes, NEWS.read_bytes())
 
 
 async def _idle(stack: Stack) -> None:
@@ -180,35 +195,19 @@ def _expected_lines(f: dict[str, Any]) -> list[str]:
     ]
 
 
-async def test_telegram_admin_sees_progress_then_equity_png_and_the_cli_figures(
+async def test_telegram_admin_gets_equity_png_and_the_figures_of_greenlight_backtest(
     stack: Stack, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     stack.tg.inject_message(TOM, TOM, "/backtest " + " ".join(RUN))
     command_id = 1  # the first message of the chat
-    job = await _running(stack, least_percent=10)
-    os.kill(job.pid or 0, signal.SIGSTOP)  # hold it mid-run
-    try:
-        progress = await eventually(lambda: _first(stack.tg.sent(TOM)), 10, "progress message")
-        assert progress.reply_to == command_id
-        assert progress.text is not None and progress.text.startswith("⏳ Backtest BTCUSDT")
-        await eventually(lambda: _true(progress.edits), 10, "a progress edit")
-        shown = progress.edits[0]["text"]
-        assert f"{job.percent}%" in shown and "BTCUSDT spot 15m · 2020-05-28 → 2020-06-08" in shown
-        # a second request, from another channel, while it runs
-        busy = await stack.console.handle_line("/backtest BTCUSDT 2020-01-01 2020-01-02")
-        assert busy is not None and busy.startswith("⏳ Busy: a backtest is running")
-        assert "started by tom" in busy and f"{job.percent}% done" in busy
-    finally:
-        os.kill(job.pid or 0, signal.SIGCONT)
+    await eventually(lambda: _true(len(stack.tg.sent(TOM)) == 2), 120, "the result")
     await _idle(stack)
-    [_, photo] = stack.tg.sent(TOM)
-    assert photo.photo_bytes is not None and photo.reply_to == command_id
+    [progress, photo] = stack.tg.sent(TOM)
+    assert progress.reply_to == command_id and photo.reply_to == command_id
+    assert progress.edits and (progress.text or "").startswith("✅ Backtest BTCUSDT spot 15m")
+    assert photo.photo_bytes is not None
     lines = (photo.caption or "").splitlines()
     assert lines[0] == "📊 Backtest BTCUSDT spot 15m · 2020-05-28 → 2020-06-08"
-    # every edit moved the percentage on; the last says it finished
-    texts = [e["text"] for e in progress.edits]
-    percents = [int(t.split("% ·")[0].split()[-1]) for t in texts[:-1]]
-    assert percents == sorted(set(percents)) and texts[-1].startswith("✅ Backtest BTCUSDT")
     # the same run through greenlight backtest: the same files, figures and picture
     cli = _cli_run(lines[-1], tmp_path / "cli")
     assert lines[1:5] == _expected_lines(cli)
@@ -219,24 +218,55 @@ async def test_telegram_admin_sees_progress_then_equity_png_and_the_cli_figures(
         assert (chat_out / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
     assert photo.photo_bytes == (tmp_path / "cli" / "equity.png").read_bytes()
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT actor, action, detail FROM audit_log WHERE action LIKE 'backtest.%' ORDER BY id"
-        )
+        rows = await conn.fetch("SELECT actor, action, detail FROM audit_log ORDER BY id")
+    assert [(r["actor"], r["action"]) for r in rows] == [
+        ("tom", "backtest.started"),
+        ("tom", "backtest.done"),
+    ]
+    started = _detail(rows[0])
+    assert started["by"] == f"telegram:{TOM}" and started["command"] in lines[-1]
+    assert _detail(rows[1])["trades"] == 2
+
+
+async def test_progress_is_edited_in_and_a_second_run_is_told_busy(
+    stack: Stack, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    fifo = stack.hold(tmp_path / "news.csv")
+    stack.tg.inject_message(TOM, TOM, "/backtest " + " ".join(RUN))
+    await _running(stack, "news calendar")  # waiting at the pipe, 10 % done
+    progress = await eventually(lambda: _first(stack.tg.sent(TOM)), 10, "progress message")
+    assert (progress.text or "").startswith("⏳ Backtest BTCUSDT spot 15m · 2020-05-28")
+    await eventually(lambda: _true(progress.edits), 10, "a progress edit")
+    assert progress.edits[0]["text"].startswith(
+        "⏳ Backtest BTCUSDT spot 15m · 2020-05-28 → 2020-06-08\n"
+        "▰▱▱▱▱▱▱▱▱▱ 10% · reading the news calendar · "
+    )
+    # a second request, from another channel, while it runs
+    busy = await stack.console.handle_line("/backtest BTCUSDT 2020-01-01 2020-01-02")
+    assert busy is not None and busy.startswith("⏳ Busy: a backtest is running (BTCUSDT spot")
+    assert "started by tom" in busy and "10% done" in busy
+    await _release(fifo)
+    await _idle(stack)
+    texts = [e["text"] for e in progress.edits]
+    percents = [int(t.split("% ·")[0].split()[-1]) for t in texts[:-1]]
+    assert percents == sorted(set(percents))  # an edit only when the percentage moved on
+    assert texts[-1].startswith("✅ Backtest BTCUSDT spot 15m · 2020-05-28 → 2020-06-08")
+    assert stack.tg.sent(TOM)[1].photo_bytes is not None
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT actor, action, detail FROM audit_log ORDER BY id")
     assert [(r["actor"], r["action"]) for r in rows] == [
         ("tom", "backtest.started"),
         ("me", "backtest.refused"),
         ("tom", "backtest.done"),
     ]
-    started = _detail(rows[0])
-    assert started["by"] == f"telegram:{TOM}" and started["command"] in lines[-1]
-    assert _detail(rows[2])["trades"] == 2
+    assert _detail(rows[1])["why"] == "busy"
 
 
 async def test_line_gets_the_start_and_the_end_only(stack: Stack, tmp_path: Path) -> None:
     lp = stack.platform()
     async with aiohttp.ClientSession() as s:
         await lp.post(s, [lp.text(ANN, "/backtest " + " ".join(RUN))])
-        await _running(stack)
+        await eventually(lambda: _true(len(stack.line_api.to(ANN)) >= 2), 120, "the result")
         await _idle(stack)
         [start, end] = stack.line_api.to(ANN)  # LINE cannot edit: no progress in between
         assert (start.via, end.via) == ("reply", "push")
@@ -255,14 +285,18 @@ async def test_line_gets_the_start_and_the_end_only(stack: Stack, tmp_path: Path
     assert text.splitlines()[1:5] == _expected_lines(cli)
 
 
-async def test_a_run_past_its_time_bound_is_killed(stack: Stack, pool: asyncpg.Pool) -> None:
+async def test_a_run_past_its_time_bound_is_killed(
+    stack: Stack, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    stack.hold(tmp_path / "news.csv")  # never released: it cannot finish in time
     stack.bound(chat_timeout_s=1.0)
     start = await stack.console.handle_line("backtest BTCUSDT 2020-05-11 2020-05-20")
     assert start is not None and start.startswith("⏳ Backtest BTCUSDT")
-    job = await _running(stack)
-    pid = job.pid or 0
-    os.kill(pid, signal.SIGSTOP)  # it cannot finish in time, however fast the machine
+    job = stack.ctx.backtests.current  # set before the reply; it ends only after the bound
+    assert job is not None
     await _idle(stack)
+    pid = job.pid
+    assert pid is not None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # killed and reaped
     printed = stack.out.getvalue()
@@ -274,6 +308,24 @@ async def test_a_run_past_its_time_bound_is_killed(stack: Stack, pool: asyncpg.P
     async with pool.acquire() as conn:
         actions = await conn.fetch("SELECT action FROM audit_log ORDER BY id")
     assert [r["action"] for r in actions] == ["backtest.started", "backtest.timeout"]
+
+
+async def test_a_bot_shutting_down_kills_the_worker_and_says_so(
+    stack: Stack, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    stack.hold(tmp_path / "news.csv")
+    await stack.console.handle_line("backtest BTCUSDT 2020-05-11 2020-05-20")
+    pid = (await _running(stack, "news calendar")).pid or 0
+    await stack.ctx.backtests.close()  # what serve_bot does on its way out
+    assert stack.ctx.backtests.current is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert "⏹ Backtest BTCUSDT spot 15m · 2020-05-11 → 2020-05-20\nstopped: the bot is " in (
+        stack.out.getvalue()
+    )
+    async with pool.acquire() as conn:
+        actions = await conn.fetch("SELECT action FROM audit_log ORDER BY id")
+    assert [r["action"] for r in actions] == ["backtest.started", "backtest.stopped"]
 
 
 async def test_non_admins_and_bad_arguments_are_refused_and_audited(
