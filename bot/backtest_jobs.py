@@ -139,7 +139,10 @@ class BacktestJob:
             await asyncio.sleep(self.throttle.wait_s(loop.time()))
             if self.throttle.changed(self.percent):
                 self.throttle.mark(self.percent, loop.time())
-                await self.live.edit(self.text())
+                try:
+                    await self.live.edit(self.text())
+                except Exception:  # a lost progress edit must not stop the run
+                    log.exception("backtest: progress edit failed")
 
     async def run_worker(self) -> Outcome:
         """Start the worker, follow its progress, bound its time; kill it when over."""
@@ -185,6 +188,8 @@ class BacktestJob:
             try:
                 message = json.loads(raw)
             except ValueError:
+                message = None
+            if not isinstance(message, dict):
                 log.warning("backtest worker said %r", raw[:200])
                 continue
             if "progress" in message:
@@ -221,15 +226,18 @@ class BacktestJob:
         # The progress message says how it ended; a new message brings the result (or the
         # failure), so the person is notified, and LINE, which cannot edit, hears it too.
         ended = outcome_text(self.req, outcome.kind, outcome.detail, self.seconds)
-        await self.live.edit(ended)
+        reply = Reply(ended, ok=False)
         if outcome.kind == "done":
             image = self.out / "equity.png"
             attachments = (image,) if await asyncio.to_thread(image.is_file) else ()
             agent = self.ctx.settings.strategy.agent
             text = figures_text(self.req, outcome.figures, self.out, agent)
-            await self.live.send(Reply(text, attachments=attachments))
-        else:
-            await self.live.send(Reply(ended, ok=False))
+            reply = Reply(text, attachments=attachments)
+        try:
+            await self.live.edit(ended)
+            await self.live.send(reply)
+        except Exception:
+            log.exception("backtest: the end of %s could not be shown", self.req.label)
 
 
 class BacktestJobs:
@@ -266,14 +274,17 @@ class BacktestJobs:
             raise
         except OSError as exc:
             outcome = Outcome("failed", detail=f"the worker could not be started ({exc})")
+        except Exception as exc:
+            log.exception("backtest: %s failed", job.req.label)
+            outcome = Outcome("failed", detail=f"{type(exc).__name__}: {exc}")
         finally:
-            shows.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await shows
             try:
+                shows.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await shows
                 await job.finish(outcome)
             finally:
-                self.current = None
+                self.current = None  # whatever happened, the next /backtest may run
 
     async def close(self) -> None:
         """Stop a running job (its worker is killed) and tell its chat."""

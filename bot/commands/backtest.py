@@ -4,11 +4,15 @@ its progress edited into the reply, then ``equity.png`` with the key figures
 
 from __future__ import annotations
 
+import logging
+
 from bot import backtest_data
 from bot.channel import Reply
 from bot.commands.table import Call
 from engine.candlefile import CandleFileError
 from engine.store import audit
+
+log = logging.getLogger(__name__)
 
 
 async def backtest(call: Call) -> Reply:
@@ -25,8 +29,8 @@ async def backtest(call: Call) -> Reply:
     for d in sets:
         try:
             spans[d.symbol] = await jobs.spans.of(d.path)
-        except (OSError, CandleFileError, ValueError) as exc:
-            await _refused(call, "data", f"{d.path.name}: {exc}")
+        except (OSError, CandleFileError, ValueError) as exc:  # listed as unreadable
+            log.warning("backtest: candle file %s cannot be read: %s", d.path, exc)
     req = backtest_data.check(call.args, sets, spans, settings)
     if isinstance(req, str):
         await _refused(call, "input", req)

@@ -310,6 +310,24 @@ async def test_a_run_past_its_time_bound_is_killed(
     assert [r["action"] for r in actions] == ["backtest.started", "backtest.timeout"]
 
 
+async def test_a_run_that_fails_says_why(stack: Stack, pool: asyncpg.Pool, tmp_path: Path) -> None:
+    fifo = stack.hold(tmp_path / "news.csv")
+    await stack.console.handle_line("backtest BTCUSDT 2020-05-11 2020-05-20")
+    await _running(stack, "news calendar")
+    bad = b"start,end,severity,scope,title\n2020-05-12T12:30:00Z,soon,HIGH,USD,CPI\n"
+    await asyncio.to_thread(fifo.write_bytes, bad)
+    await _idle(stack)
+    printed = stack.out.getvalue()
+    assert (
+        "[progress] ❌ Backtest BTCUSDT spot 15m · 2020-05-11 → 2020-05-20\nfailed: news.csv:2"
+        in (printed)
+    )
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT action, detail FROM audit_log ORDER BY id")
+    assert [r["action"] for r in rows] == ["backtest.started", "backtest.failed"]
+    assert _detail(rows[1])["error"].startswith("news.csv:2")
+
+
 async def test_a_bot_shutting_down_kills_the_worker_and_says_so(
     stack: Stack, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
