@@ -32,7 +32,7 @@ from router.errors import (
     classify,
 )
 from router.signing import encode_params, signed_query
-from router.venues.binance_refusals import SPOT_BUSINESS_CODES, refine
+from router.venues.binance_refusals import PRICE_ALREADY_CROSSED, SPOT_BUSINESS_CODES, refine
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ class BinanceRest:
     classify_error: Classifier = staticmethod(classify)
     # Refusals that are normal answers, not venue trouble: never counted towards the error burst.
     business_codes = SPOT_BUSINESS_CODES
+    # Refusals that say the market already passed the order's price (typed PriceCrossedError).
+    crossed_messages: tuple[str, ...] = PRICE_ALREADY_CROSSED
 
     def __init__(
         self,
@@ -97,6 +99,14 @@ class BinanceRest:
         self.weight_limit = 6000
         self._banned_until = 0.0
         self._rules: dict[str, tuple[float, SymbolRules]] = {}
+
+    def attach(
+        self, observer: ExchangeObserver | None, on_error: Callable[[VenueError], None] | None
+    ) -> None:
+        """Report every request to ``observer`` (the audit) and every error to ``on_error``
+        (the kill switch's error count): set by the process that runs the adapter."""
+        self._observer = observer
+        self._on_error = on_error
 
     async def open_session(self) -> None:
         """Open the HTTP session (idempotent). Requests are signed with our own clock until
@@ -298,4 +308,4 @@ class BinanceRest:
         retry_after = max(self._banned_until - time.monotonic(), 0.0)
         known = code if isinstance(code, int) else None
         err = self.classify_error(status, known, msg, retry_after)
-        return refine(err, known, msg, self.business_codes)
+        return refine(err, known, msg, self.business_codes, self.crossed_messages)
