@@ -402,8 +402,9 @@ async def serve_router(
         config = venue_config(settings, secrets)
         futures = futures or futures_config(settings, secrets)
     pool = await connect_pool(db_url, settings.database.pool_size + 3)
-    venues = build_venues(config, futures, keepalive_s)
-    service = RouterService(settings, pool, venues, clock or SystemClock())
+    clock = clock or SystemClock()
+    venues = build_venues(config, futures, keepalive_s, clock)
+    service = RouterService(settings, pool, venues, clock)
     runner: web.AppRunner | None = None
     listener: ResilientListener | None = None
     try:

@@ -41,16 +41,21 @@ class Venues:
 
 
 def build_venues(
-    config: VenueConfig, futures: VenueConfig | None, keepalive_s: float = KEEPALIVE_S
+    config: VenueConfig,
+    futures: VenueConfig | None,
+    keepalive_s: float = KEEPALIVE_S,
+    clock: Clock | None = None,
 ) -> Venues:
-    """The Binance (or simulator) adapters for ``config`` and, when given, ``futures``."""
-    spot = BinanceSpot(config)
-    stream = BinanceUserStream(config, lambda: spot.time_offset_ms)
+    """The Binance (or simulator) adapters for ``config`` and, when given, ``futures``, all
+    reading ``clock``."""
+    clock = clock or SystemClock()
+    spot = BinanceSpot(config, clock=clock)
+    stream = BinanceUserStream(config, lambda: spot.time_offset_ms, clock)
     usdm = None
     if futures is not None:
-        rest = BinanceUsdm(futures)
+        rest = BinanceUsdm(futures, clock=clock)
         usdm = UsdmVenue(rest, UsdmUserStream(rest, futures.ws_url, keepalive_s,
-                                              futures.timeout_s))  # fmt: skip
+                                              futures.timeout_s, clock))  # fmt: skip
     return Venues(spot, stream, usdm)
 
 
