@@ -30,7 +30,7 @@ from router.equity import EquityPublisher
 from router.errors import RateLimitError, TemporaryError, VenueError
 from router.guards import Guards
 from router.killswitch import KillSwitch
-from router.markets.desks import SPOT, USDM
+from router.markets.desks import SPOT, TITLES, USDM
 from router.markets.usdm import UsdmMarket
 from router.reconcile import Reconciler
 from router.usdm_service import UsdmWiring
@@ -82,7 +82,7 @@ class RouterService:
             stale_timeframes=g.stale_timeframes,
         )
         self.watch = VenueWatch.of_markets(
-            self.links(),
+            [(TITLES[name], venue, stream) for name, venue, stream in self.links()],
             g.user_stream_down_s,
             settings.router.request_timeout_s,
             self.kill.trip,

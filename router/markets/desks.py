@@ -16,6 +16,7 @@ USDM = MarketName.USDM.value
 SPOT_ACCOUNT = AccountKeys(SPOT, "equity_quote", "account_spot")
 USDM_ACCOUNT = AccountKeys(USDM, "equity_quote_usdm", "account_usdm")
 ACCOUNTS = (SPOT_ACCOUNT, USDM_ACCOUNT)  # where each market publishes its account
+TITLES = {SPOT: "spot", USDM: "USD-M"}  # how alerts name each market's links
 
 
 @dataclass(frozen=True)
