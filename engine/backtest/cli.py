@@ -258,15 +258,19 @@ def run_backtest(argv: list[str], settings: Settings) -> int:
 def figures_line(f: dict[str, object]) -> str:
     """The key figures in one line (``69976 candles, 30 trades: win rate 30.0%, …``)."""
 
-    def num(key: str, fmt: str) -> str:
+    def num(key: str, fmt: str, unit: str = "") -> str:
         v = f.get(key)
-        return format(v, fmt) if isinstance(v, int | float) else "n/a"
+        if isinstance(v, str):  # quote amounts are decimal strings in summary.json
+            v = float(v)
+        return format(v, fmt) + unit if isinstance(v, int | float) else "n/a"
 
     return (
         f"{f['candles']} candles, {f['trades']} trades: win rate {num('win_rate', '.1%')}, "
-        f"profit factor {num('profit_factor', '.2f')}, expectancy {num('expectancy_r', '+.2f')}R, "
-        f"max drawdown {num('max_drawdown_pct', '.2f')}%, equity {f['start_equity_quote']} → "
-        f"{f['final_equity_quote']} (fees {f['fees_quote']})"
+        f"profit factor {num('profit_factor', '.2f')}, "
+        f"expectancy {num('expectancy_r', '+.2f', 'R')}, "
+        f"max drawdown {num('max_drawdown_pct', '.2f', '%')}, "
+        f"equity {num('start_equity_quote', '.2f')} → {num('final_equity_quote', '.2f')} "
+        f"(fees {num('fees_quote', '.2f')})"
     )
 
 
