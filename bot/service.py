@@ -172,6 +172,7 @@ async def serve_bot(
     scheduler: AsyncIOScheduler | None = None
     backoff = Backoff("bot")  # a restart of the database is waited out from here on
     listener: ResilientListener | None = None
+    ctx: BotContext | None = None
     try:
         await charts.warm_up()
         access = AccessList(settings.bot.users)
@@ -201,6 +202,8 @@ async def serve_bot(
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        if ctx is not None:  # a running /backtest's worker is killed and its chat told
+            await ctx.backtests.close()
         for ch in channels:
             with contextlib.suppress(Exception):
                 await ch.stop()

@@ -18,12 +18,25 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from engine.contracts import Market
+
 TIME_COLUMNS = ("open_time_ms_utc", "open_time", "timestamp", "date", "datetime")
 _US_THRESHOLD = 10**14  # epoch values above this are microseconds (year 5138 in ms)
 
 
 class CandleFileError(ValueError):
     """A candle file has a row that cannot be used; the message names file and line."""
+
+
+def file_symbol(path: Path) -> str:
+    """The symbol a candle or funding file is for: its name's first ``-``/``_`` part."""
+    return path.name.split("-")[0].split("_")[0].split(".")[0].upper()
+
+
+def file_market(path: Path) -> Market:
+    """USD-M when the file's name says ``perp`` or ``futures``, spot otherwise."""
+    name = path.name.lower()
+    return Market.USDM if "perp" in name or "futures" in name else Market.SPOT
 
 
 @dataclass(frozen=True)

@@ -99,14 +99,14 @@ def _setup_logging(
     configure_logging(settings, command, secrets)
 
 
-def _analyze_args(argv: Sequence[str]) -> list[str] | None:
-    """The arguments after ``analyze`` when that is the command (it has its own parser, so
-    ``greenlight analyze -h`` shows its help), else ``None``."""
+def _own_parser_args(argv: Sequence[str]) -> tuple[str, list[str]] | None:
+    """The command and its arguments when the command has its own parser (``analyze``,
+    ``backtest``: ``greenlight backtest -h`` shows that parser's help), else ``None``."""
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         i += 1 if "=" in argv[i] or argv[i] in ("-h", "--help") else 2  # --settings PATH
-    if i < len(argv) and argv[i] == "analyze":
-        return list(argv[i + 1 :])
+    if i < len(argv) and argv[i] in ("analyze", "backtest"):
+        return argv[i], list(argv[i + 1 :])
     return None
 
 
@@ -114,11 +114,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     bind_to_supervisor()  # started by ``up``/``demo``: die with it (see greenlight.lifeline)
     argv = list(sys.argv[1:] if argv is None else argv)
-    analyze_args = _analyze_args(argv)
-    if analyze_args is not None:  # needs no settings, database or secrets
+    own = _own_parser_args(argv)
+    if own is not None and own[0] == "analyze":  # needs no settings, database or secrets
         from engine.analyze import run_analyze
 
-        return run_analyze(analyze_args)
+        return run_analyze(own[1])
+    if own is not None and ("-h" in own[1] or "--help" in own[1]):
+        from engine.backtest.cli import parse_args
+
+        parse_args(own[1])  # prints the help and exits
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.settings)

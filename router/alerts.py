@@ -48,3 +48,15 @@ def protected_text(rules: SymbolRules, stop: Decimal, tps: list[Decimal], decisi
     """``🛡️ Protected #D-12 · stop 59,550 · TP 61,300 / 61,650``."""
     ladder = " / ".join(fmt_price(rules, p) for p in tps)
     return f"🛡️ Protected #D-{decision_id} · stop {fmt_price(rules, stop)} · TP {ladder}"
+
+
+def reconciled_text(
+    decision_id: int, leg: str, was: tuple[str, Decimal], now: tuple[str, Decimal]
+) -> str:
+    """The alert for one order the database had wrong (or whose fills it was missing)."""
+    (old_status, old_filled), (status, filled) = was, now
+    if was == now:
+        return (f"🔄 Reconciled #D-{decision_id} {leg}: {status} {filled}, fills the"
+                " user stream never delivered read from the venue")  # fmt: skip
+    return (f"🔄 Reconciled #D-{decision_id} {leg}: {old_status} → {status}"
+            f" (filled {old_filled} → {filled})")  # fmt: skip

@@ -110,7 +110,12 @@ def classify(http_status: int, code: int | None, msg: str, retry_after: float = 
     return RejectedError(msg or f"HTTP {http_status}", code, http_status)
 
 
-class WouldTriggerError(InvalidOrderError):
+class PriceCrossedError(InvalidOrderError):
+    """The market already passed the order's price or trigger: it cannot rest (a spot OCO
+    whose stop would trigger or whose take-profit would take at once)."""
+
+
+class WouldTriggerError(PriceCrossedError):
     """A conditional order's trigger is already satisfied (-2021): the market passed it."""
 
 

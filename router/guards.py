@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
 
+from router.clock import Clock, SystemClock, utc_now
 from router.metrics import guard_checks
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class Guards:
     tf_ms: int
     use_received_at: bool
     live: Callable[[], bool]
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clock: Clock = field(default_factory=SystemClock)
     drawdown_limit: Decimal = DAILY_DRAWDOWN_LIMIT
     stale_timeframes: int = STALE_TIMEFRAMES
 
@@ -103,7 +104,7 @@ class Guards:
 
     async def check_once(self) -> list[str]:
         """Run both checks; trip for each new breach; return the reasons found."""
-        now = self.clock()
+        now = utc_now(self.clock)
         found: dict[str, str] = {}
         async with self.pool.acquire() as conn:
             for key in EQUITY_KEYS:

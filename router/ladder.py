@@ -2,7 +2,7 @@
 
 Leg names: rung ``i`` of generation ``g`` is ``TP<i>`` / ``SL<i>`` in list ``L<i>`` for the
 first generation and ``TP<i>r<g>`` / ``SL<i>r<g>`` / ``L<i>r<g>`` after a re-size (the
-protection grows with partial fills of the entry, see :mod:`router.protect`).
+protection grows with partial fills of the entry, see :mod:`router.markets.spot_protect`).
 """
 
 from __future__ import annotations

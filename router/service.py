@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -21,24 +20,26 @@ from engine.secrets import load_secrets
 from engine.settings import TIMEFRAMES_MS, Settings
 from engine.startup import bind_problem, retry_with_backoff
 from engine.trace import decision_of_client_id, in_decision_trace, trace_middleware
-from router import brackets, lifecycle, liveness, metrics, otoco, store
+from router import brackets, entries, lifecycle, liveness, metrics, store
 from router.api import build_app
-from router.bracket_checks import BracketLimits
 from router.brackets import RouteRefused
+from router.clock import Clock, SystemClock, now_s
 from router.config import RouterConfigError, futures_config, venue_config
-from router.core import APPLY_ERRORS, Core
+from router.core import APPLY_ERRORS
 from router.equity import EquityPublisher
 from router.errors import RateLimitError, TemporaryError, VenueError
 from router.guards import Guards
 from router.killswitch import KillSwitch
+from router.markets.desks import SPOT, TITLES, USDM
+from router.markets.usdm import UsdmMarket
 from router.reconcile import Reconciler
-from router.sender import OrderSender
 from router.usdm_service import UsdmWiring
 from router.venue_watch import VenueWatch
 from router.venues.base import ExecutionEvent
-from router.venues.binance_spot import BinanceSpot, VenueConfig
+from router.venues.binance_http import BinanceRest, VenueConfig
 from router.venues.binance_usdm_stream import KEEPALIVE_S
-from router.venues.binance_userstream import BinanceUserStream
+from router.venues.reconnect import ReconnectingStream
+from router.wiring import Venues, build_venues, core_from_settings
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL_S = 10.0
@@ -46,39 +47,28 @@ ENTRY_TTL_INTERVAL_S = 1.0
 
 
 class RouterService:
-    """One router: start it, let it run, stop it."""
+    """One router: start it, let it run, stop it. It is handed its venues (built at the
+    edge, :func:`router.wiring.build_venues`) and its clock."""
 
     def __init__(
-        self,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        config: VenueConfig,
-        futures_config: VenueConfig | None = None,
-        keepalive_s: float = KEEPALIVE_S,
+        self, settings: Settings, pool: asyncpg.Pool, venues: Venues, clock: Clock
     ) -> None:
         self.settings = settings
         self.pool = pool
+        self.clock = clock
         self.kill: KillSwitch | None = None
-        self.venue = BinanceSpot(config, observer=self._observe, on_error=self._on_error)
-        settle = settings.venue.recv_window_ms / 1000 + 1.0
-        self.core = Core(
-            pool,
-            self.venue,
-            OrderSender(self.venue, settle),
-            config.name,
-            leverage_cap=settings.futures.leverage_cap,
-            limits=BracketLimits.from_settings(settings),
-            routed_timeout_s=settings.router.routed_timeout_s,
-        )
-        self.usdm = (
-            UsdmWiring(settings, futures_config, self.core, self._observe, self._on_error,
-                       keepalive_s)
-            if futures_config is not None
-            else None
-        )  # fmt: skip
+        self.venue = venues.spot
+        self.stream = venues.stream
+        self.venue.attach(self._observe, self._on_error)
+        self.core = core_from_settings(settings, pool, venues, clock, venues.spot.name)
+        self.usdm: UsdmWiring | None = None
+        if venues.usdm is not None:
+            venues.usdm.rest.attach(self._observe, self._on_error)
+            market = self.core.market(USDM)
+            assert isinstance(market, UsdmMarket)
+            self.usdm = UsdmWiring(venues.usdm, self.core, market)
         g = settings.guards
         self.kill = KillSwitch(self.core, g.error_burst, g.error_window_s)
-        self.stream = BinanceUserStream(config, lambda: self.venue.time_offset_ms)
         self.guards = Guards(
             pool,
             self.kill.trip,
@@ -87,30 +77,40 @@ class RouterService:
             TIMEFRAMES_MS[settings.market.timeframe],
             use_received_at=settings.venue.name in ("sim", "paper"),
             live=self._venue_live,
+            clock=clock,
             drawdown_limit=g.daily_drawdown_limit,
             stale_timeframes=g.stale_timeframes,
         )
-        usdm = [("USD-M", self.usdm.venue, self.usdm.stream)] if self.usdm else []
         self.watch = VenueWatch.of_markets(
-            [("spot", self.venue, self.stream), *usdm],
+            [(TITLES[name], venue, stream) for name, venue, stream in self.links()],
             g.user_stream_down_s,
             settings.router.request_timeout_s,
             self.kill.trip,
             self._trading,
             self._venue_alert,
+            clock,
         )
         self.reconciler = Reconciler(self.core)
-        self.equity = EquityPublisher(pool, self.venue, self.usdm.venue if self.usdm else None)
+        self.equity = EquityPublisher(
+            pool, {m.name: m.account_snapshot for m in self.core.markets.values()}
+        )
         self.equity.after = self._check_guards  # a drawdown trips on the snapshot showing it
         if self.usdm is not None:
-            self.usdm.after_fill = lambda: self.equity.publish("usdm")
+            self.usdm.after_fill = lambda: self.equity.publish(USDM)
         self._audit_queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(10_000)
         self._tasks: list[asyncio.Task[Any]] = []
         self._short: set[asyncio.Task[None]] = set()
         self._ban_alerted = False
         self._audit_backoff = Backoff("router audit")
-        self.started_at = time.time()
+        self.started_at = now_s(clock)
         metrics.watch_router(self)
+
+    def links(self) -> list[tuple[str, BinanceRest, ReconnectingStream]]:
+        """Each market's label, REST adapter and user stream (watched and measured)."""
+        found: list[tuple[str, BinanceRest, ReconnectingStream]] = [(SPOT, self.venue, self.stream)]
+        if self.usdm is not None:
+            found.append((USDM, self.usdm.venue, self.usdm.stream))
+        return found
 
     async def _observe(
         self, method: str, path: str, params: dict[str, str], status: int | None, body: Any
@@ -171,10 +171,11 @@ class RouterService:
         self._tasks.append(asyncio.create_task(self._audit_writer(), name="audit"))
         self._tasks.append(asyncio.create_task(metrics.DbObserver(self.pool).run(), name="metrics"))
         await self._start_venue()
+        spot = self.core.market(SPOT)
         for symbol in self.settings.market.symbols:
-            await self.core.rules(symbol)
+            await spot.rules(symbol)
         if self.usdm is not None:
-            await self.usdm.start()
+            await self.usdm.start(self.settings.market.futures_symbols)
         await self.reconciler.run()
         await self.equity.publish()
         await self.unstick()
@@ -234,7 +235,7 @@ class RouterService:
         except APPLY_ERRORS as exc:
             self.core.note_unapplied(event.client_order_id, exc)
         if event.fill is not None:  # the account changed: equity from a fresh snapshot
-            await self.equity.publish("spot")
+            await self.equity.publish(SPOT)
 
     async def _on_stream_up(self) -> None:
         if self.reconciler.runs:
@@ -314,8 +315,8 @@ class RouterService:
         while True:
             await asyncio.sleep(ENTRY_TTL_INTERVAL_S)
             try:
-                await otoco.expire_entries(self.core)
-                await otoco.refresh_entries(self.core)
+                await entries.expire_entries(self.core)
+                await entries.refresh_entries(self.core)
             except Exception as exc:  # a background loop must survive any one failure
                 self.core.note_error(f"entry TTL check failed: {exc!r}")
 
@@ -349,7 +350,7 @@ class RouterService:
             },
             "reconcile": self.reconciler.view()
             | {"interval_s": self.settings.router.reconcile_interval_s},
-            "usdm": self.usdm.state() if self.usdm else None,
+            USDM: self.usdm.state() if self.usdm else None,
             "venue_watch": self.watch.state(),
             "last_errors": [{"at": at, "error": e} for at, e in list(self.core.errors)[-10:]],
         }
@@ -390,6 +391,7 @@ async def serve_router(
     config: VenueConfig | None = None,
     futures: VenueConfig | None = None,
     keepalive_s: float = KEEPALIVE_S,
+    clock: Clock | None = None,
 ) -> None:
     """Run the router until cancelled. ``config``/``futures`` override settings/secrets;
     ``keepalive_s`` is the listen-key keepalive period (shortened by tests)."""
@@ -400,7 +402,9 @@ async def serve_router(
         config = venue_config(settings, secrets)
         futures = futures or futures_config(settings, secrets)
     pool = await connect_pool(db_url, settings.database.pool_size + 3)
-    service = RouterService(settings, pool, config, futures, keepalive_s)
+    clock = clock or SystemClock()
+    venues = build_venues(config, futures, keepalive_s, clock)
+    service = RouterService(settings, pool, venues, clock)
     runner: web.AppRunner | None = None
     listener: ResilientListener | None = None
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -78,8 +78,11 @@ async def set_trading(conn: asyncpg.Connection, enabled: bool, by: str) -> bool:
     return previous
 
 
-async def claim_for_routing(conn: asyncpg.Connection, decision_id: int) -> asyncpg.Record | None:
-    """APPROVED → ROUTED, only if unexpired and trading is enabled. Exactly one caller wins."""
+async def claim_for_routing(
+    conn: asyncpg.Connection, decision_id: int, routed_at: datetime
+) -> asyncpg.Record | None:
+    """APPROVED → ROUTED at ``routed_at``, only if unexpired and trading is enabled. Exactly
+    one caller wins."""
     return await advance(
         conn,
         decision_id,
@@ -87,7 +90,7 @@ async def claim_for_routing(conn: asyncpg.Connection, decision_id: int) -> async
         ACTOR,
         guard_sql="expires_at > now() AND"
         " (SELECT value FROM control WHERE key = 'trading_enabled') = 'true'::jsonb",
-        routed_at=datetime.now(UTC),
+        routed_at=routed_at,
     )
 
 

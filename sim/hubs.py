@@ -21,6 +21,7 @@ from aiohttp import web
 from sim.orders import Event
 from sim.payloads import event_account, event_json, kline_event
 from sim.replay import KlineUpdate
+from sim.user_gate import UserGate
 
 QUEUE_LIMIT = 20000
 CLOSE = "\x00close"  # queued by Conn.close_after(): the writer sends a close frame
@@ -169,8 +170,6 @@ class UserHub:
     """User-data subscribers per account."""
 
     def __init__(self) -> None:
-        from sim.user_gate import UserGate  # the gate module imports Conn from here
-
         self.gate = UserGate()
         self.subs: list[UserSub] = []
         self._exec_id = 0

@@ -161,7 +161,7 @@ def build_app(
     rest_trade.add_routes(app)
     rest_lists.add_routes(app)
     rest_replace.add_routes(app)
-    streams.add_routes(app)
+    streams.add_routes(app, fut_streams.serve_private)
     userdata.add_routes(app)
     fut_rest.add_routes(app)
     fut_rest_trade.add_routes(app)

@@ -257,6 +257,12 @@ class SimServer:
         for r in self._require_state().replays():
             r.resume()
 
+    def advance(self, ms: int) -> None:
+        """Move every market clock ``ms`` on at once, paused or not (as
+        ``POST /sim/admin/advance``)."""
+        for r in self._require_state().replays():
+            r.advance(ms)
+
     def status(self) -> dict[str, Any]:
         """Same document as ``GET /sim/admin/status``."""
         return status_of(self._require_state())

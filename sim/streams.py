@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -115,16 +116,22 @@ def _property(conn: Conn, method: str, params: Any, rid: Any) -> dict[str, Any]:
     return {"result": None, "id": rid}
 
 
+# The futures user-data stream of a listenKey on the legacy ``/ws/<listenKey>`` path
+# (sim.fut_streams.serve_private, handed over by the app's wiring in sim.rest).
+FuturesPrivate = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+FUT_PRIVATE: web.AppKey[FuturesPrivate] = web.AppKey("fut_private")
+
+
 async def ws_raw(request: web.Request) -> web.StreamResponse:
     """``/ws`` and ``/ws/<stream>`` (a listenKey there opens its user-data stream)."""
     st = request.app[STATE]
     name = request.match_info.get("stream", "")
     if name and name in st.listen_keys:
         return await serve_listen_key(request, st, st.listen_keys[name])
-    if name and st.futures is not None and st.futures.listen_keys.owner(name) is not None:
-        from sim.fut_streams import serve_private  # legacy futures user-data path
-
-        return await serve_private(request, name)
+    private: FuturesPrivate | None = request.app.get(FUT_PRIVATE)
+    futures_key = st.futures is not None and st.futures.listen_keys.owner(name) is not None
+    if name and futures_key and private is not None:
+        return await private(request, name)  # legacy futures user-data path
     return await serve_conn(request, {name} if name else set(), False)
 
 
@@ -150,8 +157,11 @@ async def serve_listen_key(request: web.Request, st: SimState, account: str) -> 
     return ws
 
 
-def add_routes(app: web.Application) -> None:
-    """Register the market stream endpoints."""
+def add_routes(app: web.Application, futures_private: FuturesPrivate | None = None) -> None:
+    """Register the market stream endpoints (``futures_private`` serves a futures listenKey
+    on ``/ws/<listenKey>``)."""
+    if futures_private is not None:
+        app[FUT_PRIVATE] = futures_private
     app.router.add_get("/ws", ws_raw)
     app.router.add_get("/ws/{stream}", ws_raw)
     app.router.add_get("/stream", ws_combined)

@@ -9,9 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Protocol
 
-from sim.hubs import Conn
+
+class _Socket(Protocol):
+    @property
+    def closed(self) -> bool:
+        """Whether the client went away."""
+        ...
+
+
+class Conn(Protocol):
+    """What the gate needs of a client connection (:class:`sim.hubs.Conn`)."""
+
+    user_sent: int
+
+    @property
+    def ws(self) -> _Socket:
+        """The client's websocket."""
+        ...
+
+    def send(self, text: str) -> None:
+        """Queue ``text`` for the client."""
 
 
 class UserGate:

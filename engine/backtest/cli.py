@@ -18,23 +18,24 @@ from pathlib import Path
 
 from engine.agents.registry import load_agents
 from engine.backtest.output import write_equity, write_summary, write_trades
-from engine.backtest.progress import ProgressBar, wanted
+from engine.backtest.progress import Progress, ProgressBar, scaled, wanted
 from engine.backtest.report import write_report
 from engine.backtest.run import Backtest, Result, Stream
 from engine.backtest.stats import equity_curve, summary
 from engine.backtest.walkforward import OBJECTIVES
-from engine.candlefile import CandleArrays, CandleFileError, read_candles
-from engine.contracts import Market
+from engine.candlefile import (
+    CandleArrays,
+    CandleFileError,
+    file_market,
+    file_symbol,
+    read_candles,
+)
 from engine.features import FeatureParams
-from engine.guards.news_calendar import CalendarError, read_calendar
+from engine.guards.news_calendar import CalendarError, NewsEvent, read_calendar
 from engine.micro_stream import micro_smc_params
 from engine.retest.micro import micro_bos_flags
 from engine.settings import TIMEFRAMES_MS, Settings
 from sim.fut_setup import read_series
-
-
-def _symbol(path: Path) -> str:
-    return path.name.split("-")[0].split("_")[0].split(".")[0].upper()
 
 
 def parse_time(text: str | None) -> int | None:
@@ -73,13 +74,12 @@ def load_streams(
 ) -> list[Stream]:
     """The streams of the DATA files (see the module docstring); the first ``warmup``
     candles of each only warm the stages up, as the live engine's warm-up does."""
-    subs = {_symbol(p): p for p in sub or []}
-    rates = {_symbol(p): read_series(p) for p in funding or []}
+    subs = {file_symbol(p): p for p in sub or []}
+    rates = {file_symbol(p): read_series(p) for p in funding or []}
     streams = []
     for path in data:
-        sym = _symbol(path)
-        name = path.name.lower()
-        market = Market.USDM if "perp" in name or "futures" in name else Market.SPOT
+        sym = file_symbol(path)
+        market = file_market(path)
         c = _window(read_candles(path), start, end)
         st = Stream(sym, market, tf, c, warmup=warmup)
         if sym in subs:
@@ -100,19 +100,24 @@ def backtest(
     news: Path | None = None,
     *,
     report: bool = True,
-    progress: ProgressBar | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Result, dict[str, object]]:
     """Run and write ``trades.csv``, ``equity.csv`` and ``summary.json`` into ``out``, and
     with ``report`` ``report.html`` and its PNG files (:mod:`engine.backtest.report`).
-    ``progress`` is drawn while the backtest runs (never into the files)."""
+    ``progress`` is told how far the run is (never into the files): the backtest counts for
+    the first 75 %, the report for the rest."""
     began = time.perf_counter()
     agents = load_agents(
         settings, frozenset(FeatureParams.from_settings(settings.strategy).names())
     )
-    events = read_calendar(news) if news is not None else []
-    result = Backtest(settings, agents, events).run(streams, progress)
-    if progress is not None:
-        progress.finish()
+    events: list[NewsEvent] = []
+    if news is not None:
+        if progress is not None:
+            progress("news calendar", 0.0)
+        events = read_calendar(news)
+    result = Backtest(settings, agents, events).run(
+        streams, scaled(progress, 0.0, 0.75 if report else 1.0)
+    )
     times, eq, dd = equity_curve(result, settings.backtest.start_equity_quote)
     figures = summary(result, settings, times, eq, dd, time.perf_counter() - began)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,7 +125,7 @@ def backtest(
     write_equity(out / "equity.csv", times, eq, dd)
     write_summary(out / "summary.json", figures)
     if report:
-        write_report(out, result, figures, times, eq, dd)
+        write_report(out, result, figures, times, eq, dd, progress=scaled(progress, 0.75, 1.0))
     return result, figures
 
 
@@ -188,9 +193,48 @@ def _overrides(args: argparse.Namespace, settings: Settings) -> Settings:
     return settings.model_copy(update=update)
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line of ``greenlight backtest`` (exits with the usage on a bad one)."""
+    return _parser().parse_args(argv)
+
+
+def execute(
+    args: argparse.Namespace, settings: Settings, progress: Progress | None = None
+) -> dict[str, object]:
+    """Run the plain backtest ``args`` describe (no ``--grid``/``--walk-forward``) and write
+    its files; returns ``summary.json``'s figures. Raises :class:`CandleFileError`,
+    :class:`CalendarError`, ``ValueError`` or ``OSError`` on bad input. ``progress``: loading
+    the files counts for the first 10 %."""
+    settings = _overrides(args, settings)
+    if progress is not None:
+        progress("loading candles", 0.0)
+    streams = load_streams(
+        args.data,
+        args.tf,
+        settings,
+        args.sub,
+        args.funding,
+        parse_time(args.start),
+        parse_time(args.end),
+        args.warmup or 0,
+    )
+    _, figures = backtest(
+        streams,
+        settings,
+        args.out,
+        args.news,
+        report=not args.no_report,
+        progress=scaled(progress, 0.1, 1.0),
+    )
+    if args.reproducible:
+        figures["candles_per_second"] = None
+        write_summary(args.out / "summary.json", figures)
+    return figures
+
+
 def run_backtest(argv: list[str], settings: Settings) -> int:
     """Entry point of ``greenlight backtest``; returns the exit code."""
-    args = _parser().parse_args(argv)
+    args = parse_args(argv)
     if args.grid or args.walk_forward:
         from engine.backtest.wf_cli import run_grid  # it builds on this module
 
@@ -198,28 +242,15 @@ def run_backtest(argv: list[str], settings: Settings) -> int:
     if args.objective or args.workers is not None:
         print("error: --objective and --workers need --grid or --walk-forward", file=sys.stderr)
         return 2
-    settings = _overrides(args, settings)
+    bar = ProgressBar() if wanted(args.progress) else None
     try:
-        streams = load_streams(
-            args.data,
-            args.tf,
-            settings,
-            args.sub,
-            args.funding,
-            parse_time(args.start),
-            parse_time(args.end),
-            args.warmup or 0,
-        )
-        bar = ProgressBar() if wanted(args.progress) else None
-        result, figures = backtest(
-            streams, settings, args.out, args.news, report=not args.no_report, progress=bar
-        )
+        figures = execute(args, settings, bar)
     except (CandleFileError, CalendarError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.reproducible:
-        figures["candles_per_second"] = None
-        write_summary(args.out / "summary.json", figures)
+    finally:
+        if bar is not None:
+            bar.finish()
     print(_headline(figures, args.out))
     return 0
 
@@ -227,15 +258,19 @@ def run_backtest(argv: list[str], settings: Settings) -> int:
 def figures_line(f: dict[str, object]) -> str:
     """The key figures in one line (``69976 candles, 30 trades: win rate 30.0%, …``)."""
 
-    def num(key: str, fmt: str) -> str:
+    def num(key: str, fmt: str, unit: str = "") -> str:
         v = f.get(key)
-        return format(v, fmt) if isinstance(v, int | float) else "n/a"
+        if isinstance(v, str):  # quote amounts are decimal strings in summary.json
+            v = float(v)
+        return format(v, fmt) + unit if isinstance(v, int | float) else "n/a"
 
     return (
         f"{f['candles']} candles, {f['trades']} trades: win rate {num('win_rate', '.1%')}, "
-        f"profit factor {num('profit_factor', '.2f')}, expectancy {num('expectancy_r', '+.2f')}R, "
-        f"max drawdown {num('max_drawdown_pct', '.2f')}%, equity {f['start_equity_quote']} → "
-        f"{f['final_equity_quote']} (fees {f['fees_quote']})"
+        f"profit factor {num('profit_factor', '.2f')}, "
+        f"expectancy {num('expectancy_r', '+.2f', 'R')}, "
+        f"max drawdown {num('max_drawdown_pct', '.2f', '%')}, "
+        f"equity {num('start_equity_quote', '.2f')} → {num('final_equity_quote', '.2f')} "
+        f"(fees {num('fees_quote', '.2f')})"
     )
 
 

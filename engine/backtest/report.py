@@ -17,6 +17,7 @@ import numpy.typing as npt
 from charts.renderer import ChartRenderer
 from charts.spec import ChartSpec, Level
 from engine.backtest.output import iso
+from engine.backtest.progress import Progress
 from engine.backtest.report_charts import (
     Month,
     Row,
@@ -184,20 +185,26 @@ def write_report(
     *,
     heading: str = "Backtest",
     extra: str = "",
+    progress: Progress | None = None,
 ) -> list[Path]:
     """Write ``report.html``, ``equity.png``, ``monthly.png``, ``r_hist.png`` and the
     ``snapshot-<decision>.png`` files into ``out``; returns the paths written. ``heading``
-    starts the title; ``extra`` (HTML) goes right after the key figures."""
+    starts the title; ``extra`` (HTML) goes right after the key figures; ``progress`` is
+    told after each file (``done`` from 0 to 1)."""
     out.mkdir(parents=True, exist_ok=True)
     start = float(figures["start_equity_quote"])
     legs = result.legs
     symbols = ", ".join(sorted({f"{s.symbol} {s.tf}" for s in result.streams}))
     span = f"{iso(int(times[0]))} → {iso(int(times[-1]))}" if len(times) else "no candles"
     written = []
+    snap_ids = pick_snapshots(legs)
+    files = 4 + len(snap_ids)
 
     def put(name: str, data: bytes) -> str:
         (out / name).write_bytes(data)
         written.append(out / name)
+        if progress is not None:
+            progress(name, len(written) / files)
         return name
 
     title = f"{heading} {symbols} · {span}"
@@ -207,7 +214,7 @@ def write_report(
     rs = decision_r(legs)
     hist_img = put("r_hist.png", r_hist_png(rs))
     renderer, snaps = ChartRenderer(), []
-    for did in pick_snapshots(legs):
+    for did in snap_ids:
         mine = [g for g in legs if g.decision_id == did]
         st = next(s for s in result.streams if s.symbol == mine[0].symbol)
         png = renderer.render_png(snapshot_spec(st, mine, result))

@@ -145,6 +145,8 @@ class Backtest:
         of every stream count for the first 90 %, the decisions for the rest)."""
         queue: list[tuple[int, str, Stream, Candidate, Decider]] = []
         for n, st in enumerate(streams):
+            if progress is not None:
+                progress(st.symbol, 0.9 * n / len(streams))
             st.rules = st.rules or file_rules(st.symbol, st.candles.close)
             stages = run_stages(st.candles, self.s, st.micro)
             decider = Decider(self.s, VENUE, st.market, st.rules, st.tf_ms)

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from engine.backtest.run import Result, TradeLeg
 from engine.settings import Settings
+from engine.settings_backtest import CHAT_KEYS
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -139,6 +140,9 @@ def _exposure(result: Result, times: I64) -> float:
 
 
 def settings_sha256(settings: Settings) -> str:
-    """SHA-256 of the settings as canonical JSON (what makes a run reproducible)."""
-    text = settings.model_dump_json(exclude={"database", "sim", "venue", "telegram", "bot"})
+    """SHA-256 of the settings as canonical JSON (what makes a run reproducible; the keys
+    that cannot change a figure are left out)."""
+    leave_out: dict[str, Any] = dict.fromkeys(("database", "sim", "venue", "telegram", "bot"), True)
+    leave_out["backtest"] = set(CHAT_KEYS)
+    text = settings.model_dump_json(exclude=leave_out)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -167,6 +167,10 @@ class SpotVenue(Protocol):
     async def balances(self) -> dict[str, Decimal]:
         """Free + locked balance per asset."""
 
+    async def server_time(self) -> int:
+        """The venue's clock (ms)."""
+        ...
+
 
 class UserStream(Protocol):
     """A user-data subscription delivering :class:`ExecutionEvent` to a handler."""

@@ -13,6 +13,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any, cast
@@ -303,7 +304,7 @@ class ClaimingRouter:
 
     async def submit_bracket(self, decision_id: int) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
-            row = await router_store.claim_for_routing(conn, decision_id)
+            row = await router_store.claim_for_routing(conn, decision_id, datetime.now(UTC))
         if row is not None:
             self.claimed.append(decision_id)
         return {"ok": True, "accepted": row is not None,

@@ -16,14 +16,9 @@ from router.api import build_app
 from router.client import RouterClient, RouterError
 from router.core import Core
 from router.killswitch import KillSwitch
-from router.sender import OrderSender
-from tests.integration.test_router_support import (
-    FakeSpot,
-    btcusdt_rules,
-    decision_state,
-    insert_decision,
-    make_bracket,
-)
+from tests.fakes.router import spot_core
+from tests.fakes.venues import FakeSpot, btcusdt_rules
+from tests.integration.test_router_support import decision_state, insert_decision, make_bracket
 
 TOKEN = "t0ken-for-tests"
 
@@ -35,7 +30,7 @@ def bracket(entry_type: str = "MARKET", entry: str = "60250") -> Bracket:
 
 def setup(pool: asyncpg.Pool) -> tuple[Core, FakeSpot, KillSwitch]:
     fake = FakeSpot(btcusdt_rules(), D("60250"))
-    core = Core(pool, fake, OrderSender(fake, settle_s=0.01), "sim")
+    core = spot_core(pool, fake)
     return core, fake, KillSwitch(core)
 
 

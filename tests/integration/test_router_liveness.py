@@ -22,7 +22,7 @@ from bot.access import AccessList
 from bot.approvals import ApprovalService
 from engine import store as engine_store
 from engine.settings import GuardSettings, Settings
-from router import lifecycle, liveness, store
+from router import liveness, reports, store
 from router.client import RouterError
 from router.venues.base import NewOrder
 from tests.fakes.chat import NoCharts, RecordingChannel
@@ -172,7 +172,7 @@ async def _routed_long_ago(pool: asyncpg.Pool, entry: bool) -> tuple[int, NewOrd
     d = await insert_decision(pool, std_bracket())
     order = NewOrder(SPOT, "BUY", "MARKET", D("0.0688"), f"gl-{d}-E")
     async with pool.acquire() as conn, conn.transaction():
-        assert await store.claim_for_routing(conn, d) is not None
+        assert await store.claim_for_routing(conn, d, datetime.now(UTC)) is not None
         if entry:
             await store.insert_order(conn, store.OrderRow(
                 d, order.client_order_id, None, "sim", "spot", SPOT, "E", "BUY", "MARKET",
@@ -191,7 +191,8 @@ async def test_routed_decisions_fail_only_when_nothing_is_on_the_venue(
     arrived, order = await _routed_long_ago(pool, entry=True)  # died before the answer
     await fake.place_order(order)
     refused, _ = await _routed_long_ago(pool, entry=True)  # refused, never moved on
-    await lifecycle.mark_order(core, refused, f"gl-{refused}-E", "REJECTED", "Filter failure")
+    refused_now = await core.snapshot(refused)
+    await reports.mark_order(core, refused_now, f"gl-{refused}-E", "REJECTED", "Filter failure")
     assert await liveness.fail_unrouted(core) == [no_row, never_sent, refused]
     reason = await pool.fetchval("SELECT failure_reason FROM decisions WHERE id = $1", refused)
     assert reason == "Filter failure"

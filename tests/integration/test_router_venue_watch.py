@@ -18,11 +18,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from router import store
-from router.core import Core
 from router.killswitch import KillSwitch
-from router.sender import OrderSender
 from router.venue_watch import Link, RestHeartbeat, VenueWatch, heartbeat_timing
-from tests.integration.test_router_support import FakeSpot, btcusdt_rules
+from tests.fakes.router import spot_core
+from tests.fakes.venues import FakeSpot, btcusdt_rules
 
 
 @dataclass
@@ -45,7 +44,7 @@ def watch_over(
     pool: asyncpg.Pool, links: list[Link], bound_s: float
 ) -> tuple[VenueWatch, KillSwitch]:
     fake = FakeSpot(btcusdt_rules(), D("60250"))
-    core = Core(pool, fake, OrderSender(fake, settle_s=0.01), "sim")
+    core = spot_core(pool, fake)
     kill = KillSwitch(core)
 
     async def trading() -> bool:

@@ -28,6 +28,16 @@ def test_help_works_through_the_main_command(capsys: pytest.CaptureFixture[str])
     assert "--tf" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("argv", [["backtest", "-h"], ["backtest", "x.csv", "--help"]])
+def test_backtest_help_works_through_the_main_command(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 0
+    assert "--walk-forward" in capsys.readouterr().out
+
+
 def test_mismatching_tf_is_refused_and_the_interval_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

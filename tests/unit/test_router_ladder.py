@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from engine.contracts import Bracket, BracketLeg, Market, Side
 from engine.symbols import SymbolRules
-from router.brackets import plan_entry
 from router.ladder import ProtectionError, split_rungs
+from router.markets.spot_entry import plan_entry
 
 # BTCUSDT filters as Binance serves them (2024-2025 exchangeInfo values).
 BTCUSDT_INFO: dict[str, Any] = {

@@ -6,8 +6,8 @@ from decimal import Decimal as D
 from typing import Any
 
 from router.ladder import Rung, parse_leg, rung_leg, split_rungs
-from router.otoco import plan_otoco
-from router.protect import plan_changes, read_book
+from router.markets.spot_otoco import plan_otoco
+from router.markets.spot_protect import plan_changes, read_book
 from router.venues.base import NewOrder
 from tests.unit.test_router_ladder import RULES, bracket
 

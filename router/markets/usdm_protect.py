@@ -21,40 +21,39 @@ import asyncpg
 
 from engine.contracts import Bracket
 from engine.symbols import SymbolRules
-from router import alerts, futures, store
-from router.core import Core, parse_bracket
+from router import alerts, store
 from router.ladder import ProtectionError, parse_leg, rung_leg
+from router.markets.desks import UsdmDesk
+from router.markets.usdm_orders import (
+    AlgoLeg,
+    cancel,
+    executed_position,
+    futures_rungs,
+    place_algo_leg,
+    stop_leg,
+    tp_leg,
+)
+from router.snapshot import Snapshot
 from router.venues.base import TERMINAL_STATUSES
 
 log = logging.getLogger(__name__)
 
 
-def open_quantity(decision: asyncpg.Record, orders: list[asyncpg.Record]) -> Decimal:
-    """The position's size as the venue executed it (entry side positive)."""
-    qty = Decimal(0)
-    for o in orders:
-        qty += o["filled_quantity"] if o["side"] == decision["side"] else -o["filled_quantity"]
-    return qty
-
-
-async def align(core: Core, decision_id: int) -> None:
+async def align(desk: UsdmDesk, snap: Snapshot) -> None:
     """Place the stop once and keep the take-profit ladder equal to the open position."""
-    async with core.pool.acquire() as conn:
-        decision = await store.get_decision(conn, decision_id)
-        assert decision is not None
-        orders = await store.orders_for(conn, decision_id)
+    core, decision_id, orders = desk.core, snap.id, list(snap.orders)
     if any(o["status"] == "NEW_PENDING" for o in orders if o["leg"] != "E"):
         return  # an unknown outcome is settled by reconciliation first
-    rules = await core.rules_for("usdm", decision["symbol"])
-    bracket = parse_bracket(decision["bracket"])
-    open_qty = rules.round_qty(open_quantity(decision, orders), market=True)
+    rules = await desk.venue.rules(snap.symbol)
+    bracket = snap.bracket
+    open_qty = rules.round_qty(executed_position(snap), market=True)
     if open_qty <= 0:
         return
     first = not any(o["leg"] != "E" for o in orders)
     if not any(o["leg"] == "SL" for o in orders):
-        await _place(core, decision_id, [futures.stop_leg(decision, bracket, rules)])
+        await _place(desk, snap, [stop_leg(snap, bracket, rules)])
     try:
-        plan = _tp_plan(decision, bracket, orders, open_qty, rules)
+        plan = _tp_plan(snap, bracket, orders, open_qty, rules)
     except ProtectionError as exc:
         text = f"🚨 #D-{decision_id} take-profits not placed: {exc}"
         core.note_error(text)
@@ -63,36 +62,33 @@ async def align(core: Core, decision_id: int) -> None:
     if plan is None:
         return
     legs, stale, ideal = plan
-    from router.futures_lifecycle import cancel  # noqa: PLC0415 - it imports this module
-
     for row in stale:  # never more reduce-only quantity than the position
-        await cancel(core, decision_id, row)
-    await _place(core, decision_id, legs)
+        await cancel(desk, snap, row)
+    await _place(desk, snap, legs)
     if first:
-        text = alerts.protected_text(rules, futures.stop_leg(decision, bracket, rules)
-                                     .order.trigger_price, [t for _, t, _ in ideal],
-                                     decision_id)  # fmt: skip
+        text = alerts.protected_text(rules, stop_leg(snap, bracket, rules).order.trigger_price,
+                                     [t for _, t, _ in ideal], decision_id)  # fmt: skip
         await core.alert("info", text, decision_id)
 
 
-async def _place(core: Core, decision_id: int, legs: list[futures.AlgoLeg]) -> None:
+async def _place(desk: UsdmDesk, snap: Snapshot, legs: list[AlgoLeg]) -> None:
     if not legs:
         return
-    async with core.pool.acquire() as conn, conn.transaction():
+    async with desk.core.pool.acquire() as conn, conn.transaction():
         for leg in legs:
             await store.insert_order(conn, leg.row)
         plan = [{"cid": leg.order.client_algo_id, "trigger": leg.order.trigger_price,
                  "qty": leg.order.quantity} for leg in legs]  # fmt: skip
-        await store.audit(conn, "protect.planned", decision_id, {"algo": plan})
+        await store.audit(conn, "protect.planned", snap.id, {"algo": plan})
     for leg in legs:
-        await futures.place_algo_leg(core, decision_id, leg.order)
+        await place_algo_leg(desk, snap, leg.order)
 
 
-TpPlan = tuple[list[futures.AlgoLeg], list[asyncpg.Record], list[tuple[int, Decimal, Decimal]]]
+TpPlan = tuple[list[AlgoLeg], list[asyncpg.Record], list[tuple[int, Decimal, Decimal]]]
 
 
 def _tp_plan(
-    decision: asyncpg.Record,
+    snap: Snapshot,
     bracket: Bracket,
     orders: list[asyncpg.Record],
     open_qty: Decimal,
@@ -108,11 +104,11 @@ def _tp_plan(
     gens: dict[int, int] = {}
     for p, _ in tps:
         gens[p[1]] = max(gens.get(p[1], 0), p[2])
-    ideal = futures.futures_rungs(bracket, open_qty, rules, executed)
+    ideal = futures_rungs(bracket, open_qty, rules, executed)
     by_index: dict[int, list[asyncpg.Record]] = {}
     for p, o in live:
         by_index.setdefault(p[1], []).append(o)
-    legs: list[futures.AlgoLeg] = []
+    legs: list[AlgoLeg] = []
     stale: list[asyncpg.Record] = []
     for i, tp, qty in ideal:
         have = by_index.pop(i, [])
@@ -120,6 +116,6 @@ def _tp_plan(
             continue
         stale += have
         leg = rung_leg("TP", i, gens[i] + 1 if i in gens else 0)
-        legs.append(futures.tp_leg(decision, bracket, leg, tp, qty))
+        legs.append(tp_leg(snap, bracket, leg, tp, qty))
     stale += [o for rest in by_index.values() for o in rest]
     return legs, stale, ideal

@@ -2,7 +2,7 @@
 
 Scheme (one OCO list per take-profit rung, see :mod:`router.ladder` for the leg names):
 
-- After every change of a decision's orders, :func:`align_locked` compares the quantity the
+- After every change of a decision's orders, :func:`align` compares the quantity the
   working stops cover with the open position (net of base-asset commission, rounded down to
   the lot step). When they differ it re-splits the open quantity over the rungs that have not
   executed yet, keeps every rung list whose quantity already matches, cancels the others
@@ -12,10 +12,10 @@ Scheme (one OCO list per take-profit rung, see :mod:`router.ladder` for the leg 
   each further fill; what stays unprotected is below one lot step — or, while the position
   is still below the symbol's minimum notional, nothing can rest at all (alerted once the
   entry is over).
-- A LIMIT entry is sent as an OTOCO (:mod:`router.otoco`) whose pending OCO is rung 1 sized
-  for the expected net fill: when the entry fills at once the venue activates rung 1 itself
-  and this module adds the other rungs. While the entry is working, the pending legs cover
-  nothing and are never touched (cancelling them would cancel the entry).
+- A LIMIT entry is sent as an OTOCO (:mod:`router.markets.spot_otoco`) whose pending OCO is
+  rung 1 sized for the expected net fill: when the entry fills at once the venue activates
+  rung 1 itself and this module adds the other rungs. While the entry is working, the
+  pending legs cover nothing and are never touched (cancelling them would cancel the entry).
 """
 
 from __future__ import annotations
@@ -23,17 +23,26 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
-from router import alerts, ledger, lifecycle, store
-from router.core import Core, client_id, parse_bracket
-from router.errors import OrderCountError, OrderNotFoundError, RejectedError, VenueError
+from router import alerts, ledger, store
+from router.core import client_id
+from router.errors import (
+    OrderCountError,
+    OrderNotFoundError,
+    PriceCrossedError,
+    RejectedError,
+    VenueError,
+)
 from router.ladder import ProtectionError, Rung, parse_leg, split_rungs
+from router.markets.desks import SPOT, SpotDesk
+from router.reports import apply_report, mark_order
+from router.snapshot import Snapshot
 from router.venues.base import TERMINAL_STATUSES, NewOco, NewOrder
 
 log = logging.getLogger(__name__)
-PRICE_ALREADY_CROSSED = ("immediately", "relationship of the prices")
 MAX_PASSES = 3
 
 
@@ -90,40 +99,36 @@ def read_book(orders: list[asyncpg.Record]) -> Book:
     return Book(lists, frozen, gens, executed, in_flight)
 
 
-async def align_locked(core: Core, decision_id: int, depth: int = 0) -> None:
+async def align(desk: SpotDesk, snap: Snapshot, depth: int = 0) -> None:
     """Make the working stops cover exactly the open position (caller holds the lock)."""
-    async with core.pool.acquire() as conn:
-        decision = await store.get_decision(conn, decision_id)
-        assert decision is not None
-        orders = await store.orders_for(conn, decision_id)
-        fills = await conn.fetch("SELECT * FROM fills WHERE decision_id = $1", decision_id)
-    rules = await core.rules(decision["symbol"])
-    book = read_book(orders)
+    core = desk.core
+    rules = await desk.venue.rules(snap.symbol)
+    book = read_book(list(snap.orders))
     if book.in_flight or depth >= MAX_PASSES:
         return  # an unknown outcome is settled by reconciliation first
-    fig = ledger.figures(list(fills), rules.base_asset, rules.quote_asset)
+    fig = ledger.figures(list(snap.fills), rules.base_asset, rules.quote_asset)
     open_qty = rules.round_qty(max(fig.open_quantity, Decimal(0)))
     covered = sum((rl.covers for rl in book.lists), Decimal(0))
     if covered == open_qty and all(rl.covers > 0 for rl in book.lists):
         return
     try:
-        ideal = (split_rungs(parse_bracket(decision["bracket"]), open_qty, rules, book.executed)
+        ideal = (split_rungs(snap.bracket, open_qty, rules, book.executed)
                  if open_qty > 0 else [])  # fmt: skip
     except ProtectionError as exc:
-        await _unprotectable(core, decision_id, orders, exc)
+        await _unprotectable(desk, snap, exc)
         return
     keep, stale, wanted = plan_changes(book, ideal)
     if stale:
-        if await _cancel_lists(core, decision_id, decision["symbol"], stale):
-            await align_locked(core, decision_id, depth + 1)  # fills may have moved the target
+        if await _cancel_lists(desk, snap, stale):  # fills may have moved the target
+            await align(desk, await core.snapshot(snap.id), depth + 1)
         return
     fresh = [Rung(r.index, r.take_profit, r.stop, r.quantity, book.gens.get(r.index, -1) + 1)
              for r in wanted]  # fmt: skip
     if fresh:
-        await _place(core, decision, fresh)
+        await _place(desk, snap, fresh)
         tps = sorted({r.take_profit for r in ideal})
-        await _announce(core, decision_id, alerts.protected_text(rules, ideal[0].stop, tps,
-                                                                 decision_id))  # fmt: skip
+        await _announce(desk, snap.id, alerts.protected_text(rules, ideal[0].stop, tps,
+                                                             snap.id))  # fmt: skip
 
 
 def plan_changes(
@@ -148,30 +153,30 @@ def plan_changes(
     return keep, stale, wanted
 
 
-async def _unprotectable(
-    core: Core, decision_id: int, orders: list[asyncpg.Record], exc: ProtectionError
-) -> None:
-    entry = next((o for o in orders if o["leg"] == "E"), None)
+async def _unprotectable(desk: SpotDesk, snap: Snapshot, exc: ProtectionError) -> None:
+    entry = snap.entry
+    decision_id = snap.id
     if entry is None or entry["status"] not in TERMINAL_STATUSES:
         log.info("#D-%s: %s (waiting for more fills)", decision_id, exc)
         return
     text = f"🚨 #D-{decision_id} UNPROTECTED: {exc}"
-    async with core.pool.acquire() as conn:
+    async with desk.core.pool.acquire() as conn:
         seen = await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM alerts WHERE decision_id = $1 AND text = $2)",
             decision_id,
             text,
         )
     if not seen:
-        core.note_error(text)
-        await core.alert("error", text, decision_id)
+        desk.core.note_error(text)
+        await desk.core.alert("error", text, decision_id)
 
 
-async def _cancel_lists(core: Core, decision_id: int, symbol: str, stale: list[RungList]) -> bool:
+async def _cancel_lists(desk: SpotDesk, snap: Snapshot, stale: list[RungList]) -> bool:
     """Cancel lists and apply their legs' final states; ``False`` if one could not be."""
+    core, symbol, decision_id = desk.core, snap.symbol, snap.id
     for rl in stale:
         try:
-            await core.venue.cancel_order_list(symbol, rl.list_cid)
+            await desk.venue.cancel_order_list(symbol, rl.list_cid)
         except OrderNotFoundError:
             pass  # already done on the venue: its legs' states say how
         except VenueError as exc:
@@ -181,46 +186,46 @@ async def _cancel_lists(core: Core, decision_id: int, symbol: str, stale: list[R
             return False
         for row in rl.rows:
             try:
-                report = await core.venue.query_order(symbol, row["client_order_id"])
+                report = await desk.venue.query_order(symbol, row["client_order_id"])
             except OrderNotFoundError:
                 continue
-            await lifecycle.apply_report(core, decision_id, report)
+            await apply_report(core, snap, report)
     await core.audit("protect.resized", decision_id, {"cancelled": [r.list_cid for r in stale]})
     return True
 
 
-async def _announce(core: Core, decision_id: int, text: str) -> None:
+async def _announce(desk: SpotDesk, decision_id: int, text: str) -> None:
     """The "protected" alert, once per decision (later re-sizes are audited, not alerted)."""
-    async with core.pool.acquire() as conn:
+    async with desk.core.pool.acquire() as conn:
         seen = await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM alerts WHERE decision_id = $1 AND text LIKE $2)",
             decision_id,
             "🛡️ Protected%",
         )
     if not seen:
-        await core.alert("info", text, decision_id)
+        await desk.core.alert("info", text, decision_id)
 
 
-async def _place(core: Core, decision: asyncpg.Record, rungs: list[Rung]) -> None:
-    d = decision["id"]
-    async with core.pool.acquire() as conn, conn.transaction():
+async def _place(desk: SpotDesk, snap: Snapshot, rungs: list[Rung]) -> None:
+    d = snap.id
+    async with desk.core.pool.acquire() as conn, conn.transaction():
         for rung in rungs:
-            for row in rung_rows(core, decision, rung):
+            for row in rung_rows(desk.core.venue_name, d, snap.symbol, rung):
                 await store.insert_order(conn, row)
         await store.audit(conn, "protect.planned", d, {"rungs": [vars(r) for r in rungs]})
     for rung in rungs:
-        await place_rung(core, d, decision["symbol"], rung)
+        await place_rung(desk, snap, rung)
 
 
-def rung_rows(core: Core, decision: asyncpg.Record, rung: Rung) -> list[store.OrderRow]:
+def rung_rows(venue: str, decision_id: int, symbol: str, rung: Rung) -> list[store.OrderRow]:
     """The two order rows (take-profit and stop) of one rung's OCO."""
-    d = decision["id"]
-    common = {
+    d = decision_id
+    common: dict[str, Any] = {
         "decision_id": d,
         "list_client_id": client_id(d, rung.leg("L")),
-        "venue": core.venue_name,
-        "market": core.market,
-        "symbol": decision["symbol"],
+        "venue": venue,
+        "market": SPOT,
+        "symbol": symbol,
         "side": "SELL",
         "quantity": rung.quantity,
     }
@@ -246,23 +251,24 @@ def rung_oco(decision_id: int, symbol: str, rung: Rung) -> NewOco:
     )
 
 
-async def place_rung(core: Core, decision_id: int, symbol: str, rung: Rung) -> None:
+async def place_rung(desk: SpotDesk, snap: Snapshot, rung: Rung) -> None:
     """Send one rung's OCO (rows already recorded) and apply the answer."""
-    oco = rung_oco(decision_id, symbol, rung)
+    core, decision_id = desk.core, snap.id
+    oco = rung_oco(decision_id, snap.symbol, rung)
     name = rung.leg("L")
     try:
-        reports = await core.sender.place_oco(oco)
+        reports = await desk.sender.place_oco(oco)
     except RejectedError as exc:
         for cid in (oco.take_profit_client_id, oco.stop_client_id):
-            await lifecycle.mark_order(core, decision_id, cid, "REJECTED", exc.describe())
+            await mark_order(core, snap, cid, "REJECTED", exc.describe())
         text = f"🚨 #D-{decision_id} protective OCO {name} rejected: {exc.describe()}"
         core.note_error(text)
         await core.alert("error", text, decision_id)
-        crossed = any(m in str(exc).lower() for m in PRICE_ALREADY_CROSSED)
-        # Too many orders on the symbol (placed after the pre-entry plan, e.g. by hand):
-        # this quantity cannot rest protected, so it is not kept.
-        if crossed or isinstance(exc, OrderCountError):
-            await exit_rung_at_market(core, decision_id, symbol, rung)
+        # The market already passed a price of the list, or too many orders rest on the
+        # symbol (placed after the pre-entry plan, e.g. by hand): this quantity cannot rest
+        # protected, so it is not kept.
+        if isinstance(exc, PriceCrossedError | OrderCountError):
+            await exit_rung_at_market(desk, snap, rung)
         return
     except VenueError as exc:
         text = f"🚨 #D-{decision_id} protective OCO {name} not confirmed ({exc.describe()})"
@@ -270,26 +276,27 @@ async def place_rung(core: Core, decision_id: int, symbol: str, rung: Rung) -> N
         await core.alert("error", text + "; reconciliation will retry", decision_id)
         return
     for report in reports:
-        await lifecycle.apply_report(core, decision_id, report, acked=True)
+        await apply_report(core, snap, report, acked=True)
 
 
-async def exit_rung_at_market(core: Core, decision_id: int, symbol: str, rung: Rung) -> None:
+async def exit_rung_at_market(desk: SpotDesk, snap: Snapshot, rung: Rung) -> None:
     """Sell a rung at market (``gl-<d>-M<i>``) once, when its OCO could not rest."""
-    rules = await core.rules(symbol)
+    core, decision_id, symbol = desk.core, snap.id, snap.symbol
+    rules = await desk.venue.rules(symbol)
     qty = rules.round_qty(rung.quantity, market=True)
     leg = rung.leg("M")
     order = NewOrder(symbol, "SELL", "MARKET", qty, client_id(decision_id, leg))
-    row = store.OrderRow(decision_id, order.client_order_id, None, core.venue_name, core.market,
+    row = store.OrderRow(decision_id, order.client_order_id, None, core.venue_name, SPOT,
                          symbol, leg, "SELL", "MARKET", qty)  # fmt: skip
     async with core.pool.acquire() as conn, conn.transaction():
         if not await store.insert_order(conn, row):
             return
         await store.audit(conn, "exit.market", decision_id, {"rung": rung.index, "qty": qty})
     try:
-        report = await core.sender.place(order)
+        report = await desk.sender.place(order)
     except VenueError as exc:
         text = f"🚨 #D-{decision_id} market exit of rung {rung.index} failed: {exc.describe()}"
         core.note_error(text)
         await core.alert("error", text, decision_id)
         return
-    await lifecycle.apply_report(core, decision_id, report, acked=True)
+    await apply_report(core, snap, report, acked=True)

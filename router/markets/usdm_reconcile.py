@@ -11,29 +11,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 import asyncpg
 
-from router import brackets, futures, futures_lifecycle, lifecycle, liveness, store
-from router.core import Core, parse_bracket
+from router import alerts, store
+from router.differences import DifferenceMemory
 from router.errors import OrderNotFoundError, VenueError
+from router.markets.desks import UsdmDesk
+from router.markets.usdm_orders import apply_algo, is_algo, place_algo_leg, plan_futures_entry
+from router.reports import NO_RESEND, apply_report, mark_order, may_resend_entry, send_entry
+from router.snapshot import Snapshot
 from router.venues.base import TERMINAL_STATUSES, AlgoReport, NewAlgoOrder, OrderReport
 from router.venues.binance_http import fmt_decimal
-
-if TYPE_CHECKING:
-    from router.reconcile_check import DifferenceMemory
 
 log = logging.getLogger(__name__)
 BALANCE_TOLERANCE = Decimal("0.01")  # USDT; rounding of fees on the venue side
 WALLET_KEY = "usdm_wallet_reconciled"
 
 
-async def query(core: Core, row: asyncpg.Record) -> AlgoReport | OrderReport | None:
+async def query(desk: UsdmDesk, row: asyncpg.Record) -> AlgoReport | OrderReport | None:
     """The venue's report of one order row (algo or plain); ``None`` if the venue has none."""
-    venue = core.usdm()
+    venue = desk.venue
     try:
-        if futures_lifecycle.is_algo(row):
+        if is_algo(row):
             return await venue.query_algo(row["symbol"], row["client_order_id"])
         return await venue.query_order(row["symbol"], row["client_order_id"])
     except OrderNotFoundError:
@@ -50,73 +50,64 @@ def venue_view(report: AlgoReport | OrderReport) -> tuple[str, Decimal]:
     return report.status, report.executed_qty
 
 
-async def _settled(core: Core, row: asyncpg.Record) -> AlgoReport | OrderReport | None:
+async def _settled(desk: UsdmDesk, row: asyncpg.Record) -> AlgoReport | OrderReport | None:
     """Query a ``NEW_PENDING`` row again once its request can no longer be in flight."""
-    async with core.pool.acquire() as conn:
+    async with desk.core.pool.acquire() as conn:
         age = await conn.fetchval(
             "SELECT extract(epoch FROM clock_timestamp() - created_at)::float8"
             " FROM orders WHERE client_order_id = $1",
             row["client_order_id"],
         )
-    wait = core.usdm_sender().settle_s - float(age)
+    wait = desk.sender.settle_s - float(age)
     if wait <= 0:
         return None
     await asyncio.sleep(wait)
-    return await query(core, row)
+    return await query(desk, row)
 
 
-async def _fills_complete(core: Core, row: asyncpg.Record) -> bool:
-    async with core.pool.acquire() as conn:
-        recorded = await conn.fetchval(
-            "SELECT coalesce(sum(quantity), 0) FROM fills WHERE client_order_id = $1",
-            row["client_order_id"],
-        )
-    return bool(recorded >= row["filled_quantity"])
-
-
-async def decision(core: Core, d: asyncpg.Record, unknown: set[str] | None = None) -> int:
+async def decision(desk: UsdmDesk, snap: Snapshot, unknown: set[str]) -> int:
     """Reconcile one live USD-M decision's orders; return the number of differences.
     Client ids the venue does not know are added to ``unknown``."""
-    async with core.pool.acquire() as conn:
-        orders = await store.orders_for(conn, d["id"])
     diffs = 0
-    for row in orders:
-        if row["status"] in TERMINAL_STATUSES and await _fills_complete(core, row):
+    for row in snap.orders:
+        if row["status"] in TERMINAL_STATUSES and snap.fills_complete(row):
             continue
-        report = await query(core, row)
+        report = await query(desk, row)
         if report is None and row["status"] == "NEW_PENDING":
-            report = await _settled(core, row)
+            report = await _settled(desk, row)
         if report is None:
-            diffs += await _missing(core, d, row, set() if unknown is None else unknown)
+            diffs += await _missing(desk, snap, row, unknown)
             continue
         status, filled = venue_view(report)
         # A terminal row only gets here with fills missing: that is a difference too.
         terminal = row["status"] in TERMINAL_STATUSES
         if terminal or (row["status"], row["filled_quantity"]) != (status, filled):
             diffs += 1
-            await _report(core, d["id"], row, status, filled)
+            await _report(desk, snap.id, row, status, filled)
         if isinstance(report, AlgoReport):
-            await futures_lifecycle.apply_algo(core, d["id"], report, acked=True)
+            await apply_algo(desk, snap, report, acked=True)
         else:
-            await lifecycle.apply_report(core, d["id"], report, True, "usdm", fetch_trades=True)
+            await apply_report(desk.core, snap, report, acked=True, fetch_trades=True)
     return diffs
 
 
 async def _report(
-    core: Core, decision_id: int, row: asyncpg.Record, status: str, filled: Decimal
+    desk: UsdmDesk, decision_id: int, row: asyncpg.Record, status: str, filled: Decimal
 ) -> None:
     detail = {"client_order_id": row["client_order_id"],
               "db": {"status": row["status"], "filled": row["filled_quantity"]},
               "venue": {"status": status, "filled": filled}}  # fmt: skip
     log.warning("reconcile difference %s", detail)
-    text = diff_text(decision_id, row, status, filled)
-    async with core.pool.acquire() as conn, conn.transaction():
+    text = alerts.reconciled_text(
+        decision_id, row["leg"], (row["status"], row["filled_quantity"]), (status, filled)
+    )
+    async with desk.core.pool.acquire() as conn, conn.transaction():
         await store.audit(conn, "reconcile.difference", decision_id, detail)
         await store.alert(conn, "info", text, decision_id)
 
 
-async def _missing(core: Core, d: asyncpg.Record, row: asyncpg.Record, unknown: set[str]) -> int:
-    decision_id, cid = d["id"], row["client_order_id"]
+async def _missing(desk: UsdmDesk, snap: Snapshot, row: asyncpg.Record, unknown: set[str]) -> int:
+    core, decision_id, cid = desk.core, snap.id, row["client_order_id"]
     if row["status"] != "NEW_PENDING":
         unknown.add(cid)
         text = f"🚨 #D-{decision_id} order {cid} ({row['status']}) unknown to venue"
@@ -125,40 +116,32 @@ async def _missing(core: Core, d: asyncpg.Record, row: asyncpg.Record, unknown: 
         return 1
     await core.audit("reconcile.never_placed", decision_id, {"client_order_id": cid})
     if row["leg"] == "E":
-        if not await liveness.may_resend_entry(core, decision_id):
-            await lifecycle.mark_order(core, decision_id, cid, "REJECTED", liveness.NO_RESEND)
+        if not await may_resend_entry(core, snap):
+            await mark_order(core, snap, cid, "REJECTED", NO_RESEND)
             return 1
-        plan = futures.plan_futures_entry(decision_id, parse_bracket(d["bracket"]),
-                                          await core.rules_for("usdm", d["symbol"]),
-                                          core.leverage_cap)  # fmt: skip
-        await brackets.send_entry(core, decision_id, plan.order, "usdm")
-    elif futures_lifecycle.is_algo(row):
+        plan = plan_futures_entry(decision_id, snap.bracket, await desk.venue.rules(snap.symbol),
+                                  core.leverage_cap)  # fmt: skip
+        await send_entry(core, snap, plan.order, desk.sender)
+    elif is_algo(row):
         qty = row["quantity"] or None
         algo = NewAlgoOrder(row["symbol"], row["side"], row["order_type"], row["stop_price"],
                             cid, quantity=qty, close_position=qty is None,
                             reduce_only=qty is not None)  # fmt: skip
-        await futures.place_algo_leg(core, decision_id, algo)
+        await place_algo_leg(desk, snap, algo)
     return 1
 
 
-def diff_text(decision_id: int, row: asyncpg.Record, status: str, filled: Decimal) -> str:
-    """The alert for one order the database had wrong (or whose fills it was missing)."""
-    if (row["status"], row["filled_quantity"]) == (status, filled):
-        return (f"🔄 Reconciled #D-{decision_id} {row['leg']}: {status} {filled}, fills the"
-                " user stream never delivered read from the venue")  # fmt: skip
-    return (f"🔄 Reconciled #D-{decision_id} {row['leg']}: {row['status']} → {status}"
-            f" (filled {row['filled_quantity']} → {filled})")  # fmt: skip
-
-
-async def positions(core: Core, memory: DifferenceMemory, confirm: bool = False) -> int:
+async def positions(desk: UsdmDesk, memory: DifferenceMemory, confirm: bool = False) -> int:
     """Compare signed open quantities per symbol (DB positions vs ``positionRisk``); each
     distinct difference is alerted once (``confirm``: once seen on two passes in a row)."""
-    venue = {p.symbol: p.amount for p in await core.usdm().positions()}
+    core = desk.core
+    venue = {p.symbol: p.amount for p in await desk.venue.positions()}
     async with core.pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT symbol, sum(CASE WHEN side = 'BUY' THEN open_quantity ELSE -open_quantity"
-            " END) AS amount FROM positions WHERE market = 'usdm' AND state = 'OPEN'"
-            " GROUP BY symbol"
+            " END) AS amount FROM positions WHERE market = $1 AND state = 'OPEN'"
+            " GROUP BY symbol",
+            desk.name,
         )
     ours = {r["symbol"]: r["amount"] for r in rows}
     diffs = 0
@@ -179,7 +162,7 @@ async def positions(core: Core, memory: DifferenceMemory, confirm: bool = False)
     return diffs
 
 
-async def _books(conn: asyncpg.Connection) -> tuple[object, ...] | None:
+async def _books(conn: asyncpg.Connection, market: str) -> tuple[object, ...] | None:
     """A stamp of our USD-M orders and fills, ``None`` while an order's outcome or fills are
     still on their way (the venue may already have charged what our books do not show)."""
     row = await conn.fetchrow(
@@ -187,12 +170,13 @@ async def _books(conn: asyncpg.Connection) -> tuple[object, ...] | None:
         " OR o.filled_quantity > coalesce(f.q, 0))) AS busy, max(o.updated_at) AS at,"
         " coalesce(sum(f.n), 0) AS fills FROM orders o JOIN decisions d ON d.id = o.decision_id"
         " LEFT JOIN (SELECT client_order_id, sum(quantity) AS q, count(*) AS n FROM fills"
-        " GROUP BY client_order_id) f USING (client_order_id) WHERE o.market = 'usdm'"
+        " GROUP BY client_order_id) f USING (client_order_id) WHERE o.market = $1",
+        market,
     )
     return None if row["busy"] else (row["at"], row["fills"])
 
 
-async def wallet(core: Core, asset: str = "USDT") -> int:
+async def wallet(desk: UsdmDesk, asset: str = "USDT") -> int:
     """Compare the venue wallet with the last reconciled one plus our realized PnL since.
 
     A difference (funding, transfers, fills we never saw) is logged, audited and alerted;
@@ -200,17 +184,18 @@ async def wallet(core: Core, asset: str = "USDT") -> int:
     The comparison is skipped unless our books are settled and unchanged around the venue
     read (an order in flight moves the wallet before our fills show it).
     """
+    core = desk.core
     async with core.pool.acquire() as conn:
-        before = await _books(conn)
+        before = await _books(conn, desk.name)
     if before is None:
         return 0
-    balance = (await core.usdm().balances()).get(asset)
+    balance = (await desk.venue.balances()).get(asset)
     venue_wallet = balance.wallet if balance else Decimal(0)
     async with core.pool.acquire() as conn, conn.transaction():
-        if await _books(conn) != before:
+        if await _books(conn, desk.name) != before:
             return 0
         pnl = await conn.fetchval(
-            "SELECT coalesce(sum(realized_pnl), 0) FROM positions WHERE market = 'usdm'"
+            "SELECT coalesce(sum(realized_pnl), 0) FROM positions WHERE market = $1", desk.name
         )
         snap = await conn.fetchval("SELECT value FROM control WHERE key = $1", WALLET_KEY)
         diff = 0
@@ -235,11 +220,12 @@ async def wallet(core: Core, asset: str = "USDT") -> int:
     return diff
 
 
-async def foreign_algos(core: Core, symbol: str, memory: DifferenceMemory) -> int:
+async def foreign_algos(desk: UsdmDesk, symbol: str, memory: DifferenceMemory) -> int:
     """Our-prefixed open orders / algo orders on the venue that the DB does not know (each
     alerted once)."""
+    core = desk.core
     try:
-        venue = core.usdm()
+        venue = desk.venue
         cids = [a.client_algo_id for a in await venue.open_algos(symbol)]
         cids += [o.client_order_id for o in await venue.open_orders(symbol)]
     except VenueError as exc:
@@ -261,3 +247,20 @@ async def foreign_algos(core: Core, symbol: str, memory: DifferenceMemory) -> in
         core.note_error(text)
         await core.alert("error", text, None)
     return len(unknown)
+
+
+async def account(
+    desk: UsdmDesk, live: list[asyncpg.Record], confirm: bool, memory: DifferenceMemory
+) -> int:
+    """Foreign algo orders, positions and (after a start or reconnect only: funding moves
+    it every 8 h) the wallet of the USD-M account."""
+    diffs = 0
+    try:
+        for symbol in sorted({d["symbol"] for d in live if d["market"] == desk.name}):
+            diffs += await foreign_algos(desk, symbol, memory)
+        diffs += await positions(desk, memory, confirm)
+        if not confirm:
+            diffs += await wallet(desk)
+    except VenueError as exc:
+        desk.core.note_error(f"reconcile USD-M account: {exc.describe()}")
+    return diffs
