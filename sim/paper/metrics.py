@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from engine.metrics import Reading, declare, watch
+from sim.paper.state import PaperState
 
-if TYPE_CHECKING:
-    from sim.paper.server import PaperServer
+
+class Serving(Protocol):
+    """What the readings need of the server: its state once started."""
+
+    @property
+    def state(self) -> PaperState | None:
+        """The venue's state (``None`` before it connected to its source)."""
+
 
 declare("greenlight_paper_source_connected", "gauge", "1 while the market stream is connected")
 declare("greenlight_paper_source_reconnects", "counter", "Market stream reconnections")
@@ -16,7 +23,7 @@ declare("greenlight_paper_candles", "counter", "Candles closed on the followed m
 declare("greenlight_paper_user_messages", "counter", "User-data stream messages sent")
 
 
-def _paper_readings(server: PaperServer) -> Iterator[Reading]:
+def _paper_readings(server: Serving) -> Iterator[Reading]:
     st = server.state
     if st is None:
         return
@@ -27,6 +34,6 @@ def _paper_readings(server: PaperServer) -> Iterator[Reading]:
     yield "greenlight_paper_user_messages", (), float(sum(c.user_sent for c in conns.values()))
 
 
-def watch_paper(server: PaperServer) -> None:
+def watch_paper(server: Serving) -> None:
     """Include ``server`` in the scrape."""
     watch(server, _paper_readings)
