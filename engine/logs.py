@@ -29,7 +29,7 @@ from engine.log_redact import RedactSecrets, install_redaction
 from engine.secrets import Secret
 from engine.settings import REPO_ROOT, Settings
 
-FILE_PROCESSES = ("engine", "router", "bot", "sim")
+FILE_PROCESSES = ("engine", "router", "bot", "sim", "paper")
 _MAX_BYTES = 20 * 1024 * 1024
 
 
