@@ -29,7 +29,7 @@ DATA = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
 def bench_greenlight(repeat: int = 3) -> dict[str, Any]:
     """Candles/s of the whole backtest (best of ``repeat`` after a warm-up)."""
     from engine.agents.registry import load_agents
-    from engine.backtest.cli import load_streams
+    from engine.backtest.inputs import load_streams
     from engine.backtest.run import Backtest
     from engine.backtest.stats import equity_curve, summary
     from engine.features import FeatureParams

@@ -23,7 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import asyncpg
 
 from bot.backtest_data import Request, Spans
 from bot.backtest_text import busy_text, figures_text, outcome_text, progress_text
@@ -31,9 +33,6 @@ from bot.channel import LiveMessage, Reply
 from engine.secrets import SECRET_NAMES
 from engine.settings import REPO_ROOT, Settings
 from engine.store import audit
-
-if TYPE_CHECKING:
-    from bot.context import BotContext
 
 log = logging.getLogger(__name__)
 ATTACH_WAIT_S = 10.0  # how long the end waits for the channel to have shown the start
@@ -87,8 +86,17 @@ class Outcome:
 class BacktestJob:
     """One running /backtest; it is the reply's follow-up (:class:`bot.channel.Followup`)."""
 
-    def __init__(self, ctx: BotContext, req: Request, who: str, actor: str, out: Path) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        req: Request,
+        who: str,
+        actor: str,
+        out: Path,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
         self.req = req
         self.who = who
         self.actor = actor
@@ -100,7 +108,7 @@ class BacktestJob:
         self.live: LiveMessage | None = None
         self._attached = asyncio.Event()
         self._changed = asyncio.Event()
-        self.throttle = Throttle(ctx.settings.backtest.chat_progress_interval_s)
+        self.throttle = Throttle(settings.backtest.chat_progress_interval_s)
 
     @property
     def seconds(self) -> float:
@@ -146,7 +154,7 @@ class BacktestJob:
 
     async def run_worker(self) -> Outcome:
         """Start the worker, follow its progress, bound its time; kill it when over."""
-        s = self.ctx.settings
+        s = self.settings
         job = {
             "argv": self.req.argv(self.out),
             "settings": s.model_dump(mode="json"),
@@ -214,7 +222,7 @@ class BacktestJob:
         elif outcome.detail:
             detail["error"] = outcome.detail
         try:
-            async with self.ctx.pool.acquire() as conn:
+            async with self.pool.acquire() as conn:
                 await audit(conn, self.who, f"backtest.{outcome.kind}", None, detail)
         except Exception:  # the chat still hears how it ended
             log.exception("backtest: audit of the %s run failed", outcome.kind)
@@ -230,7 +238,7 @@ class BacktestJob:
         if outcome.kind == "done":
             image = self.out / "equity.png"
             attachments = (image,) if await asyncio.to_thread(image.is_file) else ()
-            agent = self.ctx.settings.strategy.agent
+            agent = self.settings.strategy.agent
             text = figures_text(self.req, outcome.figures, self.out, agent)
             reply = Reply(text, attachments=attachments)
         try:
@@ -248,14 +256,17 @@ class BacktestJobs:
         self.spans = Spans()
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self, ctx: BotContext, req: Request, who: str, actor: str) -> BacktestJob:
+    async def start(
+        self, settings: Settings, pool: asyncpg.Pool, req: Request, who: str, actor: str
+    ) -> BacktestJob:
         """Audit and start ``req`` (the caller checked that nothing runs)."""
         if self.current is not None:
             raise RuntimeError("a backtest is already running")
-        job = BacktestJob(ctx, req, who, actor, out_dir(ctx.settings, req, datetime.now(UTC)))
+        out = out_dir(settings, req, datetime.now(UTC))
+        job = BacktestJob(settings, pool, req, who, actor, out)
         self.current = job
         try:
-            async with ctx.pool.acquire() as conn:
+            async with pool.acquire() as conn:
                 detail = {"run": req.label, "by": actor, "command": req.command()}
                 await audit(conn, who, "backtest.started", None, {**detail, "out": str(job.out)})
         except BaseException:

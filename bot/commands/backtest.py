@@ -38,7 +38,9 @@ async def backtest(call: Call) -> Reply:
     running = jobs.current  # another request may have started while the files were read
     if running is not None:
         return Reply(running.busy_text(), ok=False)
-    job = await jobs.start(call.ctx, req, call.who, f"{call.channel}:{call.user_id}")
+    job = await jobs.start(
+        call.ctx.settings, call.ctx.pool, req, call.who, f"{call.channel}:{call.user_id}"
+    )
     return Reply(job.text(), live=job)
 
 

@@ -13,84 +13,23 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.agents.registry import load_agents
-from engine.backtest.output import write_equity, write_summary, write_trades
+from engine.backtest.inputs import load_streams, parse_time
+from engine.backtest.output import figures_line, write_equity, write_summary, write_trades
 from engine.backtest.progress import Progress, ProgressBar, scaled, wanted
 from engine.backtest.report import write_report
 from engine.backtest.run import Backtest, Result, Stream
 from engine.backtest.stats import equity_curve, summary
 from engine.backtest.walkforward import OBJECTIVES
+from engine.backtest.wf_cli import run_grid
 from engine.candlefile import (
-    CandleArrays,
     CandleFileError,
-    file_market,
-    file_symbol,
-    read_candles,
 )
 from engine.features import FeatureParams
 from engine.guards.news_calendar import CalendarError, NewsEvent, read_calendar
-from engine.micro_stream import micro_smc_params
-from engine.retest.micro import micro_bos_flags
 from engine.settings import TIMEFRAMES_MS, Settings
-from sim.fut_setup import read_series
-
-
-def parse_time(text: str | None) -> int | None:
-    """``--from``/``--to``: ISO-8601 (UTC when no zone is given) → epoch ms; None for none."""
-    if not text:
-        return None
-    d = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return int((d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp() * 1000)
-
-
-def _window(c: CandleArrays, lo: int | None, hi: int | None) -> CandleArrays:
-    t = c.open_time
-    keep = (t >= (lo if lo is not None else t.min(initial=0))) & (
-        t < (hi if hi is not None else (1 << 62))
-    )
-    return CandleArrays(
-        t[keep],
-        c.open[keep],
-        c.high[keep],
-        c.low[keep],
-        c.close[keep],
-        c.volume[keep],
-        c.has_volume,
-    )
-
-
-def load_streams(
-    data: list[Path],
-    tf: str,
-    settings: Settings,
-    sub: list[Path] | None = None,
-    funding: list[Path] | None = None,
-    start: int | None = None,
-    end: int | None = None,
-    warmup: int = 0,
-) -> list[Stream]:
-    """The streams of the DATA files (see the module docstring); the first ``warmup``
-    candles of each only warm the stages up, as the live engine's warm-up does."""
-    subs = {file_symbol(p): p for p in sub or []}
-    rates = {file_symbol(p): read_series(p) for p in funding or []}
-    streams = []
-    for path in data:
-        sym = file_symbol(path)
-        market = file_market(path)
-        c = _window(read_candles(path), start, end)
-        st = Stream(sym, market, tf, c, warmup=warmup)
-        if sym in subs:
-            st.sub = _window(read_candles(subs[sym]), start, end)
-            st.micro = micro_bos_flags(
-                c.open_time, TIMEFRAMES_MS[tf], st.sub, micro_smc_params(settings)
-            )
-        if sym in rates:
-            st.funding = (rates[sym].open_time, rates[sym].open)
-        streams.append(st)
-    return streams
 
 
 def backtest(
@@ -236,8 +175,6 @@ def run_backtest(argv: list[str], settings: Settings) -> int:
     """Entry point of ``greenlight backtest``; returns the exit code."""
     args = parse_args(argv)
     if args.grid or args.walk_forward:
-        from engine.backtest.wf_cli import run_grid  # it builds on this module
-
         return run_grid(args, _overrides(args, settings))
     if args.objective or args.workers is not None:
         print("error: --objective and --workers need --grid or --walk-forward", file=sys.stderr)
@@ -253,25 +190,6 @@ def run_backtest(argv: list[str], settings: Settings) -> int:
             bar.finish()
     print(_headline(figures, args.out))
     return 0
-
-
-def figures_line(f: dict[str, object]) -> str:
-    """The key figures in one line (``69976 candles, 30 trades: win rate 30.0%, …``)."""
-
-    def num(key: str, fmt: str, unit: str = "") -> str:
-        v = f.get(key)
-        if isinstance(v, str):  # quote amounts are decimal strings in summary.json
-            v = float(v)
-        return format(v, fmt) + unit if isinstance(v, int | float) else "n/a"
-
-    return (
-        f"{f['candles']} candles, {f['trades']} trades: win rate {num('win_rate', '.1%')}, "
-        f"profit factor {num('profit_factor', '.2f')}, "
-        f"expectancy {num('expectancy_r', '+.2f', 'R')}, "
-        f"max drawdown {num('max_drawdown_pct', '.2f', '%')}, "
-        f"equity {num('start_equity_quote', '.2f')} → {num('final_equity_quote', '.2f')} "
-        f"(fees {num('fees_quote', '.2f')})"
-    )
 
 
 def _headline(f: dict[str, object], out: Path) -> str:

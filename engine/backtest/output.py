@@ -77,3 +77,22 @@ def write_equity(
 def write_summary(path: Path, summary: dict[str, Any]) -> None:
     """``summary.json`` (sorted keys, two-space indent, trailing newline)."""
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def figures_line(f: dict[str, object]) -> str:
+    """The key figures in one line (``69976 candles, 30 trades: win rate 30.0%, …``)."""
+
+    def num(key: str, fmt: str, unit: str = "") -> str:
+        v = f.get(key)
+        if isinstance(v, str):  # quote amounts are decimal strings in summary.json
+            v = float(v)
+        return format(v, fmt) + unit if isinstance(v, int | float) else "n/a"
+
+    return (
+        f"{f['candles']} candles, {f['trades']} trades: win rate {num('win_rate', '.1%')}, "
+        f"profit factor {num('profit_factor', '.2f')}, "
+        f"expectancy {num('expectancy_r', '+.2f', 'R')}, "
+        f"max drawdown {num('max_drawdown_pct', '.2f', '%')}, "
+        f"equity {num('start_equity_quote', '.2f')} → {num('final_equity_quote', '.2f')} "
+        f"(fees {num('fees_quote', '.2f')})"
+    )

@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.backtest.cli import figures_line, load_streams, parse_time
 from engine.backtest.folds import data_range, first_midnight, make_folds, parse_walk_forward
 from engine.backtest.grid import Axis, cell, parse_grid, points
-from engine.backtest.output import day, iso
+from engine.backtest.inputs import load_streams, parse_time
+from engine.backtest.output import day, figures_line, iso
 from engine.backtest.progress import ProgressBar, wanted
 from engine.backtest.walkforward import Job, SweepResult, WalkForward, sweep, walk_forward
 from engine.backtest.wf_output import pnl, write_sweep, write_walk_forward

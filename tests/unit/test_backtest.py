@@ -12,8 +12,9 @@ import pytest
 
 from engine.agents.base import BarContext
 from engine.agents.registry import load_agents
-from engine.backtest.cli import backtest, load_streams, run_backtest
+from engine.backtest.cli import backtest, run_backtest
 from engine.backtest.fills import Plan, resolve
+from engine.backtest.inputs import load_streams
 from engine.backtest.signals import agent_signals
 from engine.candlefile import CandleArrays
 from engine.decisions_batch import run_stages

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.backtest.cli import load_streams, parse_time, run_backtest
+from engine.backtest.cli import run_backtest
 from engine.backtest.folds import (
     FoldError,
     Period,
@@ -23,6 +23,7 @@ from engine.backtest.folds import (
     window_stream,
 )
 from engine.backtest.grid import GridError, apply, parse_grid, points
+from engine.backtest.inputs import load_streams, parse_time
 from engine.backtest.run import Stream
 from engine.backtest.walkforward import Job, best, rank, walk_forward
 from engine.candlefile import CandleArrays

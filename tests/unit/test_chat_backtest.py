@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, cast
 
 import numpy as np
@@ -163,8 +162,9 @@ class _Recorder:
 def _job(interval: float) -> BacktestJob:
     req = _check("BTCUSDT", "2020-03-01", "2020-03-02")
     assert isinstance(req, bd.Request)
-    ctx = SimpleNamespace(settings=_settings(chat_progress_interval_s=interval))
-    return BacktestJob(cast(Any, ctx), req, "ann", "console:local", Path("/nowhere"))
+    settings = _settings(chat_progress_interval_s=interval)
+    no_pool = cast(Any, None)  # these tests show progress only; nothing is audited
+    return BacktestJob(settings, no_pool, req, "ann", "console:local", Path("/nowhere"))
 
 
 async def test_progress_edits_keep_the_interval_and_show_the_latest_percent() -> None:
