@@ -20,7 +20,7 @@ from router.core import Core
 from router.killswitch import KillSwitch
 from tests.fakes.router import spot_core
 from tests.fakes.venues import FakeSpot, btcusdt_rules
-from tests.integration.test_router_support import decision_state, insert_decision, make_bracket
+from tests.integration.router_support import decision_state, insert_decision, make_bracket
 
 TOKEN = "t0ken-for-tests"
 
