@@ -23,7 +23,7 @@ from router.client import RouterClient
 from router.config import futures_config, venue_config
 from router.service import serve_router
 from tests.helpers import eventually
-from tests.integration.test_router_support import stop_router_task, wait_router_ready
+from tests.integration.router_support import stop_router_task, wait_router_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 REPO = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from greenlight.procs import free_port
-from tests.e2e.test_system import PLUMBING
+from tests.e2e.system_support import PLUMBING
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e

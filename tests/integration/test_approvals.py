@@ -16,7 +16,7 @@ from engine.contracts import SignalRaw
 from engine.decision.bracket import build_spot_bracket
 from engine.settings import AccessUser, Settings
 from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter, desk_for
-from tests.unit.test_bracket import RULES
+from tests.symbol_rules import BTCUSDT as RULES
 
 KEY = b"k" * 32
 USERS = (

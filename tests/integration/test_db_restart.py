@@ -52,13 +52,13 @@ from sim.resample import resample
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.conftest import DATA, free_port
 from tests.fakes.chat import RecordingChannel
+from tests.fakes.decisions import make_decision
 from tests.helpers import eventually
-from tests.integration import test_pipeline_engine_micro as micro
+from tests.integration import micro_support as micro
+from tests.integration.micro_support import PARENTS, ROWS, VENUE, subs_of
 from tests.integration.pg_restart import CommitLosingPool, PrivateServer
-from tests.integration.test_approvals import make_decision
-from tests.integration.test_pipeline_micro import PARENTS, ROWS, VENUE, subs_of
-from tests.integration.test_router_sim import TOKEN, Rig, _state_is, venue_matches_db
-from tests.unit.test_futures_bracket import RULES
+from tests.integration.spot_sim_rig import TOKEN, Rig, state_is, venue_matches_db
+from tests.symbol_rules import XRPUSDT_PERP as RULES
 
 # The micro-feed settings with costs not weighed and only SHOCK blocking: the plumbing under
 # test needs decisions (the product's rule is tested by itself elsewhere).
@@ -440,13 +440,13 @@ async def test_router_answers_503_then_catches_up_on_fills_and_approvals(
         lambda: _true(logged(caplog, "not applied, database unavailable")), 10, "said so"
     )
     await server.start()
-    await eventually(lambda: _state_is(rig, d1, "CLOSED"), 30, "the fills applied")
+    await eventually(lambda: state_is(rig, d1, "CLOSED"), 30, "the fills applied")
     await eventually(lambda: venue_matches_db(rig), 10, "venue balance == DB position")
 
     await eventually(lambda: listeners(rig.pool, "router"), 30, "the router listening again")
     d2 = await rig.bracket_around("0.05", ("0.05",))
     await rig.pool.execute("SELECT pg_notify('gl_approved', $1)", str(d2))
-    await eventually(lambda: _state_is(rig, d2, "OPEN"), 20, "d2 routed from NOTIFY")
+    await eventually(lambda: state_is(rig, d2, "OPEN"), 20, "d2 routed from NOTIFY")
 
     assert rig.task is not None and not rig.task.done(), "the router never exited"
     ids = [o.client_order_id for o in await rig.venue.all_orders("BTCUSDT")]

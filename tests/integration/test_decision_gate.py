@@ -18,7 +18,7 @@ from engine.contracts import Bracket, Market, SignalRaw
 from engine.decision.decide import Decider
 from engine.guards.verdict import Verdict
 from engine.settings import RiskSettings, Settings
-from tests.unit.test_bracket import RULES
+from tests.symbol_rules import BTCUSDT as RULES
 
 TF = 900_000
 NOW = 1_548_000_000_000 // TF * TF  # a candle close, 2019-01-20

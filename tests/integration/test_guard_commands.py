@@ -33,7 +33,7 @@ from tests.conftest import DATA
 from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.helpers import eventually
-from tests.unit.test_bracket import RULES
+from tests.symbol_rules import BTCUSDT as RULES
 
 CHAT, VIEWER, ADMIN = 1001, 42, 43
 USERS = (

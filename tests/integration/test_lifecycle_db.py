@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from greenlight.lifecycle import TRANSITIONS, Event, State, advance, advance_all
-from tests.integration.test_router_support import insert_decision, make_bracket
+from tests.integration.router_support import insert_decision, make_bracket
 
 
 async def test_trigger_mirrors_the_table(pool: asyncpg.Pool) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import structlog
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from engine.db import connect
 from engine.logs import configure_logging
@@ -77,14 +79,23 @@ def test_human_readable_on_a_terminal(tmp_path: Path, root_logging: None) -> Non
 
 
 async def test_trace_header_travels_with_router_calls() -> None:
-    client = RouterClient("http://127.0.0.1:1", "tok")
-    assert HEADER not in client._with_trace()
+    seen: list[dict[str, str]] = []
 
-    async def inside() -> dict[str, str]:
-        return client._with_trace()
+    async def state(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({"ok": True})
 
-    headers = await traced("feedfacefeedface", inside())
-    assert headers[HEADER] == "feedfacefeedface"
+    app = web.Application()
+    app.router.add_get("/v1/state", state)
+    async with TestServer(app, host="127.0.0.1") as server:
+        client = RouterClient(str(server.make_url("")), "tok")
+        try:
+            await client.state()
+            await traced("feedfacefeedface", client.state())
+        finally:
+            await client.close()
+    assert HEADER not in seen[0] and seen[0]["Authorization"] == "Bearer tok"
+    assert seen[1][HEADER] == "feedfacefeedface" and seen[1]["Authorization"] == "Bearer tok"
 
 
 async def test_trace_report_from_rows_and_logs(db_url: str, tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from engine.decision.commitment import committed_quote, uncommitted_equity
 from engine.pipeline import StreamProcessor
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
-from tests.integration.test_pipeline import SETTINGS
-from tests.unit.test_bracket import RULES
+from tests.integration.pipeline_support import SETTINGS
+from tests.symbol_rules import BTCUSDT as RULES
 
 _open_times = iter(range(1_600_000_000_000, 1_700_000_000_000, 900_000))
 

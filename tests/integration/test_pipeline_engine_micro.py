@@ -16,43 +16,19 @@ import pytest
 from engine.candlefile import read_candles
 from engine.pipeline import StreamProcessor
 from engine.service import Engine
-from engine.settings import (
-    MarketSettings,
-    RiskSettings,
-    Settings,
-    SimSettings,
-    StrategySettings,
-)
 from sim.clock import shifted
 from sim.resample import resample
 from sim.server import SimConfig, SimServer
 from tests.conftest import DATA
 from tests.helpers import eventually
-
-XRP = DATA / "XRPUSDT-perp-5m-futures.csv"
-HISTORY = 301  # 15m candles before the replay starts: the engine warms up on 300 of them
-
-
-def settings_for(port: int) -> Settings:
-    return Settings(
-        sim=SimSettings(port=port),
-        market=MarketSettings(
-            symbols=("BTCUSDT",), futures_symbols=("XRPUSDT",), sub_timeframe="5m"
-        ),
-        strategy=StrategySettings(agent="retest"),
-        risk=RiskSettings(max_open_positions=100),
-    )
-
-
-async def stored(pool: asyncpg.Pool, tf: str) -> list[asyncpg.Record]:
-    async with pool.acquire() as conn:
-        return list(
-            await conn.fetch(
-                "SELECT open_time, open, high, low, close FROM candles"
-                " WHERE venue = 'sim-usdm' AND symbol = 'XRPUSDT' AND tf = $1 ORDER BY 1",
-                tf,
-            )
-        )
+from tests.integration.micro_support import (
+    HISTORY,
+    XRP,
+    saved_positions,
+    start_engine,
+    stop_engine,
+    stored,
+)
 
 
 async def test_engine_follows_sub_timeframe_and_confirms_by_micro_bos(
@@ -125,29 +101,6 @@ async def test_engine_follows_sub_timeframe_and_confirms_by_micro_bos(
     assert all(s["open_time"] > parent.open_time[HISTORY - 2] for s in confirmed)
 
 
-async def saved_positions(pool: asyncpg.Pool) -> dict[str, int]:
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT tf, open_time FROM feature_state"
-            " WHERE venue = 'sim-usdm' AND symbol = 'XRPUSDT'"
-        )
-    return {r["tf"]: r["open_time"] for r in rows}
-
-
-async def start_engine(port: int, pool: asyncpg.Pool) -> tuple[Engine, asyncio.Task[None]]:
-    engine = Engine(settings_for(port), pool)
-    task = asyncio.create_task(engine.run())
-    await eventually(lambda: _true(engine.ready.is_set() or task.done()), 60, "engine ready")
-    if task.done():
-        task.result()  # raises what stopped it
-    # Frames are live on the venue's clock; what the replay plays before the engine has
-    # subscribed is backfilled (history, no decision), so subscribe before it plays on.
-    await eventually(
-        lambda: _true(all(i.connected.is_set() for i in engine.ingestors)), 60, "subscribed"
-    )
-    return engine, task
-
-
 async def step_through(sim: SimServer, engine: Engine, candles: int) -> None:
     """Advance the market up to ``candles`` 15m candles (fewer when it ends), each once the
     engine has processed the newest closed candle of XRPUSDT."""
@@ -161,14 +114,5 @@ async def step_through(sim: SimServer, engine: Engine, candles: int) -> None:
         sim.advance(900_000)
 
 
-async def stop_engine(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
 async def _reached(proc: StreamProcessor, open_time: int) -> bool:
     return (proc.last_open_time or 0) >= open_time
-
-
-async def _true(v: bool) -> bool:
-    return v

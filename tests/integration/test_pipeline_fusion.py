@@ -24,7 +24,7 @@ from sim.server import SimConfig
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
 from tests.integration.sim_support import running_sim
-from tests.unit.test_bracket import RULES
+from tests.symbol_rules import BTCUSDT as RULES
 
 CALENDAR = DATA / "news/us-macro-2019-2021.csv"
 LOOSE = RiskSettings(

@@ -15,7 +15,7 @@ from router.errors import OrderCountError
 from router.venues.base import OrderReport
 from tests.fakes.router import spot_core
 from tests.fakes.venues import FakeSpot, btcusdt_rules
-from tests.integration.test_router_support import decision_state, insert_decision, make_bracket
+from tests.integration.router_support import decision_state, insert_decision, make_bracket
 
 RULES = replace(btcusdt_rules(), max_num_algo_orders=5)
 LADDER = ("61300", "61650", "62350")

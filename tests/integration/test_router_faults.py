@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from tests.helpers import eventually
-from tests.integration.test_router_fault_support import (
+from tests.integration.router_fault_support import (
     FaultRig,
     alert_texts,
     assert_spot_closed_clean,

@@ -9,38 +9,23 @@ from decimal import Decimal as D
 import asyncpg
 import pytest
 
-from engine.contracts import Bracket
 from router import brackets, lifecycle
 from router.brackets import RouteRefused
-from router.core import Core
 from router.errors import InsufficientFundsError, PriceCrossedError
 from router.ledger import figures
 from router.reconcile import Reconciler
 from tests.fakes.router import spot_core
-from tests.fakes.venues import FakeSpot, btcusdt_rules
-from tests.integration.test_router_support import decision_state, insert_decision, make_bracket
-
-RULES = btcusdt_rules()
-
-
-def setup(pool: asyncpg.Pool, price: str = "60250") -> tuple[Core, FakeSpot]:
-    fake = FakeSpot(RULES, D(price))
-    return spot_core(pool, fake), fake
-
-
-async def deliver(core: Core, fake: FakeSpot) -> None:
-    events, fake.events = fake.events, []
-    for ev in events:
-        await lifecycle.on_execution(core, ev)
-
-
-def std_bracket() -> Bracket:
-    return make_bracket("60250", "59550", ("61300", "61650", "62350"), "0.0688")
-
-
-async def orders(pool: asyncpg.Pool, decision_id: int) -> dict[str, asyncpg.Record]:
-    rows = await pool.fetch("SELECT * FROM orders WHERE decision_id = $1", decision_id)
-    return {r["leg"]: r for r in rows}
+from tests.fakes.venues import FakeSpot
+from tests.integration.router_support import (
+    RULES,
+    decision_state,
+    deliver,
+    insert_decision,
+    make_bracket,
+    orders,
+    setup,
+    std_bracket,
+)
 
 
 async def test_bracket_lifecycle_entry_protect_tp_stop_close(pool: asyncpg.Pool) -> None:

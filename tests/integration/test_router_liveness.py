@@ -27,17 +27,19 @@ from router.client import RouterError
 from router.venues.base import NewOrder
 from tests.fakes.chat import NoCharts, RecordingChannel
 from tests.helpers import eventually
-from tests.integration.test_router_fault_support import (
+from tests.integration.router_fault_support import (
     SPOT,
     FaultRig,
     alert_texts,
     fault_rig,
 )
-from tests.integration.test_router_flow import orders, setup, std_bracket
-from tests.integration.test_router_support import (
+from tests.integration.router_support import (
     decision_state,
     insert_decision,
     make_bracket,
+    orders,
+    setup,
+    std_bracket,
 )
 
 pytestmark = pytest.mark.timeout(120)

@@ -12,8 +12,14 @@ from router import brackets
 from router.ledger import figures
 from router.reconcile import Reconciler
 from router.venues.base import NewOrder
-from tests.integration.test_router_flow import deliver, orders, setup, std_bracket
-from tests.integration.test_router_support import decision_state, insert_decision
+from tests.integration.router_support import (
+    decision_state,
+    deliver,
+    insert_decision,
+    orders,
+    setup,
+    std_bracket,
+)
 
 
 async def _texts(pool: asyncpg.Pool, like: str) -> list[str]:

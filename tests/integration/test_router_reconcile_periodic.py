@@ -13,16 +13,16 @@ import pytest_asyncio
 
 from engine import store as engine_store
 from tests.helpers import eventually
-from tests.integration.test_router_fault_support import (
+from tests.integration.router_fault_support import (
     FUT,
     SPOT,
     FaultRig,
     alert_texts,
     fault_rig,
+    ladder_covers_position,
     no_duplicates,
 )
-from tests.integration.test_router_usdm_faults import ladder_covers_position
-from tests.integration.test_router_usdm_sim import assert_clean_close
+from tests.integration.usdm_sim_rig import assert_clean_close
 
 pytestmark = pytest.mark.timeout(120)
 INTERVAL_S = 1.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -18,57 +17,16 @@ from engine.settings import RouterSettings, Settings, SimSettings, VenueSettings
 from router.client import RouterClient, RouterError
 from router.config import venue_config
 from router.errors import OrderNotFoundError
-from router.service import serve_router
 from router.venues.binance_spot import BinanceSpot
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.conftest import DATA, free_port
 from tests.helpers import eventually
-from tests.integration.test_router_support import (
+from tests.integration.router_support import (
     decision_state,
-    insert_decision,
-    make_bracket,
-    stop_router_task,
-    wait_router_ready,
 )
+from tests.integration.spot_sim_rig import TOKEN, Rig, state_is, venue_matches_db
 
-TOKEN = "sim-test-token"
 pytestmark = pytest.mark.timeout(90)
-
-
-@dataclass
-class Rig:
-    """A running simulator, a router on top of it and a venue client for checks."""
-
-    sim: SimServer
-    settings: Settings
-    db_url: str
-    pool: asyncpg.Pool
-    venue: BinanceSpot
-    client: RouterClient
-    task: asyncio.Task[None] | None = None
-
-    async def start_router(self) -> None:
-        ready = asyncio.Event()
-        self.task = asyncio.create_task(serve_router(self.settings, self.db_url, TOKEN, ready))
-        await wait_router_ready(self.task, ready)
-
-    async def stop_router(self) -> None:
-        assert self.task is not None
-        await stop_router_task(self.task)
-
-    async def price(self) -> D:
-        url = f"{self.sim.base_url}/api/v3/ticker/price?symbol=BTCUSDT"
-        async with aiohttp.ClientSession() as http, http.get(url) as resp:
-            return D((await resp.json())["price"])
-
-    async def bracket_around(
-        self, down: str, up: tuple[str, ...], qty: str = "0.02", state: str = "APPROVED"
-    ) -> int:
-        p = await self.price()
-        q = D("0.01")
-        tps = tuple(str((p * (1 + D(u))).quantize(q)) for u in up)
-        b = make_bracket(str(p), str((p * (1 - D(down))).quantize(q)), tps, qty)
-        return await insert_decision(self.pool, b, state)
 
 
 @pytest_asyncio.fixture
@@ -97,13 +55,6 @@ async def rig(db_url: str, pool: asyncpg.Pool) -> AsyncIterator[Rig]:
     await client.close()
     await venue.close()
     await sim.stop()
-
-
-async def venue_matches_db(r: Rig) -> bool:
-    """Base asset held on the venue equals the open quantity of our positions."""
-    held = (await r.venue.balances()).get("BTC", D(0))
-    ours = await r.pool.fetchval("SELECT coalesce(sum(open_quantity), 0) FROM positions")
-    return bool(held == ours)
 
 
 async def test_approved_bracket_runs_to_close_with_pnl(rig: Rig) -> None:
@@ -238,13 +189,9 @@ async def test_approvals_are_routed_without_the_api_call(rig: Rig) -> None:
     later = await rig.bracket_around("0.05", ("0.05",))
     await rig.start_router()
     assert await decision_state(rig.pool, later) in ("ROUTED", "OPEN")
-    await eventually(lambda: _state_is(rig, later, "OPEN"), 10, "routed by the sweep")
+    await eventually(lambda: state_is(rig, later, "OPEN"), 10, "routed by the sweep")
     entries = [o for o in await rig.venue.all_orders("BTCUSDT") if o.client_order_id.endswith("-E")]
     assert len(entries) == 2
-
-
-async def _state_is(rig: Rig, decision_id: int, state: str) -> bool:
-    return await decision_state(rig.pool, decision_id) == state
 
 
 async def test_user_stream_loss_reconnects_and_reconciles(rig: Rig) -> None:

@@ -4,7 +4,6 @@ order, a paused user stream; end state checked on the venue and in the database.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from decimal import Decimal as D
 
 import asyncpg
 import pytest
@@ -12,11 +11,12 @@ import pytest_asyncio
 
 from router.venues.base import TERMINAL_STATUSES
 from tests.helpers import eventually
-from tests.integration.test_router_fault_support import (
+from tests.integration.router_fault_support import (
     FUT,
     FaultRig,
     alert_texts,
     fault_rig,
+    ladder_covers_position,
     no_duplicates,
 )
 
@@ -27,22 +27,6 @@ pytestmark = pytest.mark.timeout(90)
 async def fr(db_url: str, pool: asyncpg.Pool) -> AsyncIterator[FaultRig]:
     async with fault_rig(db_url, pool) as rig:
         yield rig
-
-
-async def ladder_covers_position(fr: FaultRig, d: int) -> bool:
-    """One closePosition stop, and the reduce-only take-profits sum to the venue position,
-    which equals the database's."""
-    position = abs(await fr.r.venue_position())
-    if position == 0 or position != abs(await fr.r.db_position()):
-        return False
-    algos = [a for a in await fr.r.venue.open_algos(FUT) if a.client_algo_id.startswith(f"gl-{d}-")]
-    stops = [a for a in algos if a.order_type == "STOP_MARKET"]
-    tps = [a for a in algos if a.order_type == "TAKE_PROFIT_MARKET"]
-    return (
-        len(stops) == 1
-        and stops[0].close_position
-        and sum((a.quantity for a in tps), D(0)) == position
-    )
 
 
 async def flatten_and_check(fr: FaultRig, d: int) -> None:

@@ -16,8 +16,8 @@ from router.usdm_service import on_algo
 from router.venues.base import AlgoReport
 from tests.fakes.router import deliver_usdm, usdm_core
 from tests.fakes.venues import FakeSpot, FakeUsdm, btcusdt_rules, xrp_rules
-from tests.integration.test_router_support import decision_state
-from tests.integration.test_router_usdm_support import insert_usdm_decision, usdm_bracket
+from tests.integration.router_support import decision_state
+from tests.integration.router_usdm_support import insert_usdm_decision, usdm_bracket
 
 RULES = xrp_rules()
 

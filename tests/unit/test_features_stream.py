@@ -16,7 +16,7 @@ from engine.features import (
     FeatureStateError,
     compute_batch,
 )
-from tests.unit.test_features import load_1h, load_15m
+from tests.candle_files import load_1h, load_15m
 
 Arr = npt.NDArray[np.float64]
 

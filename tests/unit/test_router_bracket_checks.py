@@ -18,7 +18,7 @@ from router.order_budget import (
     merge_ladder,
     peak_need,
 )
-from tests.unit.test_router_ladder import RULES
+from tests.unit.ladder_support import RULES
 
 LIMITS = BracketLimits()  # 0.5 % risk, 10 % tolerance, 0.1 % fee a side
 EQUITY = D(10000)

@@ -9,7 +9,7 @@ from router.ladder import Rung, parse_leg, rung_leg, split_rungs
 from router.markets.spot_otoco import plan_otoco
 from router.markets.spot_protect import plan_changes, read_book
 from router.venues.base import NewOrder
-from tests.unit.test_router_ladder import RULES, bracket
+from tests.unit.ladder_support import RULES, bracket
 
 
 def row(leg: str, status: str, qty: str, filled: str = "0", lst: str | None = None) -> Any:

@@ -12,6 +12,10 @@ from decimal import Decimal as D
 import asyncpg
 
 from engine.contracts import Bracket, BracketLeg, Market, Side
+from router import lifecycle
+from router.core import Core
+from tests.fakes.router import spot_core
+from tests.fakes.venues import FakeSpot, btcusdt_rules
 
 _open_times = itertools.count(1_600_000_000_000, 900_000)
 
@@ -79,3 +83,26 @@ async def decision_state(pool: asyncpg.Pool, decision_id: int) -> str:
     """The decision's current state."""
     state: str = await pool.fetchval("SELECT state FROM decisions WHERE id = $1", decision_id)
     return state
+
+
+RULES = btcusdt_rules()
+
+
+def setup(pool: asyncpg.Pool, price: str = "60250") -> tuple[Core, FakeSpot]:
+    fake = FakeSpot(RULES, D(price))
+    return spot_core(pool, fake), fake
+
+
+async def deliver(core: Core, fake: FakeSpot) -> None:
+    events, fake.events = fake.events, []
+    for ev in events:
+        await lifecycle.on_execution(core, ev)
+
+
+def std_bracket() -> Bracket:
+    return make_bracket("60250", "59550", ("61300", "61650", "62350"), "0.0688")
+
+
+async def orders(pool: asyncpg.Pool, decision_id: int) -> dict[str, asyncpg.Record]:
+    rows = await pool.fetch("SELECT * FROM orders WHERE decision_id = $1", decision_id)
+    return {r["leg"]: r for r in rows}

@@ -23,8 +23,8 @@ from router.client import RouterClient
 from router.config import venue_config
 from router.venues.binance_spot import BinanceSpot
 from tests.helpers import eventually
-from tests.integration.test_router_support import decision_state, insert_decision, make_bracket
-from tests.integration.test_router_usdm_sim import Rig, running_rig
+from tests.integration.router_support import decision_state, insert_decision, make_bracket
+from tests.integration.usdm_sim_rig import Rig, running_rig
 
 SPOT = "BTCUSDT"
 FUT = "XRPUSDT"
@@ -150,3 +150,19 @@ async def alert_texts(fr: FaultRig, kind: str | None = None) -> list[str]:
         "SELECT text FROM alerts WHERE $1::text IS NULL OR kind = $1 ORDER BY id", kind
     )
     return [r["text"] for r in rows]
+
+
+async def ladder_covers_position(fr: FaultRig, d: int) -> bool:
+    """One closePosition stop, and the reduce-only take-profits sum to the venue position,
+    which equals the database's."""
+    position = abs(await fr.r.venue_position())
+    if position == 0 or position != abs(await fr.r.db_position()):
+        return False
+    algos = [a for a in await fr.r.venue.open_algos(FUT) if a.client_algo_id.startswith(f"gl-{d}-")]
+    stops = [a for a in algos if a.order_type == "STOP_MARKET"]
+    tps = [a for a in algos if a.order_type == "TAKE_PROFIT_MARKET"]
+    return (
+        len(stops) == 1
+        and stops[0].close_position
+        and sum((a.quantity for a in tps), D(0)) == position
+    )
