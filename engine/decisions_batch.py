@@ -137,8 +137,11 @@ def file_rules(symbol: str, close: F64) -> SymbolRules:
 
 def _slices(events: F64, n: int) -> npt.NDArray[np.int64]:
     """Row offsets: the events of candle ``i`` are ``events[off[i]:off[i + 1]]``."""
-    bars = events[:, L.EV_BAR].astype(np.int64) if len(events) else np.zeros(0, np.int64)
-    return np.searchsorted(bars, np.arange(n + 1), side="left").astype(np.int64)
+    off = np.zeros(n + 1, np.int64)
+    if len(events):
+        counts = np.bincount(events[:, L.EV_BAR].astype(np.int64), minlength=n)
+        np.cumsum(counts[:n], out=off[1:])
+    return off
 
 
 @dataclass(frozen=True)

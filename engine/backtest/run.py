@@ -116,6 +116,7 @@ class Backtest:
         self.maker = bt.maker_fee_rate if bt.maker_fee_rate is not None else self.taker
         self.account = Account(settings)
         self.result = Result()
+        self._closes: dict[int, I64] = {}  # id(stream) → its candles' close times
 
     def candidates(self, st: Stream, stages: StageOutputs) -> list[Candidate]:
         """The chosen agent's signals on ``st`` with the guards' verdicts."""
@@ -146,6 +147,7 @@ class Backtest:
         for n, st in enumerate(streams):
             st.rules = st.rules or file_rules(st.symbol, st.candles.close)
             stages = run_stages(st.candles, self.s, st.micro)
+            self._closes[id(st)] = st.candles.open_time + st.tf_ms
             decider = Decider(self.s, VENUE, st.market, st.rules, st.tf_ms)
             for cand in self.candidates(st, stages):
                 t = int(st.candles.open_time[cand.index]) + st.tf_ms
@@ -218,7 +220,7 @@ class Backtest:
             b.quantity * entry / b.leverage,
             entry_fee,
             now,
-            _marker(c, st.tf_ms),
+            _marker(c, self._closes[id(st)]),
         )
         for ex in exits:
             self._leg(pos, st, cand, b, ex, entry_time)
@@ -260,9 +262,7 @@ class Backtest:
         )
 
 
-def _marker(c: CandleArrays, tf_ms: int) -> Callable[[int], Decimal | None]:
-    closes = c.open_time + tf_ms
-
+def _marker(c: CandleArrays, closes: I64) -> Callable[[int], Decimal | None]:
     def mark(now: int) -> Decimal | None:
         k = int(np.searchsorted(closes, now, side="right")) - 1
         return Decimal(repr(float(c.close[k]))) if k >= 0 else None
