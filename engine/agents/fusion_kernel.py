@@ -15,8 +15,10 @@ structure the trade leans on); a close beyond that swing voids the setup, as doe
 other way. Score = 0.4 (structure) + 0.3 (retest) + 0.1 per indicator confirmation, in
 [0, 1]; a setup confirms only at ``min_score`` or more. Each setup yields at most one signal.
 
-The per-candle path reads state rows by index rather than through row views: in numba a
-row view handed to a helper on every candle cost more than the work itself.
+The per-candle path reads state rows by index rather than through row views, and its
+helpers are inlined into the step (``inline="always"``; numba compiles each function on
+its own, so a helper was a real call with every array argument unpacked): the same
+outputs in a fraction of the time.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ FEATURE_BITS = (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _score(bits: int) -> float:
     s = 0.0
     if bits & F_STRUCTURE:
@@ -107,7 +109,7 @@ def _score(bits: int) -> float:
     return min(round(s, 6), 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _structure(cfg: F64, st: F64, setups: F64, ev: F64, bar: int) -> None:
     """Swings, CHOCHs and BOSs of this candle: remember them, open setups."""
     for e in range(ev.shape[0]):
@@ -132,7 +134,7 @@ def _structure(cfg: F64, st: F64, setups: F64, ev: F64, bar: int) -> None:
             setups[side, U_CHOCH_TIME] = st[S_CHOCH_TIME + side]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _indicators(cfg: F64, st: F64, d: float, c: float, rsi: float, hist: float, ema: float) -> int:
     """Indicator confirmation bits for direction ``d`` (NaN inputs confirm nothing)."""
     bits = 0
@@ -150,7 +152,7 @@ def _indicators(cfg: F64, st: F64, d: float, c: float, rsi: float, hist: float, 
     return bits
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fusion_step(cfg: F64, st: F64, setups: F64, ev: F64, x: F64, out: F64) -> None:
     """Advance by one candle; ``out`` gets the signal (O_DIR 0 = none). ``ev`` are the
     candle's SMC event rows, ``x`` its inputs (``X_*``: close, ATR, RSI, MACD histogram,

@@ -25,7 +25,7 @@ from engine.backtest.signals import VENUE, Candidate, agent_signals, funding_boo
 from engine.candlefile import CandleArrays
 from engine.contracts import Bracket, Market
 from engine.decision.decide import Decider
-from engine.decisions_batch import StageOutputs, file_rules, run_stages
+from engine.decisions_batch import Laps, StageOutputs, file_rules, run_stages
 from engine.guards.news import NewsGuard
 from engine.guards.news_calendar import NewsEvent
 from engine.settings import TIMEFRAMES_MS, Settings
@@ -89,6 +89,9 @@ class Result:
     streams: list[Stream] = field(default_factory=list)
     candles: int = 0
     brackets: dict[str, Bracket] = field(default_factory=dict)  # decision id → its bracket
+    # wall seconds per step (features, smc, retest, regime, agent, decisions); never written
+    # to the output files
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _liquidation(b: Bracket, mmr: Decimal) -> Decimal:
@@ -144,23 +147,28 @@ class Backtest:
         ``progress(label, done)`` is called as the run goes (``done`` from 0 to 1: the stages
         of every stream count for the first 90 %, the decisions for the rest)."""
         queue: list[tuple[int, str, Stream, Candidate, Decider]] = []
+        timings = self.result.timings
         for n, st in enumerate(streams):
             st.rules = st.rules or file_rules(st.symbol, st.candles.close)
-            stages = run_stages(st.candles, self.s, st.micro)
+            stages = run_stages(st.candles, self.s, st.micro, timings)
+            lap = Laps(timings)
             self._closes[id(st)] = st.candles.open_time + st.tf_ms
             decider = Decider(self.s, VENUE, st.market, st.rules, st.tf_ms)
             for cand in self.candidates(st, stages):
                 t = int(st.candles.open_time[cand.index]) + st.tf_ms
                 queue.append((t, st.symbol, st, cand, decider))
             self.result.candles += len(st.candles)
+            lap("agent")
             if progress is not None:
                 progress(st.symbol, 0.9 * (n + 1) / len(streams))
+        lap = Laps(timings)
         queue.sort(key=lambda q: (q[0], q[1]))
         step = max(1, len(queue) // 50)
         for k, (now, _sym, st, cand, decider) in enumerate(queue):
             self._decide(now, st, cand, decider)
             if progress is not None and k % step == step - 1:
                 progress("decisions", 0.9 + 0.1 * (k + 1) / len(queue))
+        lap("decisions")
         if progress is not None:
             progress("done", 1.0)
         self.result.streams = streams

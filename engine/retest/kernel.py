@@ -8,8 +8,10 @@ confirms with a close in the trade direction or a micro-BOS on the sub-timeframe
 with a MACD-histogram uptick and an RSI bounce inside ``[rsi_lo, rsi_hi]`` (mirrored around 50
 for shorts). A close beyond the band (by the tolerance) cancels the setup.
 
-The per-candle path reads state rows by index rather than through row views: in numba a
-row view handed to a helper on every candle cost more than the work itself.
+The per-candle path reads state rows by index rather than through row views, and its
+helpers are inlined into the step (``inline="always"``; numba compiles each function on
+its own, so a helper was a real call with every array argument unpacked): the same
+outputs in a fraction of the time.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ FEATURE_BITS = (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _mirror_zones(zones: F64, ev: F64, k0: int, k1: int) -> None:
     for e in range(k0, k1):
         typ = ev[e, L.EV_TYPE]
@@ -112,7 +114,7 @@ def _mirror_zones(zones: F64, ev: F64, k0: int, k1: int) -> None:
                     zones[r, Z_ACTIVE] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _open_setup(zones: F64, setups: F64, row: F64) -> None:
     d = row[L.EV_DIR]
     u = setups[0 if d > 0 else 1]
@@ -137,7 +139,7 @@ def _open_setup(zones: F64, setups: F64, row: F64) -> None:
         u[U_ACTIVE] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _touches(d: float, h: float, lo: float, top: float, bottom: float, tol: float) -> bool:
     if np.isnan(top):
         return False
@@ -146,7 +148,7 @@ def _touches(d: float, h: float, lo: float, top: float, bottom: float, tol: floa
     return h >= bottom - tol and lo <= top + tol
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _far_edge(u: F64, side: int, d: float) -> float:
     """The band edge a stop goes beyond: lowest bottom for longs, highest top for shorts."""
     if d > 0:
@@ -154,7 +156,7 @@ def _far_edge(u: F64, side: int, d: float) -> float:
     return float(np.fmax(u[side, U_OB_TOP], u[side, U_FVG_TOP]))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _momentum(cfg: F64, st: F64, d: float, rsi: float, hist: float) -> int:
     bits = 0
     prev_h = st[S_PREV_HIST]
@@ -167,7 +169,7 @@ def _momentum(cfg: F64, st: F64, d: float, rsi: float, hist: float) -> int:
     return bits
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _score(bits: int) -> float:
     s = 0.0
     if bits & F_ZONE_OB:
@@ -185,7 +187,7 @@ def _score(bits: int) -> float:
     return min(s, 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _confirmation(
     cfg: F64,
     st: F64,
@@ -206,7 +208,7 @@ def _confirmation(
     return bits | _momentum(cfg, st, d, rsi, hist)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _advance(
     cfg: F64,
     st: F64,
@@ -261,7 +263,7 @@ def _advance(
     out[O_BOS_TIME] = u[side, U_BOS_TIME]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def retest_step(
     cfg: F64,
     st: F64,

@@ -14,6 +14,10 @@ One call consumes one closed candle and appends the events that became known at 
 - order blocks: on every structure break, the last opposite candle before the impulse (within
   ``ob_lookback`` bars), touched when price returns into it, mitigated when a close goes
   through its far side, expired after ``ob_expiry`` bars.
+
+The helpers run on every candle are inlined into the step (``inline="always"``; numba
+compiles each function on its own, so each was a real call with every array argument
+unpacked); the rare ones (new zones, swings) stay calls, which keeps the compile time.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ CFG_SIZE = L.CFG_SIZE
 MAX_EVENTS_FIXED = 12  # swings, structure, new and evicted zones per candle
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _zone_event(ev: F64, k: int, bar: int, t: float, typ: int, z: F64) -> int:
     return emit(
         ev,
@@ -113,7 +117,7 @@ def _order_block(
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _structure(
     cfg: I64,
     ist: I64,
@@ -143,7 +147,7 @@ def _structure(
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _zones(
     cfg: I64, zones: F64, bar: int, t: float, h: float, lo: float, c: float, ev: F64, k: int
 ) -> int:
@@ -190,7 +194,7 @@ def _zones(
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fvg(ist: I64, ring: F64, zones: F64, size: int, bar: int, t: float, ev: F64, k: int) -> int:
     if bar < 2:
         return k
@@ -210,7 +214,7 @@ def _fvg(ist: I64, ring: F64, zones: F64, size: int, bar: int, t: float, ev: F64
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def smc_step(
     cfg: I64,
     ist: I64,
