@@ -33,7 +33,7 @@ def bench_greenlight(repeat: int = 3) -> dict[str, Any]:
     from engine.backtest.run import Backtest
     from engine.backtest.stats import equity_curve, summary
     from engine.features import FeatureParams
-    from engine.settings import Settings
+    from greenlight.core.settings import Settings
 
     s = Settings()
     streams = load_streams([DATA], "15m", s)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import asyncpg
 
 from bot.access import AccessList
-from engine.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
 
 if TYPE_CHECKING:
     from bot.approvals import ApprovalService, RouterPort

@@ -28,13 +28,18 @@ from bot.charting import BotCharts
 from bot.commands.catalog import COMMANDS
 from bot.context import BotContext
 from bot.desk import Desk
-from engine.db import connect_pool, database_url, migrate
-from engine.db_outage import Backoff, ResilientListener, ResilientLoop, retry_while_unavailable
-from engine.ops_http import OpsServer, mark_ready
-from engine.runtime import run_until_signalled
-from engine.secrets import load_secrets
-from engine.settings import Settings
-from engine.trace import in_decision_trace
+from greenlight.core.db import connect_pool, database_url, migrate
+from greenlight.core.db_outage import (
+    Backoff,
+    ResilientListener,
+    ResilientLoop,
+    retry_while_unavailable,
+)
+from greenlight.core.ops_http import OpsServer, mark_ready
+from greenlight.core.runtime import run_until_signalled
+from greenlight.core.secrets import load_secrets
+from greenlight.core.settings import Settings
+from greenlight.core.trace import in_decision_trace
 
 log = logging.getLogger(__name__)
 TICK_S = 0.5

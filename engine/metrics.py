@@ -1,4 +1,4 @@
-"""The engine's Prometheus metrics (served by :mod:`engine.ops_http`).
+"""The engine's Prometheus metrics (served by :mod:`greenlight.core.ops_http`).
 
 Latencies are observed where they happen (small hooks in the stream consumer and the
 ingestor); counters the ingestor and queues already keep are read at scrape time by the one

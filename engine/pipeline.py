@@ -29,7 +29,6 @@ from engine import store
 from engine.agents.base import BarContext
 from engine.agents.registry import AgentSet, StreamAgents, by_name, load_agents
 from engine.analysis_stream import AnalysisParams, AnalysisStateError, StreamAnalysis
-from engine.contracts import Bracket, Candle, Market, SignalRaw
 from engine.decision.decide import Decider
 from engine.features import FeatureEngine, FeatureParams
 from engine.guards import vol as V
@@ -37,10 +36,11 @@ from engine.guards.hub import GuardHub, StreamGuards
 from engine.guards.news_calendar import symbol_assets
 from engine.guards.verdict import Verdict
 from engine.regime.events import save_regimes
-from engine.settings import TIMEFRAMES_MS, Settings
 from engine.smc.store import write_smc_rows
 from engine.sub_pipeline import SubStreamProcessor
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket, Candle, Market, SignalRaw
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.symbols import SymbolRules
 
 log = logging.getLogger(__name__)
 

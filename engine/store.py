@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from engine.contracts import Bracket, Candle, SignalRaw
-from greenlight.lifecycle import INITIAL, LIVE
+from greenlight.core.contracts import Bracket, Candle, SignalRaw
+from greenlight.core.lifecycle import INITIAL, LIVE
 
 OPEN_STATES = tuple(s.value for s in LIVE)  # pending, approved, routed or open
 INDICATOR_COLUMNS = (
@@ -293,7 +293,7 @@ async def insert_decision(
         datetime.now(UTC) + timedelta(seconds=ttl_s),
         datetime.fromtimestamp(received_at, UTC),
         regime or None,
-        INITIAL.value,  # a decision is born PENDING; greenlight.lifecycle moves it on
+        INITIAL.value,  # a decision is born PENDING; greenlight.core.lifecycle moves it on
         guards,
     )
     if did is not None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from engine.db import DatabaseError, connect, database_url, where
-from engine.settings import Settings, venue_endpoints
+from greenlight.core.db import DatabaseError, connect, database_url, where
+from greenlight.core.settings import Settings, venue_endpoints
 
 PROCESSES = ("sim", "router", "engine", "bot")
 

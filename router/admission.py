@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from engine import store as engine_store
-from engine.contracts import Bracket, Market
+from greenlight.core.contracts import Bracket, Market
 from router.bracket_checks import refusal
 from router.core import Core
 from router.equity import QUOTE

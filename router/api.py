@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from engine.db_outage import db_unavailable
+from greenlight.core.db_outage import db_unavailable
 from router import brackets, store
 from router.brackets import RouteRefused
 from router.killswitch import KillSwitch

@@ -9,9 +9,9 @@ from typing import Any
 
 import asyncpg
 
-from engine.contracts import Bracket, Market, Side
-from engine.symbols import SymbolRules
-from greenlight.lifecycle import Event, State
+from greenlight.core.contracts import Bracket, Market, Side
+from greenlight.core.lifecycle import Event, State
+from greenlight.core.symbols import SymbolRules
 from router import admission, lifecycle, otoco, store
 from router.core import Core, client_id, parse_bracket
 from router.errors import RejectedError, TemporaryError, VenueError

@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from engine.trace import HEADER, current_trace
+from greenlight.core.trace import HEADER, current_trace
 
 
 class RouterError(RuntimeError):

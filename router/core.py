@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from engine.contracts import Bracket
-from engine.db_outage import DB_ERRORS, db_unavailable
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket
+from greenlight.core.db_outage import DB_ERRORS, db_unavailable
+from greenlight.core.symbols import SymbolRules
 from router import store
 from router.bracket_checks import BracketLimits
 from router.errors import VenueError

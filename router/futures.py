@@ -15,8 +15,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from engine.contracts import Bracket, Market, Side
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket, Market, Side
+from greenlight.core.symbols import SymbolRules
 from router import lifecycle, store
 from router.brackets import EntryPlan
 from router.core import Core, client_id

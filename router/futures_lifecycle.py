@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from greenlight.lifecycle import Event
+from greenlight.core.lifecycle import Event
 from router import alerts, futures, ledger, lifecycle, store
 from router.core import Core, client_id
 from router.errors import OrderNotFoundError, ReduceOnlyRejectedError, VenueError

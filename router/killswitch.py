@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from greenlight.lifecycle import Event, State, advance_all
+from greenlight.core.lifecycle import Event, State, advance_all
 from router import futures_lifecycle, lifecycle, otoco, store
 from router.core import Core, client_id
 from router.errors import DuplicateOrderError, NoChangeNeeded, OrderNotFoundError, VenueError

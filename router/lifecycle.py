@@ -14,8 +14,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from engine.symbols import SymbolRules
-from greenlight.lifecycle import Event, State
+from greenlight.core.lifecycle import Event, State
+from greenlight.core.symbols import SymbolRules
 from router import alerts, ledger, store
 from router.core import Core
 from router.errors import VenueError

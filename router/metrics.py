@@ -1,4 +1,4 @@
-"""The router's Prometheus metrics (served by :mod:`engine.ops_http`).
+"""The router's Prometheus metrics (served by :mod:`greenlight.core.ops_http`).
 
 Three sources, each chosen so the order path itself carries no metrics code:
 

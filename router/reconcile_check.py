@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from engine.symbols import SymbolRules
+from greenlight.core.symbols import SymbolRules
 from router import reconcile_usdm, store
 from router.core import Core
 from router.errors import OrderNotFoundError, VenueError

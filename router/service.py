@@ -13,14 +13,14 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from engine.db import DatabaseError, connect_pool, database_url
-from engine.db_outage import Backoff, ResilientListener, retry_while_unavailable
-from engine.ops_http import OpsServer, mark_ready
-from engine.runtime import run_until_signalled
-from engine.secrets import load_secrets
-from engine.settings import TIMEFRAMES_MS, Settings
-from engine.startup import bind_problem, retry_with_backoff
-from engine.trace import decision_of_client_id, in_decision_trace, trace_middleware
+from greenlight.core.db import DatabaseError, connect_pool, database_url
+from greenlight.core.db_outage import Backoff, ResilientListener, retry_while_unavailable
+from greenlight.core.ops_http import OpsServer, mark_ready
+from greenlight.core.runtime import run_until_signalled
+from greenlight.core.secrets import load_secrets
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.startup import bind_problem, retry_with_backoff
+from greenlight.core.trace import decision_of_client_id, in_decision_trace, trace_middleware
 from router import brackets, lifecycle, liveness, metrics, otoco, store
 from router.api import build_app
 from router.bracket_checks import BracketLimits

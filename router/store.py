@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from greenlight.lifecycle import Event, State, advance
+from greenlight.core.lifecycle import Event, State, advance
 
 ACTOR = "router"
 # Order statuses ordered by progress; an update never moves an order backwards.
@@ -98,8 +98,9 @@ async def transition(
     only_from: Iterable[State] | None = None,
     **columns: Any,
 ) -> asyncpg.Record | None:
-    """Apply ``event`` to a decision (the router's side of :func:`greenlight.lifecycle.advance`),
-    setting extra columns; ``None`` when it was not in a state the event leaves."""
+    """Apply ``event`` to a decision (the router's side of
+    :func:`greenlight.core.lifecycle.advance`), setting extra columns; ``None`` when it was not
+    in a state the event leaves."""
     return await advance(conn, decision_id, event, ACTOR, only_from=only_from, **columns)
 
 

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from engine.settings import Settings
+from greenlight.core.settings import Settings
 from router import futures_lifecycle, lifecycle
 from router.core import APPLY_ERRORS, Core
 from router.errors import TemporaryError, VenueError

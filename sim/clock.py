@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Literal
 
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 
 DAY_MS = 86_400_000
 ClockMode = Literal["now", "historical"]

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 
 DEFAULT_RATE = Decimal("0.0001")
 STAMP_SLACK_MS = 60_000

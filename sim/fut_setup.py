@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.candlefile import TIME_COLUMNS, CandleArrays, read_candles
+from greenlight.core.candlefile import TIME_COLUMNS, CandleArrays, read_candles
 from sim.clock import ClockMode, market_shift, shift_all, wall_ms
 from sim.filters import rules_for
 from sim.fut_engine import FuturesBook

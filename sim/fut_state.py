@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 from sim.fut_algo import AlgoDesk, step_price
 from sim.fut_engine import FuturesBook
 from sim.fut_feed import FundingFeed

@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engine.candlefile import CandleArrays
-from engine.settings import TIMEFRAMES_MS
+from greenlight.core.candlefile import CandleArrays
+from greenlight.core.settings import TIMEFRAMES_MS
 from sim.errors import SimError
 from sim.replay import KlineUpdate, Replay
 from sim.resample import resample

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 from sim.orders import (
     STOP_TYPES,
     BalanceEvent,

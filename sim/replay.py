@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 
 VERTEX_T = (0.0, 1 / 3, 2 / 3, 1.0)
 MAX_BATCH = 2000

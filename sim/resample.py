@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 
 
 def file_interval_ms(arr: CandleArrays) -> int:

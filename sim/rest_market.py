@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 from aiohttp import web
 
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 from sim.errors import SimError, mandatory
 from sim.exchange_info import exchange_info
 from sim.http_util import p_int, read_params, reject_unknown

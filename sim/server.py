@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from engine.candlefile import CandleArrays, read_candles
-from engine.ops_http import OpsServer, mark_ready, with_ops
-from engine.startup import StartupError, bind_problem
+from greenlight.core.candlefile import CandleArrays, read_candles
+from greenlight.core.ops_http import OpsServer, mark_ready, with_ops
+from greenlight.core.startup import StartupError, bind_problem
 from sim.admin import status_of
 from sim.clock import ClockMode, market_shift, shift_all, wall_ms
 from sim.filters import rules_for
@@ -33,7 +33,7 @@ from sim.rest import build_app
 from sim.state import SimState
 
 if TYPE_CHECKING:
-    from engine.settings import Settings
+    from greenlight.core.settings import Settings
 
 
 @dataclass(frozen=True)

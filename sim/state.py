@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 from sim.faults import Faults
 from sim.filters import SymbolRules
 from sim.fut_state import FutState

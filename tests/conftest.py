@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from engine.db import connect_pool, migrate, start_embedded
+from greenlight.core.db import connect_pool, migrate, start_embedded
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"

@@ -21,13 +21,13 @@ from engine.backtest.progress import ProgressBar, wanted
 from engine.backtest.report import write_report
 from engine.backtest.run import Backtest, Result, Stream
 from engine.backtest.stats import equity_curve, summary
-from engine.candlefile import CandleArrays, CandleFileError, read_candles
-from engine.contracts import Market
 from engine.features import FeatureParams
 from engine.guards.news_calendar import CalendarError, read_calendar
 from engine.micro_stream import micro_smc_params
 from engine.retest.micro import micro_bos_flags
-from engine.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.candlefile import CandleArrays, CandleFileError, read_candles
+from greenlight.core.contracts import Market
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
 from sim.fut_setup import read_series
 
 

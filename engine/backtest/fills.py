@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 from sim.replay import candle_vertices
 
 F64 = npt.NDArray[np.float64]

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.backtest.run import Result, TradeLeg
-from engine.settings import Settings
+from greenlight.core.settings import Settings
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 
 from engine import store
-from engine.contracts import Bracket, Market, SignalRaw
 from engine.decision.bracket import BracketError, build_spot_bracket
 from engine.decision.commitment import uncommitted_equity
 from engine.decision.costs import Costs, cost_refusal
@@ -27,8 +26,9 @@ from engine.decision.exposure import exposure_refusal
 from engine.decision.futures import build_futures_bracket
 from engine.guards.hub import blocking
 from engine.guards.verdict import LABELS, Verdict, guard_line
-from engine.settings import Settings
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket, Market, SignalRaw
+from greenlight.core.settings import Settings
+from greenlight.core.symbols import SymbolRules
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,14 @@
 """Typed events of the SMC stage (``swings.v1``, ``smc_events.v1``, ``zones.v1``, defined in
-:mod:`engine.contracts`) built from the engine's event rows (:mod:`engine.smc.layout`)."""
+:mod:`greenlight.core.contracts`) built from the engine's event rows (:mod:`engine.smc.layout`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
 
-from engine.contracts import StructureEvent, SwingEvent, ZoneEvent
 from engine.smc import layout as L
 from engine.smc.tables import structure_kind
+from greenlight.core.contracts import StructureEvent, SwingEvent, ZoneEvent
 
 F64 = npt.NDArray[np.float64]
 

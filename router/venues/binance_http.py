@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from engine.symbols import SymbolRules, SymbolRulesError
+from greenlight.core.symbols import SymbolRules, SymbolRulesError
 from router.errors import (
     AuthError,
     NoChangeNeeded,

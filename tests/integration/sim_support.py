@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.candlefile import CandleArrays, read_candles
+from greenlight.core.candlefile import CandleArrays, read_candles
 from sim.server import SimConfig, SimServer
 
 DATA = Path(__file__).resolve().parents[2] / "data"

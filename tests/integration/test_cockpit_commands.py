@@ -21,8 +21,8 @@ from bot.commands.catalog import COMMANDS
 from bot.context import BotContext
 from bot.desk import Desk
 from engine import store
-from engine.contracts import SignalRaw
-from engine.settings import AccessUser, Settings
+from greenlight.core.contracts import SignalRaw
+from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import RecordingChannel, RecordingRouter
 from tests.fakes.decisions import make_decision
 from tests.fakes.market_tape import MarketTape

@@ -12,9 +12,9 @@ import asyncpg
 import numpy as np
 import pytest
 
-from engine.candlefile import read_candles
 from engine.service import Engine
-from engine.settings import (
+from greenlight.core.candlefile import read_candles
+from greenlight.core.settings import (
     MarketSettings,
     RiskSettings,
     Settings,

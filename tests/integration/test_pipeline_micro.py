@@ -13,16 +13,16 @@ import asyncpg
 import numpy as np
 import pytest
 
-from engine.candlefile import read_candles
-from engine.contracts import Candle, Market
 from engine.micro_stream import micro_smc_params
 from engine.pipeline import StreamProcessor
 from engine.retest.micro import micro_bos_flags
-from engine.settings import MarketSettings, RiskSettings, Settings, StrategySettings
 from engine.smc import layout as L
 from engine.smc.engine import run_smc_batch
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
+from greenlight.core.candlefile import read_candles
+from greenlight.core.contracts import Candle, Market
+from greenlight.core.settings import MarketSettings, RiskSettings, Settings, StrategySettings
 from sim.resample import resample
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA

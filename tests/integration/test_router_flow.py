@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import asyncpg
 import pytest
 
-from engine.contracts import Bracket
+from greenlight.core.contracts import Bracket
 from router import brackets, lifecycle
 from router.brackets import RouteRefused
 from router.core import Core

@@ -18,8 +18,8 @@ from typing import Any
 
 import asyncpg
 
-from engine.contracts import Bracket, BracketLeg, Market, Side
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket, BracketLeg, Market, Side
+from greenlight.core.symbols import SymbolRules
 from router.errors import DuplicateOrderError, OrderNotFoundError, UnknownOutcomeError, VenueError
 from router.venues.base import (
     TERMINAL_STATUSES,

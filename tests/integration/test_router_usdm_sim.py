@@ -17,8 +17,8 @@ import pytest
 import pytest_asyncio
 from yarl import URL
 
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-from engine.settings import (
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from greenlight.core.settings import (
     GuardSettings,
     MarketSettings,
     RouterSettings,

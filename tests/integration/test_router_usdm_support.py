@@ -17,8 +17,8 @@ from typing import Any
 
 import asyncpg
 
-from engine.contracts import Bracket, BracketLeg, Market, Side
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket, BracketLeg, Market, Side
+from greenlight.core.symbols import SymbolRules
 from router.errors import (
     DuplicateOrderError,
     NoChangeNeeded,

@@ -12,7 +12,7 @@ import aiohttp
 import pandas as pd
 import pytest_asyncio
 
-from engine.candlefile import read_candles
+from greenlight.core.candlefile import read_candles
 from sim.clock import shifted
 from sim.payloads import fmt
 from sim.server import SimAccount, SimConfig, SimServer

@@ -14,8 +14,14 @@ from engine.analysis_stream import (
     AnalysisStep,
     StreamAnalysis,
 )
-from engine.candlefile import CandleArrays, read_candles
-from engine.contracts import (
+from engine.features import FeatureEngine, FeatureParams, compute_batch
+from engine.regime import kernel as RK
+from engine.regime.classifier import RegimeParams, run_regime_batch
+from engine.retest import kernel as TK
+from engine.retest.analyzer import RetestParams, run_retest_batch
+from engine.smc.engine import SmcParams, run_smc_batch
+from greenlight.core.candlefile import CandleArrays, read_candles
+from greenlight.core.contracts import (
     RegimeEvent,
     StructureEvent,
     SwingEvent,
@@ -23,13 +29,7 @@ from engine.contracts import (
     dump_event,
     parse_event,
 )
-from engine.features import FeatureEngine, FeatureParams, compute_batch
-from engine.regime import kernel as RK
-from engine.regime.classifier import RegimeParams, run_regime_batch
-from engine.retest import kernel as TK
-from engine.retest.analyzer import RetestParams, run_retest_batch
-from engine.settings import Settings, SettingsError, load_settings
-from engine.smc.engine import SmcParams, run_smc_batch
+from greenlight.core.settings import Settings, SettingsError, load_settings
 from tests.candle_rows import candle_at
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,9 +4,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from engine.contracts import SignalRaw
 from engine.decision.bracket import BracketError, build_spot_bracket, split_ladder
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import SignalRaw
+from greenlight.core.symbols import SymbolRules
 
 INFO = {
     "symbols": [
@@ -94,7 +94,7 @@ def test_ladder_merges_rungs_below_min_notional() -> None:
 
 
 def test_unknown_symbol() -> None:
-    from engine.symbols import SymbolRulesError
+    from greenlight.core.symbols import SymbolRulesError
 
     with pytest.raises(SymbolRulesError, match="unknown symbol 'ETHUSDT'"):
         SymbolRules.from_exchange_info(INFO, "ETHUSDT")

@@ -11,9 +11,9 @@ import pytest
 import talib
 from numpy.lib.stride_tricks import sliding_window_view
 
-from engine.candlefile import CandleArrays, read_candles
 from engine.features import FeatureParams, compute_batch
-from engine.settings import StrategySettings
+from greenlight.core.candlefile import CandleArrays, read_candles
+from greenlight.core.settings import StrategySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 FILE_15M = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from engine.contracts import Market, Side, SignalRaw
 from engine.decision.bracket import BracketError
 from engine.decision.futures import MARGIN_FRACTION, build_futures_bracket, leverage_for
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Market, Side, SignalRaw
+from greenlight.core.symbols import SymbolRules
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "XRPUSDT-perp-5m-futures.csv"
 

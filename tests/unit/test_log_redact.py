@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.log_redact import REDACTED, RedactSecrets, install_redaction
-from engine.secrets import Secret
-from engine.settings import Settings
 from greenlight import cli
+from greenlight.core.log_redact import REDACTED, RedactSecrets, install_redaction
+from greenlight.core.secrets import Secret
+from greenlight.core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "123456789:AAH-telegram-bot-token_xyz"
@@ -82,8 +82,8 @@ def test_a_started_process_redacts_third_party_logs() -> None:
     code = (
         "import logging, sys\n"
         "from greenlight import cli\n"
-        "from engine.settings import load_settings\n"
-        "from engine.secrets import load_secrets\n"
+        "from greenlight.core.settings import load_settings\n"
+        "from greenlight.core.secrets import load_secrets\n"
         "cli._setup_logging(load_settings(), load_secrets())\n"
         "logging.getLogger('telegram.ext.Updater').error("
         "'Error while getting Updates: https://api.telegram.org/bot%s/getUpdates', sys.argv[1])\n"
@@ -92,7 +92,7 @@ def test_a_started_process_redacts_third_party_logs() -> None:
         [sys.executable, "-c", code, TOKEN], cwd=REPO, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    line = json.loads(done.stderr.strip().splitlines()[-1])  # structlog JSON (engine.logs)
+    line = json.loads(done.stderr.strip().splitlines()[-1])  # structlog JSON (greenlight.core.logs)
     assert line["logger"] == "telegram.ext.Updater"
     assert line["event"].startswith("Error while getting Updates")
     assert TOKEN not in done.stderr and "bot<redacted>/getUpdates" in done.stderr

@@ -10,8 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.candlefile import CandleArrays, read_candles
-from engine.contracts import SignalRaw, parse_event
 from engine.features import compute_batch
 from engine.retest import kernel as K
 from engine.retest.analyzer import (
@@ -24,6 +22,8 @@ from engine.retest.analyzer import (
 from engine.retest.micro import micro_bos_flags
 from engine.smc import layout as L
 from engine.smc.engine import SmcEngine, SmcParams, run_smc_batch
+from greenlight.core.candlefile import CandleArrays, read_candles
+from greenlight.core.contracts import SignalRaw, parse_event
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = RetestParams()

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.contracts import Bracket, BracketLeg, Market, Side
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket, BracketLeg, Market, Side
+from greenlight.core.symbols import SymbolRules
 from router.brackets import plan_entry
 from router.ladder import ProtectionError, split_rungs
 

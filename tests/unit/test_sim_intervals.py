@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.candlefile import read_candles
+from greenlight.core.candlefile import read_candles
 from sim.intervals import Aggregator, plan_intervals, scaled_pacing
 from sim.replay import KlineUpdate, Replay
 from tests.integration.sim_support import pandas_15m

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.candlefile import read_candles
+from greenlight.core.candlefile import read_candles
 from sim.errors import SimError
 from sim.filters import check_lot, check_notional, check_price, rules_for
 from sim.matching import Exchange

@@ -7,8 +7,6 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 
-from engine.candlefile import read_candles
-from engine.contracts import dump_event
 from engine.features import compute_batch
 from engine.regime.classifier import RegimeParams, run_regime_batch
 from engine.regime.events import RegimeEvent, regime_events, save_regimes
@@ -16,6 +14,8 @@ from engine.smc import layout as L
 from engine.smc.engine import SmcParams, run_smc_batch
 from engine.smc.events import StructureEvent, SwingEvent, ZoneEvent, to_events
 from engine.smc.store import save_smc_events
+from greenlight.core.candlefile import read_candles
+from greenlight.core.contracts import dump_event
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = ("sim", "BTCUSDT", "15m")

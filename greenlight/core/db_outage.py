@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from engine.db import DatabaseError
+from greenlight.core.db import DatabaseError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def db_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database cannot be reached right now (down, restarting, the
     connection cut) rather than that the statement is wrong: worth waiting out and retrying.
 
-    A :class:`engine.db.DatabaseError` is judged by its cause."""
+    A :class:`greenlight.core.db.DatabaseError` is judged by its cause."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, _UNAVAILABLE):

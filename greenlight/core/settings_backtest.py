@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from engine.settings_base import Section
+from greenlight.core.settings_base import Section
 
 
 class BacktestSettings(Section):

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
-from engine.secrets import Secret
+from greenlight.core.secrets import Secret
 
 REDACTED = "<redacted>"
 _MIN_LEN = 4  # shorter values would shred ordinary text; no real credential is that short

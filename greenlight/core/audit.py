@@ -5,7 +5,7 @@ Each row's ``hash`` is ``sha256(prev_hash|actor|action|decision_id|detail|at)`` 
 hash (``genesis`` for the first). :func:`verify_chain` recomputes every hash in id order, so
 a changed row, a row removed from the middle or the start, or a forged ``prev_hash`` names
 the first bad row. A cut tail (the newest rows deleted) leaves a valid chain behind, so it is
-caught against anchors kept outside the database (:mod:`engine.audit_anchor`).
+caught against anchors kept outside the database (:mod:`greenlight.core.audit_anchor`).
 
 The text forms of ``decision_id``, ``detail`` (jsonb) and ``at`` are rendered by the server,
 exactly as ``audit_append`` rendered them when it computed the hash.

@@ -20,8 +20,8 @@ from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from engine.settings import Settings
-from engine.startup import bind_problem
+from greenlight.core.settings import Settings
+from greenlight.core.startup import bind_problem
 
 log = logging.getLogger(__name__)
 Process = Literal["engine", "bot", "router", "sim"]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.ops_http import OpsServer
+    from greenlight.core.ops_http import OpsServer
 
 
 def run_until_signalled(
@@ -24,7 +24,7 @@ def run_until_signalled(
     """
 
     async def runner() -> None:
-        from engine.ops_http import with_ops
+        from greenlight.core.ops_http import with_ops
 
         await with_ops(ops, supervised())
 

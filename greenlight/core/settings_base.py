@@ -1,5 +1,5 @@
 """The base of every settings section: frozen, unknown keys rejected (shared by
-:mod:`engine.settings` and the section modules it assembles)."""
+:mod:`greenlight.core.settings` and the section modules it assembles)."""
 
 from __future__ import annotations
 

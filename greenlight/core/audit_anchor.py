@@ -5,7 +5,7 @@ embedded server's data directory, or ``audit.anchor_file``): the database name, 
 first row and its newest row (id and hash), when, by which process and why. The long-running
 processes write one daily and at shutdown; ``greenlight audit anchor`` writes one on demand.
 Deleting the newest audit rows leaves a valid but shorter chain; the anchors remember how
-long it was (:func:`engine.audit.verify_chain`).
+long it was (:func:`greenlight.core.audit.verify_chain`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import asyncpg
 
-from engine.audit import Anchor, ChainLink
-from engine.db import default_data_dir
-from engine.settings import Settings
+from greenlight.core.audit import Anchor, ChainLink
+from greenlight.core.db import default_data_dir
+from greenlight.core.settings import Settings
 
 ANCHOR_FILE_NAME = "audit-anchors.jsonl"
 _ENDS_SQL = """

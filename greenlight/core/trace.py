@@ -6,7 +6,7 @@ the candle, PostgreSQL when the decision row is inserted (a trigger fills
 ``decisions.trace_id`` the same way, migration 0006), the bot and the router from the
 decision row when a NOTIFY names it. Between bot and router it also travels in the
 ``X-Greenlight-Trace`` HTTP header. While bound (:func:`bind_trace`, :func:`traced`), every
-log line carries it (structlog contextvars, see :mod:`engine.logs`).
+log line carries it (structlog contextvars, see :mod:`greenlight.core.logs`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import asyncpg
 
-from engine.settings import REPO_ROOT, Settings
+from greenlight.core.settings import REPO_ROOT, Settings
 
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")

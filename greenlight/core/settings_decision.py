@@ -1,7 +1,7 @@
 """Settings sections of the decision stage: the guards (``[news]``, ``[funding]``,
 ``[volatility]``), the product's rule (``[fusion]``) and the agent plugins (``[agents]``).
 
-Assembled into :class:`engine.settings.Settings`; every error names its key path there.
+Assembled into :class:`greenlight.core.settings.Settings`; every error names its key path there.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from engine.settings_base import Section
+from greenlight.core.settings_base import Section
 
 Severity = Literal["HIGH", "MED", "LOW"]
 

@@ -82,7 +82,9 @@ async def retry_with_backoff(
             if attempts and attempt >= attempts:
                 raise
             reason = str(exc) or type(exc).__name__
-            from engine.ops_http import mark_not_ready  # here: ops_http imports this module
+            from greenlight.core.ops_http import (
+                mark_not_ready,  # here: ops_http imports this module
+            )
 
             mark_not_ready(f"waiting for {what}: {reason}")
             log.warning(

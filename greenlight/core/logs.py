@@ -9,7 +9,7 @@ loggers — goes through one :class:`structlog.stdlib.ProcessorFormatter`:
   which ``greenlight trace`` reads.
 
 Chat never shares a stream with logs: the console channel writes to stdout, logs go to
-stderr and the files. The secrets filter (:mod:`engine.log_redact`) sits on every handler,
+stderr and the files. The secrets filter (:mod:`greenlight.core.log_redact`) sits on every handler,
 and the rendered line is redacted once more, so a secret in a structlog field is caught too.
 """
 
@@ -25,9 +25,9 @@ from typing import Any
 
 import structlog
 
-from engine.log_redact import RedactSecrets, install_redaction
-from engine.secrets import Secret
-from engine.settings import REPO_ROOT, Settings
+from greenlight.core.log_redact import RedactSecrets, install_redaction
+from greenlight.core.secrets import Secret
+from greenlight.core.settings import REPO_ROOT, Settings
 
 FILE_PROCESSES = ("engine", "router", "bot", "sim")
 _MAX_BYTES = 20 * 1024 * 1024

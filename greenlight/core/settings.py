@@ -1,7 +1,7 @@
 """Typed, frozen settings: ``settings.toml`` + ``GREENLIGHT_*`` environment overrides.
 
 Secrets never live here: they come from the environment or a 0600 secrets file
-(see :mod:`engine.secrets`). Any problem is reported with the exact key path.
+(see :mod:`greenlight.core.secrets`). Any problem is reported with the exact key path.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.modes import PAPER_VENUE_NOT_READY, Mode, mode_mismatch, url_mismatch
-from engine.secrets import SECRET_NAMES
-from engine.settings_backtest import BacktestSettings
-from engine.settings_base import Section
-from engine.settings_decision import AgentsSettings as AgentsSettings
-from engine.settings_decision import FundingSettings as FundingSettings
-from engine.settings_decision import FusionSettings as FusionSettings
-from engine.settings_decision import NewsSettings as NewsSettings
-from engine.settings_decision import VolatilitySettings as VolatilitySettings
+from greenlight.core.modes import PAPER_VENUE_NOT_READY, Mode, mode_mismatch, url_mismatch
+from greenlight.core.secrets import SECRET_NAMES
+from greenlight.core.settings_backtest import BacktestSettings
+from greenlight.core.settings_base import Section
+from greenlight.core.settings_decision import AgentsSettings as AgentsSettings
+from greenlight.core.settings_decision import FundingSettings as FundingSettings
+from greenlight.core.settings_decision import FusionSettings as FusionSettings
+from greenlight.core.settings_decision import NewsSettings as NewsSettings
+from greenlight.core.settings_decision import VolatilitySettings as VolatilitySettings
 
 TIMEFRAMES_MS: dict[str, int] = {
     "1m": 60_000,
@@ -40,7 +40,7 @@ TIMEFRAMES_MS: dict[str, int] = {
     "1d": 86_400_000,
 }
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class SettingsError(ValueError):

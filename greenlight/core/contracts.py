@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from greenlight.lifecycle import TERMINAL, State
+from greenlight.core.lifecycle import TERMINAL, State
 
 
 class Contract(BaseModel):
@@ -33,7 +33,7 @@ class Market(StrEnum):
     USDM = "usdm"
 
 
-DecisionState = State  # the lifecycle's states (greenlight/lifecycle.py owns the table)
+DecisionState = State  # the lifecycle's states (greenlight/core/lifecycle.py owns the table)
 TERMINAL_STATES = TERMINAL
 
 
