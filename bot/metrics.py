@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
 
-from engine.metrics import LATENCY_BUCKETS
+from greenlight.core.metrics import LATENCY_BUCKETS
 
 T = TypeVar("T")
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
-from engine.metrics import GUARD_VERDICTS, LATENCY_BUCKETS, Reading, declare, watch
+from greenlight.core.metrics import GUARD_VERDICTS, LATENCY_BUCKETS, Reading, declare, watch
 
 if TYPE_CHECKING:
     from router.errors import VenueError

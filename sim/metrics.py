@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from engine.metrics import Reading, declare, watch
+from greenlight.core.metrics import Reading, declare, watch
 from sim.admin import status_of
 
 if TYPE_CHECKING:
