@@ -22,9 +22,9 @@ from bot.access import AccessList
 from bot.channel import Button, Channel, Confirmation, Reply, SentMessage
 from bot.metrics import CHART_RENDER, CHAT_DELIVERY, CHAT_FAILURES, confirmation_delivered, timed
 from bot.render import confirmation_text, outcome_text
-from engine.store import audit
 from greenlight.core.contracts import Bracket
 from greenlight.core.settings import Settings
+from greenlight.core.store import audit
 
 log = logging.getLogger(__name__)
 

@@ -38,6 +38,7 @@ from engine.guards.verdict import Verdict
 from engine.regime.events import save_regimes
 from engine.smc.store import write_smc_rows
 from engine.sub_pipeline import SubStreamProcessor
+from greenlight.core import store as core_store
 from greenlight.core.contracts import Bracket, Candle, Market, SignalRaw
 from greenlight.core.settings import TIMEFRAMES_MS, Settings
 from greenlight.core.symbols import SymbolRules
@@ -219,8 +220,8 @@ class StreamProcessor:
     async def _quarantined(self, conn: asyncpg.Connection, name: str, why: str, c: Candle) -> None:
         """An agent raised: audit it and tell every chat (it stays off until a restart)."""
         detail = {"agent": name, "error": why, "symbol": c.symbol, "open_time": c.open_time}
-        await store.audit(conn, "engine", "agent.quarantined", None, detail)
+        await core_store.audit(conn, "engine", "agent.quarantined", None, detail)
         tail = " No decisions until the engine restarts." if name == self.agent else ""
-        await store.alert(
+        await core_store.alert(
             conn, "error", f"🧯 Agent {name} quarantined after an error on {c.symbol}: {why}.{tail}"
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from engine import store as engine_store
+from greenlight.core import store as core_store
 from greenlight.core.contracts import Bracket, Market
 from router.bracket_checks import refusal
 from router.core import Core
@@ -36,7 +36,7 @@ async def account_equity(core: Core, market: str) -> Decimal | None:
     balance of the quote asset read now. ``None`` when neither is known.
     """
     async with core.pool.acquire() as conn:
-        published = await engine_store.equity_quote(conn, market)
+        published = await core_store.equity_quote(conn, market)
     if published is not None:
         return published
     if market == Market.USDM.value:

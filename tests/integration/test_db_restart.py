@@ -24,7 +24,6 @@ import pytest_asyncio
 
 from bot.service import serve_bot
 from engine.pipeline import StreamProcessor
-from engine.store import EQUITY_KEYS
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
 from greenlight.core.candlefile import read_candles
@@ -41,6 +40,7 @@ from greenlight.core.settings import (
     VenueSettings,
 )
 from greenlight.core.settings_decision import VolatilitySettings
+from greenlight.core.store import EQUITY_KEYS
 from router import store as router_store
 from router.client import RouterClient, RouterError
 from router.config import venue_config
