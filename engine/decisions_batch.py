@@ -25,6 +25,7 @@ from engine.agents.registry import AgentSet, StreamAgents, by_name
 from engine.decision.bracket import BracketError
 from engine.decision.costs import cost_refusal
 from engine.decision.decide import Decider
+from engine.events import Candle
 from engine.features import FeatureEngine, FeatureParams
 from engine.guards import vol as V
 from engine.guards.funding import NOT_APPLICABLE
@@ -39,7 +40,7 @@ from engine.retest.analyzer import RetestParams, run_retest_batch
 from engine.smc import layout as L
 from engine.smc.engine import SmcParams, run_smc_batch
 from greenlight.core.candlefile import CandleArrays
-from greenlight.core.contracts import Candle, Market, SignalRaw
+from greenlight.core.contracts import Market, SignalRaw
 from greenlight.core.settings import TIMEFRAMES_MS, Settings
 from greenlight.core.symbols import SymbolRules
 

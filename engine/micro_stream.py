@@ -22,9 +22,9 @@ from engine.analysis_stream import (
     read_state_head,
     unpack_arrays,
 )
+from engine.events import Candle
 from engine.smc import layout as L
 from engine.smc.engine import SmcEngine, SmcParams, SmcState
-from greenlight.core.contracts import Candle
 from greenlight.core.settings import Settings
 
 F64 = npt.NDArray[np.float64]

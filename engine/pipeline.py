@@ -30,6 +30,7 @@ from engine.agents.base import BarContext
 from engine.agents.registry import AgentSet, StreamAgents, by_name, load_agents
 from engine.analysis_stream import AnalysisParams, AnalysisStateError, StreamAnalysis
 from engine.decision.decide import Decider
+from engine.events import Candle
 from engine.features import FeatureEngine, FeatureParams
 from engine.guards import vol as V
 from engine.guards.hub import GuardHub, StreamGuards
@@ -39,7 +40,7 @@ from engine.regime.events import save_regimes
 from engine.smc.store import write_smc_rows
 from engine.sub_pipeline import SubStreamProcessor
 from greenlight.core import store as core_store
-from greenlight.core.contracts import Bracket, Candle, Market, SignalRaw
+from greenlight.core.contracts import Bracket, Market, SignalRaw
 from greenlight.core.settings import TIMEFRAMES_MS, Settings
 from greenlight.core.symbols import SymbolRules
 

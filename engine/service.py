@@ -13,6 +13,7 @@ import aiohttp
 import asyncpg
 
 from engine.agents.registry import AgentError, load_agents
+from engine.events import Candle
 from engine.features import FeatureParams
 from engine.guards.hub import GuardHub
 from engine.guards.jobs import (
@@ -30,7 +31,7 @@ from engine.metrics import watch_engine
 from engine.pipeline import StreamProcessor
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
-from greenlight.core.contracts import Candle, Market
+from greenlight.core.contracts import Market
 from greenlight.core.db import connect_pool, database_url, migrate
 from greenlight.core.db_outage import Backoff, retry_while_unavailable
 from greenlight.core.ops_http import OpsServer, mark_ready

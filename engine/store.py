@@ -9,7 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from greenlight.core.contracts import Bracket, Candle, SignalRaw
+from engine.events import Candle
+from greenlight.core.contracts import Bracket, SignalRaw
 from greenlight.core.lifecycle import INITIAL, LIVE
 from greenlight.core.store import audit, equity_quote
 

@@ -14,10 +14,10 @@ import asyncpg
 
 from engine import store
 from engine.analysis_stream import AnalysisStateError
+from engine.events import Candle
 from engine.micro_stream import MicroStream, micro_smc_params
 from engine.smc.engine import BadCandleError
 from engine.smc.store import write_smc_rows
-from greenlight.core.contracts import Candle
 from greenlight.core.settings import TIMEFRAMES_MS, Settings
 
 log = logging.getLogger(__name__)

@@ -22,10 +22,10 @@ from typing import TypeVar
 
 import asyncpg
 
+from engine.events import Candle
 from engine.metrics import observe_outcome, observe_queue_lag
 from engine.pipeline import Outcome, StreamProcessor
 from engine.sub_pipeline import SubStreamProcessor
-from greenlight.core.contracts import Candle
 from greenlight.core.db_outage import Backoff, retry_while_unavailable
 from greenlight.core.trace import bind_trace, trace_id_for
 

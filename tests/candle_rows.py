@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from engine.events import Candle
 from greenlight.core.candlefile import CandleArrays
-from greenlight.core.contracts import Candle
 
 
 def candle_at(c: CandleArrays, i: int, venue: str, symbol: str, tf: str, tf_ms: int) -> Candle:

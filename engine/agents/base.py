@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from greenlight.core.contracts import Candle, SignalRaw
+from engine.events import Candle
+from greenlight.core.contracts import SignalRaw
 
 if TYPE_CHECKING:
     from greenlight.core.settings import Settings

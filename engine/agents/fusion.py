@@ -16,8 +16,9 @@ import numpy as np
 
 from engine.agents import fusion_kernel as K
 from engine.agents.base import AgentState, BarContext
+from engine.events import Candle
 from engine.retest import kernel as RK
-from greenlight.core.contracts import Candle, SignalRaw
+from greenlight.core.contracts import SignalRaw
 from greenlight.core.settings_decision import FusionSettings
 
 if TYPE_CHECKING:

@@ -28,7 +28,8 @@ import orjson
 
 from engine.agents.base import STAGES, AgentState, BarContext, Bot, PluginFactory
 from engine.analysis_stream import AnalysisStateError, pack_arrays, unpack_arrays
-from greenlight.core.contracts import Candle, SignalRaw
+from engine.events import Candle
+from greenlight.core.contracts import SignalRaw
 
 if TYPE_CHECKING:
     from greenlight.core.settings import Settings

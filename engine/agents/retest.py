@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from engine.agents.base import AgentState, BarContext
+from engine.events import Candle
 from engine.retest import kernel as K
 from engine.retest.analyzer import RetestParams, to_signal
-from greenlight.core.contracts import Candle, SignalRaw
+from greenlight.core.contracts import SignalRaw
 
 if TYPE_CHECKING:
     from greenlight.core.settings import Settings

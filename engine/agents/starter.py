@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from engine.agents.base import AgentState, BarContext
-from greenlight.core.contracts import Candle, SignalRaw
+from engine.events import Candle
+from greenlight.core.contracts import SignalRaw
 from greenlight.core.settings import StrategySettings
 
 if TYPE_CHECKING:

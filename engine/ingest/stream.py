@@ -24,9 +24,9 @@ from typing import Any
 import orjson
 import websockets
 
+from engine.events import Candle
 from engine.ingest.rest import MarketDataError, MarketRest
 from engine.metrics import BACKFILL_SECONDS
-from greenlight.core.contracts import Candle
 from greenlight.core.settings import TIMEFRAMES_MS
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
+from engine.events import RegimeEvent
 from engine.regime import kernel as K
 from engine.regime.classifier import regime_changes
-from greenlight.core.contracts import RegimeEvent
 
 __all__ = ["RegimeEvent", "regime_events", "save_regimes"]
 

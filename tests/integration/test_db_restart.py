@@ -23,11 +23,12 @@ import pytest
 import pytest_asyncio
 
 from bot.service import serve_bot
+from engine.events import Candle
 from engine.pipeline import StreamProcessor
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
 from greenlight.core.candlefile import read_candles
-from greenlight.core.contracts import Candle, Market
+from greenlight.core.contracts import Market
 from greenlight.core.db_outage import ResilientListener
 from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
 from greenlight.core.settings import (

@@ -13,6 +13,7 @@ import numpy as np
 from bot import queries
 from bot.render import confirmation_text
 from bot.snapshot import DecisionCharts, structure_overlays
+from engine.events import Candle
 from engine.features import compute_batch
 from engine.pipeline import StreamProcessor
 from engine.regime import kernel as RK
@@ -20,7 +21,7 @@ from engine.regime.classifier import RegimeParams, regime_changes, run_regime_ba
 from engine.smc.engine import SmcParams, run_smc_batch
 from engine.smc.tables import swings_table, zones_table
 from greenlight.core.candlefile import CandleArrays, read_candles
-from greenlight.core.contracts import Bracket, Candle
+from greenlight.core.contracts import Bracket
 from greenlight.core.settings import (
     RegimeSettings,
     RiskSettings,

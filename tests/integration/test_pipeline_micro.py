@@ -13,6 +13,7 @@ import asyncpg
 import numpy as np
 import pytest
 
+from engine.events import Candle
 from engine.micro_stream import micro_smc_params
 from engine.pipeline import StreamProcessor
 from engine.retest.micro import micro_bos_flags
@@ -21,7 +22,7 @@ from engine.smc.engine import run_smc_batch
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
 from greenlight.core.candlefile import read_candles
-from greenlight.core.contracts import Candle, Market
+from greenlight.core.contracts import Market
 from greenlight.core.settings import MarketSettings, RiskSettings, Settings, StrategySettings
 from sim.resample import resample
 from tests.candle_rows import candle_rows

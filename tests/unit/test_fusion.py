@@ -11,9 +11,9 @@ import pytest
 from engine.agents import fusion_kernel as K
 from engine.agents.base import BarContext
 from engine.agents.fusion import FusionAgent
+from engine.events import Candle
 from engine.retest import kernel as RK
 from engine.smc import layout as L
-from greenlight.core.contracts import Candle
 from greenlight.core.settings_decision import FusionSettings
 
 TF = 900_000

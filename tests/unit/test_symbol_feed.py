@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from engine.events import Candle
 from engine.pipeline import Outcome
 from engine.symbol_feed import SymbolFeed
-from greenlight.core.contracts import Candle
 from tests.helpers import eventually
 
 
