@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 
 from engine.events import Candle
-from greenlight.core.contracts import Bracket, SignalRaw
+from greenlight.core.contracts import Bracket, NotifyChannel, SignalRaw
 from greenlight.core.lifecycle import INITIAL, LIVE
-from greenlight.core.store import audit, equity_quote
+from greenlight.core.store import audit, equity_quote, notify
 
 OPEN_STATES = tuple(s.value for s in LIVE)  # pending, approved, routed or open
 INDICATOR_COLUMNS = (
@@ -290,6 +290,6 @@ async def insert_decision(
         guards,
     )
     if did is not None:
-        await conn.execute("SELECT pg_notify('gl_decisions', $1)", str(did))
+        await notify(conn, NotifyChannel.DECISIONS, did)
         await audit(conn, "engine", "decision.created", did, {"signal_id": signal_id})
     return did

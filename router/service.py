@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from greenlight.core.contracts import NotifyChannel, notified_id
 from greenlight.core.db import DatabaseError, connect_pool, database_url
 from greenlight.core.db_outage import Backoff, ResilientListener, retry_while_unavailable
 from greenlight.core.ops_http import OpsServer, mark_ready
@@ -370,13 +371,16 @@ async def _listen(db_url: str, service: RouterService) -> ResilientListener:
     """LISTEN gl_approved; after a database restart it listens again and catches up."""
 
     def on_notify(_c: Any, _pid: int, _channel: str, payload: str) -> None:
-        if payload.strip().isdigit():
-            service.spawn(service.route_quietly(int(payload)))
+        decision_id = notified_id(payload)
+        if decision_id is not None:
+            service.spawn(service.route_quietly(decision_id))
 
     def on_reconnect() -> None:
         service.spawn(service.catch_up())
 
-    listener = ResilientListener(db_url, ("gl_approved",), on_notify, on_reconnect, "router")
+    listener = ResilientListener(
+        db_url, (NotifyChannel.APPROVED,), on_notify, on_reconnect, "router"
+    )
     await listener.start()
     service.spawn(listener.run())
     return listener

@@ -14,7 +14,9 @@ from typing import Any
 
 import asyncpg
 
+from greenlight.core.contracts import NotifyChannel
 from greenlight.core.lifecycle import Event, State, advance
+from greenlight.core.store import notify
 
 ACTOR = "router"
 # Order statuses ordered by progress; an update never moves an order backwards.
@@ -55,7 +57,7 @@ async def alert(conn: asyncpg.Connection, kind: str, text: str, decision_id: int
         text,
         decision_id,
     )
-    await conn.execute("SELECT pg_notify('gl_alerts', $1)", str(alert_id))
+    await notify(conn, NotifyChannel.ALERTS, alert_id)
     return alert_id
 
 

@@ -3,6 +3,10 @@
 - A decision's ``bracket`` and ``signal`` columns: the engine writes them, the bot shows them
   and the router routes the bracket (:class:`Bracket`, :class:`SignalRaw`; a decision agent
   plugin returns a :class:`SignalRaw`).
+- PostgreSQL ``NOTIFY`` between the processes (:class:`NotifyChannel`): the payload names the row
+  to read (:func:`notified_id`).
+- The router's HTTP API, called by the bot (:class:`RouteRequest`, :class:`KillRequest`,
+  :class:`ResumeRequest`).
 
 The engine's own events (candles, regime changes) are in :mod:`engine.events`.
 """
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,3 +87,38 @@ class Bracket(Contract):
     equity_quote: Decimal
     leverage: int = 1
     cost_quote: Decimal = Decimal(0)  # the fees and slippage part of risk_quote
+
+
+class NotifyChannel(StrEnum):
+    """The ``NOTIFY`` channels between the processes. Each payload is the id (as text) of
+    the row to read, except on ``gl_candles`` (``"venue symbol tf"``, from a trigger)."""
+
+    DECISIONS = "gl_decisions"  # a PENDING decision was written (engine → bot)
+    APPROVED = "gl_approved"  # a decision was approved (bot → router)
+    ALERTS = "gl_alerts"  # an alert was queued (engine, router, bot → bot)
+    CANDLES = "gl_candles"  # a candle was stored (database trigger → bot)
+
+
+def notified_id(payload: str) -> int | None:
+    """The row id a ``NOTIFY`` payload names (``None`` when it names none)."""
+    text = payload.strip()
+    return int(text) if text.isdigit() else None
+
+
+class RouteRequest(TypedDict):
+    """``POST /v1/brackets``: route an APPROVED decision."""
+
+    decision_id: int
+
+
+class KillRequest(TypedDict):
+    """``POST /v1/kill``: halt trading (and close positions when ``flatten``)."""
+
+    flatten: NotRequired[bool]
+    by: str
+
+
+class ResumeRequest(TypedDict):
+    """``POST /v1/resume``: trade again."""
+
+    by: str

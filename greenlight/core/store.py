@@ -1,5 +1,6 @@
 """The shared rows every process reads or writes (asyncpg, one function per statement): the
-hash-chained audit log, the chat alerts queue, and the equity the router publishes.
+hash-chained audit log, the chat alerts queue, the equity the router publishes, and the
+``NOTIFY`` that tells another process which row to read.
 
 The engine, the bot and the router each keep their own reads and writes beside their code
 (``engine/store.py``, ``bot/queries.py``, ``router/store.py``); what is here is used by more
@@ -12,6 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+
+from greenlight.core.contracts import NotifyChannel
 
 EQUITY_KEYS = {"spot": "equity_quote", "usdm": "equity_quote_usdm"}
 
@@ -32,8 +35,13 @@ async def alert(conn: asyncpg.Connection, kind: str, text: str) -> int:
     alert_id: int = await conn.fetchval(
         "INSERT INTO alerts (kind, text) VALUES ($1, $2) RETURNING id", kind, text
     )
-    await conn.execute("SELECT pg_notify('gl_alerts', $1)", str(alert_id))
+    await notify(conn, NotifyChannel.ALERTS, alert_id)
     return alert_id
+
+
+async def notify(conn: asyncpg.Connection, channel: NotifyChannel, row_id: int) -> None:
+    """``NOTIFY channel`` naming the row ``row_id`` (sent when the transaction commits)."""
+    await conn.execute("SELECT pg_notify($1, $2)", channel.value, str(row_id))
 
 
 async def equity_quote(conn: asyncpg.Connection, market: str = "spot") -> Decimal | None:
