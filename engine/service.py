@@ -36,9 +36,10 @@ from greenlight.core.db import connect_pool, database_url, migrate
 from greenlight.core.db_outage import Backoff, retry_while_unavailable
 from greenlight.core.ops_http import OpsServer, mark_ready
 from greenlight.core.runtime import run_until_signalled
-from greenlight.core.settings import TIMEFRAMES_MS, Settings, venue_endpoints
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
 from greenlight.core.startup import retry_with_backoff
 from greenlight.core.symbols import SymbolRules, SymbolRulesError
+from greenlight.core.venue_urls import venue_endpoints
 
 log = logging.getLogger(__name__)
 SUB_WARMUP_MAX = 1000  # sub candles fetched for a cold start (one REST page)

@@ -13,7 +13,8 @@ from typing import Any
 import aiohttp
 
 from greenlight.core.db import DatabaseError, connect, database_url, where
-from greenlight.core.settings import Settings, venue_endpoints
+from greenlight.core.settings import Settings
+from greenlight.core.venue_urls import venue_endpoints
 
 PROCESSES = ("sim", "router", "engine", "bot")
 

@@ -13,8 +13,9 @@ from types import FrameType
 
 from greenlight.core.db import database_url, migrate
 from greenlight.core.modes import mode_headline
-from greenlight.core.settings import Settings, venue_endpoints
+from greenlight.core.settings import Settings
 from greenlight.core.startup import StartupError, port_problem
+from greenlight.core.venue_urls import venue_endpoints
 from greenlight.procs import ProcessGroup, child_env, router_token, wait_port
 
 
