@@ -28,7 +28,7 @@ from engine.retest.micro import micro_bos_flags
 from greenlight.core.candlefile import CandleArrays, CandleFileError, read_candles
 from greenlight.core.contracts import Market
 from greenlight.core.settings import TIMEFRAMES_MS, Settings
-from sim.fut_setup import read_series
+from sim.usdm.setup import read_series
 
 
 def _symbol(path: Path) -> str:

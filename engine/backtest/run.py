@@ -30,7 +30,7 @@ from greenlight.core.candlefile import CandleArrays
 from greenlight.core.contracts import Bracket, Market
 from greenlight.core.settings import TIMEFRAMES_MS, Settings
 from greenlight.core.symbols import SymbolRules
-from sim.fut_account import FutAccount
+from sim.usdm.account import FutAccount
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]

@@ -47,8 +47,8 @@ from router.client import RouterClient, RouterError
 from router.config import venue_config
 from router.errors import OrderNotFoundError
 from router.venues.binance_spot import BinanceSpot
-from sim.clock import shifted
-from sim.resample import resample
+from sim.replay.clock import shifted
+from sim.replay.resample import resample
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.conftest import DATA, free_port
 from tests.fakes.chat import RecordingChannel

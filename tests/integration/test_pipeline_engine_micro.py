@@ -21,8 +21,8 @@ from greenlight.core.settings import (
     SimSettings,
     StrategySettings,
 )
-from sim.clock import shifted
-from sim.resample import resample
+from sim.replay.clock import shifted
+from sim.replay.resample import resample
 from sim.server import SimConfig, SimServer
 from tests.conftest import DATA
 from tests.helpers import eventually

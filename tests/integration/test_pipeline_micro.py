@@ -24,7 +24,7 @@ from engine.symbol_feed import SymbolFeed
 from greenlight.core.candlefile import read_candles
 from greenlight.core.contracts import Market
 from greenlight.core.settings import MarketSettings, RiskSettings, Settings, StrategySettings
-from sim.resample import resample
+from sim.replay.resample import resample
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
 from tests.helpers import eventually
