@@ -12,7 +12,8 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from sim.spot.state import STATE, SimState
-from sim.streams.hubs import Conn, MarketHub, UserSub, dumps
+from sim.streams.conn import Conn, dumps
+from sim.streams.hubs import MarketHub, UserSub
 
 PING_INTERVAL: web.AppKey[float] = web.AppKey("ws_ping_interval", float)
 FUT_PING_INTERVAL: web.AppKey[float] = web.AppKey("futures_ws_ping_interval", float)

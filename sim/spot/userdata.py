@@ -15,7 +15,8 @@ from sim.http_util import check_api_key, check_timestamp, hmac_hex
 from sim.replay.clock import wall_ms
 from sim.spot.state import STATE, SimState
 from sim.spot.streams import PING_INTERVAL, stop_writer
-from sim.streams.hubs import Conn, UserSub, dumps
+from sim.streams.conn import Conn, dumps
+from sim.streams.hubs import UserSub
 
 
 def ws_signature_payload(params: dict[str, Any]) -> str:

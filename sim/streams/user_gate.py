@@ -11,7 +11,7 @@ import asyncio
 import time
 from typing import Any
 
-from sim.streams.hubs import Conn
+from sim.streams.conn import Conn
 
 
 class UserGate:

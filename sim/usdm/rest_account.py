@@ -10,7 +10,7 @@ from aiohttp import web
 
 from sim.errors import SimError, mandatory
 from sim.http_util import Params
-from sim.streams.hubs import dumps
+from sim.streams.conn import dumps
 from sim.usdm.account import FutAccount
 from sim.usdm.models import Position
 from sim.usdm.params import p_bool

@@ -12,7 +12,8 @@ from typing import Any
 from greenlight.core.candlefile import CandleArrays
 from sim.replay.intervals import IntervalSet
 from sim.replay.player import KlineUpdate, Replay
-from sim.streams.hubs import Conn, MarketHub, dumps
+from sim.streams.conn import Conn, dumps
+from sim.streams.hubs import MarketHub
 from sim.streams.user_gate import UserGate
 from sim.usdm.algo import AlgoDesk, step_price
 from sim.usdm.feed import FundingFeed

@@ -10,7 +10,7 @@ from aiohttp import WSMsgType, web
 from sim.errors import SimError
 from sim.spot.state import STATE
 from sim.spot.streams import FUT_PING_INTERVAL, control_reply, serve_conn, stop_writer
-from sim.streams.hubs import Conn, dumps
+from sim.streams.conn import Conn, dumps
 from sim.usdm.state import FutState, FutUserSub
 
 
