@@ -13,6 +13,7 @@ from sim.http_util import Handler, error_response
 from sim.limits import ban_message, too_much_message
 from sim.spot import rest_lists, rest_market, rest_replace, rest_trade, streams, userdata
 from sim.spot.state import STATE, SimState
+from sim.streams import serve
 from sim.usdm import modify as fut_modify
 from sim.usdm import rest as fut_rest
 from sim.usdm import rest_account as fut_rest_account
@@ -137,9 +138,9 @@ def build_app(
     """The application serving REST, market streams, WS-API and admin on one port."""
     app = web.Application(middlewares=[binance_middleware])
     app[STATE] = state
-    app[streams.PING_INTERVAL] = ws_ping_interval
-    app[streams.FUT_PING_INTERVAL] = futures_ws_ping_interval
-    app[streams.MAX_AGE] = ws_max_age
+    app[serve.PING_INTERVAL] = ws_ping_interval
+    app[serve.FUT_PING_INTERVAL] = futures_ws_ping_interval
+    app[serve.MAX_AGE] = ws_max_age
     rest_market.add_routes(app)
     rest_trade.add_routes(app)
     rest_lists.add_routes(app)

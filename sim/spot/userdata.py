@@ -14,9 +14,9 @@ from sim.errors import SimError, mandatory
 from sim.http_util import check_api_key, check_timestamp, hmac_hex
 from sim.replay.clock import wall_ms
 from sim.spot.state import STATE, SimState
-from sim.spot.streams import PING_INTERVAL, stop_writer
 from sim.streams.conn import Conn, dumps
 from sim.streams.hubs import UserSub
+from sim.streams.serve import PING_INTERVAL, stop_writer
 
 
 def ws_signature_payload(params: dict[str, Any]) -> str:

@@ -9,8 +9,8 @@ from aiohttp import WSMsgType, web
 
 from sim.errors import SimError
 from sim.spot.state import STATE
-from sim.spot.streams import FUT_PING_INTERVAL, control_reply, serve_conn, stop_writer
 from sim.streams.conn import Conn, dumps
+from sim.streams.serve import FUT_PING_INTERVAL, control_reply, serve_conn, stop_writer
 from sim.usdm.state import FutState, FutUserSub
 
 
@@ -25,14 +25,14 @@ async def market_raw(request: web.Request) -> web.StreamResponse:
     """``/market/ws`` and ``/market/ws/<stream>``."""
     fut = _fut(request)
     name = request.match_info.get("stream", "")
-    return await serve_conn(request, {name} if name else set(), False, fut.market)
+    return await serve_conn(request, {name} if name else set(), False, fut.market, futures=True)
 
 
 async def market_combined(request: web.Request) -> web.StreamResponse:
     """``/market/stream?streams=a/b``."""
     fut = _fut(request)
     names = {s for s in request.query.get("streams", "").split("/") if s}
-    return await serve_conn(request, names, True, fut.market)
+    return await serve_conn(request, names, True, fut.market, futures=True)
 
 
 async def private(request: web.Request) -> web.StreamResponse:
