@@ -36,7 +36,8 @@ from greenlight.core.db_outage import (
     ResilientLoop,
     retry_while_unavailable,
 )
-from greenlight.core.ops_http import OpsServer, mark_ready
+from greenlight.core.ops_http import OpsServer
+from greenlight.core.readiness import mark_ready
 from greenlight.core.runtime import run_until_signalled
 from greenlight.core.secrets import load_secrets
 from greenlight.core.settings import Settings

@@ -34,7 +34,8 @@ from engine.symbol_feed import SymbolFeed
 from greenlight.core.contracts import Market
 from greenlight.core.db import connect_pool, database_url, migrate
 from greenlight.core.db_outage import Backoff, retry_while_unavailable
-from greenlight.core.ops_http import OpsServer, mark_ready
+from greenlight.core.ops_http import OpsServer
+from greenlight.core.readiness import mark_ready
 from greenlight.core.runtime import run_until_signalled
 from greenlight.core.settings import TIMEFRAMES_MS, Settings
 from greenlight.core.startup import retry_with_backoff

@@ -16,7 +16,8 @@ from aiohttp import web
 from greenlight.core.contracts import NotifyChannel, notified_id
 from greenlight.core.db import DatabaseError, connect_pool, database_url
 from greenlight.core.db_outage import Backoff, ResilientListener, retry_while_unavailable
-from greenlight.core.ops_http import OpsServer, mark_ready
+from greenlight.core.ops_http import OpsServer
+from greenlight.core.readiness import mark_ready
 from greenlight.core.runtime import run_until_signalled
 from greenlight.core.secrets import load_secrets
 from greenlight.core.settings import TIMEFRAMES_MS, Settings

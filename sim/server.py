@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from greenlight.core.candlefile import CandleArrays, read_candles
-from greenlight.core.ops_http import OpsServer, mark_ready, with_ops
+from greenlight.core.ops_http import OpsServer, with_ops
+from greenlight.core.readiness import mark_ready
 from greenlight.core.startup import StartupError, bind_problem
 from sim.admin import status_of
 from sim.app import build_app

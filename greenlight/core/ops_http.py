@@ -13,48 +13,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from typing import Literal
 
 from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from greenlight.core.readiness import READINESS, Readiness
 from greenlight.core.settings import Settings
 from greenlight.core.startup import bind_problem
 
 log = logging.getLogger(__name__)
 Process = Literal["engine", "bot", "router", "sim"]
-
-
-@dataclass
-class Readiness:
-    """Whether this process is ready, and if not, why (shown by ``/readyz``)."""
-
-    ready: bool = False
-    reason: str = "starting"
-    since: float = field(default_factory=time.time)
-
-    def set_ready(self) -> None:
-        """The process serves: ``/readyz`` answers 200."""
-        self.ready, self.reason, self.since = True, "ready", time.time()
-
-    def not_ready(self, reason: str) -> None:
-        """The process does not serve (yet): ``/readyz`` answers 503 with ``reason``."""
-        self.ready, self.reason, self.since = False, reason, time.time()
-
-
-READINESS = Readiness()  # one per process
-
-
-def mark_ready() -> None:
-    """Called by a process once it serves (after warm-up, listening, channels started)."""
-    READINESS.set_ready()
-
-
-def mark_not_ready(reason: str) -> None:
-    """Called while a process waits for something (a venue, a chat service)."""
-    READINESS.not_ready(reason)
 
 
 def metrics_port(settings: Settings, process: Process) -> int:

@@ -16,6 +16,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from greenlight.core.readiness import mark_not_ready
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -82,10 +84,6 @@ async def retry_with_backoff(
             if attempts and attempt >= attempts:
                 raise
             reason = str(exc) or type(exc).__name__
-            from greenlight.core.ops_http import (
-                mark_not_ready,  # here: ops_http imports this module
-            )
-
             mark_not_ready(f"waiting for {what}: {reason}")
             log.warning(
                 "%s not reachable (%s); retry %d in %.0f s. %s", what, reason, attempt, delay, hint

@@ -14,7 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from engine.metrics import guard_of
 from greenlight.core.db import connect_pool
-from greenlight.core.ops_http import OpsServer, Readiness
+from greenlight.core.ops_http import OpsServer
+from greenlight.core.readiness import Readiness
 from router import metrics as rm
 
 
