@@ -4,7 +4,8 @@
 Each DATA file is one stream; its symbol is the file name's first ``-``/``_`` part and it is
 USD-M when the name says ``perp`` or ``futures`` (spot otherwise). ``--funding`` files
 (``SYMBOL-…``) give USD-M funding rates. Settings come from ``greenlight --settings FILE``
-(``[backtest]`` for the fill model and the account).
+(``[backtest]`` for the fill model and the account). ``--grid`` and ``--walk-forward``
+(sweeps and walk-forward folds) are :mod:`engine.backtest.wf_cli`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from engine.backtest.progress import ProgressBar, wanted
 from engine.backtest.report import write_report
 from engine.backtest.run import Backtest, Result, Stream
 from engine.backtest.stats import equity_curve, summary
+from engine.backtest.walkforward import OBJECTIVES
 from engine.features import FeatureParams
 from engine.guards.news_calendar import CalendarError, read_calendar
 from engine.micro_stream import micro_smc_params
@@ -35,7 +37,8 @@ def _symbol(path: Path) -> str:
     return path.name.split("-")[0].split("_")[0].split(".")[0].upper()
 
 
-def _time(text: str | None) -> int | None:
+def parse_time(text: str | None) -> int | None:
+    """``--from``/``--to``: ISO-8601 (UTC when no zone is given) → epoch ms; None for none."""
     if not text:
         return None
     d = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -131,7 +134,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", help="first candle open time (ISO-8601 UTC)")
     p.add_argument("--to", dest="end", help="end, exclusive (ISO-8601 UTC)")
     p.add_argument("--out", type=Path, default=Path("backtest-out"), help="output directory")
-    p.add_argument("--warmup", type=int, default=0, help="candles that only warm up (no decisions)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        help="candles that only warm up, no decisions (default 0; with --walk-forward the"
+        " candles before every window, default market.warmup_candles)",
+    )
     p.add_argument("--approve-delay", type=int, help="bars before approval (default 0)")
     p.add_argument("--agent", help="decision agent (default: settings strategy.agent)")
     p.add_argument("--news", type=Path, help="news calendar for the news guard")
@@ -147,12 +155,29 @@ def _parser() -> argparse.ArgumentParser:
         help="progress bar on stderr (default: only when stderr is a terminal)",
     )
     p.add_argument("--no-report", action="store_true", help="skip report.html and the PNGs")
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=V1,V2,…",
+        help="a settings key and the values to try (repeat for more keys: their product)",
+    )
+    p.add_argument(
+        "--walk-forward",
+        metavar="train=6M,test=1M",
+        help="rolling folds (M months, W weeks, D days): choose on train, run on test",
+    )
+    p.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        help="what the grid maximises (default calmar)",
+    )
+    p.add_argument("--workers", type=int, help="train runs in parallel (default min(2, CPUs))")
     return p
 
 
-def run_backtest(argv: list[str], settings: Settings) -> int:
-    """Entry point of ``greenlight backtest``; returns the exit code."""
-    args = _parser().parse_args(argv)
+def _overrides(args: argparse.Namespace, settings: Settings) -> Settings:
+    """``settings`` with ``--approve-delay`` and ``--agent``."""
     update: dict[str, object] = {}
     if args.approve_delay is not None:
         update["backtest"] = settings.backtest.model_copy(
@@ -160,7 +185,20 @@ def run_backtest(argv: list[str], settings: Settings) -> int:
         )
     if args.agent:
         update["strategy"] = settings.strategy.model_copy(update={"agent": args.agent})
-    settings = settings.model_copy(update=update)
+    return settings.model_copy(update=update)
+
+
+def run_backtest(argv: list[str], settings: Settings) -> int:
+    """Entry point of ``greenlight backtest``; returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.grid or args.walk_forward:
+        from engine.backtest.wf_cli import run_grid  # it builds on this module
+
+        return run_grid(args, _overrides(args, settings))
+    if args.objective or args.workers is not None:
+        print("error: --objective and --workers need --grid or --walk-forward", file=sys.stderr)
+        return 2
+    settings = _overrides(args, settings)
     try:
         streams = load_streams(
             args.data,
@@ -168,9 +206,9 @@ def run_backtest(argv: list[str], settings: Settings) -> int:
             settings,
             args.sub,
             args.funding,
-            _time(args.start),
-            _time(args.end),
-            args.warmup,
+            parse_time(args.start),
+            parse_time(args.end),
+            args.warmup or 0,
         )
         bar = ProgressBar() if wanted(args.progress) else None
         result, figures = backtest(
@@ -186,7 +224,9 @@ def run_backtest(argv: list[str], settings: Settings) -> int:
     return 0
 
 
-def _headline(f: dict[str, object], out: Path) -> str:
+def figures_line(f: dict[str, object]) -> str:
+    """The key figures in one line (``69976 candles, 30 trades: win rate 30.0%, …``)."""
+
     def num(key: str, fmt: str) -> str:
         v = f.get(key)
         return format(v, fmt) if isinstance(v, int | float) else "n/a"
@@ -195,6 +235,11 @@ def _headline(f: dict[str, object], out: Path) -> str:
         f"{f['candles']} candles, {f['trades']} trades: win rate {num('win_rate', '.1%')}, "
         f"profit factor {num('profit_factor', '.2f')}, expectancy {num('expectancy_r', '+.2f')}R, "
         f"max drawdown {num('max_drawdown_pct', '.2f')}%, equity {f['start_equity_quote']} → "
-        f"{f['final_equity_quote']} (fees {f['fees_quote']}), "
-        f"{num('candles_per_second', ',')} candles/s → {out}/"
+        f"{f['final_equity_quote']} (fees {f['fees_quote']})"
     )
+
+
+def _headline(f: dict[str, object], out: Path) -> str:
+    speed = f.get("candles_per_second")
+    rate = format(speed, ",") if isinstance(speed, int) else "n/a"
+    return f"{figures_line(f)}, {rate} candles/s → {out}/"

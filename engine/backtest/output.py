@@ -40,6 +40,12 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def day(ms: int) -> str:
+    """``2019-07-01`` at a UTC midnight, ``2020-12-31 18:30`` otherwise (tables for people)."""
+    text = iso(ms)
+    return text[:10] if text.endswith("T00:00:00Z") else text[:16].replace("T", " ")
+
+
 def _cell(v: object) -> str:
     return format(v, "f") if not isinstance(v, str | int) else str(v)
 

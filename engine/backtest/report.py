@@ -175,10 +175,19 @@ def _monthly_table(months: list[Month]) -> str:
 
 
 def write_report(
-    out: Path, result: Result, figures: dict[str, Any], times: I64, eq: F64, dd: F64
+    out: Path,
+    result: Result,
+    figures: dict[str, Any],
+    times: I64,
+    eq: F64,
+    dd: F64,
+    *,
+    heading: str = "Backtest",
+    extra: str = "",
 ) -> list[Path]:
     """Write ``report.html``, ``equity.png``, ``monthly.png``, ``r_hist.png`` and the
-    ``snapshot-<decision>.png`` files into ``out``; returns the paths written."""
+    ``snapshot-<decision>.png`` files into ``out``; returns the paths written. ``heading``
+    starts the title; ``extra`` (HTML) goes right after the key figures."""
     out.mkdir(parents=True, exist_ok=True)
     start = float(figures["start_equity_quote"])
     legs = result.legs
@@ -191,7 +200,7 @@ def write_report(
         written.append(out / name)
         return name
 
-    title = f"Backtest {symbols} · {span}"
+    title = f"{heading} {symbols} · {span}"
     eq_img = put("equity.png", equity_png(times, eq, dd, r_curve(times, legs), title))
     months = monthly_returns(times, eq, start)
     month_img = put("monthly.png", monthly_png(months))
@@ -219,6 +228,7 @@ def write_report(
         " <a href='trades.csv'>trades.csv</a>, equity in <a href='equity.csv'>equity.csv</a></p>",
         "<h2>Key figures</h2>",
         _table(["figure", "value", "exact (summary.json)"], key, "kf"),
+        *([extra] if extra else []),
         "<h2>Equity (quote and R) and drawdown</h2>",
         f'<img src="{eq_img}" alt="equity and drawdown">',
         "<h2>Monthly returns (%)</h2>",

@@ -277,6 +277,8 @@ async def test_listener_listens_again_and_asks_for_a_sweep(
         await eventually(lambda: _true(not listener.connected), 10, "the loss noticed")
         await server.start()
         await eventually(lambda: listeners(pool, "test"), 30, "the listener back")
+        # The session shows up before its LISTENs are registered; the owner is told after.
+        await eventually(lambda: _true(bool(reconnected)), 10, "the owner told to sweep")
         assert reconnected == [1], "the owner is told once, to sweep what was missed"
         await pool.execute("SELECT pg_notify('gl_test', 'after')")
         await eventually(lambda: _true(heard == ["before", "after"]), 10, "notified again")
