@@ -40,7 +40,7 @@ def bench_greenlight(repeat: int = 7) -> dict[str, Any]:
     from engine.backtest.run import Backtest
     from engine.backtest.stats import equity_curve, summary
     from engine.features import FeatureParams
-    from engine.settings import Settings
+    from greenlight.core.settings import Settings
 
     s = Settings()
     began = time.perf_counter()

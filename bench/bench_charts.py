@@ -23,7 +23,7 @@ import talib  # noqa: E402
 
 from charts import ChartRenderer, ChartSpec, Level, Marker, Zone  # noqa: E402
 from charts.spec import MarkerKind  # noqa: E402
-from engine.candlefile import CandleArrays, read_candles  # noqa: E402
+from greenlight.core.candlefile import CandleArrays, read_candles  # noqa: E402
 
 DATA = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
 WINDOW = 300

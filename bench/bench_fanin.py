@@ -37,9 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from engine import metrics  # noqa: E402
-from engine.db import connect_pool, migrate, start_embedded, stop_embedded  # noqa: E402
 from engine.service import Engine  # noqa: E402
-from engine.settings import load_settings  # noqa: E402
+from greenlight.core.db import connect_pool, migrate, start_embedded, stop_embedded  # noqa: E402
+from greenlight.core.settings import load_settings  # noqa: E402
 from greenlight.procs import ProcessGroup, free_port, wait_port  # noqa: E402
 
 SOURCE = REPO / "data/BTCUSDT-15m-2019-2020.csv.gz"

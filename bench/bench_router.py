@@ -41,17 +41,17 @@ import asyncpg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from engine.contracts import Bracket, BracketLeg, Market, Side  # noqa: E402
-from engine.db import connect_pool, migrate, start_embedded  # noqa: E402
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET  # noqa: E402
-from engine.settings import (  # noqa: E402
+from greenlight.core.contracts import Bracket, BracketLeg, Market, Side  # noqa: E402
+from greenlight.core.db import connect_pool, migrate, start_embedded  # noqa: E402
+from greenlight.core.lifecycle import Event, advance  # noqa: E402
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET  # noqa: E402
+from greenlight.core.settings import (  # noqa: E402
     MarketSettings,
     RouterSettings,
     Settings,
     SimSettings,
     VenueSettings,
 )
-from greenlight.lifecycle import Event, advance  # noqa: E402
 from router.client import RouterClient  # noqa: E402
 from router.service import serve_router  # noqa: E402
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from engine.candlefile import detect_interval_ms, file_market, file_symbol, read_candles
-from engine.contracts import Market
-from engine.settings import REPO_ROOT, TIMEFRAMES_MS, Settings
+from greenlight.core.candlefile import detect_interval_ms, file_market, file_symbol, read_candles
+from greenlight.core.contracts import Market
+from greenlight.core.settings import REPO_ROOT, TIMEFRAMES_MS, Settings
 
 DAY_MS = 86_400_000
 USAGE = (

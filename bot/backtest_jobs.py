@@ -30,9 +30,9 @@ import asyncpg
 from bot.backtest_data import Request, Spans
 from bot.backtest_text import busy_text, figures_text, outcome_text, progress_text
 from bot.channel import LiveMessage, Reply
-from engine.secrets import SECRET_NAMES
-from engine.settings import REPO_ROOT, Settings
-from engine.store import audit
+from greenlight.core.secrets import SECRET_NAMES
+from greenlight.core.settings import REPO_ROOT, Settings
+from greenlight.core.store import audit
 
 log = logging.getLogger(__name__)
 ATTACH_WAIT_S = 10.0  # how long the end waits for the channel to have shown the start

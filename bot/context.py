@@ -11,7 +11,7 @@ import asyncpg
 
 from bot.access import AccessList
 from bot.backtest_jobs import BacktestJobs
-from engine.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
 
 if TYPE_CHECKING:
     from bot.approvals import ApprovalService, RouterPort

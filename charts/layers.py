@@ -21,7 +21,7 @@ from charts.layout import Z_LEVEL, Z_LINE, Z_STRUCT, Z_ZONE, Frame, Layout
 from charts.pool import PoolItem, segments
 from charts.scales import format_price, time_to_x
 from charts.spec import Level, Marker, Zone
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 
 BODY_FRACTION = 0.68  # of the space per candle
 LEGEND_GAP_PX = 14.0

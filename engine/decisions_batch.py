@@ -23,11 +23,10 @@ import numpy.typing as npt
 
 from engine.agents.base import BarContext
 from engine.agents.registry import AgentSet, StreamAgents, by_name
-from engine.candlefile import CandleArrays
-from engine.contracts import Candle, Market, SignalRaw
 from engine.decision.bracket import BracketError
 from engine.decision.costs import cost_refusal
 from engine.decision.decide import Decider
+from engine.events import Candle
 from engine.features import FeatureEngine, FeatureParams
 from engine.guards import vol as V
 from engine.guards.funding import NOT_APPLICABLE
@@ -39,10 +38,12 @@ from engine.regime import kernel as RK
 from engine.regime.classifier import RegimeParams, run_regime_batch
 from engine.retest import kernel as TK
 from engine.retest.analyzer import RetestParams, run_retest_batch
-from engine.settings import TIMEFRAMES_MS, Settings
 from engine.smc import layout as L
 from engine.smc.engine import SmcParams, run_smc_batch
-from engine.symbols import SymbolRules
+from greenlight.core.candlefile import CandleArrays
+from greenlight.core.contracts import Market, SignalRaw
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.symbols import SymbolRules
 
 F64 = npt.NDArray[np.float64]
 B1 = npt.NDArray[np.bool_]

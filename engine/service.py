@@ -13,9 +13,7 @@ import aiohttp
 import asyncpg
 
 from engine.agents.registry import AgentError, load_agents
-from engine.contracts import Candle, Market
-from engine.db import connect_pool, database_url, migrate
-from engine.db_outage import Backoff, retry_while_unavailable
+from engine.events import Candle
 from engine.features import FeatureParams
 from engine.guards.hub import GuardHub
 from engine.guards.jobs import (
@@ -30,14 +28,19 @@ from engine.guards.store import save_clock_shift
 from engine.ingest.rest import INVALID_INTERVAL, MarketDataError, MarketRest, VenueBusy
 from engine.ingest.stream import KlineIngestor
 from engine.metrics import watch_engine
-from engine.ops_http import OpsServer, mark_ready
 from engine.pipeline import StreamProcessor
-from engine.runtime import run_until_signalled
-from engine.settings import TIMEFRAMES_MS, Settings, venue_endpoints
-from engine.startup import retry_with_backoff
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
-from engine.symbols import SymbolRules, SymbolRulesError
+from greenlight.core.contracts import Market
+from greenlight.core.db import connect_pool, database_url, migrate
+from greenlight.core.db_outage import Backoff, retry_while_unavailable
+from greenlight.core.ops_http import OpsServer
+from greenlight.core.readiness import mark_ready
+from greenlight.core.runtime import run_until_signalled
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.startup import retry_with_backoff
+from greenlight.core.symbols import SymbolRules, SymbolRulesError
+from greenlight.core.venue_urls import venue_endpoints
 
 log = logging.getLogger(__name__)
 SUB_WARMUP_MAX = 1000  # sub candles fetched for a cold start (one REST page)

@@ -14,11 +14,11 @@ import asyncpg
 
 from engine import store
 from engine.analysis_stream import AnalysisStateError
-from engine.contracts import Candle
+from engine.events import Candle
 from engine.micro_stream import MicroStream, micro_smc_params
-from engine.settings import TIMEFRAMES_MS, Settings
 from engine.smc.engine import BadCandleError
 from engine.smc.store import write_smc_rows
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
 
 log = logging.getLogger(__name__)
 

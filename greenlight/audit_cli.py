@@ -12,16 +12,16 @@ from pathlib import Path
 
 import asyncpg
 
-from engine.audit import ChainReport, verify_chain
-from engine.audit_anchor import (
+from greenlight.core.audit import ChainReport, verify_chain
+from greenlight.core.audit_anchor import (
     CHAIN_NAME,
     AnchorError,
     anchor_path,
     read_anchors,
     write_anchor,
 )
-from engine.db import DatabaseError, database_url
-from engine.settings import Settings
+from greenlight.core.db import DatabaseError, database_url
+from greenlight.core.settings import Settings
 
 log = logging.getLogger(__name__)
 _SHUTDOWN_WAIT_S = 20.0

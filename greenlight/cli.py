@@ -7,11 +7,11 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from engine.db import DatabaseError
-from engine.logs import configure_logging
-from engine.secrets import Secret, SecretsError, load_secrets
-from engine.settings import Settings, SettingsError, load_settings
-from engine.startup import StartupError
+from greenlight.core.db import DatabaseError
+from greenlight.core.logs import configure_logging
+from greenlight.core.secrets import Secret, SecretsError, load_secrets
+from greenlight.core.settings import Settings, SettingsError, load_settings
+from greenlight.core.startup import StartupError
 from greenlight.lifeline import bind_to_supervisor
 
 
@@ -163,7 +163,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             tuple(s for s in args.futures.split(",") if s),
         )
     if cmd == "sim":
-        from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+        from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
         from sim.server import SimOverrides, run_sim
 
         if bool(args.api_key) != bool(args.api_secret):
@@ -185,7 +185,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             overrides,
         )
     if cmd == "paper":
-        from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+        from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
         from sim.paper.server import run_paper
 
         return run_paper(settings, args.port, SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET)
@@ -202,7 +202,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_bot(settings, auto_approve=args.auto_approve)
     if cmd == "db":
-        from engine.db import admin_database_url, migrate
+        from greenlight.core.db import admin_database_url, migrate
 
         applied = asyncio.run(migrate(admin_database_url(settings)))
         print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))

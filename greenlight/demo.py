@@ -25,11 +25,11 @@ from typing import Any, BinaryIO
 import aiohttp
 import asyncpg
 
-from engine.db import APP_ROLE, connect, migrate, role_url, start_embedded, stop_embedded
-from engine.db_outage import db_unavailable
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-from engine.settings import TIMEFRAMES_MS, Settings
 from greenlight import report
+from greenlight.core.db import APP_ROLE, connect, migrate, role_url, start_embedded, stop_embedded
+from greenlight.core.db_outage import db_unavailable
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
 from greenlight.procs import ProcessGroup, child_env, free_port, router_token, wait_port
 
 

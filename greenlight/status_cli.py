@@ -12,8 +12,9 @@ from typing import Any
 
 import aiohttp
 
-from engine.db import DatabaseError, connect, database_url, where
-from engine.settings import Settings, venue_endpoints
+from greenlight.core.db import DatabaseError, connect, database_url, where
+from greenlight.core.settings import Settings
+from greenlight.core.venue_urls import venue_endpoints
 
 PROCESSES = ("sim", "paper", "router", "engine", "bot")
 

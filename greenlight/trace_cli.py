@@ -13,9 +13,9 @@ from typing import Any
 
 import asyncpg
 
-from engine.db import connect, database_url
-from engine.logs import log_dir
-from engine.settings import Settings
+from greenlight.core.db import connect, database_url
+from greenlight.core.logs import log_dir
+from greenlight.core.settings import Settings
 
 Event = tuple[datetime, str, str]  # when, source, what
 

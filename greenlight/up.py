@@ -11,10 +11,11 @@ import threading
 import time
 from types import FrameType
 
-from engine.db import database_url, migrate
-from engine.modes import mode_headline
-from engine.settings import Settings, venue_endpoints
-from engine.startup import StartupError, port_problem
+from greenlight.core.db import database_url, migrate
+from greenlight.core.modes import mode_headline
+from greenlight.core.settings import Settings
+from greenlight.core.startup import StartupError, port_problem
+from greenlight.core.venue_urls import venue_endpoints
 from greenlight.procs import ProcessGroup, child_env, router_token, wait_port
 
 

@@ -1,5 +1,5 @@
 -- Migrations apply to the schema first in the search path: the default one, or the paper
--- venue's own (venue.paper.db_schema; engine.db.with_schema), so paper records never mix
+-- venue's own (venue.paper.db_schema; greenlight.core.db.with_schema), so paper records never mix
 -- with the others. 0003 gave the least-privilege role its rights on schema `public` by
 -- name and pinned audit_append() there; this gives them on the schema being migrated and
 -- pins audit_append() to it (for `public`, a repetition that changes nothing).

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine import store as engine_store
-from engine.contracts import Bracket
+from greenlight.core import store as core_store
+from greenlight.core.contracts import Bracket
 from router.bracket_checks import refusal
 from router.core import Core
 from router.errors import TemporaryError
@@ -31,7 +31,7 @@ async def account_equity(core: Core, market: Market) -> Decimal | None:
     reports now. ``None`` when neither is known.
     """
     async with core.pool.acquire() as conn:
-        published = await engine_store.equity_quote(conn, market.name)
+        published = await core_store.equity_quote(conn, market.name)
     if published is not None:
         return published
     return await market.account_equity()

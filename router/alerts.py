@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.symbols import SymbolRules
+from greenlight.core.symbols import SymbolRules
 
 
 def fmt_price(rules: SymbolRules, price: Decimal) -> str:

@@ -15,8 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from engine.contracts import Bracket
-from greenlight.lifecycle import Event, State
+from greenlight.core.contracts import Bracket
+from greenlight.core.lifecycle import Event, State
 from router import admission, lifecycle, store
 from router.clock import utc_now
 from router.core import Core

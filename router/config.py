@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.modes import mode_mismatch
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET, Secret
-from engine.settings import Settings, venue_endpoints
+from greenlight.core.modes import mode_mismatch
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET, Secret
+from greenlight.core.settings import Settings
+from greenlight.core.venue_urls import venue_endpoints
 from router.venues.binance_spot import VenueConfig
 
 _URLS = {

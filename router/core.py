@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from engine.db_outage import DB_ERRORS, db_unavailable
+from greenlight.core.db_outage import DB_ERRORS, db_unavailable
 from router import snapshot, store
 from router.bracket_checks import BracketLimits
 from router.clock import Clock, SystemClock, now_s

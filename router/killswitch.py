@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from typing import Any
 
-from greenlight.lifecycle import Event, State, advance_all
+from greenlight.core.lifecycle import Event, State, advance_all
 from router import lifecycle, store
 from router.core import Core
 from router.errors import DuplicateOrderError, NoChangeNeeded, OrderNotFoundError, VenueError

@@ -12,8 +12,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.contracts import Bracket
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket
+from greenlight.core.symbols import SymbolRules
 
 _LEG = re.compile(r"^(TP|SL|L)(\d+)(?:r(\d+))?$")
 

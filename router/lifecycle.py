@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from greenlight.lifecycle import Event, State
+from greenlight.core.lifecycle import Event, State
 from router import store
 from router.core import Core
 from router.reports import OrderState, apply_order_state, decision_of

@@ -23,7 +23,7 @@ import logging
 
 import asyncpg
 
-from greenlight.lifecycle import Event, State
+from greenlight.core.lifecycle import Event, State
 from router import lifecycle, store
 from router.core import Core
 from router.errors import OrderNotFoundError, VenueError

@@ -1,4 +1,4 @@
-"""The router's Prometheus metrics (served by :mod:`engine.ops_http`).
+"""The router's Prometheus metrics (served by :mod:`greenlight.core.ops_http`).
 
 Three sources, each chosen so the order path itself carries no metrics code:
 
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
-from engine.metrics import GUARD_VERDICTS, LATENCY_BUCKETS, Reading, declare, watch
+from greenlight.core.metrics import GUARD_VERDICTS, LATENCY_BUCKETS, Reading, declare, watch
 from router.errors import VenueError
 from router.markets.desks import ACCOUNTS
 

@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.contracts import Bracket
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket
+from greenlight.core.symbols import SymbolRules
 
 ALGO_TYPES = frozenset({"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
 

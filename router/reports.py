@@ -16,8 +16,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from engine.symbols import SymbolRules
-from greenlight.lifecycle import Event
+from greenlight.core.lifecycle import Event
+from greenlight.core.symbols import SymbolRules
 from router import alerts, ledger, store
 from router.clock import utc_now
 from router.core import Core

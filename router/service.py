@@ -12,14 +12,16 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from engine.db import DatabaseError, connect_pool, database_url
-from engine.db_outage import Backoff, ResilientListener, retry_while_unavailable
-from engine.ops_http import OpsServer, mark_ready
-from engine.runtime import run_until_signalled
-from engine.secrets import load_secrets
-from engine.settings import TIMEFRAMES_MS, Settings
-from engine.startup import bind_problem, retry_with_backoff
-from engine.trace import decision_of_client_id, in_decision_trace, trace_middleware
+from greenlight.core.contracts import NotifyChannel, notified_id
+from greenlight.core.db import DatabaseError, connect_pool, database_url
+from greenlight.core.db_outage import Backoff, ResilientListener, retry_while_unavailable
+from greenlight.core.ops_http import OpsServer
+from greenlight.core.readiness import mark_ready
+from greenlight.core.runtime import run_until_signalled
+from greenlight.core.secrets import load_secrets
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.startup import bind_problem, retry_with_backoff
+from greenlight.core.trace import decision_of_client_id, in_decision_trace, trace_middleware
 from router import brackets, entries, lifecycle, liveness, metrics, store
 from router.api import build_app
 from router.brackets import RouteRefused
@@ -371,13 +373,16 @@ async def _listen(db_url: str, service: RouterService) -> ResilientListener:
     """LISTEN gl_approved; after a database restart it listens again and catches up."""
 
     def on_notify(_c: Any, _pid: int, _channel: str, payload: str) -> None:
-        if payload.strip().isdigit():
-            service.spawn(service.route_quietly(int(payload)))
+        decision_id = notified_id(payload)
+        if decision_id is not None:
+            service.spawn(service.route_quietly(decision_id))
 
     def on_reconnect() -> None:
         service.spawn(service.catch_up())
 
-    listener = ResilientListener(db_url, ("gl_approved",), on_notify, on_reconnect, "router")
+    listener = ResilientListener(
+        db_url, (NotifyChannel.APPROVED,), on_notify, on_reconnect, "router"
+    )
     await listener.start()
     service.spawn(listener.run())
     return listener

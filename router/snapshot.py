@@ -15,7 +15,7 @@ from functools import cached_property
 
 import asyncpg
 
-from engine.contracts import Bracket
+from greenlight.core.contracts import Bracket
 from router.venues.base import TERMINAL_STATUSES
 
 ZERO = Decimal(0)

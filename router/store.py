@@ -14,7 +14,9 @@ from typing import Any
 
 import asyncpg
 
-from greenlight.lifecycle import Event, State, advance
+from greenlight.core.contracts import NotifyChannel
+from greenlight.core.lifecycle import Event, State, advance
+from greenlight.core.store import notify
 
 ACTOR = "router"
 # Order statuses ordered by progress; an update never moves an order backwards.
@@ -55,7 +57,7 @@ async def alert(conn: asyncpg.Connection, kind: str, text: str, decision_id: int
         text,
         decision_id,
     )
-    await conn.execute("SELECT pg_notify('gl_alerts', $1)", str(alert_id))
+    await notify(conn, NotifyChannel.ALERTS, alert_id)
     return alert_id
 
 
@@ -101,8 +103,9 @@ async def transition(
     only_from: Iterable[State] | None = None,
     **columns: Any,
 ) -> asyncpg.Record | None:
-    """Apply ``event`` to a decision (the router's side of :func:`greenlight.lifecycle.advance`),
-    setting extra columns; ``None`` when it was not in a state the event leaves."""
+    """Apply ``event`` to a decision (the router's side of
+    :func:`greenlight.core.lifecycle.advance`), setting extra columns; ``None`` when it was not
+    in a state the event leaves."""
     return await advance(conn, decision_id, event, ACTOR, only_from=only_from, **columns)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from engine.settings import Settings
+from greenlight.core.settings import Settings
 from router.bracket_checks import BracketLimits
 from router.clock import Clock, SystemClock
 from router.core import Core

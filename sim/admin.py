@@ -8,7 +8,7 @@ from aiohttp import web
 
 from sim.errors import SimError
 from sim.faults import parse_fault
-from sim.state import STATE, SimState
+from sim.spot.state import STATE, SimState
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 

@@ -1,6 +1,6 @@
 """What drives a simulated market: the clock and prices the exchange side is matched against.
 
-:class:`sim.replay.Replay` replays candle files; :class:`sim.paper.feed.LiveFeed` follows a
+:class:`sim.replay.player.Replay` replays candle files; :class:`sim.paper.feed.LiveFeed` follows a
 live market-data source (the paper venue). The REST handlers, the admin endpoints and the
 state read either through this protocol.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from sim.replay import KlineUpdate
+from sim.replay.player import KlineUpdate
 
 
 class MarketClock(Protocol):

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from engine.metrics import Reading, declare, watch
+from greenlight.core.metrics import Reading, declare, watch
 from sim.admin import status_of
-from sim.state import SimState
+from sim.spot.state import SimState
 
 
 class Served(Protocol):
-    """A running simulator as the scrape sees it (:class:`sim.server.SimServer`)."""
+    """What the scrape reads: a running simulator's state (``None`` before it started)."""
 
     @property
     def state(self) -> SimState | None:
-        """The replay's state, once started."""
+        """The simulator's state."""
         ...
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from engine.candlefile import CandleArrays, read_candles
+from greenlight.core.candlefile import CandleArrays, read_candles
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE_15M = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from engine.db import connect_pool, migrate, start_embedded
+from greenlight.core.db import connect_pool, migrate, start_embedded
 from tests.netguard import session as netguard
 
 REPO = Path(__file__).resolve().parent.parent

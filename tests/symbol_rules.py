@@ -7,7 +7,7 @@ from dataclasses import replace
 from decimal import Decimal as D
 from typing import Any
 
-from engine.symbols import SymbolRules
+from greenlight.core.symbols import SymbolRules
 
 BTCUSDT_INFO = {
     "symbols": [

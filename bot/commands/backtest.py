@@ -9,8 +9,8 @@ import logging
 from bot import backtest_data
 from bot.channel import Reply
 from bot.commands.table import Call
-from engine.candlefile import CandleFileError
-from engine.store import audit
+from greenlight.core.candlefile import CandleFileError
+from greenlight.core.store import audit
 
 log = logging.getLogger(__name__)
 

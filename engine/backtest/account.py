@@ -10,14 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from engine.contracts import Bracket, SignalRaw
 from engine.decision.bracket import BracketError
 from engine.decision.costs import cost_refusal
 from engine.decision.decide import Decider, Skip
 from engine.decision.exposure import DAY_MS
 from engine.guards.hub import blocking
 from engine.guards.verdict import LABELS, Verdict
-from engine.settings import Settings
+from greenlight.core.contracts import Bracket, SignalRaw
+from greenlight.core.settings import Settings
 
 ZERO = Decimal(0)
 

@@ -24,12 +24,10 @@ from engine.backtest.run import Backtest, Result, Stream
 from engine.backtest.stats import equity_curve, summary
 from engine.backtest.walkforward import OBJECTIVES
 from engine.backtest.wf_cli import run_grid
-from engine.candlefile import (
-    CandleFileError,
-)
 from engine.features import FeatureParams
 from engine.guards.news_calendar import CalendarError, NewsEvent, read_calendar
-from engine.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.candlefile import CandleFileError
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
 
 
 def backtest(

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from engine.backtest.run import Stream
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 
 _PERIOD = re.compile(r"^([1-9][0-9]{0,3})([MWD])$")
 UNITS = {"M": "month", "W": "week", "D": "day"}

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from engine.settings import Settings
-from engine.settings_base import Section
+from greenlight.core.settings import Settings
+from greenlight.core.settings_base import Section
 
 # Sections a backtest never reads (the ones ``settings_sha256`` leaves out, and the processes').
 NOT_BACKTEST = frozenset(

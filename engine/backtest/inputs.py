@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.backtest.run import Stream
-from engine.candlefile import CandleArrays, file_market, file_symbol, read_candles
 from engine.micro_stream import micro_smc_params
 from engine.retest.micro import micro_bos_flags
-from engine.settings import TIMEFRAMES_MS, Settings
-from sim.fut_setup import read_series
+from greenlight.core.candlefile import CandleArrays, file_market, file_symbol, read_candles
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from sim.usdm.setup import read_series
 
 
 def parse_time(text: str | None) -> int | None:

@@ -32,7 +32,7 @@ from engine.backtest.report_charts import (
     r_hist_png,
 )
 from engine.backtest.run import Result, Stream, TradeLeg
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

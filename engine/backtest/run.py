@@ -22,16 +22,16 @@ from engine.agents.registry import AgentSet
 from engine.backtest.account import Account, Leg, Position
 from engine.backtest.fills import Exit, Plan, resolve
 from engine.backtest.signals import VENUE, Candidate, agent_signals, funding_book, verdicts
-from engine.candlefile import CandleArrays
-from engine.contracts import Bracket, Market
 from engine.decision.decide import Decider
 from engine.decisions_batch import Laps, StageOutputs, file_rules, run_stages
 from engine.guards.news import NewsGuard
 from engine.guards.news_calendar import NewsEvent
-from engine.settings import TIMEFRAMES_MS, Settings
-from engine.symbols import SymbolRules
-from sim.fut_account import FutAccount
+from greenlight.core.candlefile import CandleArrays
+from greenlight.core.contracts import Bracket, Market
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.symbols import SymbolRules
 from sim.slippage import Slippage
+from sim.usdm.account import FutAccount
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]

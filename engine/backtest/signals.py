@@ -29,8 +29,6 @@ from engine.agents.base import BarContext
 from engine.agents.fusion import FusionAgent
 from engine.agents.registry import AgentSet
 from engine.agents.retest import RetestAgent
-from engine.candlefile import CandleArrays
-from engine.contracts import Market, SignalRaw
 from engine.decisions_batch import StageOutputs, bar_candle, iter_signals, update_context
 from engine.guards import vol as V
 from engine.guards.funding import NOT_APPLICABLE, FundingBook
@@ -39,8 +37,10 @@ from engine.guards.news_calendar import symbol_assets
 from engine.guards.verdict import Verdict
 from engine.regime import kernel as RK
 from engine.retest import kernel as TK
-from engine.settings import Settings
-from engine.symbols import SymbolRules
+from greenlight.core.candlefile import CandleArrays
+from greenlight.core.contracts import Market, SignalRaw
+from greenlight.core.settings import Settings
+from greenlight.core.symbols import SymbolRules
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

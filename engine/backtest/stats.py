@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.backtest.run import Result, TradeLeg
-from engine.settings import Settings
-from engine.settings_backtest import CHAT_KEYS
+from greenlight.core.settings import Settings
+from greenlight.core.settings_backtest import CHAT_KEYS
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -39,7 +39,7 @@ from engine.backtest.run import Backtest, Result, Stream
 from engine.backtest.stats import equity_curve, summary
 from engine.features import FeatureParams
 from engine.guards.news_calendar import NewsEvent
-from engine.settings import Settings
+from greenlight.core.settings import Settings
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -23,9 +23,9 @@ from engine.backtest.output import day, figures_line, iso
 from engine.backtest.progress import ProgressBar, wanted
 from engine.backtest.walkforward import Job, SweepResult, WalkForward, sweep, walk_forward
 from engine.backtest.wf_output import pnl, write_sweep, write_walk_forward
-from engine.candlefile import CandleFileError
 from engine.guards.news_calendar import CalendarError, read_calendar
-from engine.settings import Settings
+from greenlight.core.candlefile import CandleFileError
+from greenlight.core.settings import Settings
 
 
 def default_workers() -> int:

@@ -27,9 +27,9 @@ import sys
 from typing import Any, TextIO
 
 from engine.backtest.cli import execute, parse_args
-from engine.candlefile import CandleFileError
 from engine.guards.news_calendar import CalendarError
-from engine.settings import Settings
+from greenlight.core.candlefile import CandleFileError
+from greenlight.core.settings import Settings
 from greenlight.lifeline import set_parent_death_signal
 
 NICENESS = 10

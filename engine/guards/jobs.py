@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from engine.guards import toggles
 from engine.guards.funding import parse_premium_index
 from engine.guards.hub import GuardHub
-from engine.store import alert
+from greenlight.core.store import alert
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
-from engine.candlefile import CandleArrays, validate_candles
 from engine.smc import layout as L
 from engine.smc.causal import (
     CFG_FVG_EXPIRY,
@@ -27,9 +26,10 @@ from engine.smc.causal import (
     smc_run,
     smc_step,
 )
+from greenlight.core.candlefile import CandleArrays, validate_candles
 
 if TYPE_CHECKING:
-    from engine.settings import SmcSettings
+    from greenlight.core.settings import SmcSettings
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -11,8 +11,8 @@ from typing import Protocol
 
 import asyncpg
 
-from engine.contracts import Bracket
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket
+from greenlight.core.symbols import SymbolRules
 from router.differences import DifferenceMemory
 from router.equity import AccountSnapshot
 from router.ledger import PositionFigures

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.contracts import Market as MarketName
+from greenlight.core.contracts import Market as MarketName
 from router.core import Core
 from router.equity import AccountKeys
 from router.sender import FuturesSender, OrderSender

@@ -18,8 +18,8 @@ from typing import Protocol
 
 import asyncpg
 
-from engine.contracts import Bracket
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket
+from greenlight.core.symbols import SymbolRules
 from router import ledger, reports, store
 from router.core import Core, client_id
 from router.differences import DifferenceMemory

@@ -7,8 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from engine.contracts import Bracket, Market, Side
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket, Market, Side
+from greenlight.core.symbols import SymbolRules
 from router.core import client_id
 from router.ladder import parse_leg
 from router.markets.base import EntryPlan

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from engine.symbols import SymbolRules
+from greenlight.core.symbols import SymbolRules
 from router import alerts, store
 from router.differences import DifferenceMemory
 from router.errors import OrderNotFoundError, VenueError

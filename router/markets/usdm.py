@@ -16,8 +16,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from engine.contracts import Bracket
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket
+from greenlight.core.symbols import SymbolRules
 from router import ledger, reports, store
 from router.core import Core
 from router.differences import DifferenceMemory

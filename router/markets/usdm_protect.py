@@ -19,8 +19,8 @@ from decimal import Decimal
 
 import asyncpg
 
-from engine.contracts import Bracket
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket
+from greenlight.core.symbols import SymbolRules
 from router import alerts, store
 from router.ladder import ProtectionError, parse_leg, rung_leg
 from router.markets.desks import UsdmDesk

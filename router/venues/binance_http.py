@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from engine.symbols import SymbolRules, SymbolRulesError
+from greenlight.core.symbols import SymbolRules, SymbolRulesError
 from router.clock import Clock, SystemClock
 from router.errors import (
     AuthError,

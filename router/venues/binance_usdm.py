@@ -11,7 +11,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from engine.symbols import SymbolRules
+from greenlight.core.symbols import SymbolRules
 from router.errors import NoChangeNeeded, PositionModeError, classify_futures
 from router.venues.base import (
     AlgoReport,

@@ -1,7 +1,7 @@
 """The paper venue's matching: the simulator's spot engine, with the backtester's slippage
 on every taker fill.
 
-Fills are those of :class:`sim.order_lists.ListExchange` (market orders and marketable limits
+Fills are those of :class:`sim.spot.order_lists.ListExchange` (market orders and marketable limits
 at the last price, resting limits at their price when the path touches them, triggered
 stops at their level, OCO / OTO / OTOCO, partial-fill faults); a taker fill then moves
 against the order by :class:`sim.slippage.Slippage` of the last closed candle's range,
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from decimal import ROUND_DOWN, Decimal
 
-from sim.filters import SymbolRules
-from sim.order_lists import ListExchange
-from sim.orders import PRICED_TYPES, Order, OrderRequest, Outcome, Trade
 from sim.slippage import Slippage
+from sim.spot.filters import SymbolRules
+from sim.spot.order_lists import ListExchange
+from sim.spot.orders import PRICED_TYPES, Order, OrderRequest, Outcome, Trade
 
 
 class PaperExchange(ListExchange):

@@ -4,7 +4,7 @@ reports them (:class:`sim.market_clock.MarketClock`, in place of a file replay).
 The clock is the source's: the event time of every frame it streams and its server time,
 polled every ``poll_s`` (never extrapolated, so a paused simulator upstream holds it still).
 Frames of the finest interval move the prices (:mod:`sim.paper.path`) and reach the
-listeners as :class:`~sim.replay.KlineUpdate` batches, exactly as a replay step would; every
+listeners as :class:`~sim.replay.player.KlineUpdate` batches, exactly as a replay step would; every
 frame is cached and handed to the frame listeners (relayed to the venue's own streams).
 After a (re)connection the klines the stream may have missed are read over REST and walked
 through in order, so a stop the market crossed meanwhile still fires.
@@ -25,7 +25,7 @@ from sim.paper.frames import FrameError, KlineFrame, Row, decode, ohlc
 from sim.paper.klines import KlineCache
 from sim.paper.path import PathTracker
 from sim.paper.upstream import INVALID_INTERVAL, Upstream, UpstreamError
-from sim.replay import KlineUpdate
+from sim.replay.player import KlineUpdate
 
 log = logging.getLogger(__name__)
 

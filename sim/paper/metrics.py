@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from engine.metrics import Reading, declare, watch
+from greenlight.core.metrics import Reading, declare, watch
 from sim.paper.state import PaperState
 
 

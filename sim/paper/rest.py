@@ -6,12 +6,14 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from sim import admin, rest_lists, rest_market, rest_replace, rest_trade, streams, userdata
+from sim import admin
+from sim.app import binance_middleware
 from sim.errors import SimError, mandatory
 from sim.http_util import p_int, read_params, reject_unknown
 from sim.paper.state import PaperState
-from sim.rest import binance_middleware
-from sim.state import STATE
+from sim.spot import rest_lists, rest_market, rest_replace, rest_trade, streams, userdata
+from sim.spot.state import STATE
+from sim.streams import serve
 
 PAPER: web.AppKey[PaperState] = web.AppKey("paper_state", PaperState)
 KLINE_PARAMS = {"symbol", "interval", "startTime", "endTime", "limit", "timeZone"}
@@ -66,9 +68,9 @@ def build_paper_app(
     app = web.Application(middlewares=[binance_middleware])
     app[STATE] = state
     app[PAPER] = state
-    app[streams.PING_INTERVAL] = ws_ping_interval
-    app[streams.FUT_PING_INTERVAL] = ws_ping_interval
-    app[streams.MAX_AGE] = ws_max_age
+    app[serve.PING_INTERVAL] = ws_ping_interval
+    app[serve.FUT_PING_INTERVAL] = ws_ping_interval
+    app[serve.MAX_AGE] = ws_max_age
     r = app.router
     r.add_get("/api/v3/ping", rest_market.ping)
     r.add_get("/api/v3/time", rest_market.server_time)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from sim.filters import SymbolRules
+from sim.spot.filters import SymbolRules
 
 
 class RulesError(ValueError):

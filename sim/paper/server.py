@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
-from engine.ops_http import OpsServer, mark_ready, with_ops
-from engine.settings import TIMEFRAMES_MS
-from engine.startup import StartupError, bind_problem, retry_with_backoff
+from greenlight.core.ops_http import OpsServer, with_ops
+from greenlight.core.readiness import mark_ready
+from greenlight.core.settings import TIMEFRAMES_MS
+from greenlight.core.startup import StartupError, bind_problem, retry_with_backoff
 from sim.paper.exchange import PaperExchange
 from sim.paper.feed import LiveFeed
 from sim.paper.frames import FrameError
@@ -28,7 +29,7 @@ from sim.paper.upstream import Upstream, UpstreamBusy, UpstreamError
 from sim.slippage import Slippage
 
 if TYPE_CHECKING:
-    from engine.settings import Settings
+    from greenlight.core.settings import Settings
 
 
 @dataclass(frozen=True)

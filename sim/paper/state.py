@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sim.hubs import MarketHub, dumps
 from sim.paper.exchange import PaperExchange
 from sim.paper.feed import LiveFeed
 from sim.paper.frames import KlineFrame
-from sim.replay import KlineUpdate
-from sim.state import SimState
+from sim.replay.player import KlineUpdate
+from sim.spot.state import SimState
+from sim.streams.conn import dumps
+from sim.streams.hubs import MarketHub
 
 
 def relay(hub: MarketHub, name: str, payload: Any) -> None:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from engine.modes import LOOPBACK_HOSTS
+from greenlight.core.modes import LOOPBACK_HOSTS
 from sim.paper.frames import Row, check_row
 
 log = logging.getLogger(__name__)

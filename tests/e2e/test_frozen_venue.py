@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from engine.settings import Settings
+from greenlight.core.settings import Settings
 from greenlight.procs import free_port, wait_port
 from router.client import RouterClient
 from router.config import futures_config, venue_config

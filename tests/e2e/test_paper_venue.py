@@ -26,7 +26,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from engine.db import migrate, with_schema
+from greenlight.core.db import migrate, with_schema
 from greenlight.demo import Probe, settle
 from greenlight.procs import ProcessGroup, child_env, free_port, wait_port
 from tests.helpers import eventually

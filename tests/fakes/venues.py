@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal as D
 from typing import Any
 
-from engine.symbols import SymbolRules
+from greenlight.core.symbols import SymbolRules
 from router.errors import (
     DuplicateOrderError,
     NoChangeNeeded,

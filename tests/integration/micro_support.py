@@ -7,17 +7,17 @@ import asyncio
 
 import asyncpg
 
-from engine.candlefile import read_candles
-from engine.contracts import Candle
+from engine.events import Candle
 from engine.service import Engine
-from engine.settings import (
+from greenlight.core.candlefile import read_candles
+from greenlight.core.settings import (
     MarketSettings,
     RiskSettings,
     Settings,
     SimSettings,
     StrategySettings,
 )
-from sim.resample import resample
+from sim.replay.resample import resample
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
 from tests.helpers import eventually

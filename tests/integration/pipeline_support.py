@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.settings import (
-    RiskSettings,
-    Settings,
-    StrategySettings,
-    VolatilitySettings,
-)
+from greenlight.core.settings import RiskSettings, Settings, StrategySettings, VolatilitySettings
 
 # Plumbing tests: a rule that fires often, with costs, exposure and CHOP not in the way.
 LOOSE_RISK = RiskSettings(

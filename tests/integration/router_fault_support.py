@@ -16,9 +16,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from engine.settings import (
-    GuardSettings,
-)
+from greenlight.core.settings import GuardSettings
 from router.client import RouterClient
 from router.config import venue_config
 from router.venues.binance_spot import BinanceSpot

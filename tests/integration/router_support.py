@@ -11,7 +11,7 @@ from decimal import Decimal as D
 
 import asyncpg
 
-from engine.contracts import Bracket, BracketLeg, Market, Side
+from greenlight.core.contracts import Bracket, BracketLeg, Market, Side
 from router import lifecycle
 from router.core import Core
 from tests.fakes.router import spot_core

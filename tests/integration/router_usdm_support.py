@@ -9,7 +9,7 @@ from decimal import Decimal as D
 
 import asyncpg
 
-from engine.contracts import Bracket, BracketLeg, Market, Side
+from greenlight.core.contracts import Bracket, BracketLeg, Market, Side
 
 _open_times = itertools.count(1_700_000_000_000, 300_000)
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pandas as pd
 
-from engine.candlefile import CandleArrays, read_candles
+from greenlight.core.candlefile import CandleArrays, read_candles
 from sim.server import SimConfig, SimServer
 
 DATA = Path(__file__).resolve().parents[2] / "data"

@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import aiohttp
 import asyncpg
 
-from engine.settings import Settings
+from greenlight.core.settings import Settings
 from router.client import RouterClient
 from router.service import serve_router
 from router.venues.binance_spot import BinanceSpot

@@ -11,9 +11,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from engine.audit import verify_chain
-from engine.audit_anchor import read_anchors, write_anchor
-from engine.db import APP_ROLE, MIGRATIONS_DIR, role_url
+from greenlight.core.audit import verify_chain
+from greenlight.core.audit_anchor import read_anchors, write_anchor
+from greenlight.core.db import APP_ROLE, MIGRATIONS_DIR, role_url
 from tests.integration.audit_support import append, tamper
 
 
@@ -29,7 +29,7 @@ def test_code_named_by_migrations_exists() -> None:
     named = set()
     for path in MIGRATIONS_DIR.glob("*.sql"):
         named |= set(re.findall(r"\b((?:engine|greenlight)(?:\.\w+)+)", path.read_text()))
-    assert "engine.audit.verify_chain" in named
+    assert "greenlight.core.audit.verify_chain" in named
     for dotted in named:
         module, _, attr = dotted.rpartition(".")
         assert callable(getattr(importlib.import_module(module), attr)), dotted

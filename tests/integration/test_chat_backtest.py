@@ -38,7 +38,7 @@ from bot.desk import Desk
 from bot.line.channel import LineChannel
 from bot.telegram import TelegramChannel
 from engine.backtest.cli import run_backtest
-from engine.settings import AccessUser, Settings, load_settings
+from greenlight.core.settings import AccessUser, Settings, load_settings
 from tests.fakes.chat import NoCharts, RecordingRouter
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.line_webhook import LinePlatform, user_id

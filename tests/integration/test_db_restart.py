@@ -24,12 +24,15 @@ import pytest
 import pytest_asyncio
 
 from bot.service import serve_bot
-from engine.candlefile import read_candles
-from engine.contracts import Candle, Market
-from engine.db_outage import ResilientListener
+from engine.events import Candle
 from engine.pipeline import StreamProcessor
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-from engine.settings import (
+from engine.sub_pipeline import SubStreamProcessor
+from engine.symbol_feed import SymbolFeed
+from greenlight.core.candlefile import read_candles
+from greenlight.core.contracts import Market
+from greenlight.core.db_outage import ResilientListener
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from greenlight.core.settings import (
     MarketSettings,
     RiskSettings,
     RouterSettings,
@@ -38,17 +41,15 @@ from engine.settings import (
     StrategySettings,
     VenueSettings,
 )
-from engine.settings_decision import VolatilitySettings
-from engine.store import EQUITY_KEYS
-from engine.sub_pipeline import SubStreamProcessor
-from engine.symbol_feed import SymbolFeed
+from greenlight.core.settings_decision import VolatilitySettings
+from greenlight.core.store import EQUITY_KEYS
 from router import store as router_store
 from router.client import RouterClient, RouterError
 from router.config import venue_config
 from router.errors import OrderNotFoundError
 from router.venues.binance_spot import BinanceSpot
-from sim.clock import shifted
-from sim.resample import resample
+from sim.replay.clock import shifted
+from sim.replay.resample import resample
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.conftest import DATA, free_port
 from tests.fakes.chat import RecordingChannel
@@ -82,7 +83,7 @@ TABLES = ROWS | {
 @pytest.fixture(scope="module")
 def server() -> Iterator[PrivateServer]:
     """An embedded server of this module's own: restarting it disturbs no other test."""
-    from engine.db import start_embedded
+    from greenlight.core.db import start_embedded
 
     root = Path(tempfile.mkdtemp(prefix="gl-test-restart-"))
     url = start_embedded(root / "pgdata")

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import store
-from engine.contracts import Bracket, Market, SignalRaw
 from engine.decision.decide import Decider
 from engine.guards.verdict import Verdict
-from engine.settings import RiskSettings, Settings
+from greenlight.core.contracts import Bracket, Market, SignalRaw
+from greenlight.core.settings import RiskSettings, Settings
 from tests.symbol_rules import BTCUSDT as RULES
 
 TF = 900_000

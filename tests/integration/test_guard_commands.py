@@ -22,12 +22,12 @@ from bot.console import ConsoleChannel
 from bot.context import BotContext
 from bot.desk import Desk
 from bot.telegram import TelegramChannel
-from engine.candlefile import read_candles
-from engine.contracts import Market
 from engine.guards import toggles
 from engine.guards.news_calendar import parse_time
 from engine.pipeline import StreamProcessor
-from engine.settings import AccessUser, Settings
+from greenlight.core.candlefile import read_candles
+from greenlight.core.contracts import Market
+from greenlight.core.settings import AccessUser, Settings
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
 from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter

@@ -8,7 +8,7 @@ import itertools
 import asyncpg
 import pytest
 
-from greenlight.lifecycle import TRANSITIONS, Event, State, advance, advance_all
+from greenlight.core.lifecycle import TRANSITIONS, Event, State, advance, advance_all
 from tests.integration.router_support import insert_decision, make_bracket
 
 

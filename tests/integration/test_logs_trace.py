@@ -14,11 +14,11 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from engine.db import connect
-from engine.logs import configure_logging
-from engine.secrets import Secret
-from engine.settings import load_settings
-from engine.trace import HEADER, bind_trace, trace_id_for, traced
+from greenlight.core.db import connect
+from greenlight.core.logs import configure_logging
+from greenlight.core.secrets import Secret
+from greenlight.core.settings import load_settings
+from greenlight.core.trace import HEADER, bind_trace, trace_id_for, traced
 from greenlight.trace_cli import db_events, format_trace, log_events
 from router.client import RouterClient
 

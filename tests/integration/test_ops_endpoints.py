@@ -12,9 +12,10 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.db import connect_pool
 from engine.metrics import guard_of
-from engine.ops_http import OpsServer, Readiness
+from greenlight.core.db import connect_pool
+from greenlight.core.ops_http import OpsServer
+from greenlight.core.readiness import Readiness
 from router import metrics as rm
 
 
@@ -122,7 +123,7 @@ async def _decision_with_ack(conn: asyncpg.Connection) -> None:
 
 
 async def test_status_report_names_what_is_down(db_url: str) -> None:
-    from engine.settings import load_settings
+    from greenlight.core.settings import load_settings
     from greenlight.procs import free_port
     from greenlight.status_cli import status_report
 

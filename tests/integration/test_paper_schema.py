@@ -10,11 +10,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from engine.audit import verify_chain
-from engine.audit_anchor import read_anchors, write_anchor
-from engine.db import APP_ROLE, database_url, migrate, role_url, url_schema, with_schema
-from engine.settings import DatabaseSettings, Settings, VenueSettings
 from greenlight.audit_cli import run_audit
+from greenlight.core.audit import verify_chain
+from greenlight.core.audit_anchor import read_anchors, write_anchor
+from greenlight.core.db import APP_ROLE, database_url, migrate, role_url, url_schema, with_schema
+from greenlight.core.settings import DatabaseSettings, Settings, VenueSettings
 
 TABLES = ("candles", "decisions", "orders", "fills", "audit_log", "control", "approvals")
 

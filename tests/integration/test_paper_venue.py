@@ -14,12 +14,12 @@ import aiohttp
 import orjson
 import pytest_asyncio
 
-from engine.candlefile import read_candles
+from greenlight.core.candlefile import read_candles
 from sim.client import SignedClient
-from sim.orders import OrderRequest
 from sim.paper.server import PaperConfig, PaperServer
 from sim.server import SimAccount, SimConfig, SimServer
 from sim.slippage import Slippage
+from sim.spot.orders import OrderRequest
 from tests.helpers import eventually
 from tests.integration.sim_support import BTC, DATA
 

@@ -13,20 +13,21 @@ import numpy as np
 from bot import queries
 from bot.render import confirmation_text
 from bot.snapshot import DecisionCharts, structure_overlays
-from engine.candlefile import CandleArrays, read_candles
-from engine.contracts import Bracket, Candle
+from engine.events import Candle
 from engine.features import compute_batch
 from engine.pipeline import StreamProcessor
 from engine.regime import kernel as RK
 from engine.regime.classifier import RegimeParams, regime_changes, run_regime_batch
-from engine.settings import (
+from engine.smc.engine import SmcParams, run_smc_batch
+from engine.smc.tables import swings_table, zones_table
+from greenlight.core.candlefile import CandleArrays, read_candles
+from greenlight.core.contracts import Bracket
+from greenlight.core.settings import (
     RegimeSettings,
     Settings,
     StrategySettings,
     VolatilitySettings,
 )
-from engine.smc.engine import SmcParams, run_smc_batch
-from engine.smc.tables import swings_table, zones_table
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
 from tests.integration.pipeline_support import LOOSE_RISK, SETTINGS

@@ -8,10 +8,11 @@ from decimal import Decimal as D
 
 import asyncpg
 
-from engine.candlefile import read_candles
-from engine.contracts import Bracket, Candle
 from engine.decision.commitment import committed_quote, uncommitted_equity
+from engine.events import Candle
 from engine.pipeline import StreamProcessor
+from greenlight.core.candlefile import read_candles
+from greenlight.core.contracts import Bracket
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
 from tests.integration.pipeline_support import SETTINGS

@@ -13,11 +13,11 @@ import asyncpg
 import numpy as np
 import pytest
 
-from engine.candlefile import read_candles
 from engine.pipeline import StreamProcessor
 from engine.service import Engine
-from sim.clock import shifted
-from sim.resample import resample
+from greenlight.core.candlefile import read_candles
+from sim.replay.clock import shifted
+from sim.replay.resample import resample
 from sim.server import SimConfig, SimServer
 from tests.conftest import DATA
 from tests.helpers import eventually

@@ -13,15 +13,16 @@ import asyncpg
 import numpy as np
 import pytest
 
-from engine.contracts import Candle, Market
+from engine.events import Candle
 from engine.micro_stream import micro_smc_params
 from engine.pipeline import StreamProcessor
 from engine.retest.micro import micro_bos_flags
-from engine.settings import MarketSettings, RiskSettings, Settings, StrategySettings
 from engine.smc import layout as L
 from engine.smc.engine import run_smc_batch
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
+from greenlight.core.contracts import Market
+from greenlight.core.settings import MarketSettings, RiskSettings, Settings, StrategySettings
 from tests.helpers import eventually
 from tests.integration.micro_support import PARENT, PARENTS, ROWS, SUB, VENUE, subs_of
 from tests.symbol_rules import XRPUSDT_PERP as RULES

@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from engine.contracts import Bracket
-from engine.settings import GuardSettings
+from greenlight.core.contracts import Bracket
+from greenlight.core.settings import GuardSettings
 from router import store
 from router.venues.base import NewOco, NewOrder
 from tests.integration.router_fault_support import (

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
-from engine.contracts import Bracket
+from greenlight.core.contracts import Bracket
 from router import brackets, lifecycle
 from router.api import build_app
 from router.client import RouterClient, RouterError

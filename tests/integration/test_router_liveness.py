@@ -21,7 +21,7 @@ import pytest_asyncio
 from bot.access import AccessList
 from bot.approvals import ApprovalService
 from engine import store as engine_store
-from engine.settings import GuardSettings, Settings
+from greenlight.core.settings import GuardSettings, Settings
 from router import liveness, reports, store
 from router.client import RouterError
 from router.venues.base import NewOrder

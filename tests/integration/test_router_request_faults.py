@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from engine.settings import GuardSettings
+from greenlight.core.settings import GuardSettings
 from router.client import RouterError
 from tests.helpers import eventually
 from tests.integration.router_fault_support import (

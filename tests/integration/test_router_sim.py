@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-from engine.settings import RouterSettings, Settings, SimSettings, VenueSettings
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from greenlight.core.settings import RouterSettings, Settings, SimSettings, VenueSettings
 from router.client import RouterClient, RouterError
 from router.config import venue_config
 from router.errors import OrderNotFoundError

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from yarl import URL
 
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
 from router.errors import InvalidOrderError, PositionModeError, VenueError
 from router.signing import signed_query
 from router.venues.binance_usdm import BinanceUsdm

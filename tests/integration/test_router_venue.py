@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
 from router.errors import (
     AuthError,
     DuplicateOrderError,

@@ -13,7 +13,7 @@ import aiohttp
 import pytest_asyncio
 
 from sim.client import SignedClient
-from sim.replay import Replay
+from sim.replay.player import Replay
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.helpers import eventually
 from tests.integration.sim_support import BTC, DATA, advance, running_sim, update_ms

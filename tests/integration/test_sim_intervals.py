@@ -12,10 +12,10 @@ import aiohttp
 import pandas as pd
 import pytest_asyncio
 
-from engine.candlefile import read_candles
-from sim.clock import shifted
-from sim.payloads import fmt
+from greenlight.core.candlefile import read_candles
+from sim.replay.clock import shifted
 from sim.server import SimAccount, SimConfig, SimServer
+from sim.spot.payloads import fmt
 from tests.helpers import eventually
 from tests.integration.sim_support import (
     BTC,

@@ -14,7 +14,7 @@ import pytest_asyncio
 from sim.client import SignedClient
 from sim.http_util import hmac_hex
 from sim.server import SimAccount, SimConfig, SimServer
-from sim.userdata import ws_signature_payload
+from sim.spot.userdata import ws_signature_payload
 from tests.helpers import eventually
 from tests.integration.sim_support import BTC, advance, running_sim, sim_admin, update_ms
 

@@ -7,7 +7,7 @@ import pytest
 
 from bot.access import AccessList
 from bot.approvals import ApprovalService
-from engine.settings import AccessUser, Settings
+from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter, desk_for
 
 VIEWER = AccessUser(channel="telegram", user_id="3", role="viewer", name="vic")

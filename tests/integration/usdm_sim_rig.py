@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-from engine.settings import (
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from greenlight.core.settings import (
     GuardSettings,
     MarketSettings,
     RouterSettings,

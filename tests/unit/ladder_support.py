@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal as D
 from typing import Any
 
-from engine.contracts import Bracket, BracketLeg, Market, Side
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket, BracketLeg, Market, Side
+from greenlight.core.symbols import SymbolRules
 
 # BTCUSDT filters as Binance serves them (2024-2025 exchangeInfo values).
 BTCUSDT_INFO: dict[str, Any] = {

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine.analyze import run_analyze
-from engine.candlefile import CandleFileError, detect_interval_ms, read_candles
 from greenlight.cli import main
+from greenlight.core.candlefile import CandleFileError, detect_interval_ms, read_candles
 
 ROOT = Path(__file__).resolve().parents[2]
 ADA = ROOT / "tests/data/adabtc_1m/ADABTC-1m-2021-11-27.csv"

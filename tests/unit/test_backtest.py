@@ -17,10 +17,10 @@ from engine.backtest.fills import Plan, resolve
 from engine.backtest.inputs import load_streams
 from engine.backtest.output import iso, iso_many
 from engine.backtest.signals import agent_signals
-from engine.candlefile import CandleArrays
 from engine.decisions_batch import run_stages
 from engine.features import FeatureParams
-from engine.settings import Settings
+from greenlight.core.candlefile import CandleArrays
+from greenlight.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"

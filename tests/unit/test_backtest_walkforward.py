@@ -26,9 +26,9 @@ from engine.backtest.grid import GridError, apply, parse_grid, points
 from engine.backtest.inputs import load_streams, parse_time
 from engine.backtest.run import Stream
 from engine.backtest.walkforward import Job, best, rank, walk_forward
-from engine.candlefile import CandleArrays
-from engine.contracts import Market
-from engine.settings import Settings
+from greenlight.core.candlefile import CandleArrays
+from greenlight.core.contracts import Market
+from greenlight.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"

@@ -4,9 +4,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from engine.contracts import SignalRaw
 from engine.decision.bracket import BracketError, build_spot_bracket, split_ladder
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import SignalRaw
+from greenlight.core.symbols import SymbolRules
 from tests.symbol_rules import BTCUSDT as RULES
 from tests.symbol_rules import BTCUSDT_INFO as INFO
 
@@ -62,7 +62,7 @@ def test_ladder_merges_rungs_below_min_notional() -> None:
 
 
 def test_unknown_symbol() -> None:
-    from engine.symbols import SymbolRulesError
+    from greenlight.core.symbols import SymbolRulesError
 
     with pytest.raises(SymbolRulesError, match="unknown symbol 'ETHUSDT'"):
         SymbolRules.from_exchange_info(INFO, "ETHUSDT")

@@ -14,7 +14,7 @@ from matplotlib.colors import to_rgb
 from PIL import Image
 
 from charts import ChartRenderer, ChartSpec, Level, Marker, Zone, figure_size, theme
-from engine.candlefile import CandleArrays, read_candles
+from greenlight.core.candlefile import CandleArrays, read_candles
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
 WARMUP = 200

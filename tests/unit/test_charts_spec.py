@@ -14,7 +14,7 @@ from charts import ChartRenderer, ChartSpec, Level, Marker, Zone
 from charts.layers import spread_labels
 from charts.png import encode_rgb_png
 from charts.scales import format_price, price_ticks, time_ticks, time_to_x
-from engine.candlefile import CandleArrays, read_candles
+from greenlight.core.candlefile import CandleArrays, read_candles
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

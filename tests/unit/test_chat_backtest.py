@@ -17,9 +17,9 @@ from bot.backtest_jobs import BacktestJob, Throttle, worker_env
 from bot.backtest_text import figures_text
 from bot.channel import Reply
 from bot.line.images import SignedImages
-from engine.contracts import Market
-from engine.settings import Settings
-from engine.settings_backtest import BacktestSettings
+from greenlight.core.contracts import Market
+from greenlight.core.settings import Settings
+from greenlight.core.settings_backtest import BacktestSettings
 from tests.helpers import eventually
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,9 +15,9 @@ from prometheus_client import REGISTRY
 import bot.metrics  # noqa: F401  (registers the bot's families)
 import router.metrics  # noqa: F401
 import sim.metrics  # noqa: F401
-from engine.secrets import SECRET_NAMES
-from engine.settings import ENV_KEYS, Settings
 from greenlight import cli
+from greenlight.core.secrets import SECRET_NAMES
+from greenlight.core.settings import ENV_KEYS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ("engine", "bot", "router", "sim")

@@ -10,9 +10,9 @@ import pytest
 import talib
 from numpy.lib.stride_tricks import sliding_window_view
 
-from engine.candlefile import CandleArrays
 from engine.features import FeatureParams, compute_batch
-from engine.settings import StrategySettings
+from greenlight.core.candlefile import CandleArrays
+from greenlight.core.settings import StrategySettings
 from tests.candle_files import DIR_1H, load_1h, load_15m
 
 ROOT = Path(__file__).resolve().parents[2]

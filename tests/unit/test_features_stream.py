@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.candlefile import CandleArrays
 from engine.features import (
     FeatureEngine,
     FeatureInputError,
@@ -16,6 +15,7 @@ from engine.features import (
     FeatureStateError,
     compute_batch,
 )
+from greenlight.core.candlefile import CandleArrays
 from tests.candle_files import load_1h, load_15m
 
 Arr = npt.NDArray[np.float64]

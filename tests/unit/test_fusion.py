@@ -10,10 +10,11 @@ import pytest
 
 from engine.agents.base import BarContext
 from engine.agents.fusion import FusionAgent
-from engine.contracts import Candle, SignalRaw
+from engine.events import Candle
 from engine.retest import kernel as RK
-from engine.settings_decision import FusionSettings
 from engine.smc import layout as L
+from greenlight.core.contracts import SignalRaw
+from greenlight.core.settings_decision import FusionSettings
 
 TF = 900_000
 NAN = float("nan")

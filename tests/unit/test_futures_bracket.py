@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.contracts import Market, Side, SignalRaw
 from engine.decision.bracket import BracketError
 from engine.decision.futures import MARGIN_FRACTION, build_futures_bracket, leverage_for
+from greenlight.core.contracts import Market, Side, SignalRaw
 from tests.symbol_rules import XRPUSDT_PERP as RULES
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "XRPUSDT-perp-5m-futures.csv"

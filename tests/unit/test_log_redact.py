@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.log_redact import REDACTED, RedactSecrets, install_redaction
-from engine.secrets import Secret
 from greenlight import cli
+from greenlight.core.log_redact import REDACTED, RedactSecrets, install_redaction
+from greenlight.core.secrets import Secret
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "123456789:AAH-telegram-bot-token_xyz"
@@ -105,7 +105,7 @@ def test_a_started_process_redacts_third_party_logs(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    line = json.loads(done.stderr.strip().splitlines()[-1])  # structlog JSON (engine.logs)
+    line = json.loads(done.stderr.strip().splitlines()[-1])  # structlog JSON (greenlight.core.logs)
     assert line["logger"] == "telegram.ext.Updater"
     assert line["event"].startswith("Error while getting Updates")
     assert TOKEN not in done.stderr and "bot<redacted>/getUpdates" in done.stderr

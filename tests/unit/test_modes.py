@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from engine.modes import MODES, mode_headline
-from engine.secrets import Secret
-from engine.settings import GeneralSettings, Settings, SettingsError, VenueSettings, load_settings
 from greenlight.cli import main
+from greenlight.core.modes import MODES, mode_headline
+from greenlight.core.secrets import Secret
+from greenlight.core.settings import (
+    GeneralSettings,
+    Settings,
+    SettingsError,
+    VenueSettings,
+    load_settings,
+)
 from greenlight.up import banner
 from router.config import RouterConfigError, venue_config
 

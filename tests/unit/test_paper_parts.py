@@ -12,19 +12,19 @@ from typing import Any
 import aiohttp
 import pytest
 
-from engine.candlefile import read_candles
+from greenlight.core.candlefile import read_candles
 from sim.errors import SimError
-from sim.exchange_info import exchange_info
-from sim.filters import rules_for
-from sim.orders import OcoRequest, OrderRequest
 from sim.paper.exchange import PaperExchange
 from sim.paper.frames import FrameError, decode
 from sim.paper.klines import KlineCache
 from sim.paper.path import PathTracker, candle_path, walk
 from sim.paper.rules import RulesError, rules_from_info
 from sim.paper.upstream import PUBLIC_PATHS, Upstream, stream_base
-from sim.replay import Replay
+from sim.replay.player import Replay
 from sim.slippage import Slippage
+from sim.spot.exchange_info import exchange_info
+from sim.spot.filters import rules_for
+from sim.spot.orders import OcoRequest, OrderRequest
 
 REPO = Path(__file__).resolve().parents[2]
 BTC = rules_for("BTCUSDT", [9000.0])

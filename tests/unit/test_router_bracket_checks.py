@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from engine.contracts import Bracket, BracketLeg, Market, Side
+from greenlight.core.contracts import Bracket, BracketLeg, Market, Side
 from router.bracket_checks import BracketLimits, cost_to_open, loss_at_stop, refusal
 from router.order_budget import (
     NoRoomError,

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.modes import MODE_VENUES
-from engine.secrets import SIM_DEMO_API_KEY, Secret
-from engine.settings import (
+from greenlight.core.modes import MODE_VENUES
+from greenlight.core.secrets import SIM_DEMO_API_KEY, Secret
+from greenlight.core.settings import (
     GeneralSettings,
     GuardSettings,
     Settings,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from sim.filters import rules_for
-from sim.matching import Exchange
-from sim.orders import ListEvent, OcoRequest, OrderEvent, OrderRequest
-from sim.payloads import cancel_result, event_json, kline_event, order_query
-from sim.replay import partial_update
+from sim.replay.player import partial_update
+from sim.spot.filters import rules_for
+from sim.spot.matching import Exchange
+from sim.spot.orders import ListEvent, OcoRequest, OrderEvent, OrderRequest
+from sim.spot.payloads import cancel_result, event_json, kline_event, order_query
 
 
 def venue() -> Exchange:
