@@ -16,7 +16,6 @@ PACKAGES = ("greenlight", "engine", "bot", "router", "charts", "sim")
 KNOWN: frozenset[frozenset[str]] = frozenset(
     {
         frozenset({"bot.telegram", "bot.telegram_updates"}),
-        frozenset({"greenlight.core.ops_http", "greenlight.core.startup"}),
         frozenset(
             {"engine.ingest.stream", "engine.metrics", "engine.service", "engine.symbol_feed"}
         ),
