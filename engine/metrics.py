@@ -9,16 +9,15 @@ engine shares with the router and the simulator), so the hot path does no extra 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Histogram
 
-from greenlight.core.metrics import GUARD_VERDICTS, LATENCY_BUCKETS, Reading, declare, watch
+from greenlight.core.metrics import GUARD_VERDICTS, LATENCY_BUCKETS, declare
 
 if TYPE_CHECKING:
     from engine.pipeline import Outcome
-    from engine.service import Engine
 
 CLOSE_TO_DECISION = Histogram(
     "greenlight_close_to_decision_seconds",
@@ -100,33 +99,3 @@ declare("greenlight_candles_ingested", "counter", "Closed candles from ingestion
 declare(
     "greenlight_market_data_age_seconds", "gauge", "Seconds since the last market frame", "venue"
 )
-
-
-def _engine_readings(engine: Engine) -> Iterator[Reading]:
-    now = time.time()
-    n = 0
-    for (venue, symbol), feed in engine.feeds.items():
-        yield "greenlight_queue_depth", (f"{venue}:{symbol}",), feed.queue.qsize()
-        n += 1
-    yield "greenlight_streams", (), n
-    malformed = duplicates = 0
-    for ing in engine.ingestors:
-        st = ing.stats
-        yield "greenlight_ws_reconnects", (f"market:{ing.venue}",), st.reconnects
-        yield "greenlight_backfilled_candles", (ing.venue,), st.backfilled
-        yield "greenlight_candles_ingested", (ing.venue,), st.emitted
-        if st.last_frame_at:
-            yield (
-                "greenlight_market_data_age_seconds",
-                (ing.venue,),
-                max(0.0, now - st.last_frame_at),
-            )
-        malformed += st.malformed
-        duplicates += st.duplicates
-    yield "greenlight_dropped_messages", ("market_ws", "malformed"), malformed
-    yield "greenlight_dropped_messages", ("market_ws", "duplicate"), duplicates
-
-
-def watch_engine(engine: Engine) -> None:
-    """Include ``engine``'s queues and ingestors in the scrape (until it is collected)."""
-    watch(engine, _engine_readings)

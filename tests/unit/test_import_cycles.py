@@ -1,9 +1,8 @@
 """No import cycles in the product packages (grimp reads every import statement, those
 under ``if TYPE_CHECKING:`` and inside functions included).
 
-The router, the core (``greenlight``), charts and the simulator have none and must keep
-none. ``KNOWN`` lists the cycles that other packages still had when this check was added;
-the check fails on any other cycle, and on a known one that is gone (take it off the list).
+No package has one: the check fails on any cycle (``KNOWN`` would list an accepted one, and
+the check fails when a listed one is gone).
 """
 
 from __future__ import annotations
@@ -13,14 +12,7 @@ from collections.abc import Iterable, Mapping, Set
 import grimp
 
 PACKAGES = ("greenlight", "engine", "bot", "router", "charts", "sim")
-KNOWN: frozenset[frozenset[str]] = frozenset(
-    {
-        frozenset({"bot.telegram", "bot.telegram_updates"}),
-        frozenset(
-            {"engine.ingest.stream", "engine.metrics", "engine.service", "engine.symbol_feed"}
-        ),
-    }
-)
+KNOWN: frozenset[frozenset[str]] = frozenset()  # none left; keep it that way
 
 
 def cycles(graph: Mapping[str, Set[str]]) -> list[frozenset[str]]:
