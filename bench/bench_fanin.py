@@ -121,8 +121,9 @@ async def run_one(
     settings = load_settings(env=env)
     group = ProcessGroup({**os.environ, **env})
     files = [a for s in symbols for a in ("--spot-file", f"{s}={data}")]
-    sim = group.start("sim", "sim", "--paused", "--markets", "spot", *files,
-                      stdout=subprocess.DEVNULL)  # fmt: skip
+    sim = group.start(
+        "sim", "sim", "--paused", "--markets", "spot", *files, stdout=subprocess.DEVNULL
+    )
     samples: dict[str, list[float]] = {"candle": [], "queue_lag": []}
 
     def listen(kind: str, seconds: float) -> None:

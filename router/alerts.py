@@ -56,7 +56,11 @@ def reconciled_text(
     """The alert for one order the database had wrong (or whose fills it was missing)."""
     (old_status, old_filled), (status, filled) = was, now
     if was == now:
-        return (f"🔄 Reconciled #D-{decision_id} {leg}: {status} {filled}, fills the"
-                " user stream never delivered read from the venue")  # fmt: skip
-    return (f"🔄 Reconciled #D-{decision_id} {leg}: {old_status} → {status}"
-            f" (filled {old_filled} → {filled})")  # fmt: skip
+        return (
+            f"🔄 Reconciled #D-{decision_id} {leg}: {status} {filled}, fills the"
+            " user stream never delivered read from the venue"
+        )
+    return (
+        f"🔄 Reconciled #D-{decision_id} {leg}: {old_status} → {status}"
+        f" (filled {old_filled} → {filled})"
+    )

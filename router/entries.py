@@ -60,8 +60,10 @@ async def refresh_entries(core: Core) -> int:
             changed += 1
             await apply_report(core, snap, report, fetch_trades=True)
             was = f"{now['status']} {now['filled_quantity']}"
-            text = (f"🔄 Reconciled #D-{snap.id} entry: {was} → {report.status}"
-                    f" {report.executed_qty} (ahead of the user stream)")  # fmt: skip
+            text = (
+                f"🔄 Reconciled #D-{snap.id} entry: {was} → {report.status}"
+                f" {report.executed_qty} (ahead of the user stream)"
+            )
             await core.alert("info", text, snap.id)
             await lifecycle.advance_locked(core, snap.id)
     return changed

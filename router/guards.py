@@ -74,11 +74,16 @@ async def stale_symbols(
         if use_received_at:
             last = await conn.fetchval(
                 "SELECT extract(epoch FROM max(received_at))::float8 FROM candles"
-                " WHERE symbol = $1 AND tf = $2", symbol, tf)  # fmt: skip
+                " WHERE symbol = $1 AND tf = $2",
+                symbol,
+                tf,
+            )
         else:
             last = await conn.fetchval(
                 "SELECT max(close_time) / 1000.0 FROM candles WHERE symbol = $1 AND tf = $2",
-                symbol, tf)  # fmt: skip
+                symbol,
+                tf,
+            )
         if last is not None and now.timestamp() - float(last) > limit_s:
             stale.append(symbol)
     return stale
@@ -113,9 +118,14 @@ class Guards:
                     found[f"drawdown:{key}"] = breach
             if self.live():
                 stale = await stale_symbols(
-                    conn, self.symbols, self.tf, self.tf_ms, now, self.use_received_at,
+                    conn,
+                    self.symbols,
+                    self.tf,
+                    self.tf_ms,
+                    now,
+                    self.use_received_at,
                     self.stale_timeframes,
-                )  # fmt: skip
+                )
                 for symbol in stale:
                     found[f"stale:{symbol}"] = (
                         f"stale market data: no {self.tf} candle on {symbol} for over"

@@ -28,8 +28,9 @@ _IGNORED_ERRORS = (OrderNotFoundError, DuplicateOrderError, NoChangeNeeded)
 class KillSwitch:
     """Manual and automatic trading halts."""
 
-    def __init__(self, core: Core, error_burst: int = ERROR_BURST,
-                 error_window_s: float = ERROR_WINDOW_S) -> None:  # fmt: skip
+    def __init__(
+        self, core: Core, error_burst: int = ERROR_BURST, error_window_s: float = ERROR_WINDOW_S
+    ) -> None:
         self.core = core
         self.error_burst = error_burst
         self.error_window_s = error_window_s
@@ -50,8 +51,12 @@ class KillSwitch:
                 audit={"by": by, "reason": reason},
             )
             cancelled = [r["id"] for r in halted]
-            await store.audit(conn, "kill", None, {"by": by, "flatten": flatten, "reason": reason,
-                                                    "cancelled": cancelled})  # fmt: skip
+            await store.audit(
+                conn,
+                "kill",
+                None,
+                {"by": by, "flatten": flatten, "reason": reason, "cancelled": cancelled},
+            )
             live = await store.live_decisions(conn)
             await store.alert(conn, "kill", _kill_text(by, reason, flatten, cancelled), None)
         for decision in live:
@@ -63,8 +68,13 @@ class KillSwitch:
                     await lifecycle.advance_locked(self.core, snap.id)
             except VenueError as exc:
                 self.core.note_error(f"kill #D-{decision['id']}: {exc.describe()}")
-        return {"trading_enabled": False, "was_enabled": was_enabled, "cancelled": cancelled,
-                "flatten": flatten, "live": [d["id"] for d in live]}  # fmt: skip
+        return {
+            "trading_enabled": False,
+            "was_enabled": was_enabled,
+            "cancelled": cancelled,
+            "flatten": flatten,
+            "live": [d["id"] for d in live],
+        }
 
     async def resume(self, by: str) -> dict[str, Any]:
         """Re-enable trading."""

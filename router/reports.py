@@ -65,9 +65,15 @@ async def _apply_in_tx(
 ) -> None:
     decision_id = snap.id
     before = await store.update_order(
-        conn, st.cid, st.status, st.venue_order_id, st.filled, st.cum_quote, st.reject_reason,
+        conn,
+        st.cid,
+        st.status,
+        st.venue_order_id,
+        st.filled,
+        st.cum_quote,
+        st.reject_reason,
         st.acked,
-    )  # fmt: skip
+    )
     row = await conn.fetchrow("SELECT * FROM orders WHERE client_order_id = $1", st.cid)
     if row is None:
         log.warning("report for unknown order %s ignored", st.cid)
@@ -83,8 +89,12 @@ async def _apply_in_tx(
             conn, snap.decision, lambda rows: market.figures(rows, rules, snap.side)
         )
     if before is not None:
-        detail = {"client_order_id": st.cid, "from": before["status"], "to": st.status,
-                  "filled": st.filled}  # fmt: skip
+        detail = {
+            "client_order_id": st.cid,
+            "from": before["status"],
+            "to": st.status,
+            "filled": st.filled,
+        }
         await store.audit(conn, "order.update", decision_id, detail)
         await _fill_alert(conn, rules, row, before, st, decision_id)
     if st.acked and row["leg"] == "E":
@@ -108,8 +118,9 @@ async def _fill_alert(
         return
     leg = row["leg"]
     avg = st.cum_quote / st.filled
-    text = alerts.filled_text(rules, row["side"], st.filled, avg, decision_id,
-                              "" if leg == "E" else leg)  # fmt: skip
+    text = alerts.filled_text(
+        rules, row["side"], st.filled, avg, decision_id, "" if leg == "E" else leg
+    )
     await store.alert(conn, "fill", text, decision_id)
 
 
@@ -138,9 +149,14 @@ async def apply_report(
         else:
             report = replace(report, fills=tuple(trades))
     state = OrderState(
-        report.client_order_id, report.status, report.order_id, report.executed_qty,
-        report.cum_quote, report.fills, acked=acked,
-    )  # fmt: skip
+        report.client_order_id,
+        report.status,
+        report.order_id,
+        report.executed_qty,
+        report.cum_quote,
+        report.fills,
+        acked=acked,
+    )
     await apply_order_state(core, snap, state)
 
 
@@ -220,9 +236,19 @@ async def may_resend_entry(core: Core, snap: Snapshot) -> bool:
 
 def order_row(core: Core, snap: Snapshot, order: NewOrder, leg: str, market: str) -> store.OrderRow:
     """The row recording a plain order of ``snap`` before it is sent."""
-    return store.OrderRow(snap.id, order.client_order_id, None, core.venue_name, market,
-                          order.symbol, leg, order.side, order.order_type, order.quantity,
-                          order.price)  # fmt: skip
+    return store.OrderRow(
+        snap.id,
+        order.client_order_id,
+        None,
+        core.venue_name,
+        market,
+        order.symbol,
+        leg,
+        order.side,
+        order.order_type,
+        order.quantity,
+        order.price,
+    )
 
 
 async def close(
@@ -234,8 +260,9 @@ async def close(
 ) -> None:
     """The position is flat: CLOSED with its realized PnL, the position row closed and the
     "closed" alert (inside the caller's transaction)."""
-    row = await store.transition(conn, snap.id, Event.FLAT, realized_pnl=fig.realized_pnl,
-                                 closed_at=utc_now(core.clock))  # fmt: skip
+    row = await store.transition(
+        conn, snap.id, Event.FLAT, realized_pnl=fig.realized_pnl, closed_at=utc_now(core.clock)
+    )
     if row is not None:
         await ledger.close_position(conn, snap.id)
         text = alerts.closed_text(rules, fig.realized_pnl, snap.id)

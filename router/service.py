@@ -117,8 +117,13 @@ class RouterService:
     async def _observe(
         self, method: str, path: str, params: dict[str, str], status: int | None, body: Any
     ) -> None:
-        detail = {"method": method, "path": path, "params": params, "status": status,
-                  "response": body}  # fmt: skip
+        detail = {
+            "method": method,
+            "path": path,
+            "params": params,
+            "status": status,
+            "response": body,
+        }
         try:
             self._audit_queue.put_nowait(("venue." + method.lower(), detail))
         except asyncio.QueueFull:
@@ -140,8 +145,10 @@ class RouterService:
             self.usdm.venue.hold(seconds)
         if first:
             self._ban_alerted = True
-            text = (f"⛔ Venue banned this IP (HTTP 418): all requests stopped for"
-                    f" {seconds:.0f}s (until Retry-After)")  # fmt: skip
+            text = (
+                f"⛔ Venue banned this IP (HTTP 418): all requests stopped for"
+                f" {seconds:.0f}s (until Retry-After)"
+            )
             self.spawn(self.core.alert("ban", text, None))
             self.spawn(self._ban_over(seconds))
 
@@ -190,7 +197,7 @@ class RouterService:
             asyncio.create_task(self._entry_ttl(), name="entry-ttl"),
             asyncio.create_task(self.equity.run(), name="equity"),
             asyncio.create_task(self.guards.run(), name="guards"),
-        ]  # fmt: skip
+        ]
         if self.usdm is not None:
             self._tasks.append(
                 asyncio.create_task(self.usdm.run_stream(self._on_stream_up), name="usdm-user")
@@ -265,9 +272,13 @@ class RouterService:
     async def sweep(self) -> None:
         """Route every APPROVED unexpired decision (the claim makes this exactly-once)."""
         async with self.pool.acquire() as conn:
-            ids = [r["id"] for r in await conn.fetch(
-                "SELECT id FROM decisions WHERE state = 'APPROVED' AND expires_at > now()"
-                " ORDER BY id")]  # fmt: skip
+            ids = [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM decisions WHERE state = 'APPROVED' AND expires_at > now()"
+                    " ORDER BY id"
+                )
+            ]
         for decision_id in ids:
             await self.route_quietly(decision_id)
 
@@ -331,7 +342,9 @@ class RouterService:
             orders = await conn.fetch(
                 "SELECT decision_id, client_order_id, leg, order_type, status, quantity,"
                 " filled_quantity, price, stop_price FROM orders"
-                " WHERE decision_id = ANY($1::bigint[]) ORDER BY id", ids)  # fmt: skip
+                " WHERE decision_id = ANY($1::bigint[]) ORDER BY id",
+                ids,
+            )
             positions = await conn.fetch("SELECT * FROM positions WHERE state = 'OPEN'")
         return {
             "trading_enabled": enabled,
@@ -339,7 +352,7 @@ class RouterService:
             "orders": [dict(o) for o in orders],
             "positions": [
                 {k: v for k, v in dict(p).items() if not k.endswith("_at")} for p in positions
-            ],  # fmt: skip
+            ],
             "venue": {
                 "name": self.venue.name,
                 "user_stream_connected": self.stream.connected,
@@ -453,8 +466,9 @@ def run_router(settings: Settings) -> int:
         return 2
 
     async def main() -> None:
-        await serve_router(settings, database_url(settings), token.value, config=config,
-                           futures=futures)  # fmt: skip
+        await serve_router(
+            settings, database_url(settings), token.value, config=config, futures=futures
+        )
 
     try:
         run_until_signalled(main, OpsServer.for_process(settings, "router"))

@@ -54,8 +54,9 @@ def build_venues(
     usdm = None
     if futures is not None:
         rest = BinanceUsdm(futures, clock=clock)
-        usdm = UsdmVenue(rest, UsdmUserStream(rest, futures.ws_url, keepalive_s,
-                                              futures.timeout_s, clock))  # fmt: skip
+        usdm = UsdmVenue(
+            rest, UsdmUserStream(rest, futures.ws_url, keepalive_s, futures.timeout_s, clock)
+        )
     return Venues(spot, stream, usdm)
 
 
@@ -77,8 +78,14 @@ def build_core(
     routed_timeout_s: float = 60.0,
 ) -> Core:
     """A :class:`Core` with the spot market and, when given, the USD-M market."""
-    core = Core(pool, venue_name, clock or SystemClock(), leverage_cap=leverage_cap,
-                limits=limits or BracketLimits(), routed_timeout_s=routed_timeout_s)  # fmt: skip
+    core = Core(
+        pool,
+        venue_name,
+        clock or SystemClock(),
+        leverage_cap=leverage_cap,
+        limits=limits or BracketLimits(),
+        routed_timeout_s=routed_timeout_s,
+    )
     core.add_market(SpotMarket(core, *spot))
     if usdm is not None:
         core.add_market(UsdmMarket(core, *usdm, margin_type))

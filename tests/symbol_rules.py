@@ -48,16 +48,36 @@ BTCUSDT = SymbolRules.from_exchange_info(BTCUSDT_INFO, "BTCUSDT")
 
 def xrp_rules() -> SymbolRules:
     """XRPUSDT USD-M filters (tick 0.0001, step 0.1, min notional 5) as Binance serves them."""
-    info: dict[str, Any] = {"symbols": [{
-        "symbol": "XRPUSDT", "status": "TRADING", "baseAsset": "XRP", "quoteAsset": "USDT",
-        "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.0143", "maxPrice": "100000",
-             "tickSize": "0.0001"},
-            {"filterType": "LOT_SIZE", "minQty": "0.1", "maxQty": "10000000", "stepSize": "0.1"},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.1", "maxQty": "2000000",
-             "stepSize": "0.1"},
-        ],
-    }]}  # fmt: skip
+    info: dict[str, Any] = {
+        "symbols": [
+            {
+                "symbol": "XRPUSDT",
+                "status": "TRADING",
+                "baseAsset": "XRP",
+                "quoteAsset": "USDT",
+                "filters": [
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": "0.0143",
+                        "maxPrice": "100000",
+                        "tickSize": "0.0001",
+                    },
+                    {
+                        "filterType": "LOT_SIZE",
+                        "minQty": "0.1",
+                        "maxQty": "10000000",
+                        "stepSize": "0.1",
+                    },
+                    {
+                        "filterType": "MARKET_LOT_SIZE",
+                        "minQty": "0.1",
+                        "maxQty": "2000000",
+                        "stepSize": "0.1",
+                    },
+                ],
+            }
+        ]
+    }
     return replace(SymbolRules.from_exchange_info(info, "XRPUSDT"), min_notional=D(5))
 
 

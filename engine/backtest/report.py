@@ -74,9 +74,14 @@ def _ema(x: F64, n: int) -> F64:
 
 def _slice(c: CandleArrays, a: int, b: int) -> CandleArrays:
     return CandleArrays(
-        c.open_time[a:b], c.open[a:b], c.high[a:b], c.low[a:b], c.close[a:b], c.volume[a:b],
+        c.open_time[a:b],
+        c.open[a:b],
+        c.high[a:b],
+        c.low[a:b],
+        c.close[a:b],
+        c.volume[a:b],
         c.has_volume,
-    )  # fmt: skip
+    )
 
 
 def snapshot_spec(st: Stream, legs: list[TradeLeg], result: Result) -> ChartSpec:

@@ -59,9 +59,16 @@ def walk_forward_png(
             ax.axvline(d, color=GREY, linewidth=0.7, linestyle=":")
         if k % every == 0:
             top.text(
-                d, 1.0, f" {k + 1}: {label}", transform=top.get_xaxis_transform(),
-                rotation=90, va="top", ha="left", fontsize=8, color=GREY,
-            )  # fmt: skip
+                d,
+                1.0,
+                f" {k + 1}: {label}",
+                transform=top.get_xaxis_transform(),
+                rotation=90,
+                va="top",
+                ha="left",
+                fontsize=8,
+                color=GREY,
+            )
     locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     low.xaxis.set_major_locator(locator)
     low.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]

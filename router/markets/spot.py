@@ -133,10 +133,19 @@ class SpotMarket:
         rules = await self.venue.rules(bracket.symbol)
         plan = spot_entry.plan_entry(decision_id, bracket, rules)
         core = self.desk.core
-        entry = store.OrderRow(decision_id, plan.order.client_order_id, None, core.venue_name,
-                               SPOT, plan.order.symbol, "E", plan.order.side,
-                               plan.order.order_type, plan.order.quantity,
-                               plan.order.price)  # fmt: skip
+        entry = store.OrderRow(
+            decision_id,
+            plan.order.client_order_id,
+            None,
+            core.venue_name,
+            SPOT,
+            plan.order.symbol,
+            "E",
+            plan.order.side,
+            plan.order.order_type,
+            plan.order.quantity,
+            plan.order.price,
+        )
         if bracket.entry_type != "LIMIT":
             return replace(plan, rows=(entry,))
         otoco, rung = spot_otoco.plan_otoco(decision_id, bracket, rules, plan.order)
@@ -216,8 +225,18 @@ class SpotMarket:
         if qty <= 0:
             return
         order = NewOrder(snap.symbol, "SELL", "MARKET", qty, client_id(d, "X"))
-        row = store.OrderRow(d, order.client_order_id, None, core.venue_name, SPOT,
-                             order.symbol, "X", "SELL", "MARKET", qty)  # fmt: skip
+        row = store.OrderRow(
+            d,
+            order.client_order_id,
+            None,
+            core.venue_name,
+            SPOT,
+            order.symbol,
+            "X",
+            "SELL",
+            "MARKET",
+            qty,
+        )
         async with core.pool.acquire() as conn, conn.transaction():
             if not await store.insert_order(conn, row):
                 return  # already flattened once: never sell twice

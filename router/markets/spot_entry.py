@@ -20,8 +20,9 @@ from router.venues.base import TERMINAL_STATUSES, NewOrder, OrderReport
 def plan_entry(decision_id: int, bracket: Bracket, rules: SymbolRules) -> EntryPlan:
     """Round the bracket's entry to the filters; ``ValueError`` names what is wrong."""
     if bracket.market != Market.SPOT or bracket.side != Side.BUY:
-        raise ValueError(f"spot router places long brackets only (got {bracket.side} "
-                         f"{bracket.market})")  # fmt: skip
+        raise ValueError(
+            f"spot router places long brackets only (got {bracket.side} {bracket.market})"
+        )
     market = bracket.entry_type == "MARKET"
     qty = rules.round_qty(bracket.quantity, market=market)
     price = rules.round_price(bracket.entry_price)

@@ -91,15 +91,22 @@ async def expire(desk: SpotDesk, snap: Snapshot, row: asyncpg.Record) -> None:
     if row["list_client_id"]:  # the OTOCO's pending legs went with it
         await refresh_pending(desk, snap, row["list_client_id"])
     if report.status in TERMINAL_STATUSES:
-        text = (f"⌛ #D-{d} entry time-to-live over: unfilled remainder cancelled"
-                f" (filled {report.executed_qty} of {report.orig_qty})")  # fmt: skip
+        text = (
+            f"⌛ #D-{d} entry time-to-live over: unfilled remainder cancelled"
+            f" (filled {report.executed_qty} of {report.orig_qty})"
+        )
         await core.alert("info", text, d)
 
 
 async def refresh_pending(desk: SpotDesk, snap: Snapshot, list_cid: str) -> None:
     """Read the venue's state of a list's not-yet-final exit legs (after the entry ended)."""
-    legs = [o for o in snap.orders if o["list_client_id"] == list_cid and o["leg"] != "E"
-            and o["status"] in ("NEW_PENDING", "PENDING_NEW", "NEW")]  # fmt: skip
+    legs = [
+        o
+        for o in snap.orders
+        if o["list_client_id"] == list_cid
+        and o["leg"] != "E"
+        and o["status"] in ("NEW_PENDING", "PENDING_NEW", "NEW")
+    ]
     for leg in legs:
         try:
             report = await desk.venue.query_order(snap.symbol, leg["client_order_id"])

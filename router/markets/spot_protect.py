@@ -112,8 +112,7 @@ async def align(desk: SpotDesk, snap: Snapshot, depth: int = 0) -> None:
     if covered == open_qty and all(rl.covers > 0 for rl in book.lists):
         return
     try:
-        ideal = (split_rungs(snap.bracket, open_qty, rules, book.executed)
-                 if open_qty > 0 else [])  # fmt: skip
+        ideal = split_rungs(snap.bracket, open_qty, rules, book.executed) if open_qty > 0 else []
     except ProtectionError as exc:
         await _unprotectable(desk, snap, exc)
         return
@@ -122,13 +121,14 @@ async def align(desk: SpotDesk, snap: Snapshot, depth: int = 0) -> None:
         if await _cancel_lists(desk, snap, stale):  # fills may have moved the target
             await align(desk, await core.snapshot(snap.id), depth + 1)
         return
-    fresh = [Rung(r.index, r.take_profit, r.stop, r.quantity, book.gens.get(r.index, -1) + 1)
-             for r in wanted]  # fmt: skip
+    fresh = [
+        Rung(r.index, r.take_profit, r.stop, r.quantity, book.gens.get(r.index, -1) + 1)
+        for r in wanted
+    ]
     if fresh:
         await _place(desk, snap, fresh)
         tps = sorted({r.take_profit for r in ideal})
-        await _announce(desk, snap.id, alerts.protected_text(rules, ideal[0].stop, tps,
-                                                             snap.id))  # fmt: skip
+        await _announce(desk, snap.id, alerts.protected_text(rules, ideal[0].stop, tps, snap.id))
 
 
 def plan_changes(
@@ -230,11 +230,21 @@ def rung_rows(venue: str, decision_id: int, symbol: str, rung: Rung) -> list[sto
         "quantity": rung.quantity,
     }
     return [
-        store.OrderRow(client_order_id=client_id(d, rung.leg("TP")), leg=rung.leg("TP"),
-                       order_type="LIMIT_MAKER", price=rung.take_profit, **common),
-        store.OrderRow(client_order_id=client_id(d, rung.leg("SL")), leg=rung.leg("SL"),
-                       order_type="STOP_LOSS", stop_price=rung.stop, **common),
-    ]  # fmt: skip
+        store.OrderRow(
+            client_order_id=client_id(d, rung.leg("TP")),
+            leg=rung.leg("TP"),
+            order_type="LIMIT_MAKER",
+            price=rung.take_profit,
+            **common,
+        ),
+        store.OrderRow(
+            client_order_id=client_id(d, rung.leg("SL")),
+            leg=rung.leg("SL"),
+            order_type="STOP_LOSS",
+            stop_price=rung.stop,
+            **common,
+        ),
+    ]
 
 
 def rung_oco(decision_id: int, symbol: str, rung: Rung) -> NewOco:
@@ -286,8 +296,18 @@ async def exit_rung_at_market(desk: SpotDesk, snap: Snapshot, rung: Rung) -> Non
     qty = rules.round_qty(rung.quantity, market=True)
     leg = rung.leg("M")
     order = NewOrder(symbol, "SELL", "MARKET", qty, client_id(decision_id, leg))
-    row = store.OrderRow(decision_id, order.client_order_id, None, core.venue_name, SPOT,
-                         symbol, leg, "SELL", "MARKET", qty)  # fmt: skip
+    row = store.OrderRow(
+        decision_id,
+        order.client_order_id,
+        None,
+        core.venue_name,
+        SPOT,
+        symbol,
+        leg,
+        "SELL",
+        "MARKET",
+        qty,
+    )
     async with core.pool.acquire() as conn, conn.transaction():
         if not await store.insert_order(conn, row):
             return

@@ -102,9 +102,12 @@ async def _report_diff(
         "venue": {"status": report.status, "filled": report.executed_qty},
     }
     log.warning("reconcile difference %s", detail)
-    text = alerts.reconciled_text(decision_id, row["leg"],
-                                  (row["status"], row["filled_quantity"]),
-                                  (report.status, report.executed_qty))  # fmt: skip
+    text = alerts.reconciled_text(
+        decision_id,
+        row["leg"],
+        (row["status"], row["filled_quantity"]),
+        (report.status, report.executed_qty),
+    )
     if report.executed_qty < row["filled_quantity"]:
         text += " — venue reports LESS than recorded; kept ours, check manually"
     async with desk.core.pool.acquire() as conn, conn.transaction():
@@ -240,8 +243,10 @@ async def holdings(
 async def _holding_alert(desk: SpotDesk, asset: str, ours: Decimal, held: Decimal) -> None:
     detail = {"asset": asset, "db_open": ours, "venue": held}
     log.warning("spot holding difference %s", detail)
-    text = (f"🚨 Spot {asset}: open positions hold {ours}, the venue only {held}"
-            " — not overwritten, check manually")  # fmt: skip
+    text = (
+        f"🚨 Spot {asset}: open positions hold {ours}, the venue only {held}"
+        " — not overwritten, check manually"
+    )
     async with desk.core.pool.acquire() as conn, conn.transaction():
         await store.audit(conn, "reconcile.holding_difference", None, detail)
         await store.alert(conn, "error", text, None)

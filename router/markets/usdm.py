@@ -114,9 +114,19 @@ class UsdmMarket:
         """Check the bracket, set leverage and margin type; the MARKET entry's row."""
         plan = await usdm_orders.prepare_entry(self.desk, decision_id, bracket)
         order, core = plan.order, self.desk.core
-        row = store.OrderRow(decision_id, order.client_order_id, None, core.venue_name, USDM,
-                             order.symbol, "E", order.side, order.order_type, order.quantity,
-                             order.price)  # fmt: skip
+        row = store.OrderRow(
+            decision_id,
+            order.client_order_id,
+            None,
+            core.venue_name,
+            USDM,
+            order.symbol,
+            "E",
+            order.side,
+            order.order_type,
+            order.quantity,
+            order.price,
+        )
         return replace(plan, rows=(row,))
 
     async def send_entry(self, snap: Snapshot, plan: EntryPlan) -> None:

@@ -40,8 +40,14 @@ from router.venues.base import AlgoReport, NewAlgoOrder, NewOrder, TradeFill
 
 log = logging.getLogger(__name__)
 ALGO_TYPES = frozenset({"STOP_MARKET", "TAKE_PROFIT_MARKET", "STOP", "TAKE_PROFIT"})
-_ALGO_STATUS = {"NEW": "NEW", "TRIGGERING": "TRIGGERED", "TRIGGERED": "TRIGGERED",
-                "CANCELED": "CANCELED", "EXPIRED": "EXPIRED", "REJECTED": "REJECTED"}  # fmt: skip
+_ALGO_STATUS = {
+    "NEW": "NEW",
+    "TRIGGERING": "TRIGGERED",
+    "TRIGGERED": "TRIGGERED",
+    "CANCELED": "CANCELED",
+    "EXPIRED": "EXPIRED",
+    "REJECTED": "REJECTED",
+}
 
 
 def exit_side(bracket_side: str) -> str:
@@ -149,10 +155,29 @@ def _leg(
 ) -> AlgoLeg:
     d, symbol = snap.id, snap.symbol
     cid = client_id(d, leg)
-    order = NewAlgoOrder(symbol, side, kind, trigger, cid, quantity=qty,
-                         close_position=qty is None, reduce_only=qty is not None)  # fmt: skip
-    row = store.OrderRow(d, cid, None, snap.venue, snap.market, symbol, leg, side, kind,
-                         qty or Decimal(0), stop_price=trigger)  # fmt: skip
+    order = NewAlgoOrder(
+        symbol,
+        side,
+        kind,
+        trigger,
+        cid,
+        quantity=qty,
+        close_position=qty is None,
+        reduce_only=qty is not None,
+    )
+    row = store.OrderRow(
+        d,
+        cid,
+        None,
+        snap.venue,
+        snap.market,
+        symbol,
+        leg,
+        side,
+        kind,
+        qty or Decimal(0),
+        stop_price=trigger,
+    )
     return AlgoLeg(order, row)
 
 
@@ -215,8 +240,16 @@ async def apply_algo(
             status = "TRIGGERED"  # executed, trades not visible yet: keep it open for now
     else:
         status = _ALGO_STATUS.get(report.status, report.status)
-    state = OrderState(report.client_algo_id, status, report.algo_id, filled, quote,
-                       tuple(fills), report.reject_reason or None, acked)  # fmt: skip
+    state = OrderState(
+        report.client_algo_id,
+        status,
+        report.algo_id,
+        filled,
+        quote,
+        tuple(fills),
+        report.reject_reason or None,
+        acked,
+    )
     await apply_order_state(desk.core, snap, state)
 
 
@@ -261,10 +294,21 @@ async def market_exit(desk: UsdmDesk, snap: Snapshot, qty: Decimal | None, leg: 
     if qty <= 0:
         return
     side = exit_side(snap.side)
-    order = NewOrder(snap.symbol, side, "MARKET", qty, client_id(decision_id, leg),
-                     reduce_only=True)  # fmt: skip
-    row = store.OrderRow(decision_id, order.client_order_id, None, core.venue_name,
-                         desk.name, order.symbol, leg, side, "MARKET", qty)  # fmt: skip
+    order = NewOrder(
+        snap.symbol, side, "MARKET", qty, client_id(decision_id, leg), reduce_only=True
+    )
+    row = store.OrderRow(
+        decision_id,
+        order.client_order_id,
+        None,
+        core.venue_name,
+        desk.name,
+        order.symbol,
+        leg,
+        side,
+        "MARKET",
+        qty,
+    )
     async with core.pool.acquire() as conn, conn.transaction():
         if not await store.insert_order(conn, row):
             return  # already sent once: never close twice

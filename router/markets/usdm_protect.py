@@ -66,8 +66,12 @@ async def align(desk: UsdmDesk, snap: Snapshot) -> None:
         await cancel(desk, snap, row)
     await _place(desk, snap, legs)
     if first:
-        text = alerts.protected_text(rules, stop_leg(snap, bracket, rules).order.trigger_price,
-                                     [t for _, t, _ in ideal], decision_id)  # fmt: skip
+        text = alerts.protected_text(
+            rules,
+            stop_leg(snap, bracket, rules).order.trigger_price,
+            [t for _, t, _ in ideal],
+            decision_id,
+        )
         await core.alert("info", text, decision_id)
 
 
@@ -77,8 +81,14 @@ async def _place(desk: UsdmDesk, snap: Snapshot, legs: list[AlgoLeg]) -> None:
     async with desk.core.pool.acquire() as conn, conn.transaction():
         for leg in legs:
             await store.insert_order(conn, leg.row)
-        plan = [{"cid": leg.order.client_algo_id, "trigger": leg.order.trigger_price,
-                 "qty": leg.order.quantity} for leg in legs]  # fmt: skip
+        plan = [
+            {
+                "cid": leg.order.client_algo_id,
+                "trigger": leg.order.trigger_price,
+                "qty": leg.order.quantity,
+            }
+            for leg in legs
+        ]
         await store.audit(conn, "protect.planned", snap.id, {"algo": plan})
     for leg in legs:
         await place_algo_leg(desk, snap, leg.order)

@@ -94,9 +94,11 @@ async def decision(desk: UsdmDesk, snap: Snapshot, unknown: set[str]) -> int:
 async def _report(
     desk: UsdmDesk, decision_id: int, row: asyncpg.Record, status: str, filled: Decimal
 ) -> None:
-    detail = {"client_order_id": row["client_order_id"],
-              "db": {"status": row["status"], "filled": row["filled_quantity"]},
-              "venue": {"status": status, "filled": filled}}  # fmt: skip
+    detail = {
+        "client_order_id": row["client_order_id"],
+        "db": {"status": row["status"], "filled": row["filled_quantity"]},
+        "venue": {"status": status, "filled": filled},
+    }
     log.warning("reconcile difference %s", detail)
     text = alerts.reconciled_text(
         decision_id, row["leg"], (row["status"], row["filled_quantity"]), (status, filled)
@@ -119,14 +121,22 @@ async def _missing(desk: UsdmDesk, snap: Snapshot, row: asyncpg.Record, unknown:
         if not await may_resend_entry(core, snap):
             await mark_order(core, snap, cid, "REJECTED", NO_RESEND)
             return 1
-        plan = plan_futures_entry(decision_id, snap.bracket, await desk.venue.rules(snap.symbol),
-                                  core.leverage_cap)  # fmt: skip
+        plan = plan_futures_entry(
+            decision_id, snap.bracket, await desk.venue.rules(snap.symbol), core.leverage_cap
+        )
         await send_entry(core, snap, plan.order, desk.sender)
     elif is_algo(row):
         qty = row["quantity"] or None
-        algo = NewAlgoOrder(row["symbol"], row["side"], row["order_type"], row["stop_price"],
-                            cid, quantity=qty, close_position=qty is None,
-                            reduce_only=qty is not None)  # fmt: skip
+        algo = NewAlgoOrder(
+            row["symbol"],
+            row["side"],
+            row["order_type"],
+            row["stop_price"],
+            cid,
+            quantity=qty,
+            close_position=qty is None,
+            reduce_only=qty is not None,
+        )
         await place_algo_leg(desk, snap, algo)
     return 1
 
@@ -153,9 +163,11 @@ async def positions(desk: UsdmDesk, memory: DifferenceMemory, confirm: bool = Fa
         if memory.report(key, value, confirm):
             detail = {"symbol": symbol, "db": db_amt, "venue": venue_amt}
             log.warning("futures position difference %s", detail)
-            text = (f"🚨 USD-M position {symbol}: database {fmt_decimal(db_amt)},"
-                    f" venue {fmt_decimal(venue_amt)}"
-                    " — not overwritten, check manually")  # fmt: skip
+            text = (
+                f"🚨 USD-M position {symbol}: database {fmt_decimal(db_amt)},"
+                f" venue {fmt_decimal(venue_amt)}"
+                " — not overwritten, check manually"
+            )
             async with core.pool.acquire() as conn, conn.transaction():
                 await store.audit(conn, "reconcile.position_difference", None, detail)
                 await store.alert(conn, "error", text, None)
@@ -206,8 +218,10 @@ async def wallet(desk: UsdmDesk, asset: str = "USDT") -> int:
                 detail = {"asset": asset, "expected": expected, "venue": venue_wallet}
                 log.warning("futures wallet difference %s", detail)
                 await store.audit(conn, "reconcile.wallet_difference", None, detail)
-                text = (f"🔄 USD-M wallet {venue_wallet:.2f} {asset}, expected {expected:.2f}"
-                        " from our fills (funding, transfers or unseen fills)")  # fmt: skip
+                text = (
+                    f"🔄 USD-M wallet {venue_wallet:.2f} {asset}, expected {expected:.2f}"
+                    " from our fills (funding, transfers or unseen fills)"
+                )
                 await store.alert(conn, "info", text, None)
         value = {"wallet": str(venue_wallet), "pnl": str(pnl)}
         await conn.execute(

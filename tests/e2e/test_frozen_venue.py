@@ -114,8 +114,9 @@ async def test_a_frozen_sim_halts_trading_within_the_bound(
 
     async def streams_up() -> bool:
         state = await client.state()
-        return bool(state["venue"]["user_stream_connected"]
-                    and state["usdm"]["user_stream_connected"])  # fmt: skip
+        return bool(
+            state["venue"]["user_stream_connected"] and state["usdm"]["user_stream_connected"]
+        )
 
     try:
         await eventually(streams_up, 30, "both user data streams connected")

@@ -27,8 +27,9 @@ def usdm_core(
     pool: asyncpg.Pool, spot: FakeSpot, fut: FakeUsdm, settle_s: float = 0.01, **kw: Any
 ) -> Core:
     """A router core with the fake spot and the fake USD-M venue."""
-    return build_core(pool, "sim", (spot, OrderSender(spot, settle_s)),
-                      (fut, FuturesSender(fut, settle_s)), **kw)  # fmt: skip
+    return build_core(
+        pool, "sim", (spot, OrderSender(spot, settle_s)), (fut, FuturesSender(fut, settle_s)), **kw
+    )
 
 
 async def deliver_spot(core: Core, fake: FakeSpot) -> None:

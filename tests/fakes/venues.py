@@ -131,8 +131,14 @@ class FakeSpot(FakeVenueBase):
 
     async def place_order(self, order: NewOrder) -> OrderReport:
         self._gate(order.client_order_id)
-        o = FakeOrder(order.client_order_id, next(self._ids), order.side, order.order_type,
-                      order.quantity, order.price or D(0))  # fmt: skip
+        o = FakeOrder(
+            order.client_order_id,
+            next(self._ids),
+            order.side,
+            order.order_type,
+            order.quantity,
+            order.price or D(0),
+        )
         self.orders[o.cid] = o
         self._event(o, "NEW")
         if order.order_type == "MARKET":
@@ -146,37 +152,78 @@ class FakeSpot(FakeVenueBase):
             raise err
         self._gate(oco.stop_client_id)
         list_id = next(self._ids)
-        tp = FakeOrder(oco.take_profit_client_id, next(self._ids), oco.side, "LIMIT_MAKER",
-                       oco.quantity, oco.take_profit_price, list_id=list_id)  # fmt: skip
-        sl = FakeOrder(oco.stop_client_id, next(self._ids), oco.side, "STOP_LOSS", oco.quantity,
-                       stop=oco.stop_price, list_id=list_id)  # fmt: skip
+        tp = FakeOrder(
+            oco.take_profit_client_id,
+            next(self._ids),
+            oco.side,
+            "LIMIT_MAKER",
+            oco.quantity,
+            oco.take_profit_price,
+            list_id=list_id,
+        )
+        sl = FakeOrder(
+            oco.stop_client_id,
+            next(self._ids),
+            oco.side,
+            "STOP_LOSS",
+            oco.quantity,
+            stop=oco.stop_price,
+            list_id=list_id,
+        )
         for o in (tp, sl):
             self.orders[o.cid] = o
             self._event(o, "NEW")
         self.lists[oco.list_client_id] = [tp.cid, sl.cid]
         self._lose()
-        return OrderListReport(list_id, oco.list_client_id, "EXECUTING",
-                               (self.report(tp), self.report(sl)))  # fmt: skip
+        return OrderListReport(
+            list_id, oco.list_client_id, "EXECUTING", (self.report(tp), self.report(sl))
+        )
 
     async def place_otoco(self, otoco: NewOtoco) -> OrderListReport:
         """A working LIMIT entry; the pending OCO activates when it is fully filled."""
         entry, oco = otoco.entry, otoco.protection
         self._gate(entry.client_order_id)
         list_id = next(self._ids)
-        work = FakeOrder(entry.client_order_id, next(self._ids), entry.side, "LIMIT",
-                         entry.quantity, entry.price or D(0), list_id=list_id)  # fmt: skip
-        tp = FakeOrder(oco.take_profit_client_id, next(self._ids), oco.side, "LIMIT_MAKER",
-                       oco.quantity, oco.take_profit_price, list_id=list_id,
-                       status="PENDING_NEW")  # fmt: skip
-        sl = FakeOrder(oco.stop_client_id, next(self._ids), oco.side, "STOP_LOSS", oco.quantity,
-                       stop=oco.stop_price, list_id=list_id, status="PENDING_NEW")  # fmt: skip
+        work = FakeOrder(
+            entry.client_order_id,
+            next(self._ids),
+            entry.side,
+            "LIMIT",
+            entry.quantity,
+            entry.price or D(0),
+            list_id=list_id,
+        )
+        tp = FakeOrder(
+            oco.take_profit_client_id,
+            next(self._ids),
+            oco.side,
+            "LIMIT_MAKER",
+            oco.quantity,
+            oco.take_profit_price,
+            list_id=list_id,
+            status="PENDING_NEW",
+        )
+        sl = FakeOrder(
+            oco.stop_client_id,
+            next(self._ids),
+            oco.side,
+            "STOP_LOSS",
+            oco.quantity,
+            stop=oco.stop_price,
+            list_id=list_id,
+            status="PENDING_NEW",
+        )
         for o in (work, tp, sl):
             self.orders[o.cid] = o
         self.lists[oco.list_client_id] = [work.cid, tp.cid, sl.cid]
         self._event(work, "NEW")
         self._lose()
-        return OrderListReport(list_id, oco.list_client_id, "EXECUTING",
-                               (self.report(work), self.report(tp), self.report(sl)))  # fmt: skip
+        return OrderListReport(
+            list_id,
+            oco.list_client_id,
+            "EXECUTING",
+            (self.report(work), self.report(tp), self.report(sl)),
+        )
 
     async def query_order(self, symbol: str, client_order_id: str) -> OrderReport:
         o = self.orders.get(client_order_id)
@@ -243,8 +290,11 @@ class FakeSpot(FakeVenueBase):
     def _fill(self, o: FakeOrder, price: D) -> None:
         qty = o.qty - o.executed
         base, quote = self._rules.base_asset, self._rules.quote_asset
-        fee, asset = ((qty * self.commission, base) if o.side == "BUY"
-                      else (qty * price * self.commission, quote))  # fmt: skip
+        fee, asset = (
+            (qty * self.commission, base)
+            if o.side == "BUY"
+            else (qty * price * self.commission, quote)
+        )
         fill = TradeFill(str(next(self._trades)), price, qty, fee, asset, 1)
         o.fills.append(fill)
         o.executed += qty
@@ -257,51 +307,107 @@ class FakeSpot(FakeVenueBase):
                 self._event(sib, "NEW")
 
     def _event(self, o: FakeOrder, exec_type: str, fill: TradeFill | None = None) -> None:
-        self.events.append(ExecutionEvent(
-            symbol=self._rules.symbol, client_order_id=o.cid, order_id=str(o.order_id),
-            order_list_id=o.list_id, side=o.side, order_type=o.order_type,
-            execution_type=exec_type, status=o.status if exec_type != "NEW" else "NEW",
-            orig_qty=o.qty, cum_qty=o.executed, cum_quote=o.quote, reject_reason="NONE",
-            event_time_ms=1, fill=fill,
-        ))  # fmt: skip
+        self.events.append(
+            ExecutionEvent(
+                symbol=self._rules.symbol,
+                client_order_id=o.cid,
+                order_id=str(o.order_id),
+                order_list_id=o.list_id,
+                side=o.side,
+                order_type=o.order_type,
+                execution_type=exec_type,
+                status=o.status if exec_type != "NEW" else "NEW",
+                orig_qty=o.qty,
+                cum_qty=o.executed,
+                cum_quote=o.quote,
+                reject_reason="NONE",
+                event_time_ms=1,
+                fill=fill,
+            )
+        )
 
     def report(self, o: FakeOrder, with_fills: bool = True) -> OrderReport:
         """The order as a REST response."""
         return OrderReport(
-            symbol=self._rules.symbol, order_id=str(o.order_id), client_order_id=o.cid,
-            order_list_id=o.list_id, status=o.status, side=o.side, order_type=o.order_type,
-            price=o.price, orig_qty=o.qty, executed_qty=o.executed, cum_quote=o.quote,
-            stop_price=o.stop, time_ms=1, fills=tuple(o.fills) if with_fills else (),
-        )  # fmt: skip
+            symbol=self._rules.symbol,
+            order_id=str(o.order_id),
+            client_order_id=o.cid,
+            order_list_id=o.list_id,
+            status=o.status,
+            side=o.side,
+            order_type=o.order_type,
+            price=o.price,
+            orig_qty=o.qty,
+            executed_qty=o.executed,
+            cum_quote=o.quote,
+            stop_price=o.stop,
+            time_ms=1,
+            fills=tuple(o.fills) if with_fills else (),
+        )
 
 
 def btcusdt_rules() -> SymbolRules:
     """BTCUSDT filters as Binance serves them."""
-    info: dict[str, Any] = {"symbols": [{
-        "symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT",
-        "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000",
-             "tickSize": "0.01"},
-            {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000",
-             "stepSize": "0.00001"},
-            {"filterType": "NOTIONAL", "minNotional": "5", "maxNotional": "9000000"},
-        ],
-    }]}  # fmt: skip
+    info: dict[str, Any] = {
+        "symbols": [
+            {
+                "symbol": "BTCUSDT",
+                "status": "TRADING",
+                "baseAsset": "BTC",
+                "quoteAsset": "USDT",
+                "filters": [
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": "0.01",
+                        "maxPrice": "1000000",
+                        "tickSize": "0.01",
+                    },
+                    {
+                        "filterType": "LOT_SIZE",
+                        "minQty": "0.00001",
+                        "maxQty": "9000",
+                        "stepSize": "0.00001",
+                    },
+                    {"filterType": "NOTIONAL", "minNotional": "5", "maxNotional": "9000000"},
+                ],
+            }
+        ]
+    }
     return SymbolRules.from_exchange_info(info, "BTCUSDT")
 
 
 def xrp_rules() -> SymbolRules:
     """XRPUSDT USD-M filters (tick 0.0001, step 0.1, min notional 5)."""
-    info: dict[str, Any] = {"symbols": [{
-        "symbol": "XRPUSDT", "status": "TRADING", "baseAsset": "XRP", "quoteAsset": "USDT",
-        "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.0143", "maxPrice": "100000",
-             "tickSize": "0.0001"},
-            {"filterType": "LOT_SIZE", "minQty": "0.1", "maxQty": "10000000", "stepSize": "0.1"},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.1", "maxQty": "2000000",
-             "stepSize": "0.1"},
-        ],
-    }]}  # fmt: skip
+    info: dict[str, Any] = {
+        "symbols": [
+            {
+                "symbol": "XRPUSDT",
+                "status": "TRADING",
+                "baseAsset": "XRP",
+                "quoteAsset": "USDT",
+                "filters": [
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": "0.0143",
+                        "maxPrice": "100000",
+                        "tickSize": "0.0001",
+                    },
+                    {
+                        "filterType": "LOT_SIZE",
+                        "minQty": "0.1",
+                        "maxQty": "10000000",
+                        "stepSize": "0.1",
+                    },
+                    {
+                        "filterType": "MARKET_LOT_SIZE",
+                        "minQty": "0.1",
+                        "maxQty": "2000000",
+                        "stepSize": "0.1",
+                    },
+                ],
+            }
+        ]
+    }
     return replace(SymbolRules.from_exchange_info(info, "XRPUSDT"), min_notional=D(5))
 
 
@@ -435,8 +541,11 @@ class FakeUsdm(FakeVenueBase):
             return []
         lev = self.leverage.get(self._rules.symbol, 1)
         upnl = (self.price - self.entry) * self.position
-        return [FuturesPosition(self._rules.symbol, self.position, self.entry, upnl, lev,
-                                self.margin_type)]  # fmt: skip
+        return [
+            FuturesPosition(
+                self._rules.symbol, self.position, self.entry, upnl, lev, self.margin_type
+            )
+        ]
 
     async def account(self) -> FuturesAccount:
         upnl = (self.price - self.entry) * self.position
@@ -497,29 +606,55 @@ class FakeUsdm(FakeVenueBase):
         self._order_event(o, "TRADE", fill)
 
     def _order_event(self, o: FakeFutOrder, exec_type: str, fill: TradeFill | None = None) -> None:
-        self.events.append(ExecutionEvent(
-            symbol=self._rules.symbol, client_order_id=o.cid, order_id=str(o.order_id),
-            order_list_id=-1, side=o.side, order_type="MARKET", execution_type=exec_type,
-            status=o.status if exec_type != "NEW" else "NEW", orig_qty=o.qty,
-            cum_qty=o.executed, cum_quote=o.quote, reject_reason="NONE", event_time_ms=1,
-            fill=fill,
-        ))  # fmt: skip
+        self.events.append(
+            ExecutionEvent(
+                symbol=self._rules.symbol,
+                client_order_id=o.cid,
+                order_id=str(o.order_id),
+                order_list_id=-1,
+                side=o.side,
+                order_type="MARKET",
+                execution_type=exec_type,
+                status=o.status if exec_type != "NEW" else "NEW",
+                orig_qty=o.qty,
+                cum_qty=o.executed,
+                cum_quote=o.quote,
+                reject_reason="NONE",
+                event_time_ms=1,
+                fill=fill,
+            )
+        )
 
     def report(self, o: FakeFutOrder) -> OrderReport:
         """A plain order as a REST response (futures responses carry no fills)."""
         return OrderReport(
-            symbol=self._rules.symbol, order_id=str(o.order_id), client_order_id=o.cid,
-            order_list_id=-1, status=o.status, side=o.side, order_type="MARKET", price=D(0),
-            orig_qty=o.qty, executed_qty=o.executed, cum_quote=o.quote, stop_price=D(0),
+            symbol=self._rules.symbol,
+            order_id=str(o.order_id),
+            client_order_id=o.cid,
+            order_list_id=-1,
+            status=o.status,
+            side=o.side,
+            order_type="MARKET",
+            price=D(0),
+            orig_qty=o.qty,
+            executed_qty=o.executed,
+            cum_quote=o.quote,
+            stop_price=D(0),
             time_ms=1,
-        )  # fmt: skip
+        )
 
     def algo_report(self, a: FakeAlgo) -> AlgoReport:
         """An algo order as a REST response or ``ALGO_UPDATE``."""
         return AlgoReport(
-            symbol=a.algo.symbol, algo_id=str(a.algo_id), client_algo_id=a.algo.client_algo_id,
-            order_type=a.algo.order_type, side=a.algo.side, status=a.status,
-            trigger_price=a.algo.trigger_price, quantity=a.algo.quantity or D(0),
+            symbol=a.algo.symbol,
+            algo_id=str(a.algo_id),
+            client_algo_id=a.algo.client_algo_id,
+            order_type=a.algo.order_type,
+            side=a.algo.side,
+            status=a.status,
+            trigger_price=a.algo.trigger_price,
+            quantity=a.algo.quantity or D(0),
             close_position=a.algo.close_position,
-            actual_order_id=str(a.actual) if a.actual else None, filled_qty=a.filled,
-        )  # fmt: skip
+            actual_order_id=str(a.actual) if a.actual else None,
+            filled_qty=a.filled,
+        )

@@ -55,16 +55,22 @@ class FaultRig:
         await self.admin("faults", body)
 
     async def spot_decision(
-        self, down: str, up: tuple[str, ...], qty: str = "0.05", entry_type: str = "MARKET",
-        above: str = "0", ttl_s: float = 600,
-    ) -> int:  # fmt: skip
+        self,
+        down: str,
+        up: tuple[str, ...],
+        qty: str = "0.05",
+        entry_type: str = "MARKET",
+        above: str = "0",
+        ttl_s: float = 600,
+    ) -> int:
         """A long spot decision around the last price (``above``: entry offset fraction)."""
         p = D(str(await self.spot.last_price(SPOT)))
         q = D("0.01")
         entry = (p * (1 + D(above))).quantize(q)
         tps = tuple(str((p * (1 + D(u))).quantize(q)) for u in up)
-        b = make_bracket(str(entry), str((p * (1 - D(down))).quantize(q)), tps, qty,
-                         entry_type=entry_type)  # fmt: skip
+        b = make_bracket(
+            str(entry), str((p * (1 - D(down))).quantize(q)), tps, qty, entry_type=entry_type
+        )
         return await insert_decision(self.pool, b, ttl_s=ttl_s)
 
     async def order_status(self, cid: str) -> str | None:
@@ -82,12 +88,16 @@ class FaultRig:
 
 @contextlib.asynccontextmanager
 async def fault_rig(
-    db_url: str, pool: asyncpg.Pool, guards: GuardSettings | None = None,
-    candles_per_second: float = 8.0, router: dict[str, Any] | None = None,
-) -> AsyncIterator[FaultRig]:  # fmt: skip
+    db_url: str,
+    pool: asyncpg.Pool,
+    guards: GuardSettings | None = None,
+    candles_per_second: float = 8.0,
+    router: dict[str, Any] | None = None,
+) -> AsyncIterator[FaultRig]:
     """Simulator + router (+ clients) with the given guard thresholds and router settings."""
-    async with running_rig(db_url, pool, guards=guards, candles_per_second=candles_per_second,
-                           router=router) as r:  # fmt: skip
+    async with running_rig(
+        db_url, pool, guards=guards, candles_per_second=candles_per_second, router=router
+    ) as r:
         spot = BinanceSpot(venue_config(r.settings, {}))
         await spot.start()
         try:
@@ -110,8 +120,11 @@ async def no_duplicates(fr: FaultRig) -> Counter[str]:
 
 async def spot_stops(fr: FaultRig, d: int) -> D:
     """What the decision's working spot stops would sell."""
-    stops = [o for o in await fr.spot.open_orders(SPOT)
-             if o.client_order_id.startswith(f"gl-{d}-SL") and o.status == "NEW"]  # fmt: skip
+    stops = [
+        o
+        for o in await fr.spot.open_orders(SPOT)
+        if o.client_order_id.startswith(f"gl-{d}-SL") and o.status == "NEW"
+    ]
     return sum((o.orig_qty - o.executed_qty for o in stops), D(0))
 
 

@@ -21,19 +21,31 @@ _open_times = itertools.count(1_600_000_000_000, 900_000)
 
 
 def make_bracket(
-    entry: str, stop: str, tps: tuple[str, ...], qty: str, symbol: str = "BTCUSDT",
+    entry: str,
+    stop: str,
+    tps: tuple[str, ...],
+    qty: str,
+    symbol: str = "BTCUSDT",
     entry_type: str = "MARKET",
-) -> Bracket:  # fmt: skip
+) -> Bracket:
     """A long spot bracket with ``qty`` split evenly over the take-profit rungs."""
     share = (D(qty) / len(tps)).quantize(D("0.00001"))
     legs = tuple(
         BracketLeg(price=D(p), quantity=share, r_multiple=D(i + 1)) for i, p in enumerate(tps)
     )
     return Bracket(
-        market=Market.SPOT, symbol=symbol, side=Side.BUY, entry_type=entry_type,
-        entry_price=D(entry), quantity=D(qty), stop_price=D(stop), take_profits=legs,
-        risk_quote=D("10"), risk_fraction=D("0.005"), equity_quote=D("10000"),
-    )  # fmt: skip
+        market=Market.SPOT,
+        symbol=symbol,
+        side=Side.BUY,
+        entry_type=entry_type,
+        entry_price=D(entry),
+        quantity=D(qty),
+        stop_price=D(stop),
+        take_profits=legs,
+        risk_quote=D("10"),
+        risk_fraction=D("0.005"),
+        equity_quote=D("10000"),
+    )
 
 
 async def insert_decision(
@@ -64,9 +76,10 @@ async def insert_decision(
 async def wait_router_ready(task: asyncio.Task[None], ready: asyncio.Event) -> None:
     """Return once the router ``task`` set ``ready``; re-raise if it died first."""
     done, _ = await asyncio.wait(
-        [task, asyncio.create_task(ready.wait())], timeout=20,
+        [task, asyncio.create_task(ready.wait())],
+        timeout=20,
         return_when=asyncio.FIRST_COMPLETED,
-    )  # fmt: skip
+    )
     if task in done:
         task.result()
     assert ready.is_set(), "router did not become ready"

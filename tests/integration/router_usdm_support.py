@@ -19,13 +19,23 @@ def usdm_bracket(
 ) -> Bracket:
     """A USD-M bracket with ``qty`` split evenly over the take-profit rungs."""
     share = (D(qty) / len(tps)).quantize(D("0.1"))
-    legs = tuple(BracketLeg(price=D(p), quantity=share, r_multiple=D(i + 1))
-                 for i, p in enumerate(tps))  # fmt: skip
+    legs = tuple(
+        BracketLeg(price=D(p), quantity=share, r_multiple=D(i + 1)) for i, p in enumerate(tps)
+    )
     return Bracket(
-        market=Market.USDM, symbol="XRPUSDT", side=Side(side), entry_type="MARKET",
-        entry_price=D(entry), quantity=D(qty), stop_price=D(stop), take_profits=legs,
-        risk_quote=D("10"), risk_fraction=D("0.01"), equity_quote=D("1000"), leverage=leverage,
-    )  # fmt: skip
+        market=Market.USDM,
+        symbol="XRPUSDT",
+        side=Side(side),
+        entry_type="MARKET",
+        entry_price=D(entry),
+        quantity=D(qty),
+        stop_price=D(stop),
+        take_profits=legs,
+        risk_quote=D("10"),
+        risk_fraction=D("0.01"),
+        equity_quote=D("1000"),
+        leverage=leverage,
+    )
 
 
 async def insert_usdm_decision(
@@ -37,7 +47,12 @@ async def insert_usdm_decision(
         " signal, expires_at, decided_at, decided_by, decided_via)"
         " VALUES ($1, 'usdm', $2, '5m', $3, $4, $5, $6, '{}'::jsonb, $7, clock_timestamp(),"
         " 'tester', 'console') RETURNING id",
-        venue, bracket.symbol, next(_open_times), bracket.side.value, state,
-        bracket.model_dump(mode="json"), datetime.now(UTC) + timedelta(minutes=10),
-    )  # fmt: skip
+        venue,
+        bracket.symbol,
+        next(_open_times),
+        bracket.side.value,
+        state,
+        bracket.model_dump(mode="json"),
+        datetime.now(UTC) + timedelta(minutes=10),
+    )
     return decision_id

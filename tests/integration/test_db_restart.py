@@ -308,8 +308,11 @@ class ClaimingRouter:
             row = await router_store.claim_for_routing(conn, decision_id, datetime.now(UTC))
         if row is not None:
             self.claimed.append(decision_id)
-        return {"ok": True, "accepted": row is not None,
-                "decision": {"id": decision_id, "state": "ROUTED"}}  # fmt: skip
+        return {
+            "ok": True,
+            "accepted": row is not None,
+            "decision": {"id": decision_id, "state": "ROUTED"},
+        }
 
     async def kill(self, flatten: bool, by: str) -> dict[str, Any]:
         return {"trading_enabled": False}

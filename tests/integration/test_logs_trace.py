@@ -114,8 +114,13 @@ async def test_trace_report_from_rows_and_logs(db_url: str, tmp_path: Path) -> N
     finally:
         await conn.close()
     assert trace_id == stored
-    log = {"event": "decision routed", "trace_id": stored, "level": "info", "process": "router",
-           "ts": "2099-01-01T00:00:00.000000Z"}  # fmt: skip
+    log = {
+        "event": "decision routed",
+        "trace_id": stored,
+        "level": "info",
+        "process": "router",
+        "ts": "2099-01-01T00:00:00.000000Z",
+    }
     other = {**log, "trace_id": "0000000000000000", "event": "another decision"}
     (tmp_path / "router.jsonl").write_text(json.dumps(other) + "\n" + json.dumps(log) + "\n")
     events += list(log_events(tmp_path, stored))

@@ -90,8 +90,10 @@ async def test_router_db_observer(db_url: str) -> None:
                 " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 {"day": "2026-01-01", "equity": "10000"},
             )
-            await conn.execute("SELECT audit_append('router', 'kill', NULL, $1::jsonb)",
-                               {"by": "auto", "reason": "test"})  # fmt: skip
+            await conn.execute(
+                "SELECT audit_append('router', 'kill', NULL, $1::jsonb)",
+                {"by": "auto", "reason": "test"},
+            )
         await obs.poll_once()
         assert _value("greenlight_approval_to_ack_seconds_count") == before_ack + 1
         assert _value("greenlight_kill_switch_trips_total", {"by": "auto"}) == before_trips + 1

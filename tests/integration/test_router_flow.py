@@ -109,11 +109,14 @@ async def test_rejected_entry_fails_the_decision(pool: asyncpg.Pool) -> None:
     assert await pool.fetchval("SELECT count(*) FROM alerts WHERE kind = 'error'") == 1
 
 
-@pytest.mark.parametrize(("state", "ttl", "reason"), [
-    ("PENDING", 600, "is PENDING, not APPROVED"),
-    ("APPROVED", -1, "expired"),
-    ("REJECTED", 600, "is REJECTED"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("state", "ttl", "reason"),
+    [
+        ("PENDING", 600, "is PENDING, not APPROVED"),
+        ("APPROVED", -1, "expired"),
+        ("REJECTED", 600, "is REJECTED"),
+    ],
+)
 async def test_unapproved_or_expired_decisions_are_refused(
     pool: asyncpg.Pool, state: str, ttl: int, reason: str
 ) -> None:
@@ -200,8 +203,18 @@ async def test_reconcile_waits_for_a_request_still_in_flight(pool: asyncpg.Pool)
     # A router recorded and sent the entry, then died; the request reaches the venue late.
     async with pool.acquire() as conn, conn.transaction():
         assert await store.claim_for_routing(conn, d, datetime.now(UTC)) is not None
-        row = store.OrderRow(d, order.client_order_id, None, "sim", "spot", "BTCUSDT", "E",
-                             "BUY", "MARKET", order.quantity)  # fmt: skip
+        row = store.OrderRow(
+            d,
+            order.client_order_id,
+            None,
+            "sim",
+            "spot",
+            "BTCUSDT",
+            "E",
+            "BUY",
+            "MARKET",
+            order.quantity,
+        )
         await store.insert_order(conn, row)
 
     async def lands_late() -> None:

@@ -30,8 +30,16 @@ async def enabled_core(pool: asyncpg.Pool) -> tuple[Core, KillSwitch]:
 
 
 def guards(pool: asyncpg.Pool, kill: KillSwitch, clock: FakeClock, live: bool = True) -> Guards:
-    return Guards(pool, kill.trip, ("BTCUSDT",), "15m", TF_MS, use_received_at=True,
-                  live=lambda: live, clock=clock)  # fmt: skip
+    return Guards(
+        pool,
+        kill.trip,
+        ("BTCUSDT",),
+        "15m",
+        TF_MS,
+        use_received_at=True,
+        live=lambda: live,
+        clock=clock,
+    )
 
 
 async def kill_alerts(pool: asyncpg.Pool) -> list[str]:
@@ -69,8 +77,10 @@ async def insert_candle(pool: asyncpg.Pool, received: datetime) -> None:
     await pool.execute(
         "INSERT INTO candles (venue, symbol, tf, open_time, close_time, open, high, low, close,"
         " volume, received_at) VALUES ('sim', 'BTCUSDT', '15m', $1, $2, 1, 1, 1, 1, 1, $3)",
-        1_546_300_800_000, 1_546_300_800_000 + TF_MS - 1, received,
-    )  # fmt: skip
+        1_546_300_800_000,
+        1_546_300_800_000 + TF_MS - 1,
+        received,
+    )
 
 
 async def test_stale_candles_trip_only_while_live(pool: asyncpg.Pool) -> None:

@@ -70,24 +70,37 @@ async def _venue_orders(fr: FaultRig, d: int) -> list[str]:
 async def _bracket(fr: FaultRig, state: str, ttl_s: float = 600) -> int:
     p = D(str(await fr.spot.last_price(SPOT)))
     q = D("0.01")
-    b = make_bracket(str(p), str((p * D("0.95")).quantize(q)), (str((p * D("1.05")).quantize(q)),),
-                     "0.01")  # fmt: skip
+    b = make_bracket(
+        str(p), str((p * D("0.95")).quantize(q)), (str((p * D("1.05")).quantize(q)),), "0.01"
+    )
     return await insert_decision(fr.pool, b, state=state, ttl_s=ttl_s)
 
 
 def _bot(fr: FaultRig, auto_approve: bool) -> tuple[ApprovalService, RecordingChannel]:
     ch = RecordingChannel("console")
-    svc = ApprovalService(Settings(), fr.pool, [ch], fr.client, AccessList(()), NoCharts(), KEY,
-                          auto_approve=auto_approve)  # fmt: skip
+    svc = ApprovalService(
+        Settings(),
+        fr.pool,
+        [ch],
+        fr.client,
+        AccessList(()),
+        NoCharts(),
+        KEY,
+        auto_approve=auto_approve,
+    )
     return svc, ch
 
 
 async def test_pending_past_ttl_expires_without_a_bot(fr: FaultRig) -> None:
     d = await _bracket(fr, "PENDING", ttl_s=1)
     await fr.wait_state(d, "EXPIRED", timeout=15)
-    assert await fr.pool.fetchval(
-        "SELECT count(*) FROM audit_log WHERE action = 'decision.expired' AND decision_id = $1", d
-    ) == 1  # fmt: skip
+    assert (
+        await fr.pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'decision.expired' AND decision_id = $1",
+            d,
+        )
+        == 1
+    )
     assert await _symbol_free(fr.pool)
 
 
@@ -162,8 +175,9 @@ async def test_routed_with_nothing_on_the_venue_fails_after_the_bound(fr: FaultR
     row = await fr.pool.fetchrow("SELECT * FROM decisions WHERE id = $1", d)
     assert liveness.NEVER_REACHED in row["failure_reason"]
     assert (await orders(fr.pool, d))["E"]["status"] == "REJECTED"
-    assert any(f"#D-{d}" in t and liveness.NEVER_REACHED in t
-               for t in await alert_texts(fr, "error"))  # fmt: skip
+    assert any(
+        f"#D-{d}" in t and liveness.NEVER_REACHED in t for t in await alert_texts(fr, "error")
+    )
     await fr.admin("faults/clear")
     assert await _venue_orders(fr, d) == []
     assert await _symbol_free(fr.pool)
@@ -176,9 +190,21 @@ async def _routed_long_ago(pool: asyncpg.Pool, entry: bool) -> tuple[int, NewOrd
     async with pool.acquire() as conn, conn.transaction():
         assert await store.claim_for_routing(conn, d, datetime.now(UTC)) is not None
         if entry:
-            await store.insert_order(conn, store.OrderRow(
-                d, order.client_order_id, None, "sim", "spot", SPOT, "E", "BUY", "MARKET",
-                order.quantity))  # fmt: skip
+            await store.insert_order(
+                conn,
+                store.OrderRow(
+                    d,
+                    order.client_order_id,
+                    None,
+                    "sim",
+                    "spot",
+                    SPOT,
+                    "E",
+                    "BUY",
+                    "MARKET",
+                    order.quantity,
+                ),
+            )
         ago = datetime.now(UTC) - timedelta(minutes=2)
         await conn.execute("UPDATE decisions SET routed_at = $2 WHERE id = $1", d, ago)
     return d, order

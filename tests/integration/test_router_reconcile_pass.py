@@ -46,10 +46,16 @@ async def test_lost_exits_are_corrected_counted_and_close_with_the_venue_pnl(
     await rec.periodic()
     assert await decision_state(pool, d) == "CLOSED"
     venue_fills = [
-        {"side": o.side, "price": f.price, "quantity": f.qty, "commission": f.commission,
-         "commission_asset": f.commission_asset}
-        for o in fake.orders.values() for f in o.fills
-    ]  # fmt: skip
+        {
+            "side": o.side,
+            "price": f.price,
+            "quantity": f.qty,
+            "commission": f.commission,
+            "commission_asset": f.commission_asset,
+        }
+        for o in fake.orders.values()
+        for f in o.fills
+    ]
     expected = figures(venue_fills, "BTC", "USDT")  # type: ignore[arg-type]
     pnl = await pool.fetchval("SELECT realized_pnl FROM decisions WHERE id = $1", d)
     assert pnl == expected.realized_pnl

@@ -79,8 +79,11 @@ async def test_approved_bracket_runs_to_close_with_pnl(rig: Rig) -> None:
     pos = await rig.pool.fetchrow("SELECT * FROM positions WHERE decision_id = $1", d)
     assert row["realized_pnl"] == pos["realized_pnl"] and row["realized_pnl"] != 0
     assert await venue_matches_db(rig)
-    venue_trades = [t for o in await rig.venue.all_orders("BTCUSDT")
-                    for t in await rig.venue.trades("BTCUSDT", o.order_id)]  # fmt: skip
+    venue_trades = [
+        t
+        for o in await rig.venue.all_orders("BTCUSDT")
+        for t in await rig.venue.trades("BTCUSDT", o.order_id)
+    ]
     db_fills = await rig.pool.fetchval("SELECT count(*) FROM fills")
     assert db_fills == len(venue_trades)
     alerts = [r["text"] for r in await rig.pool.fetch("SELECT text FROM alerts")]
@@ -111,8 +114,9 @@ async def test_refusals_and_bad_token(rig: Rig) -> None:
         await rig.client.submit_bracket(pending)
     assert err.value.status == 409
     expired = await rig.bracket_around("0.05", ("0.05",))
-    await rig.pool.execute("UPDATE decisions SET expires_at = now() - interval '1 s' WHERE id = $1",
-                           expired)  # fmt: skip
+    await rig.pool.execute(
+        "UPDATE decisions SET expires_at = now() - interval '1 s' WHERE id = $1", expired
+    )
     with pytest.raises(RouterError, match="expired"):
         await rig.client.submit_bracket(expired)
     intruder = RouterClient(rig.client.base_url, "not-the-token")
@@ -154,8 +158,9 @@ async def test_restart_mid_bracket_reconciles_without_duplicates(rig: Rig) -> No
     rig.sim.resume()
 
     async def venue_done() -> bool:
-        reports = [await rig.venue.query_order("BTCUSDT", f"gl-{d}-{leg}")
-                   for leg in ("SL1", "SL2")]  # fmt: skip
+        reports = [
+            await rig.venue.query_order("BTCUSDT", f"gl-{d}-{leg}") for leg in ("SL1", "SL2")
+        ]
         return all(r.status in ("FILLED", "EXPIRED") for r in reports)
 
     await eventually(venue_done, 60, "both OCOs done on the venue while the router is down")

@@ -50,8 +50,10 @@ async def test_partial_fills_grow_the_take_profit_ladder(fr: FaultRig) -> None:
         return done and await ladder_covers_position(fr, d)
 
     await eventually(filled_and_covered, 20, "entry filled, ladder == position")
-    legs = [r["leg"] for r in await fr.pool.fetch(
-        "SELECT leg FROM orders WHERE decision_id = $1 ORDER BY id", d)]  # fmt: skip
+    legs = [
+        r["leg"]
+        for r in await fr.pool.fetch("SELECT leg FROM orders WHERE decision_id = $1 ORDER BY id", d)
+    ]
     assert legs.count("SL") == 1 and legs[1] == "SL"  # the stop came with the first slice
     assert any("r" in leg for leg in legs), legs  # take-profits re-sized as slices filled
     assert sum(1 for a in await alert_texts(fr) if a.startswith("🛡️ Protected")) == 1
@@ -59,8 +61,9 @@ async def test_partial_fills_grow_the_take_profit_ladder(fr: FaultRig) -> None:
 
 
 async def test_algo_timeout_after_execution_is_adopted(fr: FaultRig) -> None:
-    await fr.fault(kind="timeout", path="/fapi/v1/algoOrder", method="POST", execute=True,
-                   delay_ms=300)  # fmt: skip
+    await fr.fault(
+        kind="timeout", path="/fapi/v1/algoOrder", method="POST", execute=True, delay_ms=300
+    )
     d = await fr.r.bracket("SELL", "0.05", ("0.05",), qty="300")
     result = await fr.client.submit_bracket(d)
     assert result["decision"]["state"] == "OPEN"

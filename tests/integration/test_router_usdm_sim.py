@@ -66,7 +66,9 @@ async def test_kill_flatten_closes_short_with_reduce_only(rig: Rig) -> None:
     assert flat["side"] == "BUY" and flat["status"] == "FILLED"
     audit = await rig.pool.fetchval(
         "SELECT detail::text FROM audit_log WHERE action = 'venue.post'"
-        " AND detail->'params'->>'newClientOrderId' = $1", f"gl-{d}-X")  # fmt: skip
+        " AND detail->'params'->>'newClientOrderId' = $1",
+        f"gl-{d}-X",
+    )
     assert '"reduceOnly": "true"' in audit
     await assert_clean_close(rig, d)
 
@@ -171,7 +173,9 @@ async def test_unknown_outcomes_are_adopted_not_duplicated(rig: Rig) -> None:
     posts = await rig.pool.fetch(
         "SELECT detail->>'status' AS status, coalesce(detail->'params'->>'newClientOrderId',"
         " detail->'params'->>'clientAlgoId') AS cid FROM audit_log WHERE action = 'venue.post'"
-        " AND decision_id = $1", d)  # fmt: skip
+        " AND decision_id = $1",
+        d,
+    )
     sent = [p["cid"] for p in posts if p["cid"]]
     assert sorted(sent) == sorted({*sent}) and len(sent) == 4  # every leg sent exactly once
     assert sorted(p["status"] for p in posts if p["cid"]).count("503") == 2

@@ -57,8 +57,9 @@ class Rig:
         ready = asyncio.Event()
         spot = venue_config(self.settings, {})
         fut = futures_config(self.settings, {})
-        self.task = asyncio.create_task(serve_router(
-            self.settings, self.db_url, TOKEN, ready, spot, fut, self.keepalive_s))  # fmt: skip
+        self.task = asyncio.create_task(
+            serve_router(self.settings, self.db_url, TOKEN, ready, spot, fut, self.keepalive_s)
+        )
         await wait_router_ready(self.task, ready)
 
     async def stop_router(self) -> None:
@@ -77,8 +78,9 @@ class Rig:
         q = D("0.0001")
         sl = (p * (1 - sign * D(stop))).quantize(q)
         targets = tuple(str((p * (1 + sign * D(t))).quantize(q)) for t in tps)
-        return await insert_usdm_decision(self.pool, usdm_bracket(side, str(p), str(sl), targets,
-                                                                  qty, leverage=2))  # fmt: skip
+        return await insert_usdm_decision(
+            self.pool, usdm_bracket(side, str(p), str(sl), targets, qty, leverage=2)
+        )
 
     async def admin(self, action: str) -> None:
         async with aiohttp.ClientSession() as http:
@@ -98,19 +100,26 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def running_rig(
-    db_url: str, pool: asyncpg.Pool, key_ttl_s: float = 3600.0, keepalive_s: float = 0.5,
-    guards: GuardSettings | None = None, candles_per_second: float = 8.0,
+    db_url: str,
+    pool: asyncpg.Pool,
+    key_ttl_s: float = 3600.0,
+    keepalive_s: float = 0.5,
+    guards: GuardSettings | None = None,
+    candles_per_second: float = 8.0,
     router: dict[str, Any] | None = None,
-) -> AsyncIterator[Rig]:  # fmt: skip
+) -> AsyncIterator[Rig]:
     """Simulator (listen keys valid ``key_ttl_s``) + router (keepalive every ``keepalive_s``,
     the given guard thresholds, ``router`` settings beside the port)."""
     account = SimAccount(SIM_DEMO_API_SECRET, {"USDT": D(10000)}, futures_usdt=D(10000))
-    sim = SimServer(SimConfig(
-        files={"BTCUSDT": DATA / Path("BTCUSDT-15m-2019-2020.csv.gz")},
-        futures_files={"XRPUSDT": DATA / Path("XRPUSDT-perp-5m-futures.csv")},
-        candles_per_second=candles_per_second, accounts={SIM_DEMO_API_KEY: account},
-        listen_key_ttl=key_ttl_s,
-    ))  # fmt: skip
+    sim = SimServer(
+        SimConfig(
+            files={"BTCUSDT": DATA / Path("BTCUSDT-15m-2019-2020.csv.gz")},
+            futures_files={"XRPUSDT": DATA / Path("XRPUSDT-perp-5m-futures.csv")},
+            candles_per_second=candles_per_second,
+            accounts={SIM_DEMO_API_KEY: account},
+            listen_key_ttl=key_ttl_s,
+        )
+    )
     await sim.start()
     settings = Settings(
         venue=VenueSettings(name="sim", recv_window_ms=1000),

@@ -17,27 +17,47 @@ BTCUSDT_INFO: dict[str, Any] = {
             "baseAsset": "BTC",
             "quoteAsset": "USDT",
             "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": "0.01000000",
-                 "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
-                {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000",
-                 "stepSize": "0.00001000"},
-                {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000",
-                 "maxQty": "83.69462011", "stepSize": "0.00000000"},
-                {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
-                 "maxNotional": "9000000.00000000", "applyMaxToMarket": False,
-                 "avgPriceMins": 5},
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": "0.01000000",
+                    "maxPrice": "1000000.00000000",
+                    "tickSize": "0.01000000",
+                },
+                {
+                    "filterType": "LOT_SIZE",
+                    "minQty": "0.00001000",
+                    "maxQty": "9000.00000000",
+                    "stepSize": "0.00001000",
+                },
+                {
+                    "filterType": "MARKET_LOT_SIZE",
+                    "minQty": "0.00000000",
+                    "maxQty": "83.69462011",
+                    "stepSize": "0.00000000",
+                },
+                {
+                    "filterType": "NOTIONAL",
+                    "minNotional": "5.00000000",
+                    "applyMinToMarket": True,
+                    "maxNotional": "9000000.00000000",
+                    "applyMaxToMarket": False,
+                    "avgPriceMins": 5,
+                },
                 {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
             ],
         }
     ]
-}  # fmt: skip
+}
 
 
 RULES = SymbolRules.from_exchange_info(BTCUSDT_INFO, "BTCUSDT")
 
 
-def bracket(qty: str = "0.0688", rungs: tuple[str, ...] = ("0.0229", "0.0229", "0.0230"),
-            entry_type: str = "MARKET") -> Bracket:  # fmt: skip
+def bracket(
+    qty: str = "0.0688",
+    rungs: tuple[str, ...] = ("0.0229", "0.0229", "0.0230"),
+    entry_type: str = "MARKET",
+) -> Bracket:
     prices = ("61300", "61650", "62350")
     return Bracket(
         market=Market.SPOT,

@@ -128,9 +128,16 @@ def test_live_stream_equals_batch_across_a_restore(btc: CandleArrays, method: st
     live_rows = np.concatenate([s.smc_rows for s in steps])
     assert np.array_equal(live_rows, ev)
     sig, _ = run_retest_batch(
-        ev, btc.open, btc.high, btc.low, btc.close, f["atr14"], f["rsi14"], f["macd_hist"],
+        ev,
+        btc.open,
+        btc.high,
+        btc.low,
+        btc.close,
+        f["atr14"],
+        f["rsi14"],
+        f["macd_hist"],
         params.retest,
-    )  # fmt: skip
+    )
     live_sig = [i for i, s in enumerate(steps) if s.signal is not None]
     assert live_sig == np.flatnonzero(sig[:, TK.O_DIR] != 0).tolist() and live_sig
     reg, _ = run_regime_batch(f["adx14"], f["atr14"], btc.close, f["bb_width"], params.regime)

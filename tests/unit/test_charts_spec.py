@@ -39,10 +39,14 @@ def test_empty_candles_rejected(candles: CandleArrays) -> None:
 def test_too_many_candles_rejected(candles: CandleArrays) -> None:
     n = 3 * len(candles)
     big = CandleArrays(
-        np.arange(n, dtype=np.int64) * 3_600_000, np.tile(candles.open, 3),
-        np.tile(candles.high, 3), np.tile(candles.low, 3), np.tile(candles.close, 3),
-        np.tile(candles.volume, 3), candles.has_volume,
-    )  # fmt: skip
+        np.arange(n, dtype=np.int64) * 3_600_000,
+        np.tile(candles.open, 3),
+        np.tile(candles.high, 3),
+        np.tile(candles.low, 3),
+        np.tile(candles.close, 3),
+        np.tile(candles.volume, 3),
+        candles.has_volume,
+    )
     assert len(big) > 1000
     with pytest.raises(ValueError, match="at most 1000"):
         ChartSpec("x", big)

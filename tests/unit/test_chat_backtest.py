@@ -209,8 +209,12 @@ def test_the_figures_are_summary_json_rounded_for_a_phone() -> None:
         "Output: var/backtests/run/",
     ]
     assert text.splitlines()[6] == f"Same as: {req.command()} --out DIR"
-    none = figures_text(req, {**figures, "trades": 0, "win_rate": None, "profit_factor": None,
-                              "expectancy_r": None}, REPO, "fusion")  # fmt: skip
+    none = figures_text(
+        req,
+        {**figures, "trades": 0, "win_rate": None, "profit_factor": None, "expectancy_r": None},
+        REPO,
+        "fusion",
+    )
     assert "Trades 0 · win rate n/a · profit factor n/a" in none
     assert "Expectancy n/aR" not in none and "Expectancy n/a " in none
 

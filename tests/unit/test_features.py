@@ -93,9 +93,15 @@ def test_first_defined_index_of_each_series() -> None:
 
 def test_other_periods_from_settings_match_talib() -> None:
     s = StrategySettings(
-        ema_fast=9, ema_mid=21, ema_slow=55, rsi_period=7, macd_fast=5, macd_slow=35,
-        macd_signal=5, atr_period=10,
-    )  # fmt: skip
+        ema_fast=9,
+        ema_mid=21,
+        ema_slow=55,
+        rsi_period=7,
+        macd_fast=5,
+        macd_slow=35,
+        macd_signal=5,
+        atr_period=10,
+    )
     p = FeatureParams.from_settings(s)
     assert (p.ema, p.rsi, p.macd, p.atr) == ((9, 21, 55), 7, (5, 35, 5), 10)
     p = FeatureParams(p.ema, p.rsi, p.macd, p.atr, bb=10, bb_k=1.5, vwma=5, adx=9)

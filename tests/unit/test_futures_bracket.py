@@ -26,9 +26,19 @@ def candle(row_index: int) -> dict[str, str]:
 
 def signal(side: str, entry: float, stop: float) -> SignalRaw:
     return SignalRaw(
-        agent="t", venue="sim", symbol="XRPUSDT", tf="5m", open_time=0, side_hint=side,
-        entry_hint=entry, sl_hint=stop, tpR=(1.5, 2.0, 3.0), features={}, score=0.7, ttl_bars=1,
-    )  # fmt: skip
+        agent="t",
+        venue="sim",
+        symbol="XRPUSDT",
+        tf="5m",
+        open_time=0,
+        side_hint=side,
+        entry_hint=entry,
+        sl_hint=stop,
+        tpR=(1.5, 2.0, 3.0),
+        features={},
+        score=0.7,
+        ttl_bars=1,
+    )
 
 
 def test_long_on_real_candle_risks_the_budget_and_rounds_to_filters() -> None:

@@ -116,7 +116,7 @@ def test_the_paper_venue_may_read_remote_market_data_but_serves_on_loopback(
         ("testnet", "binance_testnet", 'spot_rest_url = "http://127.0.0.1:9000"', True),
         ("live", "binance", 'spot_rest_url = "https://api1.binance.com"', True),
     ],
-)  # fmt: skip
+)
 def test_url_overrides_cannot_leave_the_mode(
     tmp_path: Path, mode: str, venue: str, line: str, ok: bool
 ) -> None:
@@ -158,7 +158,7 @@ def test_the_router_checks_the_mode_itself() -> None:
         ("testnet", "binance_testnet", "TESTNET — Binance testnet, test funds only, no real money"),
         ("live", "binance", "LIVE — REAL MONEY on Binance"),
     ],
-)  # fmt: skip
+)
 def test_the_banner_leads_with_the_mode_in_plain_words(mode: str, venue: str, words: str) -> None:
     s = Settings.model_validate({"general": {"mode": mode}, "venue": {"name": venue}})
     assert words in mode_headline(mode)
