@@ -123,3 +123,45 @@ class Market(Protocol):
     async def venue_view(self, row: asyncpg.Record) -> tuple[str, Decimal] | None:
         """An order's status and executed quantity on the venue; ``None`` if unknown."""
         ...
+
+
+class VenueReading(Protocol):
+    """The reads both venue adapters answer alike."""
+
+    async def rules(self, symbol: str) -> SymbolRules:
+        """Trading rules of ``symbol`` (cached by the adapter)."""
+        ...
+
+    async def last_price(self, symbol: str) -> Decimal:
+        """The last traded price."""
+        ...
+
+    async def query_order(self, symbol: str, client_order_id: str) -> OrderReport:
+        """An order by client id."""
+        ...
+
+    async def trades(self, symbol: str, order_id: str) -> list[TradeFill]:
+        """All executions of one order."""
+        ...
+
+
+class VenueReads:
+    """The part of :class:`Market` a market answers straight from its venue adapter."""
+
+    venue: VenueReading
+
+    async def rules(self, symbol: str) -> SymbolRules:
+        """The symbol's trading rules (cached by the adapter)."""
+        return await self.venue.rules(symbol)
+
+    async def last_price(self, symbol: str) -> Decimal:
+        """The last traded price."""
+        return await self.venue.last_price(symbol)
+
+    async def query_order(self, symbol: str, client_order_id: str) -> OrderReport:
+        """An order by client id (USD-M: a plain order, not an algo one)."""
+        return await self.venue.query_order(symbol, client_order_id)
+
+    async def trades(self, symbol: str, order_id: str) -> list[TradeFill]:
+        """All executions of one order (USD-M: with realized PnL)."""
+        return await self.venue.trades(symbol, order_id)

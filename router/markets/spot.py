@@ -27,12 +27,12 @@ from router.equity import QUOTE, AccountSnapshot, Holding, publish
 from router.errors import OrderNotFoundError, VenueError
 from router.ledger import PositionFigures
 from router.markets import spot_entry, spot_otoco, spot_protect, spot_reconcile
-from router.markets.base import EntryPlan
+from router.markets.base import EntryPlan, VenueReads
 from router.markets.desks import SPOT, SPOT_ACCOUNT, SpotDesk
 from router.reports import EXIT_PREFIXES, apply_report, leg_kind
 from router.sender import OrderSender
 from router.snapshot import Snapshot
-from router.venues.base import TERMINAL_STATUSES, NewOrder, OrderReport, SpotVenue, TradeFill
+from router.venues.base import TERMINAL_STATUSES, NewOrder, SpotVenue
 
 log = logging.getLogger(__name__)
 ACCOUNT = SPOT_ACCOUNT
@@ -80,7 +80,7 @@ async def publish_equity(pool: asyncpg.Pool, venue: SpotAccount) -> Decimal:
     return await publish(pool, lambda: spot_snapshot(venue))
 
 
-class SpotMarket:
+class SpotMarket(VenueReads):
     """:class:`router.markets.base.Market` for spot."""
 
     name = SPOT
@@ -89,26 +89,12 @@ class SpotMarket:
     fetch_trades = True  # spot order answers carry fills: complete them at once
     entries_expire = True
 
+    venue: SpotVenue
+
     def __init__(self, core: Core, venue: SpotVenue, sender: OrderSender) -> None:
         self.desk = SpotDesk(core, venue, sender)
         self.venue = venue
         self.sender = sender
-
-    async def rules(self, symbol: str) -> SymbolRules:
-        """Spot trading rules (cached by the adapter)."""
-        return await self.venue.rules(symbol)
-
-    async def last_price(self, symbol: str) -> Decimal:
-        """The last traded price."""
-        return await self.venue.last_price(symbol)
-
-    async def query_order(self, symbol: str, client_order_id: str) -> OrderReport:
-        """An order by client id."""
-        return await self.venue.query_order(symbol, client_order_id)
-
-    async def trades(self, symbol: str, order_id: str) -> list[TradeFill]:
-        """All executions of one order."""
-        return await self.venue.trades(symbol, order_id)
 
     def figures(
         self, fills: Sequence[asyncpg.Record], rules: SymbolRules, side: str

@@ -24,7 +24,7 @@ from router.differences import DifferenceMemory
 from router.equity import QUOTE, AccountSnapshot, Holding, publish
 from router.ledger import PositionFigures
 from router.markets import usdm_orders, usdm_protect, usdm_reconcile
-from router.markets.base import EntryPlan
+from router.markets.base import EntryPlan, VenueReads
 from router.markets.desks import USDM, USDM_ACCOUNT, UsdmDesk
 from router.sender import FuturesSender
 from router.snapshot import Snapshot
@@ -32,8 +32,6 @@ from router.venues.base import (
     TERMINAL_STATUSES,
     AlgoReport,
     FuturesVenue,
-    OrderReport,
-    TradeFill,
 )
 
 log = logging.getLogger(__name__)
@@ -57,7 +55,7 @@ async def publish_usdm_equity(pool: asyncpg.Pool, venue: FuturesVenue) -> Decima
     return await publish(pool, lambda: usdm_snapshot(venue))
 
 
-class UsdmMarket:
+class UsdmMarket(VenueReads):
     """:class:`router.markets.base.Market` for USD-M futures."""
 
     name = USDM
@@ -68,28 +66,14 @@ class UsdmMarket:
     fetch_trades = False
     entries_expire = False  # MARKET entries: nothing rests to expire
 
+    venue: FuturesVenue
+
     def __init__(
         self, core: Core, venue: FuturesVenue, sender: FuturesSender, margin_type: str
     ) -> None:
         self.desk = UsdmDesk(core, venue, sender, margin_type)
         self.venue = venue
         self.sender = sender
-
-    async def rules(self, symbol: str) -> SymbolRules:
-        """USD-M trading rules (cached by the adapter)."""
-        return await self.venue.rules(symbol)
-
-    async def last_price(self, symbol: str) -> Decimal:
-        """The last traded price."""
-        return await self.venue.last_price(symbol)
-
-    async def query_order(self, symbol: str, client_order_id: str) -> OrderReport:
-        """A plain order by client id."""
-        return await self.venue.query_order(symbol, client_order_id)
-
-    async def trades(self, symbol: str, order_id: str) -> list[TradeFill]:
-        """All executions of one order (with realized PnL)."""
-        return await self.venue.trades(symbol, order_id)
 
     def figures(
         self, fills: Sequence[asyncpg.Record], rules: SymbolRules, side: str

@@ -13,7 +13,7 @@ vanish when the position closes), and a trigger already passed at placement is r
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal as D
 from typing import Any
 
@@ -374,41 +374,6 @@ def btcusdt_rules() -> SymbolRules:
         ]
     }
     return SymbolRules.from_exchange_info(info, "BTCUSDT")
-
-
-def xrp_rules() -> SymbolRules:
-    """XRPUSDT USD-M filters (tick 0.0001, step 0.1, min notional 5)."""
-    info: dict[str, Any] = {
-        "symbols": [
-            {
-                "symbol": "XRPUSDT",
-                "status": "TRADING",
-                "baseAsset": "XRP",
-                "quoteAsset": "USDT",
-                "filters": [
-                    {
-                        "filterType": "PRICE_FILTER",
-                        "minPrice": "0.0143",
-                        "maxPrice": "100000",
-                        "tickSize": "0.0001",
-                    },
-                    {
-                        "filterType": "LOT_SIZE",
-                        "minQty": "0.1",
-                        "maxQty": "10000000",
-                        "stepSize": "0.1",
-                    },
-                    {
-                        "filterType": "MARKET_LOT_SIZE",
-                        "minQty": "0.1",
-                        "maxQty": "2000000",
-                        "stepSize": "0.1",
-                    },
-                ],
-            }
-        ]
-    }
-    return replace(SymbolRules.from_exchange_info(info, "XRPUSDT"), min_notional=D(5))
 
 
 @dataclass

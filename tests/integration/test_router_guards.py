@@ -15,7 +15,8 @@ from router.markets.spot import publish_equity
 from router.markets.usdm import publish_usdm_equity
 from tests.fakes.clock import FakeClock
 from tests.fakes.router import spot_core
-from tests.fakes.venues import FakeSpot, FakeUsdm, btcusdt_rules, xrp_rules
+from tests.fakes.venues import FakeSpot, FakeUsdm, btcusdt_rules
+from tests.symbol_rules import xrp_rules
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 TF_MS = 900_000

@@ -15,9 +15,10 @@ from router.reconcile import Reconciler
 from router.usdm_service import on_algo
 from router.venues.base import AlgoReport
 from tests.fakes.router import deliver_usdm, usdm_core
-from tests.fakes.venues import FakeSpot, FakeUsdm, btcusdt_rules, xrp_rules
+from tests.fakes.venues import FakeSpot, FakeUsdm, btcusdt_rules
 from tests.integration.router_support import decision_state
 from tests.integration.router_usdm_support import insert_usdm_decision, usdm_bracket
+from tests.symbol_rules import xrp_rules
 
 RULES = xrp_rules()
 
