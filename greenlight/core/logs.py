@@ -127,6 +127,9 @@ def configure_logging(
             fh.setLevel(level)
             root.addHandler(fh)
     root.setLevel(min(h.level for h in root.handlers))
+    # The scheduler logs every run of every job at INFO (several a minute): only its
+    # warnings and errors (a missed or failed job) are news.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

@@ -78,6 +78,16 @@ def test_human_readable_on_a_terminal(tmp_path: Path, root_logging: None) -> Non
     assert (tmp_path / "bot.jsonl").read_text().startswith("{")  # the file stays JSON
 
 
+def test_scheduler_runs_are_not_logged_its_failures_are(tmp_path: Path, root_logging: None) -> None:
+    out = Stream(tty=False)
+    configure_logging(_settings(tmp_path), "engine", {}, stderr=out)  # type: ignore[arg-type]
+    sched = logging.getLogger("apscheduler.executors.default")
+    sched.info('Job "GuardJobs.bypasses" executed successfully')
+    sched.warning('Run time of job "GuardJobs.refresh" was missed by 0:00:03')
+    events = [json.loads(x)["event"] for x in out.getvalue().splitlines()]
+    assert events == ['Run time of job "GuardJobs.refresh" was missed by 0:00:03']
+
+
 async def test_trace_header_travels_with_router_calls() -> None:
     seen: list[dict[str, str]] = []
 
