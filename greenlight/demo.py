@@ -116,6 +116,9 @@ class System:
             fh.close()
 
 
+METRICS_PROCESSES = ("ENGINE", "BOT", "ROUTER", "SIM")
+
+
 async def start_system(
     settings: Settings,
     candles: int,
@@ -141,6 +144,8 @@ async def start_system(
             "GREENLIGHT_ROUTER_PORT": str(router_port),
             "GREENLIGHT_BOT_CHANNELS": '["console"]',
             "GREENLIGHT_BOT_CHART_DIR": str(workdir / "charts"),
+            # fresh /metrics ports too, so a running `up` (or another demo) is no bother
+            **{f"GREENLIGHT_METRICS_{p}_PORT": str(free_port()) for p in METRICS_PROCESSES},
         },
     )
     system = System(url, env, ProcessGroup(env), sim_port, router_port, _open_logs(workdir))
