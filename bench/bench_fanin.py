@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from engine import metrics  # noqa: E402
+from engine.candle_batch import GroupStats  # noqa: E402
 from engine.db import connect_pool, migrate, start_embedded, stop_embedded  # noqa: E402
 from engine.service import Engine  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
@@ -64,6 +66,19 @@ def _cpu_seconds(pid: int) -> float:
 def _pct(values: list[float]) -> dict[str, float]:
     a = np.array(values) * 1000
     return {f"p{q}": round(float(np.percentile(a, q)), 2) for q in (50, 95, 99)}
+
+
+def _group_line(before: GroupStats, after: GroupStats) -> dict[str, float]:
+    """Where the engine's time went while measured: transactions per step's closes, their
+    mean size, and per transaction the in-memory steps and the transaction itself (ms)."""
+    n = max(1, after.transactions - before.transactions)
+    return {
+        "transactions": after.transactions - before.transactions,
+        "mean_candles": round((after.candles - before.candles) / n, 1),
+        "largest": after.largest,
+        "advance_ms": round((after.advance_s - before.advance_s) / n * 1000, 2),
+        "commit_ms": round((after.commit_s - before.commit_s) / n * 1000, 2),
+    }
 
 
 async def _database(server_url: str, name: str) -> str:
@@ -152,12 +167,14 @@ async def run_one(
         if profiler is not None:
             profiler.enable()
         backfilled0 = sum(i.stats.backfilled for i in engine.ingestors)
+        group0 = replace(engine.group.stats)
         cpu0, sim_cpu0 = time.process_time(), _cpu_seconds(sim.pid)
         async with aiohttp.ClientSession() as http:
             for _ in range(steps):
                 await _step(http, base, samples, n, task)
         cpu, sim_cpu = time.process_time() - cpu0, _cpu_seconds(sim.pid) - sim_cpu0
         backfilled = sum(i.stats.backfilled for i in engine.ingestors) - backfilled0
+        groups = _group_line(group0, engine.group.stats)
         if profiler is not None:
             profiler.disable()
             pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(PROFILE)
@@ -179,6 +196,7 @@ async def run_one(
         "engine_cpu_ms_per_stream_close": round(cpu / closes * 1000, 3),
         "sim_cpu_ms_per_stream_close": round(sim_cpu / closes * 1000, 3),
         "backfilled_while_measured": backfilled,
+        "commit_groups": groups,
         "warmup_s": round(warm_s, 1),
         "pool_size": settings.database.pool_size,
     }

@@ -20,6 +20,7 @@ clock, never the wall clock: the same candles give the same decisions.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -36,9 +37,8 @@ from engine.guards import vol as V
 from engine.guards.hub import GuardHub, StreamGuards
 from engine.guards.news_calendar import symbol_assets
 from engine.guards.verdict import Verdict
-from engine.regime.events import save_regimes
 from engine.settings import TIMEFRAMES_MS, Settings
-from engine.smc.store import write_smc_rows
+from engine.step_store import CandleStep, SubStep, write_steps
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbols import SymbolRules
 
@@ -148,68 +148,95 @@ class StreamProcessor:
         self.last_open_time = last
         return last
 
+    def advance(self, candle: Candle, received_at: float, live: bool) -> CandleStep | None:
+        """Advance every stage and agent by one closed candle, in memory only; ``None`` when
+        the candle was already processed. Its rows are written by :func:`commit_steps`."""
+        if self.last_open_time is not None and candle.open_time <= self.last_open_time:
+            return None
+        c = candle
+        values = self._features.update(c.open_time, c.open, c.high, c.low, c.close, c.volume)
+        micro = self._note_micro(c.open_time)
+        step = self._analysis.step(c, values)
+        self.regime = step.regime
+        self._ctx.update(
+            step.smc_rows, step.retest_out, step.regime, step.atr_pct, step.bbw_pct, micro
+        )
+        found, failed = self._agents.run(self._ctx, c, values)
+        self.last_open_time = c.open_time
+        return CandleStep(
+            candle=c,
+            received_at=received_at,
+            live=live,
+            close_ms=c.open_time + self.tf_ms,  # the candle's close on the venue's clock
+            values=values,
+            feature_state=self._features.to_bytes(),
+            analysis_state=self._analysis.to_bytes(),
+            agent_state=self._agents.to_bytes(),
+            smc_rows=step.smc_rows,
+            regime_event=step.regime_event,
+            regime=step.regime,
+            regime_code=step.regime_code,
+            atr_pct=step.atr_pct,
+            bbw_pct=step.bbw_pct,
+            micro=micro,
+            found=found,
+            failed=failed,
+        )
+
+    def judge(self, step: CandleStep) -> None:
+        """Set a live step's guard verdicts at its close (once the hub has synced in the
+        step's transaction)."""
+        vol = V.vol_step(step.regime_code, step.bbw_pct, self._chop)
+        step.verdicts = self.guards.evaluate(step.close_ms, vol, step.atr_pct, step.bbw_pct)
+
+    async def conclude(self, conn: asyncpg.Connection, step: CandleStep) -> Outcome:
+        """The rest of a step's transaction once its rows are written (:func:`commit_steps`):
+        agents quarantined, and for a live candle the funding window entered, the signals
+        and the decision (or why not)."""
+        c, micro = step.candle, step.micro
+        for name, why in step.failed:
+            await self._quarantined(conn, name, why, c)
+        signals = [s for name in sorted(step.found) for s in step.found[name]]
+        chosen = by_name(step.found, self.agent)
+        regime = step.regime
+        if not step.live:
+            note = "not a live candle" if signals else None
+            return Outcome(True, chosen, skipped_because=note, regime=regime, micro=micro)
+        now, verdicts = step.close_ms, step.verdicts
+        await self.guards.record_window(conn, verdicts, now)
+        if not signals:
+            return Outcome(True, regime=regime, micro=micro, guards=verdicts)
+        ids = {s.agent: await store.insert_signal(conn, s) for s in signals}
+        if chosen is None:
+            return Outcome(True, regime=regime, micro=micro, guards=verdicts)
+        sid = ids[chosen.agent]
+        if sid is None:
+            return Outcome(True, chosen, None, "signal already recorded", regime, micro)
+        if self.market is Market.USDM:
+            await self.hub.fresh_funding(self.venue, self.symbol)
+        side = chosen.side_hint  # the funding guard checks the rate against the side
+        vol = V.vol_step(step.regime_code, step.bbw_pct, self._chop)
+        verdicts = self.guards.evaluate(now, vol, step.atr_pct, step.bbw_pct, side)
+        price = Decimal(repr(c.close))
+        did, skip = await self._decider.decide(
+            conn, chosen, sid, step.received_at, price, now, verdicts, regime
+        )
+        if skip is not None:
+            return Outcome(True, chosen, None, skip.reason, regime, micro, skip.category, verdicts)
+        return Outcome(True, chosen, did, None, regime, micro, None, verdicts)
+
     async def process(
         self, pool: asyncpg.Pool, candle: Candle, received_at: float, live: bool
     ) -> Outcome:
-        """Handle one closed candle; decisions are only made for live candles."""
-        if self.last_open_time is not None and candle.open_time <= self.last_open_time:
-            return Outcome(processed=False, skipped_because="already processed")
+        """Handle one closed candle in one transaction; decisions are only made for live
+        candles. (The engine hands candles of streams closing together to
+        :class:`engine.candle_batch.CommitGroup` instead: one transaction for all.)"""
+        step = self.advance(candle, received_at, live)
+        if step is None:
+            return ALREADY_PROCESSED
         async with pool.acquire() as conn, conn.transaction():
-            c = candle
-            values = self._features.update(c.open_time, c.open, c.high, c.low, c.close, c.volume)
-            micro = self._note_micro(c.open_time)
-            step = self._analysis.step(c, values)
-            self.regime = step.regime
-            self._ctx.update(
-                step.smc_rows, step.retest_out, step.regime, step.atr_pct, step.bbw_pct, micro
-            )
-            found, failed = self._agents.run(self._ctx, c, values)
-            vol = V.vol_step(step.regime_code, step.bbw_pct, self._chop)
-            await store.save_candle_step(
-                conn,
-                c,
-                received_at,
-                values,
-                self._features.to_bytes(),
-                self._analysis.to_bytes(),
-                self._agents.to_bytes(),
-            )
-            await write_smc_rows(conn, self.venue, self.symbol, self.tf, step.smc_rows)
-            if step.regime_event is not None:
-                await save_regimes(conn, [step.regime_event])
-            for name, why in failed:
-                await self._quarantined(conn, name, why, c)
-            self.last_open_time = c.open_time
-            signals = [s for name in sorted(found) for s in found[name]]
-            chosen = by_name(found, self.agent)
-            if not live:
-                note = "not a live candle" if signals else None
-                return Outcome(True, chosen, skipped_because=note, regime=self.regime, micro=micro)
-            now = c.open_time + self.tf_ms  # the candle's close on the venue's clock
-            await self.hub.sync(conn)
-            verdicts = self.guards.evaluate(now, vol, step.atr_pct, step.bbw_pct)
-            await self.guards.persist(conn, verdicts, now)
-            if not signals:
-                return Outcome(True, regime=self.regime, micro=micro, guards=verdicts)
-            ids = {s.agent: await store.insert_signal(conn, s) for s in signals}
-            if chosen is None:
-                return Outcome(True, regime=self.regime, micro=micro, guards=verdicts)
-            sid = ids[chosen.agent]
-            if sid is None:
-                return Outcome(True, chosen, None, "signal already recorded", self.regime, micro)
-            if self.market is Market.USDM:
-                await self.hub.fresh_funding(self.venue, self.symbol)
-            side = chosen.side_hint  # the funding guard checks the rate against the side
-            verdicts = self.guards.evaluate(now, vol, step.atr_pct, step.bbw_pct, side)
-            price = Decimal(repr(c.close))
-            did, skip = await self._decider.decide(
-                conn, chosen, sid, received_at, price, now, verdicts, self.regime
-            )
-            if skip is not None:
-                return Outcome(
-                    True, chosen, None, skip.reason, self.regime, micro, skip.category, verdicts
-                )
-            return Outcome(True, chosen, did, None, self.regime, micro, None, verdicts)
+            (outcome,) = await commit_steps(conn, [(self, step)])
+        return outcome
 
     def build_bracket(self, signal: SignalRaw, equity: Decimal) -> Bracket:
         """Size ``signal`` for this stream's market on ``equity`` (see
@@ -224,3 +251,25 @@ class StreamProcessor:
         await store.alert(
             conn, "error", f"🧯 Agent {name} quarantined after an error on {c.symbol}: {why}.{tail}"
         )
+
+
+ALREADY_PROCESSED = Outcome(processed=False, skipped_because="already processed")
+
+
+async def commit_steps(
+    conn: asyncpg.Connection,
+    parents: Sequence[tuple[StreamProcessor, CandleStep]],
+    subs: Sequence[SubStep] = (),
+) -> list[Outcome]:
+    """In the caller's transaction: the guards read the admins' bypasses once (each hub of a
+    live step), every live step is judged, the rows of all steps are written together
+    (:func:`engine.step_store.write_steps`), then each parent step concludes in order
+    (signals, decisions). Returns the parents' outcomes, in order."""
+    live = [(p, s) for p, s in parents if s.live]
+    hubs = {id(p.hub): p.hub for p, _ in live}
+    for hub in hubs.values():
+        await hub.sync(conn)
+    for p, s in live:
+        p.judge(s)
+    await write_steps(conn, [s for _, s in parents], subs)
+    return [await p.conclude(conn, s) for p, s in parents]

@@ -1,5 +1,5 @@
 """The engine process: ingest → pipeline per symbol (parent and sub-timeframe streams), with
-bounded queues between them."""
+bounded queues between them; streams closing together commit in one transaction."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import aiohttp
 import asyncpg
 
 from engine.agents.registry import AgentError, load_agents
+from engine.candle_batch import CommitGroup
 from engine.contracts import Candle, Market
 from engine.db import connect_pool, database_url, migrate
 from engine.db_outage import Backoff, retry_while_unavailable
@@ -93,6 +94,8 @@ class Engine:
         self.agents = load_agents(settings, names)  # shared: quarantine is process-wide
         self.guards = GuardHub(settings)
         self.funding: list[FundingSource] = []
+        # Streams closing on the same instant share one transaction (group commit).
+        self.group = CommitGroup(pool)
 
     async def run(self) -> None:
         """Warm up every stream, then follow the markets until cancelled; the guards'
@@ -158,7 +161,9 @@ class Engine:
                 streams.append((sym, sub.tf))
                 if sub.last_open_time is not None:
                     last[(sym, sub.tf)] = sub.last_open_time
-            self.feeds[(feed.venue, sym)] = SymbolFeed(self.pool, proc, sub, self.sub_wait_s)
+            self.feeds[(feed.venue, sym)] = SymbolFeed(
+                self.pool, proc, sub, self.sub_wait_s, group=self.group
+            )
             if resumed is None:
                 resumed = await self._warm(rest, proc)
             else:

@@ -14,9 +14,9 @@ from engine.guards.verdict import Verdict
 _UPSERT = """
 INSERT INTO guard_state (name, venue, symbol, state, blocking, reason, note, enabled, until_ms,
                          at_ms)
-SELECT n, $1, $2, s, b, r, t, NOT r LIKE 'bypassed%', u, $3
-FROM unnest($4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[], $9::bigint[])
-     AS v(n, s, b, r, t, u)
+SELECT n, v, y, s, b, r, t, NOT r LIKE 'bypassed%', u, a
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[],
+            $7::text[], $8::bigint[], $9::bigint[]) AS x(v, y, n, s, b, r, t, u, a)
 ON CONFLICT (name, venue, symbol) DO UPDATE SET state = EXCLUDED.state,
     blocking = EXCLUDED.blocking, reason = EXCLUDED.reason, note = EXCLUDED.note,
     enabled = EXCLUDED.enabled, until_ms = EXCLUDED.until_ms, at_ms = EXCLUDED.at_ms,
@@ -29,17 +29,26 @@ async def save_verdicts(
 ) -> None:
     """Upsert the stream's verdict of each guard given, as of venue time ``at_ms`` (one
     statement)."""
+    await save_verdict_rows(conn, [(venue, symbol, verdicts, at_ms)])
+
+
+async def save_verdict_rows(
+    conn: asyncpg.Connection, streams: list[tuple[str, str, list[Verdict], int]]
+) -> None:
+    """Like :func:`save_verdicts` for several streams at once, each ``(venue, symbol,
+    verdicts, at_ms)`` (one statement; a stream appears at most once)."""
+    rows = [(venue, symbol, at, v) for venue, symbol, vs, at in streams for v in vs]
     await conn.execute(
         _UPSERT,
-        venue,
-        symbol,
-        at_ms,
-        [v.guard for v in verdicts],
-        [v.state for v in verdicts],
-        [v.blocking for v in verdicts],
-        [v.reason for v in verdicts],
-        [v.note for v in verdicts],
-        [v.until_ms for v in verdicts],
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[3].guard for r in rows],
+        [r[3].state for r in rows],
+        [r[3].blocking for r in rows],
+        [r[3].reason for r in rows],
+        [r[3].note for r in rows],
+        [r[3].until_ms for r in rows],
+        [r[2] for r in rows],
     )
 
 
