@@ -38,6 +38,7 @@ from engine.guards.hub import GuardHub, StreamGuards
 from engine.guards.news_calendar import symbol_assets
 from engine.guards.verdict import Verdict
 from engine.settings import TIMEFRAMES_MS, Settings
+from engine.state_patch import apply_patch, base_crc, make_patch, patch_limit
 from engine.step_store import CandleStep, SubStep, write_steps
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbols import SymbolRules
@@ -102,6 +103,10 @@ class StreamProcessor:
         self.regime = ""
         self.last_open_time: int | None = None
         self.sub: SubStreamProcessor | None = None
+        # The analysis base saved in the database (see _analysis_rows) and its CRC-32.
+        self._base: bytes | None = None
+        self._base_crc = 0
+        self._patch_limit = patch_limit(venue, rules.symbol, tf)
 
     def attach_sub(self, sub: SubStreamProcessor) -> None:
         """Confirm retests with the micro structure breaks of ``sub`` (same venue and symbol,
@@ -130,23 +135,38 @@ class StreamProcessor:
         saved = await store.load_feature_state(conn, self.venue, self.symbol, self.tf)
         if saved is None:
             return None
-        last, blob, analysis = saved
         agents = await store.load_agent_state(conn, self.venue, self.symbol, self.tf)
-        if analysis is None or agents is None:
+        base = saved.analysis_base
+        if base is None or agents is None:
             log.warning("%s %s: no analysis/agent state saved; warming up", self.symbol, self.tf)
             return None
         try:
+            patch = saved.analysis_patch
+            analysis = base if patch is None else apply_patch(base, patch)
             self._analysis = StreamAnalysis.from_bytes(self._analysis_params, analysis)
             self._agents.load(agents)
         except AnalysisStateError as exc:
             log.warning("%s %s: %s; warming up again", self.symbol, self.tf, exc)
             self._analysis = StreamAnalysis(self._analysis_params)
             self._agents = StreamAgents(self._agents.set)
+            self._base = None  # the warm-up saves a whole base first
             return None
-        self._features = FeatureEngine.from_bytes(self._params, blob)
+        self._features = FeatureEngine.from_bytes(self._params, saved.state)
+        self._base, self._base_crc = base, base_crc(base)
         self.regime = self._analysis.regime_name
-        self.last_open_time = last
-        return last
+        self.last_open_time = saved.open_time
+        return saved.open_time
+
+    def _analysis_rows(self) -> tuple[bytes | None, bytes | None]:
+        """The analysis state to save after a candle: a new base and no patch when the
+        patch from the saved base would pass the stream's limit (or there is no base yet),
+        else no new base and that patch (:mod:`engine.state_patch`)."""
+        new = self._analysis.to_bytes()
+        patch = None if self._base is None else make_patch(self._base, self._base_crc, new)
+        if patch is None or len(patch) > self._patch_limit:
+            self._base, self._base_crc = new, base_crc(new)
+            return new, None
+        return None, patch
 
     def advance(self, candle: Candle, received_at: float, live: bool) -> CandleStep | None:
         """Advance every stage and agent by one closed candle, in memory only; ``None`` when
@@ -163,6 +183,7 @@ class StreamProcessor:
         )
         found, failed = self._agents.run(self._ctx, c, values)
         self.last_open_time = c.open_time
+        analysis_state, analysis_patch = self._analysis_rows()
         return CandleStep(
             candle=c,
             received_at=received_at,
@@ -170,7 +191,8 @@ class StreamProcessor:
             close_ms=c.open_time + self.tf_ms,  # the candle's close on the venue's clock
             values=values,
             feature_state=self._features.to_bytes(),
-            analysis_state=self._analysis.to_bytes(),
+            analysis_state=analysis_state,
+            analysis_patch=analysis_patch,
             agent_state=self._agents.to_bytes(),
             smc_rows=step.smc_rows,
             regime_event=step.regime_event,

@@ -42,7 +42,8 @@ class CandleStep:
     close_ms: int  # the candle's close on the venue's clock (open time + timeframe)
     values: dict[str, float]
     feature_state: bytes
-    analysis_state: bytes
+    analysis_state: bytes | None  # a new base, or None: the saved one stays
+    analysis_patch: bytes | None  # from the base to the new state (see engine.state_patch)
     agent_state: bytes
     smc_rows: F64
     regime_event: RegimeEvent | None
@@ -83,6 +84,7 @@ async def write_steps(
                     s.values,
                     s.feature_state,
                     s.analysis_state,
+                    s.analysis_patch,
                     s.agent_state,
                 )
                 for s in parents

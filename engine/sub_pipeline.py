@@ -52,15 +52,14 @@ class SubStreamProcessor:
         saved = await store.load_feature_state(conn, self.venue, self.symbol, self.tf)
         if saved is None:
             return None
-        last, blob, _ = saved
         try:
-            self.micro = MicroStream.from_bytes(self._params, self.parent_tf_ms, blob)
+            self.micro = MicroStream.from_bytes(self._params, self.parent_tf_ms, saved.state)
         except AnalysisStateError as exc:
             log.warning("%s %s: %s; warming up again", self.symbol, self.tf, exc)
             self.micro = MicroStream(self._params, self.parent_tf_ms)
             return None
-        self.last_open_time = last
-        return last
+        self.last_open_time = saved.open_time
+        return saved.open_time
 
     def advance(self, candle: Candle, received_at: float) -> SubStep | None:
         """Advance the micro structure by one closed sub candle, in memory only; ``None`` when
