@@ -111,13 +111,15 @@ async def process_candles(
 
 class CommitGroup:
     """The engine's group commit: :meth:`parent` and :meth:`sub` hand in one candle and
-    return once the transaction holding it committed (or raise what failed it)."""
+    return once the transaction holding it committed (or raise what failed it), while
+    :meth:`run` (a task of the engine's, cancelled with it) runs the transactions."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self.stats = GroupStats()
         self._waiting: list[tuple[Work, asyncio.Future[Outcome | bool]]] = []
-        self._runner: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._running = False
 
     async def parent(
         self, proc: StreamProcessor, candle: Candle, received_at: float, live: bool
@@ -135,31 +137,42 @@ class CommitGroup:
         return got
 
     async def _submit(self, work: Work) -> Outcome | bool:
+        if not self._running:
+            raise RuntimeError("the commit group is not running (CommitGroup.run)")
         future: asyncio.Future[Outcome | bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((work, future))
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._drain(), name="candle-commit-group")
+        self._wake.set()
         return await future
 
-    async def _drain(self) -> None:
-        """Run groups until nothing waits; a group's failure fails each of its candles."""
+    async def run(self) -> None:
+        """Run a transaction for whatever candles wait, as long as some do, until cancelled;
+        a transaction's failure fails each of its candles. Cancelled, it leaves nothing
+        running (an unfinished transaction is rolled back) and nobody waiting."""
         group: list[tuple[Work, asyncio.Future[Outcome | bool]]] = []
+        self._running = True
         try:
-            while self._waiting:
-                group, self._waiting = self._waiting, []
-                try:
-                    results = await process_candles(self.pool, [w for w, _ in group], self.stats)
-                except Exception as exc:
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), result in zip(group, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-        finally:  # stopped (the loop is closing): nobody may wait forever
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._waiting:
+                    group, self._waiting = self._waiting, []
+                    await self._commit(group)
+        finally:
+            self._running = False
             stopped = RuntimeError("the engine's commit group stopped")
             for _, future in [*group, *self._waiting]:
                 if not future.done():
                     future.set_exception(stopped)
             self._waiting = []
+
+    async def _commit(self, group: list[tuple[Work, asyncio.Future[Outcome | bool]]]) -> None:
+        try:
+            results = await process_candles(self.pool, [w for w, _ in group], self.stats)
+        except Exception as exc:
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(group, results, strict=True):
+            if not future.done():
+                future.set_result(result)

@@ -117,6 +117,7 @@ class Engine:
             jobs.start()
             try:
                 async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self.group.run(), name="commit-group")
                     for key, sf in self.feeds.items():
                         tg.create_task(sf.run(), name=f"stream-{key[0]}-{key[1]}")
                     for ing in self.ingestors:

@@ -137,6 +137,10 @@ async def start_engine(port: int, pool: asyncpg.Pool) -> tuple[Engine, asyncio.T
     engine = Engine(settings_for(port), pool)
     task = asyncio.create_task(engine.run())
     await eventually(lambda: _true(engine.ready.is_set() or task.done()), 60, "engine ready")
+    # following the markets before the replay resumes: its closes then arrive as live frames,
+    # however long this machine takes to connect (not all by REST backfill, never live)
+    connected = lambda: all(i.connected.is_set() for i in engine.ingestors)  # noqa: E731
+    await eventually(lambda: _true(connected() or task.done()), 60, "market streams followed")
     if task.done():
         task.result()  # raises what stopped it
     return engine, task
