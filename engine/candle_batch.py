@@ -37,6 +37,7 @@ from engine.step_store import CandleStep, SubStep
 from engine.sub_pipeline import SubStreamProcessor
 
 log = logging.getLogger(__name__)
+_MAX_GATHER_TURNS = 16  # loop turns a group may wait for more candles (see CommitGroup._gather)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class CommitGroup:
                 await self._wake.wait()
                 self._wake.clear()
                 while self._waiting:
+                    await self._gather()
                     group, self._waiting = self._waiting, []
                     await self._commit(group)
         finally:
@@ -164,6 +166,16 @@ class CommitGroup:
                 if not future.done():
                     future.set_exception(stopped)
             self._waiting = []
+
+    async def _gather(self) -> None:
+        """Let the candles already on their way join: yield to the loop (no timer) as long as
+        each turn brings more — a burst of closes read from the sockets in several turns
+        then makes one group, while a lone candle goes at once."""
+        for _ in range(_MAX_GATHER_TURNS):
+            seen = len(self._waiting)
+            await asyncio.sleep(0)
+            if len(self._waiting) == seen:
+                return
 
     async def _commit(self, group: list[tuple[Work, asyncio.Future[Outcome | bool]]]) -> None:
         try:
