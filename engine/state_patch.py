@@ -32,8 +32,8 @@ I64 = npt.NDArray[np.int64]
 _HEAD = struct.Struct("<4sBIII")  # magic, version, base length, base CRC-32, number of runs
 _MAGIC = b"GLPA"
 _VERSION = 1
-# Differing bytes closer than this share a run (a run costs 8 bytes of offsets).
-_GAP = 8
+# Differing 8-byte words closer than this share a run (a run costs 8 bytes of offsets).
+_GAP = 2
 # The per-stream limit on a patch's length lies in [_LIMIT, 2 * _LIMIT): streams closing
 # together then rewrite their bases on different candles, not all on the same one.
 _LIMIT = 1024
@@ -42,27 +42,37 @@ _LIMIT = 1024
 @njit(cache=True)
 def _runs(a: U8, b: U8, gap: int) -> tuple[I64, I64, U8]:
     """Start, length and new bytes of each run where ``b`` differs from ``a`` (same
-    length); differing bytes at most ``gap`` apart share a run."""
+    length), in whole 8-byte words (the last run ends with the data); differing words at
+    most ``gap`` words apart share a run."""
     n = a.shape[0]
-    starts = np.empty(n // 2 + 1, np.int64)
-    ends = np.empty(n // 2 + 1, np.int64)
+    whole = n // 8
+    words = whole + (1 if n % 8 else 0)
+    differs = np.zeros(words, np.bool_)
+    aw = a[: whole * 8].view(np.uint64)
+    bw = b[: whole * 8].view(np.uint64)
+    for w in range(whole):
+        differs[w] = aw[w] != bw[w]
+    for i in range(whole * 8, n):
+        if a[i] != b[i]:
+            differs[whole] = True
+    starts = np.empty(words // 2 + 1, np.int64)
+    ends = np.empty(words // 2 + 1, np.int64)
     k = 0
-    i = 0
-    while i < n:
-        if a[i] == b[i]:
-            i += 1
+    w = 0
+    while w < words:
+        if not differs[w]:
+            w += 1
             continue
-        start = i
-        end = i + 1
-        j = i + 1
-        while j < n and j - end < gap:
-            if a[j] != b[j]:
+        end = w + 1
+        j = w + 1
+        while j < words and j - end < gap:
+            if differs[j]:
                 end = j + 1
             j += 1
-        starts[k] = start
-        ends[k] = end
+        starts[k] = w * 8
+        ends[k] = min(end * 8, n)
         k += 1
-        i = end
+        w = end
     lengths = ends[:k] - starts[:k]
     body = np.empty(lengths.sum(), np.uint8)
     at = 0
