@@ -152,7 +152,7 @@ async def run_one(
                 " 'true'::jsonb, 'bench'), ('equity_quote', '10000'::jsonb, 'bench')"
                 " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
             )
-        engine = Engine(settings, pool)
+        engine = Engine(settings, pool, settle_heap=True)  # as `greenlight engine` runs it
         task = asyncio.create_task(engine.run())
         started = time.perf_counter()
         await asyncio.wait_for(engine.ready.wait(), 600)

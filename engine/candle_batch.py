@@ -3,16 +3,19 @@ commit).
 
 Each stream's feed consumes its own queue (:class:`engine.symbol_feed.SymbolFeed`); when an
 instant closes N streams, their N feeds hand their candles to the engine's one
-:class:`CommitGroup`. A candle handed in while no transaction is running starts one at once;
-the candles handed in while it runs wait for it and go together in the next. There is no
-timer: a lone candle is never delayed, and a burst of N closes costs a few transactions
-instead of N.
+:class:`CommitGroup`. A candle handed in while no transaction is running starts one at once,
+with those that reached the engine in the same few turns of the loop; the candles handed in
+while it runs go together in the next. There is no timer: a lone candle is never delayed,
+and a burst of N closes costs one or a few transactions instead of N.
 
 :func:`process_candles` advances every stream in memory first (no connection held), then in
-one transaction the guards read the admins' bypasses once, the rows of all streams are
-written with one pipelined statement per kind of row (:mod:`engine.step_store`), and each
-stream's signals and decision follow in turn, as they would alone (a decision sizes on what
-the streams before it decided, under the market's sizing lock). The guarantees of one candle's
+one transaction the rows of all streams are written with one pipelined statement per kind of
+row (:mod:`engine.step_store`), the guards read the admins' bypasses once, and each stream's
+signals and decision follow in turn, as they would alone (a decision sizes on what the
+streams before it decided, under the market's sizing lock). Two transactions may overlap:
+the second writes its rows while the first commits, and judges its guards, signals and
+decisions only once the first has ended (so decisions still come one transaction after the
+other, each seeing those before). The guarantees of one candle's
 transaction hold for the group: a candle, its stream's saved states and any decision commit
 together (here with the others'), and decisions are NOTIFYed at that commit. When the
 transaction fails, every candle in it fails: each feed restores its processors from what
@@ -25,8 +28,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -38,6 +43,7 @@ from engine.sub_pipeline import SubStreamProcessor
 
 log = logging.getLogger(__name__)
 _MAX_GATHER_TURNS = 16  # loop turns a group may wait for more candles (see CommitGroup._gather)
+_IN_FLIGHT = 2  # transactions of the group commit that may overlap (see CommitGroup.run)
 
 
 @dataclass(frozen=True)
@@ -63,10 +69,15 @@ class GroupStats:
 
 
 async def process_candles(
-    pool: asyncpg.Pool, work: Sequence[Work], stats: GroupStats | None = None
+    pool: asyncpg.Pool,
+    work: Sequence[Work],
+    stats: GroupStats | None = None,
+    turn: asyncio.Future[Any] | None = None,
 ) -> list[Outcome | bool]:
     """Process ``work`` (at most one candle per processor) in one transaction; the results
-    in the order given (see the module docstring)."""
+    in the order given (see the module docstring). With ``turn`` (the transaction before,
+    still running), the rows are written at once but the guards, signals and decisions wait
+    for it to end (:func:`engine.pipeline.commit_steps`)."""
     if len({id(w.proc) for w in work}) != len(work):
         raise ValueError("a group holds at most one candle per stream")
     started = time.perf_counter()
@@ -89,7 +100,7 @@ async def process_candles(
         try:
             async with pool.acquire() as conn, conn.transaction():
                 outcomes = await commit_steps(
-                    conn, [(p, s) for _, p, s in parents], [s for _, s in subs]
+                    conn, [(p, s) for _, p, s in parents], [s for _, s in subs], turn
                 )
         except BaseException:
             for sub, sub_step in subs:
@@ -147,9 +158,12 @@ class CommitGroup:
 
     async def run(self) -> None:
         """Run a transaction for whatever candles wait, as long as some do, until cancelled;
-        a transaction's failure fails each of its candles. Cancelled, it leaves nothing
-        running (an unfinished transaction is rolled back) and nobody waiting."""
-        group: list[tuple[Work, asyncio.Future[Outcome | bool]]] = []
+        a transaction's failure fails each of its candles. Up to :data:`_IN_FLIGHT` overlap:
+        while one commits, the next advances its streams and writes their rows, and takes
+        its turn for guards, signals and decisions once the one before has ended. Cancelled,
+        it leaves nothing running (unfinished transactions are rolled back) and nobody
+        waiting."""
+        in_flight: deque[asyncio.Task[None]] = deque()
         self._running = True
         try:
             while True:
@@ -157,12 +171,21 @@ class CommitGroup:
                 self._wake.clear()
                 while self._waiting:
                     await self._gather()
+                    while in_flight and in_flight[0].done():
+                        in_flight.popleft()
+                    if len(in_flight) >= _IN_FLIGHT:
+                        await asyncio.wait([in_flight.popleft()])
+                        continue  # candles came meanwhile: gather them too
                     group, self._waiting = self._waiting, []
-                    await self._commit(group)
+                    turn = in_flight[-1] if in_flight else None
+                    in_flight.append(asyncio.create_task(self._commit(group, turn)))
         finally:
             self._running = False
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
             stopped = RuntimeError("the engine's commit group stopped")
-            for _, future in [*group, *self._waiting]:
+            for _, future in self._waiting:
                 if not future.done():
                     future.set_exception(stopped)
             self._waiting = []
@@ -177,13 +200,20 @@ class CommitGroup:
             if len(self._waiting) == seen:
                 return
 
-    async def _commit(self, group: list[tuple[Work, asyncio.Future[Outcome | bool]]]) -> None:
+    async def _commit(
+        self,
+        group: list[tuple[Work, asyncio.Future[Outcome | bool]]],
+        turn: asyncio.Future[Any] | None,
+    ) -> None:
         try:
-            results = await process_candles(self.pool, [w for w, _ in group], self.stats)
-        except Exception as exc:
+            results = await process_candles(self.pool, [w for w, _ in group], self.stats, turn)
+        except BaseException as exc:
+            failed = exc if isinstance(exc, Exception) else RuntimeError("commit group stopped")
             for _, future in group:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(failed)
+            if not isinstance(exc, Exception):
+                raise
             return
         for (_, future), result in zip(group, results, strict=True):
             if not future.done():

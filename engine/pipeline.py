@@ -19,10 +19,12 @@ clock, never the wall clock: the same candles give the same decisions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
@@ -39,7 +41,7 @@ from engine.guards.news_calendar import symbol_assets
 from engine.guards.verdict import Verdict
 from engine.settings import TIMEFRAMES_MS, Settings
 from engine.state_patch import apply_patch, base_crc, make_patch, patch_limit
-from engine.step_store import CandleStep, SubStep, write_steps
+from engine.step_store import CandleStep, SubStep, write_steps, write_verdicts
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbols import SymbolRules
 
@@ -282,16 +284,22 @@ async def commit_steps(
     conn: asyncpg.Connection,
     parents: Sequence[tuple[StreamProcessor, CandleStep]],
     subs: Sequence[SubStep] = (),
+    turn: asyncio.Future[Any] | None = None,
 ) -> list[Outcome]:
-    """In the caller's transaction: the guards read the admins' bypasses once (each hub of a
-    live step), every live step is judged, the rows of all steps are written together
-    (:func:`engine.step_store.write_steps`), then each parent step concludes in order
-    (signals, decisions). Returns the parents' outcomes, in order."""
+    """In the caller's transaction: the rows of all steps are written together
+    (:func:`engine.step_store.write_steps`); then, once ``turn`` is done (the transaction
+    before this one, when they overlap), the guards read the admins' bypasses once (each hub
+    of a live step), every live step is judged and its verdicts written, and each parent
+    step concludes in order (signals, decisions). Returns the parents' outcomes, in order."""
+    steps = [s for _, s in parents]
+    await write_steps(conn, steps, subs)
+    if turn is not None:
+        await asyncio.wait([turn])  # however it ended
     live = [(p, s) for p, s in parents if s.live]
     hubs = {id(p.hub): p.hub for p, _ in live}
     for hub in hubs.values():
         await hub.sync(conn)
     for p, s in live:
         p.judge(s)
-    await write_steps(conn, [s for _, s in parents], subs)
+    await write_verdicts(conn, steps)
     return [await p.conclude(conn, s) for p, s in parents]

@@ -8,7 +8,7 @@ a :class:`CandleStep` (parent timeframe) or a :class:`SubStep` (sub-timeframe), 
 :func:`write_steps` writes the rows of every step handed to it in the caller's transaction
 with one pipelined statement per kind of row, however many streams closed together: the
 candles, their indicators and the streams' saved states; the SMC rows; regime changes; the
-guards' verdicts.
+guards' verdicts (:func:`write_verdicts`).
 """
 
 from __future__ import annotations
@@ -72,8 +72,9 @@ class SubStep:
 async def write_steps(
     conn: asyncpg.Connection, parents: Sequence[CandleStep], subs: Sequence[SubStep] = ()
 ) -> None:
-    """Write every row of ``parents`` and ``subs`` in the caller's transaction (see the module
-    docstring); at most one round trip per kind of row present."""
+    """Write the rows of ``parents`` and ``subs`` in the caller's transaction (see the module
+    docstring; the verdicts, known later, with :func:`write_verdicts`); at most one round
+    trip per kind of row present."""
     if parents:
         await store.save_candle_steps(
             conn,
@@ -105,6 +106,10 @@ async def write_steps(
     regimes = [s.regime_event for s in parents if s.regime_event is not None]
     if regimes:
         await save_regimes(conn, regimes)
+
+
+async def write_verdicts(conn: asyncpg.Connection, parents: Sequence[CandleStep]) -> None:
+    """Write the guards' verdicts of every judged step (live candles) in one statement."""
     judged = [
         (s.candle.venue, s.candle.symbol, list(s.verdicts.values()), s.close_ms)
         for s in parents
