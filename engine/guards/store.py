@@ -7,16 +7,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from engine.guards.news_calendar import NewsEvent, parse_scope
 from engine.guards.verdict import Verdict
 
+# The rows come as one JSON array of [venue, symbol, name, state, blocking, reason, note,
+# until_ms, at_ms] (one parameter: no per-element encoding on the client, whatever the count).
 _UPSERT = """
 INSERT INTO guard_state (name, venue, symbol, state, blocking, reason, note, enabled, until_ms,
                          at_ms)
-SELECT n, v, y, s, b, r, t, NOT r LIKE 'bypassed%', u, a
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[],
-            $7::text[], $8::bigint[], $9::bigint[]) AS x(v, y, n, s, b, r, t, u, a)
+SELECT e->>2, e->>0, e->>1, e->>3, (e->>4)::boolean, e->>5, e->>6,
+       NOT (e->>5) LIKE 'bypassed%', (e->>7)::bigint, (e->>8)::bigint
+FROM jsonb_array_elements($1::text::jsonb) AS e
 ON CONFLICT (name, venue, symbol) DO UPDATE SET state = EXCLUDED.state,
     blocking = EXCLUDED.blocking, reason = EXCLUDED.reason, note = EXCLUDED.note,
     enabled = EXCLUDED.enabled, until_ms = EXCLUDED.until_ms, at_ms = EXCLUDED.at_ms,
@@ -37,19 +40,12 @@ async def save_verdict_rows(
 ) -> None:
     """Like :func:`save_verdicts` for several streams at once, each ``(venue, symbol,
     verdicts, at_ms)`` (one statement; a stream appears at most once)."""
-    rows = [(venue, symbol, at, v) for venue, symbol, vs, at in streams for v in vs]
-    await conn.execute(
-        _UPSERT,
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[3].guard for r in rows],
-        [r[3].state for r in rows],
-        [r[3].blocking for r in rows],
-        [r[3].reason for r in rows],
-        [r[3].note for r in rows],
-        [r[3].until_ms for r in rows],
-        [r[2] for r in rows],
-    )
+    rows = [
+        (venue, symbol, v.guard, v.state, v.blocking, v.reason, v.note, v.until_ms, at)
+        for venue, symbol, vs, at in streams
+        for v in vs
+    ]
+    await conn.execute(_UPSERT, orjson.dumps(rows).decode())
 
 
 async def guard_rows(conn: asyncpg.Connection) -> list[dict[str, Any]]:
