@@ -8,8 +8,12 @@ closes N candles at once. For each closed candle the engine reports the exact ti
 closing kline's arrival to the candle's transaction committed (``engine.metrics.LISTENERS``,
 the same figure as ``greenlight_candle_processing_seconds``), and how long it queued.
 
-Prints one JSON line per N: p50/p95/p99 of close → decision and of the queue wait (ms), and
-CPU per stream per close (ms; the engine's process CPU, and the simulator's).
+The engine runs as ``greenlight engine`` does (its heap settled after the warm-up). Prints
+one JSON line per N: p50/p95/p99 of close → decision and of the queue wait (ms), CPU per
+stream per close (ms; the engine's process CPU, and the simulator's), and where the engine's
+time went (``commit_groups``: transactions while measured, candles per transaction, and per
+transaction the in-memory steps and the transaction itself, ms). ``FANIN_PROFILE=N`` prints
+the engine's top N functions.
 
     python bench/bench_fanin.py [--streams 16,64,256] [--steps 20] [--warmup 60] [--pool 5]
 """

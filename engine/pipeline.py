@@ -4,8 +4,11 @@ persist → features → SMC → retest → regime → agents → guards → dec
 Each candle is handled in one transaction, so a crash leaves either all of a candle's rows or
 none: the candle, its indicators, the step-function states of every stage and agent, the SMC
 rows (swings, structure events, zones and their ends), a regime change, the guards' changed
-verdicts, the signals and the decision. Candles already processed (replays after a restart)
-are skipped by open time.
+verdicts, the signals and the decision. A candle is first advanced in memory
+(:meth:`StreamProcessor.advance`), then written and concluded in a transaction
+(:func:`commit_steps`) — its own (:meth:`StreamProcessor.process`), or in the engine the one
+of every stream closing on the same instant (:mod:`engine.candle_batch`). Candles already
+processed (replays after a restart) are skipped by open time.
 
 With ``market.sub_timeframe`` a :class:`engine.sub_pipeline.SubStreamProcessor` is attached:
 the micro structure breaks found inside a candle on the finer interval confirm retests

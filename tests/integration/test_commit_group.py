@@ -12,7 +12,7 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
-from engine.candle_batch import CommitGroup
+from engine.candle_batch import CommitGroup, Work, process_candles
 from engine.candlefile import read_candles
 from engine.contracts import Candle
 from engine.pipeline import StreamProcessor
@@ -102,6 +102,28 @@ async def test_one_transaction_per_instant_writes_what_each_stream_writes_alone(
         await asyncio.gather(runner, return_exceptions=True)
     assert group.stats.transactions == N, "one transaction per closing instant"
     assert group.stats.candles == N * len(VENUES)
+    assert await tables(pool) == reference
+
+
+async def test_overlapping_transactions_decide_in_turn(pool: asyncpg.Pool) -> None:
+    """The second of two overlapping transactions writes its rows at once but judges,
+    signals and decides only after the first has ended: the same rows as one by one."""
+    rows = streams()
+    await fresh(pool)
+    await alone(pool, rows)
+    reference = await tables(pool)
+
+    await fresh(pool)
+    procs = {v: StreamProcessor(SETTINGS, v, RULES, "15m") for v in VENUES}
+    first, second = VENUES[:2], VENUES[2:]
+    for i in range(N):
+        a = asyncio.create_task(
+            process_candles(pool, [Work(procs[v], rows[v][i], 1.0) for v in first])
+        )
+        b = asyncio.create_task(
+            process_candles(pool, [Work(procs[v], rows[v][i], 1.0) for v in second], turn=a)
+        )
+        await asyncio.gather(a, b)
     assert await tables(pool) == reference
 
 
