@@ -39,8 +39,8 @@ from bot.commands.catalog import COMMANDS  # noqa: E402
 from bot.line.channel import LineChannel  # noqa: E402
 from bot.service import serve_bot  # noqa: E402
 from bot.telegram import TelegramChannel  # noqa: E402
-from engine.db import connect_pool, migrate, start_embedded  # noqa: E402
-from engine.settings import Settings  # noqa: E402
+from greenlight.core.db import connect_pool, migrate, start_embedded  # noqa: E402
+from greenlight.core.settings import Settings  # noqa: E402
 from tests.fakes.chat import RecordingRouter  # noqa: E402
 from tests.fakes.line_api import FakeLineApi  # noqa: E402
 from tests.fakes.line_webhook import user_id  # noqa: E402

@@ -23,7 +23,7 @@ import talib  # noqa: E402
 
 from charts import ChartRenderer, ChartSpec, Level, Marker, Zone  # noqa: E402
 from charts.spec import MarkerKind  # noqa: E402
-from engine.candlefile import CandleArrays, read_candles  # noqa: E402
+from greenlight.core.candlefile import CandleArrays, read_candles  # noqa: E402
 
 DATA = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
 WINDOW = 300
@@ -107,8 +107,10 @@ def build_spec(candles: CandleArrays, panels: bool, start: int = START) -> Chart
         zones.append(Zone(int(c.open_time[i]), None, top, bottom, "ob", "bull" if bull else "bear"))
     entry = float(c.close[-1])
     risk = entry * 0.008
-    levels = [Level(entry, f"Entry {entry:,.0f}", "entry"),
-              Level(entry - risk, f"Stop {entry - risk:,.0f}", "stop")]  # fmt: skip
+    levels = [
+        Level(entry, f"Entry {entry:,.0f}", "entry"),
+        Level(entry - risk, f"Stop {entry - risk:,.0f}", "stop"),
+    ]
     for k, r in enumerate((1.5, 2.0, 3.0), start=1):
         p = entry + r * risk
         levels.append(Level(p, f"TP{k} {p:,.0f} ({r:g}R)", "target"))
@@ -155,13 +157,19 @@ def main() -> None:
         spec = build_spec(candles, panels)
         times, cpu = measure(renderer, spec, args.n)
         label = "rsi+macd" if panels else "none"
-        print(json.dumps({
-            "bench": "chart_render", "panels": label,
-            "p50_ms": round(float(np.percentile(times, 50)), 1),
-            "p95_ms": round(float(np.percentile(times, 95)), 1),
-            "n": len(times), "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 1),
-            "png_bytes": len(renderer.render_png(spec)),
-        }))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "bench": "chart_render",
+                    "panels": label,
+                    "p50_ms": round(float(np.percentile(times, 50)), 1),
+                    "p95_ms": round(float(np.percentile(times, 95)), 1),
+                    "n": len(times),
+                    "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 1),
+                    "png_bytes": len(renderer.render_png(spec)),
+                }
+            )
+        )
         if args.save_dir is not None:
             args.save_dir.mkdir(parents=True, exist_ok=True)
             renderer.render_to(spec, args.save_dir / f"chart-{label}.png")

@@ -43,9 +43,9 @@ sys.path.insert(0, str(REPO))
 
 from engine import metrics  # noqa: E402
 from engine.candle_batch import GroupStats  # noqa: E402
-from engine.db import connect_pool, migrate, start_embedded, stop_embedded  # noqa: E402
 from engine.service import Engine  # noqa: E402
-from engine.settings import load_settings  # noqa: E402
+from greenlight.core.db import connect_pool, migrate, start_embedded, stop_embedded  # noqa: E402
+from greenlight.core.settings import load_settings  # noqa: E402
 from greenlight.procs import ProcessGroup, free_port, wait_port  # noqa: E402
 
 SOURCE = REPO / "data/BTCUSDT-15m-2019-2020.csv.gz"
@@ -140,8 +140,9 @@ async def run_one(
     settings = load_settings(env=env)
     group = ProcessGroup({**os.environ, **env})
     files = [a for s in symbols for a in ("--spot-file", f"{s}={data}")]
-    sim = group.start("sim", "sim", "--paused", "--markets", "spot", *files,
-                      stdout=subprocess.DEVNULL)  # fmt: skip
+    sim = group.start(
+        "sim", "sim", "--paused", "--markets", "spot", *files, stdout=subprocess.DEVNULL
+    )
     samples: dict[str, list[float]] = {"candle": [], "queue_lag": []}
 
     def listen(kind: str, seconds: float) -> None:

@@ -32,8 +32,8 @@ import numpy.typing as npt  # noqa: E402
 import talib  # noqa: E402
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
-from engine.candlefile import CandleArrays, read_candles  # noqa: E402
 from engine.features import FeatureEngine, FeatureParams, compute_batch, kernels  # noqa: E402
+from greenlight.core.candlefile import CandleArrays, read_candles  # noqa: E402
 
 DATA = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
 TALIB_SIX = kernels.G_EMA | kernels.G_RSI | kernels.G_MACD | kernels.G_ATR | kernels.G_BB

@@ -41,17 +41,17 @@ import asyncpg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from engine.contracts import Bracket, BracketLeg, Market, Side  # noqa: E402
-from engine.db import connect_pool, migrate, start_embedded  # noqa: E402
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET  # noqa: E402
-from engine.settings import (  # noqa: E402
+from greenlight.core.contracts import Bracket, BracketLeg, Market, Side  # noqa: E402
+from greenlight.core.db import connect_pool, migrate, start_embedded  # noqa: E402
+from greenlight.core.lifecycle import Event, advance  # noqa: E402
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET  # noqa: E402
+from greenlight.core.settings import (  # noqa: E402
     MarketSettings,
     RouterSettings,
     Settings,
     SimSettings,
     VenueSettings,
 )
-from greenlight.lifecycle import Event, advance  # noqa: E402
 from router.client import RouterClient  # noqa: E402
 from router.service import serve_router  # noqa: E402
 
@@ -110,13 +110,25 @@ async def last_price(base: str, market: str = "spot", symbol: str = "BTCUSDT") -
 def usdm_bracket(price: Decimal, symbol: str) -> dict[str, Any]:
     q = Decimal("0.0001")
     return Bracket(
-        market=Market.USDM, symbol=symbol, side=Side.BUY, entry_type="MARKET",
-        entry_price=price, quantity=Decimal(20), stop_price=(price * Decimal("0.9")).quantize(q),
-        take_profits=(BracketLeg(price=(price * Decimal("1.1")).quantize(q),
-                                 quantity=Decimal(20), r_multiple=Decimal(1)),),
-        risk_quote=Decimal(1), risk_fraction=Decimal("0.001"), equity_quote=Decimal(1000),
+        market=Market.USDM,
+        symbol=symbol,
+        side=Side.BUY,
+        entry_type="MARKET",
+        entry_price=price,
+        quantity=Decimal(20),
+        stop_price=(price * Decimal("0.9")).quantize(q),
+        take_profits=(
+            BracketLeg(
+                price=(price * Decimal("1.1")).quantize(q),
+                quantity=Decimal(20),
+                r_multiple=Decimal(1),
+            ),
+        ),
+        risk_quote=Decimal(1),
+        risk_fraction=Decimal("0.001"),
+        equity_quote=Decimal(1000),
         leverage=2,
-    ).model_dump(mode="json")  # fmt: skip
+    ).model_dump(mode="json")
 
 
 def bracket(price: Decimal, limit: bool = False) -> dict[str, Any]:
@@ -125,27 +137,45 @@ def bracket(price: Decimal, limit: bool = False) -> dict[str, Any]:
     stop = (price * Decimal("0.9")).quantize(q)
     entry = (price * Decimal("1.002")).quantize(q) if limit else price
     return Bracket(
-        market=Market.SPOT, symbol="BTCUSDT", side=Side.BUY,
+        market=Market.SPOT,
+        symbol="BTCUSDT",
+        side=Side.BUY,
         entry_type="LIMIT" if limit else "MARKET",
-        entry_price=entry, quantity=Decimal("0.004"), stop_price=stop,
-        take_profits=(BracketLeg(price=(price * Decimal("1.1")).quantize(q),
-                                 quantity=Decimal("0.004"), r_multiple=Decimal(1)),),
-        risk_quote=Decimal(1), risk_fraction=Decimal("0.001"), equity_quote=Decimal(1000),
-    ).model_dump(mode="json")  # fmt: skip
+        entry_price=entry,
+        quantity=Decimal("0.004"),
+        stop_price=stop,
+        take_profits=(
+            BracketLeg(
+                price=(price * Decimal("1.1")).quantize(q),
+                quantity=Decimal("0.004"),
+                r_multiple=Decimal(1),
+            ),
+        ),
+        risk_quote=Decimal(1),
+        risk_fraction=Decimal("0.001"),
+        equity_quote=Decimal(1000),
+    ).model_dump(mode="json")
 
 
 async def one(
-    pool: asyncpg.Pool, client: RouterClient, i: int, price: Decimal,
-    market: str = "spot", symbol: str = "BTCUSDT",
-) -> dict[str, float]:  # fmt: skip
+    pool: asyncpg.Pool,
+    client: RouterClient,
+    i: int,
+    price: Decimal,
+    market: str = "spot",
+    symbol: str = "BTCUSDT",
+) -> dict[str, float]:
     body = usdm_bracket(price, symbol) if market == "usdm" else bracket(price, market != "spot")
     market = "usdm" if market == "usdm" else "spot"
     decision_id = await pool.fetchval(
         "INSERT INTO decisions (venue, market, symbol, tf, open_time, side, state, bracket,"
         " signal, expires_at) VALUES ('sim',$3,$4,'15m',$1,'BUY','PENDING',$2,"
         " '{}'::jsonb, now() + interval '10 minutes') RETURNING id",
-        i, body, market, symbol,
-    )  # fmt: skip
+        i,
+        body,
+        market,
+        symbol,
+    )
     # The bot's approval: the atomic PENDING → APPROVED, then the API call.
     async with pool.acquire() as conn:
         await advance(
@@ -168,12 +198,24 @@ async def one(
 
 
 def report(market: str, acks: list[float], fulls: list[float]) -> None:
-    for name, values in (("approval_to_entry_ack_ms", acks),
-                         ("approval_to_bracket_resting_ms", fulls)):  # fmt: skip
-        print(json.dumps({"bench": "router", "market": market, "metric": name,
-                          "n": len(values), "p50": round(pct(values, 0.5), 2),
-                          "p95": round(pct(values, 0.95), 2), "max": round(max(values), 2)}),
-              flush=True)  # fmt: skip
+    for name, values in (
+        ("approval_to_entry_ack_ms", acks),
+        ("approval_to_bracket_resting_ms", fulls),
+    ):
+        print(
+            json.dumps(
+                {
+                    "bench": "router",
+                    "market": market,
+                    "metric": name,
+                    "n": len(values),
+                    "p50": round(pct(values, 0.5), 2),
+                    "p95": round(pct(values, 0.95), 2),
+                    "max": round(max(values), 2),
+                }
+            ),
+            flush=True,
+        )
 
 
 async def latency(
@@ -196,9 +238,18 @@ async def latency(
             await client.kill(True, "bench")
             await client.resume("bench")
     report(market, acks, fulls)
-    print(json.dumps({"bench": "router", "market": market, "metric": "wall_s",
-                      "value": round(time.perf_counter() - started, 2),
-                      "target_entry_ack_p95_ms": 20}), flush=True)  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "bench": "router",
+                "market": market,
+                "metric": "wall_s",
+                "value": round(time.perf_counter() - started, 2),
+                "target_entry_ack_p95_ms": 20,
+            }
+        ),
+        flush=True,
+    )
 
 
 async def throughput(
@@ -211,20 +262,31 @@ async def throughput(
     for r in range(rounds):
         prices = await asyncio.gather(*(last_price(base, "usdm", s) for s in SYMBOLS))
         t0 = time.perf_counter()
-        results = await asyncio.gather(*(
-            one(pool, client, start + r * len(SYMBOLS) + k, p, "usdm", s)
-            for k, (s, p) in enumerate(zip(SYMBOLS, prices, strict=True))
-        ))  # fmt: skip
+        results = await asyncio.gather(
+            *(
+                one(pool, client, start + r * len(SYMBOLS) + k, p, "usdm", s)
+                for k, (s, p) in enumerate(zip(SYMBOLS, prices, strict=True))
+            )
+        )
         busy += time.perf_counter() - t0
         done += len(results)
         fulls += [x["full"] for x in results]
         await client.kill(True, "bench")
         await client.resume("bench")
-    print(json.dumps({"bench": "router", "market": "usdm", "metric": "throughput_16_symbols",
-                      "symbols": len(SYMBOLS), "brackets": done,
-                      "brackets_per_s": round(done / busy, 1),
-                      "bracket_resting_p95_ms": round(pct(fulls, 0.95), 2)}),
-          flush=True)  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "bench": "router",
+                "market": "usdm",
+                "metric": "throughput_16_symbols",
+                "symbols": len(SYMBOLS),
+                "brackets": done,
+                "brackets_per_s": round(done / busy, 1),
+                "bracket_resting_p95_ms": round(pct(fulls, 0.95), 2),
+            }
+        ),
+        flush=True,
+    )
 
 
 async def run(
@@ -260,10 +322,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--brackets", type=int, default=200)
     parser.add_argument("--db-url", default=None, help="PostgreSQL server URL (default: embedded)")
-    parser.add_argument("--market", choices=("spot", "spot_limit", "usdm", "both", "all"),
-                        default="both", help="spot_limit: LIMIT entries as OTOCO; all:"
-                        " spot, spot_limit, usdm (spot_limit then shares spot's weight"
-                        " minute and may wait for it to roll over)")  # fmt: skip
+    parser.add_argument(
+        "--market",
+        choices=("spot", "spot_limit", "usdm", "both", "all"),
+        default="both",
+        help="spot_limit: LIMIT entries as OTOCO; all:"
+        " spot, spot_limit, usdm (spot_limit then shares spot's weight"
+        " minute and may wait for it to roll over)",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="16-symbol throughput rounds")
     args = parser.parse_args()
     sim_port = free_port()

@@ -27,8 +27,7 @@ import pandas as pd
 from engine.agents.base import BarContext
 from engine.agents.registry import StreamAgents, load_agents
 from engine.analyze import analyze
-from engine.candlefile import CandleArrays, read_candles
-from engine.contracts import Candle
+from engine.events import Candle
 from engine.features import FeatureEngine, FeatureParams, compute_batch
 from engine.guards import vol as V
 from engine.guards.hub import GuardHub, StreamGuards
@@ -36,9 +35,10 @@ from engine.guards.news_calendar import symbol_assets
 from engine.regime import kernel as RK
 from engine.regime.classifier import RegimeClassifier, RegimeParams
 from engine.retest.analyzer import RetestAnalyzer, RetestParams
-from engine.settings import Settings
 from engine.smc.compat import smc_compat
 from engine.smc.engine import SmcEngine, SmcParams, run_smc_batch
+from greenlight.core.candlefile import CandleArrays, read_candles
+from greenlight.core.settings import Settings
 
 DATA = Path(__file__).resolve().parent.parent / "data/BTCUSDT-15m-2019-2020.csv.gz"
 TF = 900_000

@@ -36,10 +36,10 @@ from typing import Any
 
 import aiohttp
 
-from engine.db import connect
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-from engine.settings import TIMEFRAMES_MS, load_settings
 from greenlight import report
+from greenlight.core.db import connect
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from greenlight.core.settings import TIMEFRAMES_MS, load_settings
 from greenlight.demo import DemoError, Probe, System, settle, start_system
 from greenlight.procs import wait_port
 from router.signing import signed_query

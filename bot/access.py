@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from engine.settings import AccessUser
+from greenlight.core.settings import AccessUser
 
 Role = Literal["viewer", "trader", "admin"]
 RANK: dict[str, int] = {"viewer": 1, "trader": 2, "admin": 3}

@@ -22,9 +22,9 @@ from bot.access import AccessList
 from bot.channel import Button, Channel, Confirmation, Reply, SentMessage
 from bot.metrics import CHART_RENDER, CHAT_DELIVERY, CHAT_FAILURES, confirmation_delivered, timed
 from bot.render import confirmation_text, outcome_text
-from engine.contracts import Bracket
-from engine.settings import Settings
-from engine.store import audit
+from greenlight.core.contracts import Bracket, NotifyChannel
+from greenlight.core.settings import Settings
+from greenlight.core.store import audit, notify
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class ApprovalService:
                 {"channel": channel, "user": user_id, "automatic": automatic, "reason": reason},
             )
             if won and action == "approve":
-                await conn.execute("SELECT pg_notify('gl_approved', $1)", str(decision_id))
+                await notify(conn, NotifyChannel.APPROVED, decision_id)
         if not won:
             return Reply(f"#D-{decision_id}: nothing changed — {reason}.", ok=False)
         if action == "reject":

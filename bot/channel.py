@@ -44,6 +44,30 @@ class SentMessage:
     message_id: str
 
 
+class LiveMessage(Protocol):
+    """A reply a channel has shown, that the bot goes on talking into (a running
+    ``/backtest``'s progress message). ``editable`` is ``False`` where the channel cannot
+    edit a sent message (LINE): then only what :meth:`send` says reaches the chat."""
+
+    editable: bool
+
+    async def edit(self, text: str) -> None:
+        """Replace the reply's text (nothing where the channel cannot edit)."""
+        ...
+
+    async def send(self, reply: Reply) -> None:
+        """A further message in the same chat (threaded to the command where possible)."""
+        ...
+
+
+class Followup(Protocol):
+    """Work that goes on after its reply was shown: the channel hands it the shown reply."""
+
+    def attach(self, message: LiveMessage) -> None:
+        """The reply carrying this follow-up is shown as ``message``."""
+        ...
+
+
 @dataclass(frozen=True)
 class Reply:
     """What the bot answers to a tap or a command."""
@@ -55,6 +79,9 @@ class Reply:
     attachments: tuple[Path, ...] = field(default_factory=tuple)
     # Buttons under the reply (a confirmation for /kill, a picker for a missing argument).
     buttons: tuple[Button, ...] = field(default_factory=tuple)
+    # Work that goes on after the reply (a /backtest's progress and result): every channel,
+    # once it has shown the reply, calls ``live.attach`` with a :class:`LiveMessage`.
+    live: Followup | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Sequence
 
 from bot.channel import Channel, Inbound
-from engine.startup import retry_with_backoff
+from greenlight.core.startup import retry_with_backoff
 
 
 def temporary_errors() -> tuple[type[BaseException], ...]:

@@ -7,8 +7,8 @@ from pathlib import Path
 from bot.channel import Channel
 from bot.commands.table import CommandTable
 from bot.console import ConsoleChannel
-from engine.secrets import Secret
-from engine.settings import REPO_ROOT, Settings
+from greenlight.core.secrets import Secret
+from greenlight.core.settings import REPO_ROOT, Settings
 
 
 def build_channels(

@@ -20,7 +20,7 @@ import asyncpg
 from bot.snapshot import DecisionCharts, load_window, structure_overlays
 from charts.equity import render_equity_png
 from charts.spec import ChartSpec, Level
-from engine.settings import TIMEFRAMES_MS
+from greenlight.core.settings import TIMEFRAMES_MS
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ import itertools
 import os
 import stat
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from bot.channel import Button, Confirmation, Inbound, Notice, Reply, SentMessage
@@ -63,6 +64,8 @@ class ConsoleChannel:
         cmd, args = words[0].lstrip("/").lower(), words[1:]
         reply = await self._inbound.on_command(self.name, self._user, CONSOLE_CHAT, cmd, args)
         self._print(render_reply(reply))
+        if reply.live is not None:
+            reply.live.attach(_ConsoleLive(self._print))
         return reply.text
 
     async def _read_loop(self) -> None:
@@ -110,6 +113,28 @@ class ConsoleChannel:
         chart = f"\nChart: {notice.image}" if notice.image else ""
         self._print(f"[alert] {notice.text}{chart}")
         return True
+
+
+class _ConsoleLive:
+    """A reply that goes on (a running /backtest): a terminal cannot edit what it printed, so
+    each edit is printed as a ``[progress]`` line, and a further reply saying just what was
+    printed last is not printed again."""
+
+    editable = True
+
+    def __init__(self, print_: Callable[[str], None]) -> None:
+        self._print = print_
+        self._last = ""
+
+    async def edit(self, text: str) -> None:
+        """Print the new state."""
+        self._last = text
+        self._print(f"[progress] {text}")
+
+    async def send(self, reply: Reply) -> None:
+        """Print a further reply."""
+        if reply.text != self._last or reply.attachments or reply.buttons:
+            self._print(render_reply(reply))
 
 
 def render_reply(reply: Reply) -> str:

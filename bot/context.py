@@ -3,14 +3,15 @@ approval service, the router and the chart maker, in one object built by :mod:`b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import asyncpg
 
 from bot.access import AccessList
-from engine.settings import TIMEFRAMES_MS, Settings
+from bot.backtest_jobs import BacktestJobs
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
 
 if TYPE_CHECKING:
     from bot.approvals import ApprovalService, RouterPort
@@ -52,6 +53,7 @@ class BotContext:
     router: RouterPort
     charts: ChartMaker
     key: bytes
+    backtests: BacktestJobs = field(default_factory=BacktestJobs)  # /backtest, one at a time
 
     @property
     def tz(self) -> str:

@@ -11,7 +11,7 @@ from bot import callbacks
 from bot.channel import Reply
 from bot.commands.table import CommandTable
 from bot.context import BotContext
-from engine.store import audit
+from greenlight.core.store import audit
 
 
 class Desk:

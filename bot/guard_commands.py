@@ -27,8 +27,8 @@ from engine.guards import toggles
 from engine.guards.news import NewsGuard
 from engine.guards.news_calendar import CalendarError, NewsEvent, parse_time, read_calendar
 from engine.guards.verdict import LABELS, Verdict, fmt_span, fmt_utc, short
-from engine.settings import Settings
-from engine.store import alert, audit
+from greenlight.core.settings import Settings
+from greenlight.core.store import alert, audit
 
 ROLES = {"guards": "viewer", "guard": "admin", "news": "viewer"}
 USAGE = {

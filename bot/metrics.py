@@ -1,4 +1,4 @@
-"""The bot's Prometheus metrics (served by :mod:`engine.ops_http`): decision → confirmation
+"""The bot's Prometheus metrics (served by :mod:`greenlight.core.ops_http`): decision → confirmation
 delivered, chart render time, chat delivery time per channel, and what the bot's loop waits on.
 """
 
@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
 
-from engine.metrics import LATENCY_BUCKETS
+from greenlight.core.metrics import LATENCY_BUCKETS
 
 T = TypeVar("T")
 

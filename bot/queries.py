@@ -10,7 +10,7 @@ import asyncpg
 
 from bot.channel import SentMessage
 from bot.render import fmt_time
-from greenlight.lifecycle import Event, State, advance, advance_all
+from greenlight.core.lifecycle import Event, State, advance, advance_all
 
 
 async def decision(conn: asyncpg.Connection, decision_id: int) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.contracts import Bracket
+from greenlight.core.contracts import Bracket
 
 
 def fmt_num(value: Decimal, step: Decimal | None = None) -> str:

@@ -28,19 +28,26 @@ from bot.charting import BotCharts
 from bot.commands.catalog import COMMANDS
 from bot.context import BotContext
 from bot.desk import Desk
-from engine.db import connect_pool, database_url, migrate
-from engine.db_outage import Backoff, ResilientListener, ResilientLoop, retry_while_unavailable
-from engine.ops_http import OpsServer, mark_ready
-from engine.runtime import run_until_signalled
-from engine.secrets import load_secrets
-from engine.settings import Settings
-from engine.trace import in_decision_trace
+from greenlight.core.contracts import NotifyChannel, notified_id
+from greenlight.core.db import connect_pool, database_url, migrate
+from greenlight.core.db_outage import (
+    Backoff,
+    ResilientListener,
+    ResilientLoop,
+    retry_while_unavailable,
+)
+from greenlight.core.ops_http import OpsServer
+from greenlight.core.readiness import mark_ready
+from greenlight.core.runtime import run_until_signalled
+from greenlight.core.secrets import load_secrets
+from greenlight.core.settings import Settings
+from greenlight.core.trace import in_decision_trace
 
 log = logging.getLogger(__name__)
 TICK_S = 0.5
 HOLD_TICK_S = 0.1  # while a burst of alerts is being grouped
 EQUITY_SAMPLE_S = 60.0
-NOTIFY_CHANNELS = ("gl_decisions", "gl_alerts", "gl_candles")
+NOTIFY_CHANNELS = (NotifyChannel.DECISIONS, NotifyChannel.ALERTS, NotifyChannel.CANDLES)
 __all__ = ["build_channels", "callback_key", "run_bot", "serve_bot"]
 
 
@@ -87,7 +94,7 @@ class BotLoop:
 
     def on_notify(self, _c: object, _pid: int, channel: str, payload: str) -> None:
         """asyncpg listener callback."""
-        if channel == "gl_decisions":
+        if channel == NotifyChannel.DECISIONS:
             self.decisions.put_nowait(payload)
         else:
             self.alerts.put_nowait(payload)
@@ -111,8 +118,8 @@ class BotLoop:
         got = await _drain(self.decisions, TICK_S)
         approvals = self.ctx.approvals
         for payload in got:
-            if payload.isdigit():
-                did = int(payload)
+            did = notified_id(payload)
+            if did is not None:
                 await in_decision_trace(self.ctx.pool, did, approvals.present(did))
         await approvals.expire_due()
         await approvals.finalize_decided()
@@ -172,6 +179,7 @@ async def serve_bot(
     scheduler: AsyncIOScheduler | None = None
     backoff = Backoff("bot")  # a restart of the database is waited out from here on
     listener: ResilientListener | None = None
+    ctx: BotContext | None = None
     try:
         await charts.warm_up()
         access = AccessList(settings.bot.users)
@@ -201,6 +209,8 @@ async def serve_bot(
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        if ctx is not None:  # a running /backtest's worker is killed and its chat told
+            await ctx.backtests.close()
         for ch in channels:
             with contextlib.suppress(Exception):
                 await ch.stop()

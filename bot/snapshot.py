@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from charts.renderer import ChartRenderer
 from charts.spec import ChartSpec, Level, Marker, MarkerKind, Zone
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 
 log = logging.getLogger(__name__)
 MAX_ZONES = 30

@@ -163,7 +163,17 @@ class TelegramChannel:
         self, chat: int, reply: Reply, to_message: int | None = None, silent: bool = False
     ) -> bool:
         """Text (threaded to ``to_message``), buttons, and images: the first image carries
-        the text as caption when it fits."""
+        the text as caption when it fits. A reply that goes on (``reply.live``) is handed
+        the sent message, which it may edit."""
+        sent = await self._send_reply(chat, reply, to_message, silent)
+        if reply.live is not None:
+            message_id = sent.message_id if sent is not None else None
+            reply.live.attach(_LiveMessage(self, chat, message_id, to_message))
+        return sent is not None
+
+    async def _send_reply(
+        self, chat: int, reply: Reply, to_message: int | None, silent: bool
+    ) -> Message | None:
         bot, markup = self._bot(), _markup(reply.buttons)
         thread = (
             ReplyParameters(to_message, allow_sending_without_reply=True) if to_message else None
@@ -188,7 +198,7 @@ class TelegramChannel:
             sent = await self._calls.deliver(chat, "sendMessage", message)
         for data in photos:
             await self._calls.deliver(chat, "sendPhoto", partial(photo, data, None, None))
-        return sent is not None
+        return sent
 
     async def _confirm_in(
         self, chat: int, text: str, photo: bytes | None, markup: InlineKeyboardMarkup | None
@@ -221,6 +231,17 @@ class TelegramChannel:
 
     # Without ``reply_markup`` an edit drops the inline keyboard. (PTB serialises an empty
     # InlineKeyboardMarkup as ``{}``, which Telegram rejects, so never send one.)
+
+    async def edit_text(self, chat: int, message_id: int, text: str) -> None:
+        """Replace a text message's text (keeping no buttons); "not modified" and errors that
+        retrying cannot fix are logged, never raised."""
+        try:
+            await self._edit_text(chat, message_id, text)
+        except BadRequest as exc:
+            if not not_modified(exc):
+                log.warning("telegram: edit %s in chat %s failed: %s", message_id, chat, exc)
+        except TelegramError as exc:
+            log.warning("telegram: edit %s in chat %s failed: %s", message_id, chat, exc)
 
     async def _edit_text(self, chat: int, message_id: int, text: str) -> None:
         bot = self._bot()
@@ -318,11 +339,36 @@ class TelegramChannel:
         return self._updates.bot()
 
 
+class _LiveMessage:
+    """A sent reply the bot goes on talking into: edited with ``editMessageText``; further
+    replies are threaded to the command (``thread_to``)."""
+
+    editable = True
+
+    def __init__(
+        self, channel: TelegramChannel, chat: int, message_id: int | None, thread_to: int | None
+    ) -> None:
+        self._channel = channel
+        self._chat = chat
+        self._message_id = message_id
+        self._thread_to = thread_to
+
+    async def edit(self, text: str) -> None:
+        """Replace the reply's text (nothing when the reply could not be sent)."""
+        if self._message_id is not None:
+            await self._channel.edit_text(self._chat, self._message_id, text)
+
+    async def send(self, reply: Reply) -> None:
+        """A further reply in the chat, threaded to the command."""
+        await self._channel.send_reply(self._chat, reply, to_message=self._thread_to)
+
+
 def _fits_answer(work: asyncio.Task[Reply]) -> bool:
     if work.exception() is not None:
         return False
     reply = work.result()
-    return not reply.attachments and not reply.buttons and len(reply.text) <= MAX_ANSWER
+    short = len(reply.text) <= MAX_ANSWER and reply.live is None
+    return short and not reply.attachments and not reply.buttons
 
 
 def _markup(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:

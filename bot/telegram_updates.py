@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from telegram import Bot, Update
@@ -22,8 +22,20 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 from bot.telegram_calls import Caller
 from bot.telegram_text import RedactToken
 
-if TYPE_CHECKING:
-    from bot.telegram import TelegramChannel
+
+class Inbound(Protocol):
+    """Where updates go (:class:`bot.telegram.TelegramChannel`)."""
+
+    async def on_tap(
+        self, user: int, chat: int | None, message: int | None, data: str, answer: Any
+    ) -> None:
+        """A button press."""
+        ...
+
+    async def on_text(self, user: int, chat: int, message: int, text: str) -> None:
+        """A command message."""
+        ...
+
 
 log = logging.getLogger("bot.telegram")
 _App = Application[Any, Any, Any, Any, Any, Any]
@@ -56,7 +68,7 @@ class Updates:
         poll_timeout: int,
         webhook: tuple[str, str, int, str] | None,
         calls: Caller,
-        channel: TelegramChannel,
+        channel: Inbound,
     ) -> None:
         self._token = token
         self._base_url = base_url

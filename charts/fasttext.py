@@ -32,9 +32,14 @@ def _hinting() -> Any:
 
 def _font_key(prop: FontProperties) -> _Key:
     return (
-        tuple(prop.get_family()), prop.get_style(), prop.get_variant(), prop.get_weight(),
-        prop.get_stretch(), prop.get_size_in_points(), prop.get_file(),
-    )  # fmt: skip
+        tuple(prop.get_family()),
+        prop.get_style(),
+        prop.get_variant(),
+        prop.get_weight(),
+        prop.get_stretch(),
+        prop.get_size_in_points(),
+        prop.get_file(),
+    )
 
 
 class CachedTextRenderer(RendererAgg):

@@ -21,7 +21,7 @@ from charts.layout import Z_LEVEL, Z_LINE, Z_STRUCT, Z_ZONE, Frame, Layout
 from charts.pool import PoolItem, segments
 from charts.scales import format_price, time_to_x
 from charts.spec import Level, Marker, Zone
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 
 BODY_FRACTION = 0.68  # of the space per candle
 LEGEND_GAP_PX = 14.0
@@ -107,11 +107,15 @@ def draw_zones(
         x1 = x_right if z.end_time is None else min(time_to_x(open_time, z.end_time), last_x) + 0.5
         colour = theme.ZONE_COLOURS[z.direction]
         rect = Rectangle(
-            (x0, z.bottom), x1 - x0, z.top - z.bottom,
+            (x0, z.bottom),
+            x1 - x0,
+            z.top - z.bottom,
             facecolor=to_rgba(colour, theme.ZONE_ALPHA[z.kind]),
-            edgecolor=to_rgba(colour, 0.55), linewidth=0.8,
-            linestyle="-" if z.kind == "ob" else (0, (3, 2)), zorder=Z_ZONE,
-        )  # fmt: skip
+            edgecolor=to_rgba(colour, 0.55),
+            linewidth=0.8,
+            linestyle="-" if z.kind == "ob" else (0, (3, 2)),
+            zorder=Z_ZONE,
+        )
         artists.append(ax.add_patch(rect))
         items.append((x0 + 0.6, z.top, "OB" if z.kind == "ob" else "FVG"))
         colours.append(colour)
@@ -141,10 +145,14 @@ def draw_levels(layout: Layout, levels: Sequence[Level], price_per_px: float) ->
     label_y = spread_labels([lv.price for lv in labelled], 19 * price_per_px)
     for lv in levels:
         line = Line2D(
-            [0, 1], [lv.price, lv.price], transform=ax.get_yaxis_transform(),
-            color=theme.LEVEL_COLOURS[lv.kind], linewidth=theme.LEVEL_WIDTH,
-            linestyle=(0, (6, 3)) if lv.kind == "other" else "-", zorder=Z_LEVEL,
-        )  # fmt: skip
+            [0, 1],
+            [lv.price, lv.price],
+            transform=ax.get_yaxis_transform(),
+            color=theme.LEVEL_COLOURS[lv.kind],
+            linewidth=theme.LEVEL_WIDTH,
+            linestyle=(0, (6, 3)) if lv.kind == "other" else "-",
+            zorder=Z_LEVEL,
+        )
         artists.append(ax.add_line(line))
     layout.labels.level.show(
         [(0.995, y, lv.label) for lv, y in zip(labelled, label_y, strict=True)],
@@ -174,9 +182,13 @@ def draw_markers(
         x0 = time_to_x(open_time, m.ref_time if m.ref_time is not None else m.time)
         colour = theme.STRUCTURE_COLOURS[m.kind]
         line = Line2D(
-            [x0, x], [m.price, m.price], color=colour, linewidth=1.1,
-            linestyle=(0, (4, 2.5)), zorder=Z_STRUCT,
-        )  # fmt: skip
+            [x0, x],
+            [m.price, m.price],
+            color=colour,
+            linewidth=1.1,
+            linestyle=(0, (4, 2.5)),
+            zorder=Z_STRUCT,
+        )
         artists.append(ax.add_line(line))
         struct.append(((x0 + x) / 2, m.price, m.text))
         colours.append(colour)

@@ -126,20 +126,32 @@ def _frame(fig: Figure, rect: tuple[float, float, float, float], bottom: bool) -
     ax.set_autoscale_on(False)
     tick_style: dict[str, Any] = {"fontsize": theme.FONT_TICK, "color": theme.INK, "clip_on": False}
     yticks = TextPool(
-        ax, transform=transforms.offset_copy(ax.get_yaxis_transform(), fig=fig, x=6, units="dots"),
-        ha="left", va="center", **tick_style,
-    )  # fmt: skip
+        ax,
+        transform=transforms.offset_copy(ax.get_yaxis_transform(), fig=fig, x=6, units="dots"),
+        ha="left",
+        va="center",
+        **tick_style,
+    )
     xticks = None
     if bottom:
         xticks = TextPool(
-            ax, transform=transforms.offset_copy(ax.get_xaxis_transform(), fig=fig, y=-6,
-                                                 units="dots"),
-            ha="center", va="top", **tick_style,
-        )  # fmt: skip
+            ax,
+            transform=transforms.offset_copy(ax.get_xaxis_transform(), fig=fig, y=-6, units="dots"),
+            ha="center",
+            va="top",
+            **tick_style,
+        )
     label = ax.text(
-        0.006, 0.95, "", transform=ax.transAxes, ha="left", va="top",
-        fontsize=theme.FONT_SMALL, color=theme.MUTED, zorder=Z_LEGEND,
-    )  # fmt: skip
+        0.006,
+        0.95,
+        "",
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize=theme.FONT_SMALL,
+        color=theme.MUTED,
+        zorder=Z_LEGEND,
+    )
     vgrid = _line(ax, theme.GRID, 0.8, Z_GRID, transform=ax.get_xaxis_transform())
     hgrid = _line(ax, theme.GRID, 0.8, Z_GRID, transform=ax.get_yaxis_transform())
     return Frame(ax, vgrid, hgrid, yticks, xticks, label)
@@ -184,25 +196,52 @@ def _labels(fig: Figure, ax: Axes) -> Labels:
         swing_high=TextPool(ax, transform=offset(3), va="bottom", zorder=Z_SWING_TEXT, **small),
         swing_low=TextPool(ax, transform=offset(-3), va="top", zorder=Z_SWING_TEXT, **small),
         structure=TextPool(
-            ax, transform=offset(2), ha="center", va="bottom", fontsize=theme.FONT_SMALL,
-            fontweight="bold", zorder=Z_STRUCT_TEXT, bbox=halo,
+            ax,
+            transform=offset(2),
+            ha="center",
+            va="bottom",
+            fontsize=theme.FONT_SMALL,
+            fontweight="bold",
+            zorder=Z_STRUCT_TEXT,
+            bbox=halo,
         ),
-        zone=TextPool(ax, ha="left", va="top", fontsize=theme.FONT_SWING, zorder=Z_ZONE_TEXT,
-                      clip_on=True),
+        zone=TextPool(
+            ax, ha="left", va="top", fontsize=theme.FONT_SWING, zorder=Z_ZONE_TEXT, clip_on=True
+        ),
         level=TextPool(
-            ax, transform=ax.get_yaxis_transform(), ha="right", va="center", color="white",
-            fontsize=theme.FONT_LEVEL, fontweight="bold", zorder=Z_LEVEL_TEXT, bbox=box,
+            ax,
+            transform=ax.get_yaxis_transform(),
+            ha="right",
+            va="center",
+            color="white",
+            fontsize=theme.FONT_LEVEL,
+            fontweight="bold",
+            zorder=Z_LEVEL_TEXT,
+            bbox=box,
             tint_box=True,
         ),
-        legend=TextPool(ax, transform=ax.transAxes, ha="left", va="top", zorder=Z_LEGEND,
-                        fontsize=theme.FONT_SMALL, fontweight="bold"),
-        tag=TextPool(
-            ax, transform=transforms.offset_copy(ax.get_yaxis_transform(), fig=fig, x=2,
-                                                 units="dots"),
-            ha="left", va="center", color="white", fontsize=theme.FONT_TICK, zorder=Z_TAG,
-            clip_on=False, bbox=tag_box, tint_box=True,
+        legend=TextPool(
+            ax,
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            zorder=Z_LEGEND,
+            fontsize=theme.FONT_SMALL,
+            fontweight="bold",
         ),
-    )  # fmt: skip
+        tag=TextPool(
+            ax,
+            transform=transforms.offset_copy(ax.get_yaxis_transform(), fig=fig, x=2, units="dots"),
+            ha="left",
+            va="center",
+            color="white",
+            fontsize=theme.FONT_TICK,
+            zorder=Z_TAG,
+            clip_on=False,
+            bbox=tag_box,
+            tint_box=True,
+        ),
+    )
 
 
 def build_layout(rsi: bool, macd: bool) -> Layout:
@@ -223,17 +262,35 @@ def build_layout(rsi: bool, macd: bool) -> Layout:
         macd_frame = _frame(fig, _rect(height, top, panel_h), True)
     title_y = 1 - (theme.MARGIN_TOP_PX / 2) / height
     title = fig.text(
-        theme.MARGIN_LEFT_PX / width, title_y, "", fontsize=theme.FONT_TITLE, fontweight="bold",
-        color=theme.INK, ha="left", va="center",
-    )  # fmt: skip
+        theme.MARGIN_LEFT_PX / width,
+        title_y,
+        "",
+        fontsize=theme.FONT_TITLE,
+        fontweight="bold",
+        color=theme.INK,
+        ha="left",
+        va="center",
+    )
     subtitle = fig.text(
-        1 - theme.MARGIN_RIGHT_PX / width, title_y, "", fontsize=theme.FONT_SMALL,
-        color=theme.MUTED, ha="right", va="center",
-    )  # fmt: skip
+        1 - theme.MARGIN_RIGHT_PX / width,
+        title_y,
+        "",
+        fontsize=theme.FONT_SMALL,
+        color=theme.MUTED,
+        ha="right",
+        va="center",
+    )
     layout = Layout(
-        fig, canvas, price, rsi_frame, macd_frame, _candles(price.ax), _labels(fig, price.ax),
-        title, subtitle,
-    )  # fmt: skip
+        fig,
+        canvas,
+        price,
+        rsi_frame,
+        macd_frame,
+        _candles(price.ax),
+        _labels(fig, price.ax),
+        title,
+        subtitle,
+    )
     if rsi_frame is not None:
         layout.rsi_line = _rsi_artists(rsi_frame)
     if macd_frame is not None:

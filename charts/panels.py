@@ -21,9 +21,11 @@ def _last_finite(values: npt.NDArray[np.float64]) -> float | None:
 
 
 def draw_rsi(
-    layout: Layout, rsi: npt.NDArray[np.float64], xlim: tuple[float, float],
+    layout: Layout,
+    rsi: npt.NDArray[np.float64],
+    xlim: tuple[float, float],
     xticks: tuple[list[float], list[str]],
-) -> None:  # fmt: skip
+) -> None:
     """Update the RSI line and its ``RSI 47.3`` caption."""
     frame, line = layout.rsi, layout.rsi_line
     assert frame is not None and line is not None
@@ -54,9 +56,13 @@ def macd_scale(macd: MacdSeries) -> MacdScale:
 
 
 def draw_macd(
-    layout: Layout, macd: MacdSeries, scale: MacdScale, xlim: tuple[float, float],
-    xticks: tuple[list[float], list[str]], bar_pt: float,
-) -> None:  # fmt: skip
+    layout: Layout,
+    macd: MacdSeries,
+    scale: MacdScale,
+    xlim: tuple[float, float],
+    xticks: tuple[list[float], list[str]],
+    bar_pt: float,
+) -> None:
     """Update MACD line, signal and histogram and the panel's scale."""
     line, signal, hist = macd
     frame, artists = layout.macd, layout.macd_lines

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from engine.candlefile import CandleArrays, validate_candles
+from greenlight.core.candlefile import CandleArrays, validate_candles
 
 MAX_CANDLES = 1000
 

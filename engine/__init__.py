@@ -1,1 +1,3 @@
-"""Greenlight engine: contracts, settings, storage and the analysis pipeline."""
+"""Greenlight engine: ingest, storage and the analysis pipeline (features, SMC, retests,
+regime, decision agents, guards, sizing). What it shares with the other processes is in
+``greenlight.core``."""

@@ -15,14 +15,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engine.contracts import Candle, RegimeEvent, SignalRaw
+from engine.events import Candle, RegimeEvent
 from engine.features import FeatureParams
 from engine.regime import kernel as RK
 from engine.regime.classifier import RegimeClassifier, RegimeParams, RegimeState
 from engine.retest.analyzer import RetestAnalyzer, RetestParams, RetestState, to_signal
-from engine.settings import Settings
 from engine.smc import layout as L
 from engine.smc.engine import SmcEngine, SmcParams, SmcState
+from greenlight.core.contracts import SignalRaw
+from greenlight.core.settings import Settings
 
 F64 = npt.NDArray[np.float64]
 

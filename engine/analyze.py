@@ -5,7 +5,7 @@ candle file, written as CSV files for research and verification.
 [--swing-method pivot|zigzag] [--zigzag-mult K] [--smc-compat] [--sub SUBCANDLES.csv]
 [--symbol SYM] [--agent NAME] [--news CALENDAR.csv|.json] [--equity Q]``
 
-Input: anything :func:`engine.candlefile.read_candles` accepts (Binance kline dumps with or
+Input: anything :func:`greenlight.core.candlefile.read_candles` accepts (Binance kline dumps with or
 without header, ms or µs open times; CSVs with an open-time column in epoch ms/µs or ISO-8601
 UTC; a UTF-8 byte-order mark is accepted). Bad rows stop the run with file, line and reason; a
 truncated gzip file is reported as such. The interval is detected from the data (the most
@@ -52,14 +52,6 @@ from typing import Literal, TextIO
 import numpy as np
 
 from engine.agents.registry import load_agents
-from engine.candlefile import (
-    CandleArrays,
-    CandleFileError,
-    detect_interval_ms,
-    find_gaps,
-    off_grid,
-    read_candles,
-)
 from engine.decisions_batch import decisions_table, run_decisions
 from engine.features import FeatureParams, compute_batch
 from engine.guards.news_calendar import CalendarError, NewsEvent, read_calendar
@@ -69,11 +61,19 @@ from engine.regime.classifier import RegimeParams, regime_changes, run_regime_ba
 from engine.retest import kernel as TK
 from engine.retest.analyzer import RetestParams, run_retest_batch, to_signal
 from engine.retest.micro import micro_bos_flags
-from engine.settings import TIMEFRAMES_MS, Settings, SmcSettings, StrategySettings
 from engine.smc.compat import COMPAT_COLUMNS, FLOAT32_COLUMNS, smc_compat
 from engine.smc.engine import SmcParams, run_smc_batch
 from engine.smc.tables import Column, events_table, swings_table, write_table, zones_table
 from engine.store import INDICATOR_COLUMNS as TABLE_INDICATOR_COLUMNS
+from greenlight.core.candlefile import (
+    CandleArrays,
+    CandleFileError,
+    detect_interval_ms,
+    find_gaps,
+    off_grid,
+    read_candles,
+)
+from greenlight.core.settings import TIMEFRAMES_MS, Settings, SmcSettings, StrategySettings
 
 # The indicator table's own columns first, then those it keeps in ``extra``.
 INDICATOR_COLUMNS = (

@@ -35,7 +35,7 @@ from typing import Any
 
 import asyncpg
 
-from engine.contracts import Candle
+from engine.events import Candle
 from engine.metrics import observe_batch
 from engine.pipeline import ALREADY_PROCESSED, Outcome, StreamProcessor, commit_steps
 from engine.step_store import CandleStep, SubStep

@@ -13,6 +13,7 @@ fills; here every signal the guards and costs pass counts as taken.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -22,11 +23,10 @@ import numpy.typing as npt
 
 from engine.agents.base import BarContext
 from engine.agents.registry import AgentSet, StreamAgents, by_name
-from engine.candlefile import CandleArrays
-from engine.contracts import Candle, Market, SignalRaw
 from engine.decision.bracket import BracketError
 from engine.decision.costs import cost_refusal
 from engine.decision.decide import Decider
+from engine.events import Candle
 from engine.features import FeatureEngine, FeatureParams
 from engine.guards import vol as V
 from engine.guards.funding import NOT_APPLICABLE
@@ -38,10 +38,12 @@ from engine.regime import kernel as RK
 from engine.regime.classifier import RegimeParams, run_regime_batch
 from engine.retest import kernel as TK
 from engine.retest.analyzer import RetestParams, run_retest_batch
-from engine.settings import TIMEFRAMES_MS, Settings
 from engine.smc import layout as L
 from engine.smc.engine import SmcParams, run_smc_batch
-from engine.symbols import SymbolRules
+from greenlight.core.candlefile import CandleArrays
+from greenlight.core.contracts import Market, SignalRaw
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.symbols import SymbolRules
 
 F64 = npt.NDArray[np.float64]
 B1 = npt.NDArray[np.bool_]
@@ -137,8 +139,11 @@ def file_rules(symbol: str, close: F64) -> SymbolRules:
 
 def _slices(events: F64, n: int) -> npt.NDArray[np.int64]:
     """Row offsets: the events of candle ``i`` are ``events[off[i]:off[i + 1]]``."""
-    bars = events[:, L.EV_BAR].astype(np.int64) if len(events) else np.zeros(0, np.int64)
-    return np.searchsorted(bars, np.arange(n + 1), side="left").astype(np.int64)
+    off = np.zeros(n + 1, np.int64)
+    if len(events):
+        counts = np.bincount(events[:, L.EV_BAR].astype(np.int64), minlength=n)
+        np.cumsum(counts[:n], out=off[1:])
+    return off
 
 
 @dataclass(frozen=True)
@@ -156,20 +161,43 @@ class StageOutputs:
     micro: tuple[B1, B1] | None
 
 
+class Laps:
+    """Wall time spent per named step, summed over calls (``None`` target: not kept)."""
+
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self.into = into
+        self.t = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        """Charge the time since the previous lap to ``name``."""
+        now = time.perf_counter()
+        if self.into is not None:
+            self.into[name] = self.into.get(name, 0.0) + now - self.t
+        self.t = now
+
+
 def run_stages(
-    c: CandleArrays, settings: Settings, micro: tuple[B1, B1] | None = None
+    c: CandleArrays,
+    settings: Settings,
+    micro: tuple[B1, B1] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> StageOutputs:
-    """Features, causal SMC, retest and regime over ``c`` with ``settings``' parameters."""
+    """Features, causal SMC, retest and regime over ``c`` with ``settings``' parameters
+    (``timings`` gets each stage's wall time added, in seconds)."""
     s = settings
+    lap = Laps(timings)
     params = FeatureParams.from_settings(s.strategy)
     feats = FeatureEngine(params).warm_up(c)
+    lap("features")
     events, _ = run_smc_batch(c, SmcParams.from_settings(s.smc))
+    lap("smc")
     rparams = RetestParams.from_settings(s.retest, s.strategy.take_profit_r, s.smc.zone_capacity)
     atr, rsi, hist = feats[f"atr{params.atr}"], feats[f"rsi{params.rsi}"], feats["macd_hist"]
     up, dn = micro if micro is not None else (None, None)
     retest, _ = run_retest_batch(
         events, c.open, c.high, c.low, c.close, atr, rsi, hist, rparams, up, dn
     )
+    lap("retest")
     reg, _ = run_regime_batch(
         feats[f"adx{params.adx}"],
         atr,
@@ -178,7 +206,10 @@ def run_stages(
         RegimeParams.from_settings(s.regime),
     )
     vol = V.vol_states(reg, s.volatility)
-    return StageOutputs(feats, events, _slices(events, len(c)), retest, reg, vol, micro)
+    lap("regime")
+    out = StageOutputs(feats, events, _slices(events, len(c)), retest, reg, vol, micro)
+    lap("smc")
+    return out
 
 
 def bar_candle(c: CandleArrays, i: int, symbol: str, tf: str, tf_ms: int, venue: str) -> Candle:

@@ -22,10 +22,10 @@ from engine.analysis_stream import (
     read_state_head,
     unpack_arrays,
 )
-from engine.contracts import Candle
-from engine.settings import Settings
+from engine.events import Candle
 from engine.smc import layout as L
 from engine.smc.engine import SmcEngine, SmcParams, SmcState
+from greenlight.core.settings import Settings
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

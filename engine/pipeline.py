@@ -35,18 +35,20 @@ from engine import store
 from engine.agents.base import BarContext
 from engine.agents.registry import AgentSet, StreamAgents, by_name, load_agents
 from engine.analysis_stream import AnalysisParams, AnalysisStateError, StreamAnalysis
-from engine.contracts import Bracket, Candle, Market, SignalRaw
 from engine.decision.decide import Decider
+from engine.events import Candle
 from engine.features import FeatureEngine, FeatureParams
 from engine.guards import vol as V
 from engine.guards.hub import GuardHub, StreamGuards
 from engine.guards.news_calendar import symbol_assets
 from engine.guards.verdict import Verdict
-from engine.settings import TIMEFRAMES_MS, Settings
 from engine.state_patch import apply_patch, base_crc, make_patch, patch_limit
 from engine.step_store import CandleStep, SubStep, write_steps, write_verdicts
 from engine.sub_pipeline import SubStreamProcessor
-from engine.symbols import SymbolRules
+from greenlight.core import store as core_store
+from greenlight.core.contracts import Bracket, Market, SignalRaw
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.symbols import SymbolRules
 
 log = logging.getLogger(__name__)
 
@@ -273,9 +275,9 @@ class StreamProcessor:
     async def _quarantined(self, conn: asyncpg.Connection, name: str, why: str, c: Candle) -> None:
         """An agent raised: audit it and tell every chat (it stays off until a restart)."""
         detail = {"agent": name, "error": why, "symbol": c.symbol, "open_time": c.open_time}
-        await store.audit(conn, "engine", "agent.quarantined", None, detail)
+        await core_store.audit(conn, "engine", "agent.quarantined", None, detail)
         tail = " No decisions until the engine restarts." if name == self.agent else ""
-        await store.alert(
+        await core_store.alert(
             conn, "error", f"🧯 Agent {name} quarantined after an error on {c.symbol}: {why}.{tail}"
         )
 

@@ -8,6 +8,7 @@ import functools
 import gc
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -15,9 +16,7 @@ import asyncpg
 
 from engine.agents.registry import AgentError, load_agents
 from engine.candle_batch import CommitGroup
-from engine.contracts import Candle, Market
-from engine.db import connect_pool, database_url, migrate
-from engine.db_outage import Backoff, retry_while_unavailable
+from engine.events import Candle
 from engine.features import FeatureParams
 from engine.guards.hub import GuardHub
 from engine.guards.jobs import (
@@ -31,15 +30,20 @@ from engine.guards.jobs import (
 from engine.guards.store import save_clock_shift
 from engine.ingest.rest import INVALID_INTERVAL, MarketDataError, MarketRest, VenueBusy
 from engine.ingest.stream import KlineIngestor
-from engine.metrics import watch_engine
-from engine.ops_http import OpsServer, mark_ready
 from engine.pipeline import StreamProcessor
-from engine.runtime import run_until_signalled
-from engine.settings import TIMEFRAMES_MS, Settings, venue_endpoints
-from engine.startup import retry_with_backoff
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
-from engine.symbols import SymbolRules, SymbolRulesError
+from greenlight.core.contracts import Market
+from greenlight.core.db import connect_pool, database_url, migrate
+from greenlight.core.db_outage import Backoff, retry_while_unavailable
+from greenlight.core.metrics import Reading, watch
+from greenlight.core.ops_http import OpsServer
+from greenlight.core.readiness import mark_ready
+from greenlight.core.runtime import run_until_signalled
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.startup import retry_with_backoff
+from greenlight.core.symbols import SymbolRules, SymbolRulesError
+from greenlight.core.venue_urls import venue_endpoints
 
 log = logging.getLogger(__name__)
 SUB_WARMUP_MAX = 1000  # sub candles fetched for a cold start (one REST page)
@@ -108,7 +112,7 @@ class Engine:
     async def run(self) -> None:
         """Warm up every stream, then follow the markets until cancelled; the guards'
         scheduler jobs (calendar reload, funding poll, bypass expiry) run alongside."""
-        watch_engine(self)
+        watch(self, _engine_readings)  # queues and ingestors in the scrape
         self.guards.check_calendar()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             for feed in market_feeds(self.settings):
@@ -273,3 +277,29 @@ def run_engine(settings: Settings) -> int:
         return 2
     log.info("engine stopped")
     return 0
+
+
+def _engine_readings(engine: Engine) -> Iterator[Reading]:
+    """What the scrape reads off a running engine: queue depths and ingestion counters."""
+    now = time.time()
+    n = 0
+    for (venue, symbol), feed in engine.feeds.items():
+        yield "greenlight_queue_depth", (f"{venue}:{symbol}",), feed.queue.qsize()
+        n += 1
+    yield "greenlight_streams", (), n
+    malformed = duplicates = 0
+    for ing in engine.ingestors:
+        st = ing.stats
+        yield "greenlight_ws_reconnects", (f"market:{ing.venue}",), st.reconnects
+        yield "greenlight_backfilled_candles", (ing.venue,), st.backfilled
+        yield "greenlight_candles_ingested", (ing.venue,), st.emitted
+        if st.last_frame_at:
+            yield (
+                "greenlight_market_data_age_seconds",
+                (ing.venue,),
+                max(0.0, now - st.last_frame_at),
+            )
+        malformed += st.malformed
+        duplicates += st.duplicates
+    yield "greenlight_dropped_messages", ("market_ws", "malformed"), malformed
+    yield "greenlight_dropped_messages", ("market_ws", "duplicate"), duplicates

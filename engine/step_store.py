@@ -21,11 +21,12 @@ import numpy as np
 import numpy.typing as npt
 
 from engine import store
-from engine.contracts import Candle, RegimeEvent, SignalRaw
+from engine.events import Candle, RegimeEvent
 from engine.guards.store import save_verdict_rows
 from engine.guards.verdict import Verdict
 from engine.regime.events import save_regimes
 from engine.smc.store import write_smc_streams
+from greenlight.core.contracts import SignalRaw
 
 F64 = npt.NDArray[np.float64]
 

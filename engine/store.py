@@ -9,8 +9,10 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
-from engine.contracts import Bracket, Candle, SignalRaw
-from greenlight.lifecycle import INITIAL, LIVE
+from engine.events import Candle
+from greenlight.core.contracts import Bracket, NotifyChannel, SignalRaw
+from greenlight.core.lifecycle import INITIAL, LIVE
+from greenlight.core.store import audit, equity_quote, notify
 
 OPEN_STATES = tuple(s.value for s in LIVE)  # pending, approved, routed or open
 INDICATOR_COLUMNS = (
@@ -254,15 +256,6 @@ async def trading_enabled(conn: asyncpg.Connection) -> bool:
     return bool(value)
 
 
-EQUITY_KEYS = {"spot": "equity_quote", "usdm": "equity_quote_usdm"}
-
-
-async def equity_quote(conn: asyncpg.Connection, market: str = "spot") -> Decimal | None:
-    """Account equity in the quote asset for ``market``, as last published by the router."""
-    value = await conn.fetchval("SELECT value FROM control WHERE key = $1", EQUITY_KEYS[market])
-    return Decimal(str(value)) if value is not None else None
-
-
 SNAPSHOT_KEYS = {"spot": "account_spot", "usdm": "account_usdm"}
 
 
@@ -346,30 +339,10 @@ async def insert_decision(
         datetime.now(UTC) + timedelta(seconds=ttl_s),
         datetime.fromtimestamp(received_at, UTC),
         regime or None,
-        INITIAL.value,  # a decision is born PENDING; greenlight.lifecycle moves it on
+        INITIAL.value,  # a decision is born PENDING; greenlight.core.lifecycle moves it on
         guards,
     )
     if did is not None:
-        await conn.execute("SELECT pg_notify('gl_decisions', $1)", str(did))
+        await notify(conn, NotifyChannel.DECISIONS, did)
         await audit(conn, "engine", "decision.created", did, {"signal_id": signal_id})
     return did
-
-
-async def audit(
-    conn: asyncpg.Connection,
-    actor: str,
-    action: str,
-    decision_id: int | None,
-    detail: dict[str, Any],
-) -> None:
-    """Append a row to the hash-chained audit log."""
-    await conn.execute("SELECT audit_append($1, $2, $3, $4)", actor, action, decision_id, detail)
-
-
-async def alert(conn: asyncpg.Connection, kind: str, text: str) -> int:
-    """Queue a short message for every chat channel (``alerts``) and notify ``gl_alerts``."""
-    alert_id: int = await conn.fetchval(
-        "INSERT INTO alerts (kind, text) VALUES ($1, $2) RETURNING id", kind, text
-    )
-    await conn.execute("SELECT pg_notify('gl_alerts', $1)", str(alert_id))
-    return alert_id

@@ -15,11 +15,11 @@ import asyncpg
 
 from engine import store
 from engine.analysis_stream import AnalysisStateError
-from engine.contracts import Candle
+from engine.events import Candle
 from engine.micro_stream import MicroStream, micro_smc_params
-from engine.settings import TIMEFRAMES_MS, Settings
 from engine.smc.engine import BadCandleError
 from engine.step_store import SubStep, write_steps
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,12 @@ from typing import TypeVar
 import asyncpg
 
 from engine.candle_batch import CommitGroup
-from engine.contracts import Candle
-from engine.db_outage import Backoff, retry_while_unavailable
+from engine.events import Candle
 from engine.metrics import observe_outcome, observe_queue_lag
 from engine.pipeline import Outcome, StreamProcessor
 from engine.sub_pipeline import SubStreamProcessor
-from engine.trace import bind_trace, trace_id_for
+from greenlight.core.db_outage import Backoff, retry_while_unavailable
+from greenlight.core.trace import bind_trace, trace_id_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

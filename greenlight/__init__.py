@@ -1,1 +1,2 @@
-"""Greenlight command line and process supervision."""
+"""Greenlight command line and process supervision, and the shared core every process uses
+(``greenlight.core``)."""

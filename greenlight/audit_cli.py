@@ -12,10 +12,16 @@ from pathlib import Path
 
 import asyncpg
 
-from engine.audit import ChainReport, verify_chain
-from engine.audit_anchor import AnchorError, anchor_path, read_anchors, write_anchor
-from engine.db import DatabaseError, database_url
-from engine.settings import Settings
+from greenlight.core.audit import ChainReport, verify_chain
+from greenlight.core.audit_anchor import (
+    CHAIN_NAME,
+    AnchorError,
+    anchor_path,
+    read_anchors,
+    write_anchor,
+)
+from greenlight.core.db import DatabaseError, database_url
+from greenlight.core.settings import Settings
 
 log = logging.getLogger(__name__)
 _SHUTDOWN_WAIT_S = 20.0
@@ -45,7 +51,7 @@ def run_audit(settings: Settings, action: str, anchor_file: str | None = None) -
 async def _verify(url: str, path: Path) -> tuple[ChainReport, int]:
     conn = await asyncpg.connect(url, timeout=10)
     try:
-        database = await conn.fetchval("SELECT current_database()")
+        database = await conn.fetchval(f"SELECT {CHAIN_NAME}")
         anchors = read_anchors(path, database)  # before the chain is read (see verify_chain)
         return await verify_chain(conn, anchors), len(anchors)
     finally:

@@ -7,11 +7,11 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from engine.db import DatabaseError
-from engine.logs import configure_logging
-from engine.secrets import Secret, SecretsError, load_secrets
-from engine.settings import Settings, SettingsError, load_settings
-from engine.startup import StartupError
+from greenlight.core.db import DatabaseError
+from greenlight.core.logs import configure_logging
+from greenlight.core.secrets import Secret, SecretsError, load_secrets
+from greenlight.core.settings import Settings, SettingsError, load_settings
+from greenlight.core.startup import StartupError
 from greenlight.lifeline import bind_to_supervisor
 
 
@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start with the replay paused (resume or advance it through /sim/admin)",
     )
+    paper = sub.add_parser(
+        "paper", help="the paper venue alone: simulated fills on live market data"
+    )
+    paper.add_argument("--port", type=int)
     sub.add_parser("engine", help="market ingestion, analysis and decisions")
     sub.add_parser("router", help="the order router (HTTP API on loopback)")
     bot = sub.add_parser("bot", help="the chat bot and approval service")
@@ -95,14 +99,14 @@ def _setup_logging(
     configure_logging(settings, command, secrets)
 
 
-def _analyze_args(argv: Sequence[str]) -> list[str] | None:
-    """The arguments after ``analyze`` when that is the command (it has its own parser, so
-    ``greenlight analyze -h`` shows its help), else ``None``."""
+def _own_parser_args(argv: Sequence[str]) -> tuple[str, list[str]] | None:
+    """The command and its arguments when the command has its own parser (``analyze``,
+    ``backtest``: ``greenlight backtest -h`` shows that parser's help), else ``None``."""
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         i += 1 if "=" in argv[i] or argv[i] in ("-h", "--help") else 2  # --settings PATH
-    if i < len(argv) and argv[i] == "analyze":
-        return list(argv[i + 1 :])
+    if i < len(argv) and argv[i] in ("analyze", "backtest"):
+        return argv[i], list(argv[i + 1 :])
     return None
 
 
@@ -110,11 +114,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     bind_to_supervisor()  # started by ``up``/``demo``: die with it (see greenlight.lifeline)
     argv = list(sys.argv[1:] if argv is None else argv)
-    analyze_args = _analyze_args(argv)
-    if analyze_args is not None:  # needs no settings, database or secrets
+    own = _own_parser_args(argv)
+    if own is not None and own[0] == "analyze":  # needs no settings, database or secrets
         from engine.analyze import run_analyze
 
-        return run_analyze(analyze_args)
+        return run_analyze(own[1])
+    if own is not None and ("-h" in own[1] or "--help" in own[1]):
+        from engine.backtest.cli import parse_args
+
+        parse_args(own[1])  # prints the help and exits
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.settings)
@@ -155,7 +163,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             tuple(s for s in args.futures.split(",") if s),
         )
     if cmd == "sim":
-        from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+        from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
         from sim.server import SimOverrides, run_sim
 
         if bool(args.api_key) != bool(args.api_secret):
@@ -176,6 +184,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             args.api_secret or SIM_DEMO_API_SECRET,
             overrides,
         )
+    if cmd == "paper":
+        from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+        from sim.paper.server import run_paper
+
+        return run_paper(settings, args.port, SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET)
     if cmd == "engine":
         from engine.service import run_engine
 
@@ -189,7 +202,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_bot(settings, auto_approve=args.auto_approve)
     if cmd == "db":
-        from engine.db import admin_database_url, migrate
+        from greenlight.core.db import admin_database_url, migrate
 
         applied = asyncio.run(migrate(admin_database_url(settings)))
         print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))

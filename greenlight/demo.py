@@ -25,11 +25,11 @@ from typing import Any, BinaryIO
 import aiohttp
 import asyncpg
 
-from engine.db import APP_ROLE, connect, migrate, role_url, start_embedded, stop_embedded
-from engine.db_outage import db_unavailable
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-from engine.settings import TIMEFRAMES_MS, Settings
 from greenlight import report
+from greenlight.core.db import APP_ROLE, connect, migrate, role_url, start_embedded, stop_embedded
+from greenlight.core.db_outage import db_unavailable
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
 from greenlight.procs import ProcessGroup, child_env, free_port, router_token, wait_port
 
 
@@ -116,6 +116,9 @@ class System:
             fh.close()
 
 
+METRICS_PROCESSES = ("ENGINE", "BOT", "ROUTER", "SIM")
+
+
 async def start_system(
     settings: Settings,
     candles: int,
@@ -141,6 +144,8 @@ async def start_system(
             "GREENLIGHT_ROUTER_PORT": str(router_port),
             "GREENLIGHT_BOT_CHANNELS": '["console"]',
             "GREENLIGHT_BOT_CHART_DIR": str(workdir / "charts"),
+            # fresh /metrics ports too, so a running `up` (or another demo) is no bother
+            **{f"GREENLIGHT_METRICS_{p}_PORT": str(free_port()) for p in METRICS_PROCESSES},
         },
     )
     system = System(url, env, ProcessGroup(env), sim_port, router_port, _open_logs(workdir))
@@ -309,10 +314,11 @@ async def settle(
     tf: str,
     tf_ms: int,
     deadline: float,
+    venue: str = "sim",
 ) -> None:
-    """Wait until the engine processed the step's candles on every stream, no decision is
-    in flight, and the router handled every user-data message sent so far."""
-    want = _expected(status, tf_ms, "sim")
+    """Wait until the engine processed the step's candles on every stream (of ``venue``), no
+    decision is in flight, and the router handled every user-data message sent so far."""
+    want = _expected(status, tf_ms, venue)
     waiting = "nothing yet"
     while True:
         if dead := group.dead():

@@ -11,7 +11,7 @@ import aiohttp
 import asyncpg
 import numpy as np
 
-from engine.db import connect
+from greenlight.core.db import connect
 from router.signing import signed_query
 
 LATENCY_SQL = {

@@ -12,10 +12,11 @@ from typing import Any
 
 import aiohttp
 
-from engine.db import DatabaseError, connect, database_url, where
-from engine.settings import Settings, venue_endpoints
+from greenlight.core.db import DatabaseError, connect, database_url, where
+from greenlight.core.settings import Settings
+from greenlight.core.venue_urls import venue_endpoints
 
-PROCESSES = ("sim", "router", "engine", "bot")
+PROCESSES = ("sim", "paper", "router", "engine", "bot")
 
 
 async def _probe(http: aiohttp.ClientSession, url: str) -> tuple[int | None, Any]:
@@ -30,7 +31,7 @@ async def _processes(settings: Settings, http: aiohttp.ClientSession) -> tuple[l
     lines, ok = [], True
     host = settings.metrics.host
     for proc in PROCESSES:
-        if proc == "sim" and settings.venue.name != "sim":
+        if proc in ("sim", "paper") and settings.venue.name != proc:
             continue
         port = getattr(settings.metrics, f"{proc}_port")
         if not port:
@@ -67,7 +68,8 @@ async def _database(settings: Settings) -> tuple[list[str], bool]:
         return [f"Database  DOWN: {exc}"], False
     try:
         version = await conn.fetchval("SELECT max(version) FROM schema_migrations")
-        lines = [f"Database  {where(url)}: up, schema {version}"]
+        schema = await conn.fetchval("SELECT current_schema()")
+        lines = [f"Database  {where(url)}: up, schema {version} (records in {schema!r})"]
         enabled = await conn.fetchval("SELECT value FROM control WHERE key = 'trading_enabled'")
         lines.append("Kill switch  " + ("off (trading ON)" if enabled is True else "ENGAGED"))
         lines.append("Lag (newest closed candle per stream):")

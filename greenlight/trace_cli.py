@@ -13,9 +13,9 @@ from typing import Any
 
 import asyncpg
 
-from engine.db import connect, database_url
-from engine.logs import log_dir
-from engine.settings import Settings
+from greenlight.core.db import connect, database_url
+from greenlight.core.logs import log_dir
+from greenlight.core.settings import Settings
 
 Event = tuple[datetime, str, str]  # when, source, what
 
@@ -46,8 +46,11 @@ async def db_events(conn: asyncpg.Connection, decision_id: int) -> tuple[str | N
     c = await conn.fetchrow(
         "SELECT received_at, close FROM candles WHERE venue=$1 AND symbol=$2 AND tf=$3"
         " AND open_time=$4",
-        d["venue"], d["symbol"], d["tf"], d["open_time"],
-    )  # fmt: skip
+        d["venue"],
+        d["symbol"],
+        d["tf"],
+        d["open_time"],
+    )
     if c is not None:
         add(c["received_at"], "candle", f"{d['symbol']} {d['tf']} closed at {c['close']}")
     if d["signal_id"] is not None:
@@ -55,8 +58,12 @@ async def db_events(conn: asyncpg.Connection, decision_id: int) -> tuple[str | N
         if s is not None:
             add(s["created_at"], "signal", f"#{s['id']} {dict(s).get('agent', '')}".strip())
     b = d["bracket"] or {}
-    add(d["created_at"], "decision", f"#D-{decision_id} {d['side']} entry {b.get('entry_price')}"
-        f" stop {b.get('stop_price')} qty {b.get('quantity')} → PENDING")  # fmt: skip
+    add(
+        d["created_at"],
+        "decision",
+        f"#D-{decision_id} {d['side']} entry {b.get('entry_price')}"
+        f" stop {b.get('stop_price')} qty {b.get('quantity')} → PENDING",
+    )
     add(d["confirmation_sent_at"], "bot", "confirmation delivered")
     for a in await conn.fetch("SELECT * FROM approvals WHERE decision_id = $1", decision_id):
         verdict = "accepted" if a["accepted"] else f"refused ({a['reason']})"
@@ -74,8 +81,11 @@ async def db_events(conn: asyncpg.Connection, decision_id: int) -> tuple[str | N
     for f in await conn.fetch(
         "SELECT * FROM fills WHERE decision_id = $1 ORDER BY id", decision_id
     ):
-        add(f["recorded_at"], "fill", f"{f['side']} {f['quantity']} @ {f['price']}"
-            f" ({f['client_order_id']})")  # fmt: skip
+        add(
+            f["recorded_at"],
+            "fill",
+            f"{f['side']} {f['quantity']} @ {f['price']} ({f['client_order_id']})",
+        )
     for a in await conn.fetch(
         "SELECT at, actor, action FROM audit_log WHERE decision_id = $1 ORDER BY id", decision_id
     ):

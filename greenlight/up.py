@@ -11,10 +11,11 @@ import threading
 import time
 from types import FrameType
 
-from engine.db import database_url, migrate
-from engine.modes import mode_headline
-from engine.settings import Settings, venue_endpoints
-from engine.startup import StartupError, port_problem
+from greenlight.core.db import database_url, migrate
+from greenlight.core.modes import mode_headline
+from greenlight.core.settings import Settings
+from greenlight.core.startup import StartupError, port_problem
+from greenlight.core.venue_urls import venue_endpoints
 from greenlight.procs import ProcessGroup, child_env, router_token, wait_port
 
 
@@ -41,6 +42,9 @@ def run_up(settings: Settings, settings_path: str | None) -> int:
         if settings.venue.name == "sim":
             sim = group.start("sim")
             wait_port(settings.sim.host, settings.sim.port, 30, sim)
+        if settings.venue.name == "paper":  # it first reads the market-data source
+            paper = group.start("paper")
+            wait_port(settings.venue.paper.host, settings.venue.paper.port, 120, paper)
         router = group.start("router")
         wait_port(settings.router.host, settings.router.port, 30, router)
         group.start("engine")
@@ -80,6 +84,9 @@ def listen_ports(settings: Settings) -> list[tuple[str, int, str]]:
     out: list[tuple[str, int, str]] = [(settings.router.host, settings.router.port, "router.port")]
     if settings.venue.name == "sim":
         out.insert(0, (settings.sim.host, settings.sim.port, "sim.port"))
+    if settings.venue.name == "paper":
+        p = settings.venue.paper
+        out.insert(0, (p.host, p.port, "venue.paper.port"))
     m = settings.metrics
     for proc, port in metric_ports(settings):
         out.append((m.host, port, f"metrics.{proc}_port"))
@@ -89,7 +96,10 @@ def listen_ports(settings: Settings) -> list[tuple[str, int, str]]:
 def metric_ports(settings: Settings) -> list[tuple[str, int]]:
     """``(process, port)`` of each ``/metrics`` endpoint ``up`` starts (0-ports left out)."""
     m = settings.metrics
-    procs = [("sim", m.sim_port)] if settings.venue.name == "sim" else []
+    venue = settings.venue.name
+    procs: list[tuple[str, int]] = []
+    if venue in ("sim", "paper"):
+        procs.append((venue, getattr(m, f"{venue}_port")))
     procs += [("router", m.router_port), ("engine", m.engine_port), ("bot", m.bot_port)]
     return [(p, port) for p, port in procs if port]
 
@@ -113,6 +123,7 @@ def banner(settings: Settings, url: str) -> str:
         "\nGreenlight is up.\n"
         f"  MODE      {mode_headline(settings.general.mode)}\n"
         f"  venue     {settings.venue.name} · {ep.rest}  (market streams {ep.market_ws})\n"
+        f"{_paper_line(settings)}"
         f"  router    http://{settings.router.host}:{settings.router.port}/v1/state\n"
         f"  database  {where}\n"
         f"  chat      {', '.join(settings.bot.channels)} — decisions appear here; type "
@@ -120,6 +131,18 @@ def banner(settings: Settings, url: str) -> str:
         f"  metrics   {metrics or 'off'}\n"
         "  logs      JSON lines on stderr and in var/log/<process>.jsonl; chat on stdout\n"
         "  stop      Ctrl-C\n"
+    )
+
+
+def _paper_line(settings: Settings) -> str:
+    """For the paper venue: where its market data comes from and where its records go."""
+    if settings.venue.name != "paper":
+        return ""
+    p = settings.venue.paper
+    return (
+        f"  market    live data from {p.market_url} (public endpoints only; fills simulated"
+        f" with {p.slippage_bps} bps + {p.slippage_range_fraction} × range slippage)\n"
+        f"  records   database schema {p.db_schema!r}, apart from every other mode's\n"
     )
 
 

@@ -237,7 +237,7 @@ CREATE TABLE control (
 INSERT INTO control (key, value) VALUES ('trading_enabled', 'true');
 
 -- Append-only, hash-chained audit log. Each row's hash covers the previous row's hash, so
--- changing or deleting a row breaks the chain (see engine.audit.verify_chain).
+-- changing or deleting a row breaks the chain (see greenlight.core.audit.verify_chain).
 CREATE TABLE audit_log (
     id          BIGSERIAL PRIMARY KEY,
     at          TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),

@@ -1,4 +1,4 @@
--- The audit trail you can verify (engine.audit.verify_chain, `greenlight audit verify`):
+-- The audit trail you can verify (greenlight.core.audit.verify_chain, `greenlight audit verify`):
 --  * TRUNCATE on audit_log is refused (row triggers never see it);
 --  * the processes connect as greenlight_app, a login that owns nothing and is not a
 --    superuser: it reads and writes the operational tables, reads audit_log, appends to it

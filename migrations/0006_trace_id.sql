@@ -1,5 +1,5 @@
 -- One trace id per decision, derived from the candle it was made on, so that every process
--- computes the same id (engine.trace.trace_id_for is the Python twin of gl_trace_id).
+-- computes the same id (greenlight.core.trace.trace_id_for is the Python twin of gl_trace_id).
 CREATE FUNCTION gl_trace_id(p_venue TEXT, p_symbol TEXT, p_tf TEXT, p_open_time BIGINT)
 RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
     SELECT substr(md5(p_venue || ':' || p_symbol || ':' || p_tf || ':' || p_open_time::text), 1, 16)

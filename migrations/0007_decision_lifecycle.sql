@@ -1,4 +1,4 @@
--- The decision lifecycle table of greenlight/lifecycle.py, mirrored in the database: any
+-- The decision lifecycle table of greenlight/core/lifecycle.py, mirrored in the database: any
 -- change of decisions.state that is not in the table is refused, whoever writes it.
 CREATE FUNCTION decision_transition_allowed(p_from TEXT, p_to TEXT) RETURNS BOOLEAN
 LANGUAGE sql IMMUTABLE AS $$
@@ -16,7 +16,7 @@ CREATE FUNCTION decision_state_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.state IS DISTINCT FROM OLD.state
        AND NOT decision_transition_allowed(OLD.state, NEW.state) THEN
-        RAISE EXCEPTION 'decision % cannot go from % to % (greenlight/lifecycle.py)',
+        RAISE EXCEPTION 'decision % cannot go from % to % (greenlight/core/lifecycle.py)',
             OLD.id, OLD.state, NEW.state USING ERRCODE = 'check_violation';
     END IF;
     RETURN NEW;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.symbols import SymbolRules
+from greenlight.core.symbols import SymbolRules
 
 
 def fmt_price(rules: SymbolRules, price: Decimal) -> str:
@@ -48,3 +48,19 @@ def protected_text(rules: SymbolRules, stop: Decimal, tps: list[Decimal], decisi
     """``🛡️ Protected #D-12 · stop 59,550 · TP 61,300 / 61,650``."""
     ladder = " / ".join(fmt_price(rules, p) for p in tps)
     return f"🛡️ Protected #D-{decision_id} · stop {fmt_price(rules, stop)} · TP {ladder}"
+
+
+def reconciled_text(
+    decision_id: int, leg: str, was: tuple[str, Decimal], now: tuple[str, Decimal]
+) -> str:
+    """The alert for one order the database had wrong (or whose fills it was missing)."""
+    (old_status, old_filled), (status, filled) = was, now
+    if was == now:
+        return (
+            f"🔄 Reconciled #D-{decision_id} {leg}: {status} {filled}, fills the"
+            " user stream never delivered read from the venue"
+        )
+    return (
+        f"🔄 Reconciled #D-{decision_id} {leg}: {old_status} → {status}"
+        f" (filled {old_filled} → {filled})"
+    )

@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from engine.db_outage import db_unavailable
+from greenlight.core.contracts import KillRequest, ResumeRequest, RouteRequest
+from greenlight.core.db_outage import db_unavailable
 from router import brackets, store
 from router.brackets import RouteRefused
 from router.killswitch import KillSwitch
@@ -77,8 +78,8 @@ def build_app(core: Any, kill: KillSwitch, state: StateFn, token: str) -> web.Ap
             return _refuse(503, f"database unavailable, try again shortly ({exc})")
 
     async def submit(request: web.Request) -> web.Response:
-        data = await _body(request)
-        decision_id = _field(data, "decision_id", int)
+        body = RouteRequest(decision_id=_field(await _body(request), "decision_id", int))
+        decision_id = body["decision_id"]
         try:
             result = await brackets.route(core, decision_id)
         except RouteRefused as exc:
@@ -87,13 +88,15 @@ def build_app(core: Any, kill: KillSwitch, state: StateFn, token: str) -> web.Ap
 
     async def kill_route(request: web.Request) -> web.Response:
         data = await _body(request)
-        flatten = _field(data, "flatten", bool, required=False) or False
-        by = _field(data, "by", str)
-        return _json({"ok": True, **await kill.kill(flatten, by)})
+        kill_body = KillRequest(
+            flatten=_field(data, "flatten", bool, required=False) or False,
+            by=_field(data, "by", str),
+        )
+        return _json({"ok": True, **await kill.kill(kill_body["flatten"], kill_body["by"])})
 
     async def resume(request: web.Request) -> web.Response:
-        by = _field(await _body(request), "by", str)
-        return _json({"ok": True, **await kill.resume(by)})
+        resume_body = ResumeRequest(by=_field(await _body(request), "by", str))
+        return _json({"ok": True, **await kill.resume(resume_body["by"])})
 
     async def get_state(request: web.Request) -> web.Response:
         return _json({"ok": True, **await state()})

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.contracts import Bracket, Market, Side
-from engine.settings import Settings
+from greenlight.core.contracts import Bracket, Market, Side
+from greenlight.core.settings import Settings
 
 CENT = Decimal("0.01")
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
-from engine.trace import HEADER, current_trace
+from greenlight.core.contracts import KillRequest, ResumeRequest, RouteRequest
+from greenlight.core.trace import HEADER, current_trace
 
 
 class RouterError(RuntimeError):
@@ -38,7 +40,7 @@ class RouterClient:
         trace = current_trace()  # the decision's trace travels with the request
         return {**self._headers, HEADER: trace} if trace else self._headers
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    async def _call(self, method: str, path: str, body: Mapping[str, object] | None = None) -> Any:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
@@ -56,21 +58,20 @@ class RouterClient:
 
     async def submit_bracket(self, decision_id: int) -> dict[str, Any]:
         """Ask the router to route an APPROVED decision."""
-        result: dict[str, Any] = await self._call(
-            "POST", "/v1/brackets", {"decision_id": decision_id}
-        )
+        body: RouteRequest = {"decision_id": decision_id}
+        result: dict[str, Any] = await self._call("POST", "/v1/brackets", body)
         return result
 
     async def kill(self, flatten: bool, by: str) -> dict[str, Any]:
         """Halt trading (and close positions when ``flatten``)."""
-        result: dict[str, Any] = await self._call(
-            "POST", "/v1/kill", {"flatten": flatten, "by": by}
-        )
+        body: KillRequest = {"flatten": flatten, "by": by}
+        result: dict[str, Any] = await self._call("POST", "/v1/kill", body)
         return result
 
     async def resume(self, by: str) -> dict[str, Any]:
         """Re-enable trading."""
-        result: dict[str, Any] = await self._call("POST", "/v1/resume", {"by": by})
+        body: ResumeRequest = {"by": by}
+        result: dict[str, Any] = await self._call("POST", "/v1/resume", body)
         return result
 
     async def state(self) -> dict[str, Any]:

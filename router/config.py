@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.modes import mode_mismatch
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET, Secret
-from engine.settings import Settings, venue_endpoints
+from greenlight.core.modes import mode_mismatch
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET, Secret
+from greenlight.core.settings import Settings
+from greenlight.core.venue_urls import venue_endpoints
 from router.venues.binance_spot import VenueConfig
 
 _URLS = {
@@ -25,10 +26,11 @@ class RouterConfigError(ValueError):
 def venue_urls(settings: Settings) -> tuple[str, str]:
     """REST and WebSocket-API base URLs for the configured venue (overrides win)."""
     venue = settings.venue
-    if venue.name == "sim":
+    if venue.name in ("sim", "paper"):
+        local = settings.sim if venue.name == "sim" else venue.paper
         rest, ws = (
-            f"http://{settings.sim.host}:{settings.sim.port}",
-            f"ws://{settings.sim.host}:{settings.sim.port}/ws-api/v3",
+            f"http://{local.host}:{local.port}",
+            f"ws://{local.host}:{local.port}/ws-api/v3",
         )
     else:
         rest, ws = _URLS[venue.name]
@@ -36,7 +38,8 @@ def venue_urls(settings: Settings) -> tuple[str, str]:
 
 
 def venue_config(settings: Settings, secrets: dict[str, Secret]) -> VenueConfig:
-    """The full venue configuration; the simulator falls back to its public demo keys.
+    """The full venue configuration; the simulator falls back to its public demo keys, and
+    the paper venue always uses them (exchange keys never leave for a paper account).
 
     Refuses a venue that ``general.mode`` does not allow (checked again here, where keys meet
     the venue, in case the settings object was built without validation).
@@ -46,7 +49,9 @@ def venue_config(settings: Settings, secrets: dict[str, Secret]) -> VenueConfig:
         raise RouterConfigError(problem)
     key = secrets.get("GREENLIGHT_BINANCE_API_KEY")
     secret = secrets.get("GREENLIGHT_BINANCE_API_SECRET")
-    if settings.venue.name == "sim" and (key is None or secret is None):
+    if settings.venue.name == "paper" or (
+        settings.venue.name == "sim" and (key is None or secret is None)
+    ):
         key, secret = Secret(SIM_DEMO_API_KEY), Secret(SIM_DEMO_API_SECRET)
     if key is None or secret is None:
         raise RouterConfigError(

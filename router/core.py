@@ -1,24 +1,31 @@
-"""Shared router context: database pool, venue, sender, per-decision locks, recent errors."""
+"""Shared router context: database pool, clock, the markets, per-decision locks, recent
+errors. One per router process.
+
+The market of a decision is chosen here, once: :meth:`Core.market` hands back the
+implementation (:class:`router.markets.base.Market`) that knows how that market enters,
+protects, exits and reconciles. Nothing outside ``router/markets`` and ``router/venues``
+asks which market it is on.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
-from engine.contracts import Bracket
-from engine.db_outage import DB_ERRORS, db_unavailable
-from engine.symbols import SymbolRules
-from router import store
+from greenlight.core.db_outage import DB_ERRORS, db_unavailable
+from router import snapshot, store
 from router.bracket_checks import BracketLimits
+from router.clock import Clock, SystemClock, now_s
 from router.errors import VenueError
-from router.sender import FuturesSender, OrderSender
-from router.venues.base import FuturesVenue, OrderVenue, SpotVenue
+from router.markets.base import Market
+from router.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 # What applying a venue report may raise without it being a bug (see Core.note_unapplied).
@@ -30,29 +37,31 @@ def client_id(decision_id: int, leg: str) -> str:
     return f"gl-{decision_id}-{leg}"
 
 
-def parse_bracket(raw: Any) -> Bracket:
-    """The decision's bracket JSON as a typed :class:`Bracket` (``ValueError`` if invalid)."""
-    return Bracket.model_validate(raw)
-
-
 @dataclass
 class Core:
     """Everything the router's parts share; one per router process."""
 
     pool: asyncpg.Pool
-    venue: SpotVenue
-    sender: OrderSender
     venue_name: str
-    market: str = "spot"
-    futures: FuturesVenue | None = None
-    fsender: FuturesSender | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    markets: dict[str, Market] = field(default_factory=dict)
     leverage_cap: int = 3
-    margin_type: str = "ISOLATED"
     limits: BracketLimits = field(default_factory=BracketLimits)
     routed_timeout_s: float = 60.0  # ROUTED with nothing on the venue this long → FAILED
     errors: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=50))
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     _symbol_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def add_market(self, market: Market) -> None:
+        """Register the implementation of one market (``market.name``)."""
+        self.markets[market.name] = market
+
+    def market(self, name: str) -> Market:
+        """The implementation of market ``name``; ``RuntimeError`` when it is not traded."""
+        found = self.markets.get(name)
+        if found is None:
+            raise RuntimeError(f"no {name} venue configured (market symbols are empty)")
+        return found
 
     def lock(self, decision_id: int) -> asyncio.Lock:
         """The lock serialising everything that touches one decision's orders."""
@@ -62,10 +71,27 @@ class Core:
         """The lock serialising the admission of brackets on one symbol (until claimed)."""
         return self._symbol_locks.setdefault(symbol, asyncio.Lock())
 
+    async def snapshot(self, decision_id: int) -> Snapshot:
+        """A fresh snapshot of a decision that exists (caller holds its lock)."""
+        async with self.pool.acquire() as conn:
+            snap = await snapshot.load(conn, decision_id)
+        if snap is None:
+            raise LookupError(f"decision #{decision_id} does not exist")
+        return snap
+
+    @asynccontextmanager
+    async def locked(self, decision_id: int) -> AsyncIterator[Snapshot | None]:
+        """Hold the decision's lock and yield its snapshot read under it (``None``: no such
+        decision)."""
+        async with self.lock(decision_id):
+            async with self.pool.acquire() as conn:
+                snap = await snapshot.load(conn, decision_id)
+            yield snap
+
     def note_error(self, text: str) -> None:
         """Remember an error for ``GET /v1/state`` and the log."""
         log.error(text)
-        self.errors.append((time.time(), text))
+        self.errors.append((now_s(self.clock), text))
 
     def note_unapplied(self, what: str, exc: BaseException) -> None:
         """A venue report (``what``: its client id) that could not be applied; when the
@@ -77,36 +103,6 @@ class Core:
             )
         else:
             self.note_error(f"applying {what}: {exc}")
-
-    async def rules(self, symbol: str) -> SymbolRules:
-        """The symbol's spot trading rules (cached by the venue adapter)."""
-        return await self.venue.rules(symbol)
-
-    async def rules_for(self, market: str, symbol: str) -> SymbolRules:
-        """The symbol's trading rules on ``market`` (``spot`` or ``usdm``)."""
-        if market == "usdm":
-            return await self.usdm().rules(symbol)
-        return await self.venue.rules(symbol)
-
-    def usdm(self) -> FuturesVenue:
-        """The USD-M venue; ``RuntimeError`` when the router runs without one."""
-        if self.futures is None:
-            raise RuntimeError("no USD-M venue configured (market.futures_symbols is empty)")
-        return self.futures
-
-    def usdm_sender(self) -> FuturesSender:
-        """The USD-M order sender."""
-        if self.fsender is None:
-            raise RuntimeError("no USD-M venue configured (market.futures_symbols is empty)")
-        return self.fsender
-
-    def venue_for(self, market: str) -> OrderVenue:
-        """The venue that holds orders of ``market``."""
-        return self.usdm() if market == "usdm" else self.venue
-
-    def sender_for(self, market: str) -> OrderSender:
-        """The sender for orders of ``market``."""
-        return self.usdm_sender() if market == "usdm" else self.sender
 
     async def alert(self, kind: str, text: str, decision_id: int | None) -> None:
         """Insert an alert and notify the bot."""

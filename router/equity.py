@@ -15,7 +15,8 @@ of the ``control`` table per market, in one transaction:
 Balances and positions come from one venue answer (spot ``/api/v3/account``; USD-M
 ``/fapi/v2/account``), never from a cash figure of one moment and positions of another —
 mixing those is how a buy once looked like a 48 % drawdown. A snapshot is published every
-few seconds and right after every fill (see :class:`router.service.RouterService`).
+few seconds and right after every fill (see :class:`router.service.RouterService`); each
+market implementation takes its own (``Market.account_snapshot``).
 """
 
 from __future__ import annotations
@@ -26,35 +27,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 
 from router.errors import VenueError
-from router.venues.base import FuturesVenue
 
 log = logging.getLogger(__name__)
 QUOTE = "USDT"
-SPOT_KEY = "equity_quote"
-USDM_KEY = "equity_quote_usdm"
-SNAPSHOT_KEYS = {"spot": "account_spot", "usdm": "account_usdm"}
-EQUITY_KEYS = {"spot": SPOT_KEY, "usdm": USDM_KEY}
 
 
-class SpotAccount(Protocol):
-    """What a spot venue answers about the account: balances and last prices."""
+@dataclass(frozen=True)
+class AccountKeys:
+    """Where one market's account is published: its name and its two ``control`` rows."""
 
-    async def balances(self) -> dict[str, Decimal]:
-        """Free + locked per asset, from one account answer."""
-        ...
-
-    async def last_price(self, symbol: str) -> Decimal:
-        """The last traded price of ``symbol``."""
-        ...
-
-    async def server_time(self) -> int:
-        """The venue's clock (ms)."""
-        ...
+    market: str
+    equity_key: str
+    snapshot_key: str
 
 
 @dataclass(frozen=True)
@@ -74,11 +63,16 @@ class Holding:
 class AccountSnapshot:
     """One market's account at one moment, and its equity marked to market."""
 
-    market: str  # "spot" | "usdm"
+    keys: AccountKeys
     cash: Decimal  # spot: the quote asset, free + locked; USD-M: the wallet balance
     holdings: tuple[Holding, ...]
     equity: Decimal
     venue_time_ms: int  # the venue's clock when the snapshot was taken
+
+    @property
+    def market(self) -> str:
+        """The market's name."""
+        return self.keys.market
 
     @property
     def day(self) -> str:
@@ -107,46 +101,13 @@ class AccountSnapshot:
         }
 
 
-async def spot_snapshot(venue: SpotAccount) -> AccountSnapshot:
-    """Balances from one ``/api/v3/account`` answer, each non-quote asset at its last price
-    (an asset without a ``<ASSET>USDT`` market is left out, with a warning)."""
-    at = await venue.server_time()
-    balances = await venue.balances()
-    cash = balances.get(QUOTE, Decimal(0))
-    holdings = []
-    for asset, qty in sorted(balances.items()):
-        if asset == QUOTE or qty == 0:
-            continue
-        symbol = f"{asset}{QUOTE}"
-        try:
-            price = await venue.last_price(symbol)
-        except VenueError as exc:
-            log.warning("equity: %s %s not valued (no price for %s: %s)", qty, asset, symbol, exc)
-            continue
-        holdings.append(Holding(symbol, qty, price))
-    equity = cash + sum((h.quantity * h.price for h in holdings), Decimal(0))
-    return AccountSnapshot("spot", cash, tuple(holdings), equity, at)
-
-
-async def usdm_snapshot(venue: FuturesVenue) -> AccountSnapshot:
-    """Wallet and positions from one ``/fapi/v2/account`` answer."""
-    at = await venue.server_time()
-    acct = await venue.account()
-    holdings = tuple(
-        Holding(p.symbol, p.amount, entry_price=p.entry_price, unrealized=p.unrealized_pnl)
-        for p in acct.positions
-    )
-    equity = acct.wallet + acct.unrealized_pnl
-    return AccountSnapshot("usdm", acct.wallet, holdings, equity, at)
-
-
 async def store_snapshot(pool: asyncpg.Pool, snap: AccountSnapshot) -> None:
     """Write the equity figure and its snapshot together; the first snapshot of a venue
     day also becomes that day's opening equity (``<equity key>_day_open``)."""
-    key = EQUITY_KEYS[snap.market]
+    key = snap.keys.equity_key
     rows: list[tuple[str, Any]] = [
         (key, str(snap.equity)),
-        (SNAPSHOT_KEYS[snap.market], snap.to_json()),
+        (snap.keys.snapshot_key, snap.to_json()),
     ]
     async with pool.acquire() as conn, conn.transaction():
         opening = await conn.fetchval("SELECT value FROM control WHERE key = $1", f"{key}_day_open")
@@ -162,41 +123,32 @@ async def store_snapshot(pool: asyncpg.Pool, snap: AccountSnapshot) -> None:
             )
 
 
-async def publish_equity(pool: asyncpg.Pool, venue: SpotAccount) -> Decimal:
-    """Snapshot the spot account, store it; return its equity."""
-    snap = await spot_snapshot(venue)
-    await store_snapshot(pool, snap)
-    return snap.equity
+Snapshotter = Callable[[], Awaitable[AccountSnapshot]]
 
 
-async def publish_usdm_equity(pool: asyncpg.Pool, venue: FuturesVenue) -> Decimal:
-    """Snapshot the USD-M account, store it; return its equity (the margin balance)."""
-    snap = await usdm_snapshot(venue)
+async def publish(pool: asyncpg.Pool, take: Snapshotter) -> Decimal:
+    """Take one account snapshot, store it; return its equity."""
+    snap = await take()
     await store_snapshot(pool, snap)
     return snap.equity
 
 
 class EquityPublisher:
-    """Publishes both markets' snapshots on demand (after a fill) and on a timer; calls
+    """Publishes every market's snapshot on demand (after a fill) and on a timer; calls
     ``after`` (e.g. the drawdown guard) after each round."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, venue: SpotAccount, futures: FuturesVenue | None = None
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, snapshots: dict[str, Snapshotter]) -> None:
         self.after: Callable[[], Awaitable[Any]] | None = None
-        self._jobs: dict[str, Callable[[], Awaitable[Decimal]]] = {
-            "spot": lambda: publish_equity(pool, venue)
-        }
-        if futures is not None:
-            self._jobs["usdm"] = lambda: publish_usdm_equity(pool, futures)
+        self._pool = pool
+        self._jobs = dict(snapshots)
 
     async def publish(self, market: str | None = None) -> None:
-        """Publish ``market`` (both when ``None``); a failure is logged, never raised."""
-        for name, job in self._jobs.items():
+        """Publish ``market`` (every one when ``None``); a failure is logged, never raised."""
+        for name, take in self._jobs.items():
             if market is not None and name != market:
                 continue
             try:
-                await job()
+                await publish(self._pool, take)
             except (VenueError, OSError, asyncpg.PostgresError) as exc:
                 log.warning("%s equity not refreshed: %s", name, exc)
         if self.after is not None:
@@ -207,13 +159,3 @@ class EquityPublisher:
         while True:
             await self.publish()
             await asyncio.sleep(every_s)
-
-
-async def keep_publishing(
-    pool: asyncpg.Pool,
-    venue: SpotAccount,
-    every_s: float = 5.0,
-    futures: FuturesVenue | None = None,
-) -> None:
-    """Refresh the published equity (spot, and USD-M when present) until cancelled."""
-    await EquityPublisher(pool, venue, futures).run(every_s)

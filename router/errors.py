@@ -110,7 +110,12 @@ def classify(http_status: int, code: int | None, msg: str, retry_after: float = 
     return RejectedError(msg or f"HTTP {http_status}", code, http_status)
 
 
-class WouldTriggerError(InvalidOrderError):
+class PriceCrossedError(InvalidOrderError):
+    """The market already passed the order's price or trigger: it cannot rest (a spot OCO
+    whose stop would trigger or whose take-profit would take at once)."""
+
+
+class WouldTriggerError(PriceCrossedError):
     """A conditional order's trigger is already satisfied (-2021): the market passed it."""
 
 
@@ -126,9 +131,32 @@ class PositionModeError(AuthError):
     """The futures account is in hedge mode (-4061); the router only runs one-way mode."""
 
 
-_FUTURES_INVALID = {-1111, -4003, -4004, -4005, -4013, -4002, -4014, -4023, -4016, -4024,
-                    -4015, -4028, -4062, -4120, -4131, -4137, -4138, -4164, -5021, -5022,
-                    -5040, -2020, -2025, -2027}  # fmt: skip
+_FUTURES_INVALID = {
+    -1111,
+    -4003,
+    -4004,
+    -4005,
+    -4013,
+    -4002,
+    -4014,
+    -4023,
+    -4016,
+    -4024,
+    -4015,
+    -4028,
+    -4062,
+    -4120,
+    -4131,
+    -4137,
+    -4138,
+    -4164,
+    -5021,
+    -5022,
+    -5040,
+    -2020,
+    -2025,
+    -2027,
+}
 
 
 def classify_futures(

@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
 
+from router.clock import Clock, SystemClock, utc_now
 from router.metrics import guard_checks
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,16 @@ async def stale_symbols(
         if use_received_at:
             last = await conn.fetchval(
                 "SELECT extract(epoch FROM max(received_at))::float8 FROM candles"
-                " WHERE symbol = $1 AND tf = $2", symbol, tf)  # fmt: skip
+                " WHERE symbol = $1 AND tf = $2",
+                symbol,
+                tf,
+            )
         else:
             last = await conn.fetchval(
                 "SELECT max(close_time) / 1000.0 FROM candles WHERE symbol = $1 AND tf = $2",
-                symbol, tf)  # fmt: skip
+                symbol,
+                tf,
+            )
         if last is not None and now.timestamp() - float(last) > limit_s:
             stale.append(symbol)
     return stale
@@ -94,7 +100,7 @@ class Guards:
     tf_ms: int
     use_received_at: bool
     live: Callable[[], bool]
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clock: Clock = field(default_factory=SystemClock)
     drawdown_limit: Decimal = DAILY_DRAWDOWN_LIMIT
     stale_timeframes: int = STALE_TIMEFRAMES
 
@@ -103,7 +109,7 @@ class Guards:
 
     async def check_once(self) -> list[str]:
         """Run both checks; trip for each new breach; return the reasons found."""
-        now = self.clock()
+        now = utc_now(self.clock)
         found: dict[str, str] = {}
         async with self.pool.acquire() as conn:
             for key in EQUITY_KEYS:
@@ -112,9 +118,14 @@ class Guards:
                     found[f"drawdown:{key}"] = breach
             if self.live():
                 stale = await stale_symbols(
-                    conn, self.symbols, self.tf, self.tf_ms, now, self.use_received_at,
+                    conn,
+                    self.symbols,
+                    self.tf,
+                    self.tf_ms,
+                    now,
+                    self.use_received_at,
                     self.stale_timeframes,
-                )  # fmt: skip
+                )
                 for symbol in stale:
                     found[f"stale:{symbol}"] = (
                         f"stale market data: no {self.tf} candle on {symbol} for over"

@@ -2,7 +2,7 @@
 
 Leg names: rung ``i`` of generation ``g`` is ``TP<i>`` / ``SL<i>`` in list ``L<i>`` for the
 first generation and ``TP<i>r<g>`` / ``SL<i>r<g>`` / ``L<i>r<g>`` after a re-size (the
-protection grows with partial fills of the entry, see :mod:`router.protect`).
+protection grows with partial fills of the entry, see :mod:`router.markets.spot_protect`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.contracts import Bracket
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket
+from greenlight.core.symbols import SymbolRules
 
 _LEG = re.compile(r"^(TP|SL|L)(\d+)(?:r(\d+))?$")
 

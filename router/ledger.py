@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -116,19 +117,20 @@ def futures_figures(rows: list[asyncpg.Record], long: bool) -> PositionFigures:
     )
 
 
+FiguresOf = Callable[[list[asyncpg.Record]], PositionFigures]
+
+
 async def recompute_position(
-    conn: asyncpg.Connection, decision: asyncpg.Record, base: str, quote: str
+    conn: asyncpg.Connection, decision: asyncpg.Record, figures_of: FiguresOf
 ) -> PositionFigures:
-    """Recompute and store the decision's position from all its fills (idempotent)."""
+    """Recompute and store the decision's position from all its fills (idempotent);
+    ``figures_of`` is the market's arithmetic (:func:`figures`, :func:`futures_figures`)."""
     rows = await conn.fetch(
         "SELECT side, price, quantity, commission, commission_asset FROM fills"
         " WHERE decision_id = $1",
         decision["id"],
     )
-    if decision["market"] == "usdm":
-        fig = futures_figures(list(rows), long=decision["side"] == "BUY")
-    else:
-        fig = figures(list(rows), base, quote)
+    fig = figures_of(list(rows))
     if not rows:
         return fig
     await conn.execute(

@@ -23,16 +23,16 @@ import logging
 
 import asyncpg
 
-from greenlight.lifecycle import Event, State
+from greenlight.core.lifecycle import Event, State
 from router import lifecycle, store
 from router.core import Core
 from router.errors import OrderNotFoundError, VenueError
+from router.markets.base import Market
+from router.reports import NEVER_REACHED, apply_report, mark_order
 from router.venues.base import OrderReport
 
 log = logging.getLogger(__name__)
-NEVER_REACHED = "never reached the venue"
 WORKING = ("NEW", "PARTIALLY_FILLED", "PENDING_NEW")  # an entry resting on the venue
-NO_RESEND = f"{NEVER_REACHED}; decision expired, trading halted or routed too long ago"
 NOT_IN_TIME = "approved, but its time-to-live ran out before it reached the venue"
 
 
@@ -67,20 +67,6 @@ def approved_expired_text(d: asyncpg.Record) -> str:
     )
 
 
-async def may_resend_entry(core: Core, decision_id: int) -> bool:
-    """Whether an entry that provably never arrived may be sent again: the decision is
-    unexpired, trading is enabled and it was routed less than ``routed_timeout_s`` ago."""
-    async with core.pool.acquire() as conn:
-        fresh = await conn.fetchval(
-            "SELECT expires_at > now() AND routed_at > now() - make_interval(secs => $2)"
-            " FROM decisions WHERE id = $1",
-            decision_id,
-            core.routed_timeout_s,
-        )
-        enabled = await store.trading_enabled(conn)
-    return bool(fresh and enabled)
-
-
 async def fail_unrouted(core: Core) -> list[int]:
     """ROUTED decisions with nothing on the venue ``routed_timeout_s`` after routing →
     FAILED with the reason; return their ids. One whose entry is working on the venue is
@@ -98,9 +84,8 @@ async def fail_unrouted(core: Core) -> list[int]:
     failed: list[int] = []
     for r in stale:
         try:
-            async with core.lock(r["id"]):
-                if await _fail_if_nothing(core, r["id"]):
-                    failed.append(r["id"])
+            if await _fail_if_nothing(core, r["id"]):
+                failed.append(r["id"])
         except VenueError as exc:
             core.note_error(f"#D-{r['id']} routed, entry not confirmed: {exc.describe()}")
     return failed
@@ -109,40 +94,34 @@ async def fail_unrouted(core: Core) -> list[int]:
 async def _fail_if_nothing(core: Core, decision_id: int) -> bool:
     """Under the decision's lock: fail it if nothing reached the venue (``True``), else adopt
     what the venue has and move the decision on."""
-    async with core.pool.acquire() as conn:
-        decision = await store.get_decision(conn, decision_id)
-        orders = await store.orders_for(conn, decision_id)
-    if decision is None or decision["state"] != "ROUTED":
-        return False
-    entry = next((o for o in orders if o["leg"] == "E"), None)
-    reason = f"{NEVER_REACHED} within {core.routed_timeout_s:g}s of routing"
-    if entry is None:
-        return await _fail_without_orders(core, decision_id, reason)
-    if entry["status"] == "NEW_PENDING":
-        report = await _entry_on_venue(core, decision["market"], entry)
-        if report is None:
-            for row in orders:  # the entry and, for an OTOCO, the pending legs sent with it
-                if row["status"] == "NEW_PENDING":
-                    await lifecycle.mark_order(core, decision_id, row["client_order_id"],
-                                               "REJECTED", reason)  # fmt: skip
-        else:  # it did arrive: adopt it, the entry's own path goes on
-            await lifecycle.apply_report(core, decision_id, report, acked=True,
-                                         market=decision["market"])  # fmt: skip
-    await lifecycle.advance_locked(core, decision_id)  # an empty entry → FAILED, alerted
-    async with core.pool.acquire() as conn:
-        state = await conn.fetchval("SELECT state FROM decisions WHERE id = $1", decision_id)
-    return bool(state == "FAILED")
+    async with core.locked(decision_id) as snap:
+        if snap is None or snap.state != "ROUTED":
+            return False
+        entry = snap.entry
+        reason = f"{NEVER_REACHED} within {core.routed_timeout_s:g}s of routing"
+        if entry is None:
+            return await _fail_without_orders(core, decision_id, reason)
+        if entry["status"] == "NEW_PENDING":
+            report = await _entry_on_venue(core.market(snap.market), entry)
+            if report is None:
+                for row in snap.orders:  # the entry and, for an OTOCO, its pending legs
+                    if row["status"] == "NEW_PENDING":
+                        await mark_order(core, snap, row["client_order_id"], "REJECTED", reason)
+            else:  # it did arrive: adopt it, the entry's own path goes on
+                await apply_report(core, snap, report, acked=True)
+        await lifecycle.advance_locked(core, decision_id)  # an empty entry → FAILED, alerted
+        after = await core.snapshot(decision_id)
+    return after.state == "FAILED"
 
 
-async def _entry_on_venue(core: Core, market: str, entry: asyncpg.Record) -> OrderReport | None:
+async def _entry_on_venue(market: Market, entry: asyncpg.Record) -> OrderReport | None:
     """The venue's report of the entry, ``None`` once it provably never arrived."""
-    venue = core.venue_for(market)
     for attempt in range(2):
         try:
-            return await venue.query_order(entry["symbol"], entry["client_order_id"])
+            return await market.query_order(entry["symbol"], entry["client_order_id"])
         except OrderNotFoundError:
             if attempt == 0:  # a request that ended in an unknown outcome may still land
-                await asyncio.sleep(core.sender_for(market).settle_s)
+                await asyncio.sleep(market.sender.settle_s)
     return None
 
 

@@ -1,4 +1,4 @@
-"""The router's Prometheus metrics (served by :mod:`engine.ops_http`).
+"""The router's Prometheus metrics (served by :mod:`greenlight.core.ops_http`).
 
 Three sources, each chosen so the order path itself carries no metrics code:
 
@@ -16,21 +16,38 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
-from engine.metrics import GUARD_VERDICTS, LATENCY_BUCKETS, Reading, declare, watch
-
-if TYPE_CHECKING:
-    from router.errors import VenueError
-    from router.service import RouterService
+from greenlight.core.metrics import GUARD_VERDICTS, LATENCY_BUCKETS, Reading, declare, watch
+from router.errors import VenueError
+from router.markets.desks import ACCOUNTS
 
 log = logging.getLogger(__name__)
 LIVE_STATES = ("PENDING", "APPROVED", "ROUTED", "OPEN")
-MARKETS = {"equity_quote": "spot", "equity_quote_usdm": "usdm"}
+# The equity row each market publishes, by metric label.
+MARKETS = {account.equity_key: account.market for account in ACCOUNTS}
+
+
+class _Venue(Protocol):
+    used_weight: int
+
+
+class _Stream(Protocol):
+    reconnects: int
+    connected: bool
+
+
+class Watched(Protocol):
+    """A router process as the scrape sees it: each market's venue and user stream."""
+
+    def links(self) -> Sequence[tuple[str, _Venue, _Stream]]:
+        """``(market, REST adapter, user stream)`` per market."""
+        ...
+
 
 APPROVAL_TO_ACK = Histogram(
     "greenlight_approval_to_ack_seconds",
@@ -102,11 +119,8 @@ declare(
 declare("greenlight_user_stream_connected", "gauge", "1 while a user-data stream is up", "market")
 
 
-def _router_readings(svc: RouterService) -> Iterator[Reading]:
-    markets: list[tuple[str, Any, Any]] = [("spot", svc.venue, svc.stream)]
-    if svc.usdm is not None:
-        markets.append(("usdm", svc.usdm.venue, svc.usdm.stream))
-    for market, venue, stream in markets:
+def _router_readings(svc: Watched) -> Iterator[Reading]:
+    for market, venue, stream in svc.links():
         yield "greenlight_venue_request_weight_used", (market,), venue.used_weight
         yield "greenlight_ws_reconnects", (f"user:{market}",), stream.reconnects
         yield "greenlight_user_stream_connected", (market,), 1.0 if stream.connected else 0.0
@@ -226,7 +240,7 @@ class DbObserver:
                 start = float(opening["equity"])
                 DRAWDOWN.labels(market).set(max(0.0, (start - equity) / start))
         await self._results(conn)
-        for market in ("spot", "usdm"):
+        for market in MARKETS.values():
             EXPOSURE.labels(market).set(0.0)
         for r in await conn.fetch(
             "SELECT market, sum(open_quantity * coalesce(entry_price, 0))::float8 AS q"
@@ -250,6 +264,6 @@ class DbObserver:
         CLOSED.labels("loss").set(r["losses"])
 
 
-def watch_router(service: RouterService) -> None:
+def watch_router(service: Watched) -> None:
     """Include ``service``'s venues and streams in the scrape."""
     watch(service, _router_readings)

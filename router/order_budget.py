@@ -4,8 +4,8 @@ Each take-profit rung rests as one OCO: a ``LIMIT_MAKER`` and a ``STOP_LOSS``, i
 orders of which one counts towards ``MAX_NUM_ALGO_ORDERS`` (Binance counts ``STOP_LOSS*``
 and ``TAKE_PROFIT*`` orders as algo orders; the limit is 5 per symbol on real spot markets).
 A LIMIT entry rests as an OTOCO (the working entry plus rung 1's pending OCO) and, while it
-fills partly, :mod:`router.protect` covers the fills with a full set of rungs beside the
-pending legs. Before the entry is sent the router counts what already rests on the symbol
+fills partly, :mod:`router.markets.spot_protect` covers the fills with a full set of rungs
+beside the pending legs. Before the entry is sent the router counts what already rests on the symbol
 (any order of the account, the trader's own included, plus what our other live brackets
 will still add) and merges the outermost take-profit rungs until the protection fits —
 or refuses the bracket when not even one rung does. The entry is never sent for a position
@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.contracts import Bracket
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket
+from greenlight.core.symbols import SymbolRules
 
 ALGO_TYPES = frozenset({"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
 

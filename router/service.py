@@ -6,39 +6,42 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
 from collections.abc import Coroutine
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 
-from engine.db import DatabaseError, connect_pool, database_url
-from engine.db_outage import Backoff, ResilientListener, retry_while_unavailable
-from engine.ops_http import OpsServer, mark_ready
-from engine.runtime import run_until_signalled
-from engine.secrets import load_secrets
-from engine.settings import TIMEFRAMES_MS, Settings
-from engine.startup import bind_problem, retry_with_backoff
-from engine.trace import decision_of_client_id, in_decision_trace, trace_middleware
-from router import brackets, lifecycle, liveness, metrics, otoco, store
+from greenlight.core.contracts import NotifyChannel, notified_id
+from greenlight.core.db import DatabaseError, connect_pool, database_url
+from greenlight.core.db_outage import Backoff, ResilientListener, retry_while_unavailable
+from greenlight.core.ops_http import OpsServer
+from greenlight.core.readiness import mark_ready
+from greenlight.core.runtime import run_until_signalled
+from greenlight.core.secrets import load_secrets
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.startup import bind_problem, retry_with_backoff
+from greenlight.core.trace import decision_of_client_id, in_decision_trace, trace_middleware
+from router import brackets, entries, lifecycle, liveness, metrics, store
 from router.api import build_app
-from router.bracket_checks import BracketLimits
 from router.brackets import RouteRefused
+from router.clock import Clock, SystemClock, now_s
 from router.config import RouterConfigError, futures_config, venue_config
-from router.core import APPLY_ERRORS, Core
+from router.core import APPLY_ERRORS
 from router.equity import EquityPublisher
 from router.errors import RateLimitError, TemporaryError, VenueError
 from router.guards import Guards
 from router.killswitch import KillSwitch
+from router.markets.desks import SPOT, TITLES, USDM
+from router.markets.usdm import UsdmMarket
 from router.reconcile import Reconciler
-from router.sender import OrderSender
 from router.usdm_service import UsdmWiring
 from router.venue_watch import VenueWatch
 from router.venues.base import ExecutionEvent
-from router.venues.binance_spot import BinanceSpot, VenueConfig
+from router.venues.binance_http import BinanceRest, VenueConfig
 from router.venues.binance_usdm_stream import KEEPALIVE_S
-from router.venues.binance_userstream import BinanceUserStream
+from router.venues.reconnect import ReconnectingStream
+from router.wiring import Venues, build_venues, core_from_settings
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL_S = 10.0
@@ -46,77 +49,81 @@ ENTRY_TTL_INTERVAL_S = 1.0
 
 
 class RouterService:
-    """One router: start it, let it run, stop it."""
+    """One router: start it, let it run, stop it. It is handed its venues (built at the
+    edge, :func:`router.wiring.build_venues`) and its clock."""
 
     def __init__(
-        self,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        config: VenueConfig,
-        futures_config: VenueConfig | None = None,
-        keepalive_s: float = KEEPALIVE_S,
+        self, settings: Settings, pool: asyncpg.Pool, venues: Venues, clock: Clock
     ) -> None:
         self.settings = settings
         self.pool = pool
+        self.clock = clock
         self.kill: KillSwitch | None = None
-        self.venue = BinanceSpot(config, observer=self._observe, on_error=self._on_error)
-        settle = settings.venue.recv_window_ms / 1000 + 1.0
-        self.core = Core(
-            pool,
-            self.venue,
-            OrderSender(self.venue, settle),
-            config.name,
-            leverage_cap=settings.futures.leverage_cap,
-            limits=BracketLimits.from_settings(settings),
-            routed_timeout_s=settings.router.routed_timeout_s,
-        )
-        self.usdm = (
-            UsdmWiring(settings, futures_config, self.core, self._observe, self._on_error,
-                       keepalive_s)
-            if futures_config is not None
-            else None
-        )  # fmt: skip
+        self.venue = venues.spot
+        self.stream = venues.stream
+        self.venue.attach(self._observe, self._on_error)
+        self.core = core_from_settings(settings, pool, venues, clock, venues.spot.name)
+        self.usdm: UsdmWiring | None = None
+        if venues.usdm is not None:
+            venues.usdm.rest.attach(self._observe, self._on_error)
+            market = self.core.market(USDM)
+            assert isinstance(market, UsdmMarket)
+            self.usdm = UsdmWiring(venues.usdm, self.core, market)
         g = settings.guards
         self.kill = KillSwitch(self.core, g.error_burst, g.error_window_s)
-        self.stream = BinanceUserStream(config, lambda: self.venue.time_offset_ms)
         self.guards = Guards(
             pool,
             self.kill.trip,
             (*settings.market.symbols, *settings.market.futures_symbols),
             settings.market.timeframe,
             TIMEFRAMES_MS[settings.market.timeframe],
-            use_received_at=settings.venue.name == "sim",
+            use_received_at=settings.venue.name in ("sim", "paper"),
             live=self._venue_live,
+            clock=clock,
             drawdown_limit=g.daily_drawdown_limit,
             stale_timeframes=g.stale_timeframes,
         )
-        usdm = [("USD-M", self.usdm.venue, self.usdm.stream)] if self.usdm else []
         self.watch = VenueWatch.of_markets(
-            [("spot", self.venue, self.stream), *usdm],
+            [(TITLES[name], venue, stream) for name, venue, stream in self.links()],
             g.user_stream_down_s,
             settings.router.request_timeout_s,
             self.kill.trip,
             self._trading,
             self._venue_alert,
+            clock,
         )
         self.reconciler = Reconciler(self.core)
-        self.equity = EquityPublisher(pool, self.venue, self.usdm.venue if self.usdm else None)
+        self.equity = EquityPublisher(
+            pool, {m.name: m.account_snapshot for m in self.core.markets.values()}
+        )
         self.equity.after = self._check_guards  # a drawdown trips on the snapshot showing it
         if self.usdm is not None:
-            self.usdm.after_fill = lambda: self.equity.publish("usdm")
+            self.usdm.after_fill = lambda: self.equity.publish(USDM)
         self._audit_queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(10_000)
         self._tasks: list[asyncio.Task[Any]] = []
         self._short: set[asyncio.Task[None]] = set()
         self._ban_alerted = False
         self._audit_backoff = Backoff("router audit")
-        self.started_at = time.time()
+        self.started_at = now_s(clock)
         metrics.watch_router(self)
+
+    def links(self) -> list[tuple[str, BinanceRest, ReconnectingStream]]:
+        """Each market's label, REST adapter and user stream (watched and measured)."""
+        found: list[tuple[str, BinanceRest, ReconnectingStream]] = [(SPOT, self.venue, self.stream)]
+        if self.usdm is not None:
+            found.append((USDM, self.usdm.venue, self.usdm.stream))
+        return found
 
     async def _observe(
         self, method: str, path: str, params: dict[str, str], status: int | None, body: Any
     ) -> None:
-        detail = {"method": method, "path": path, "params": params, "status": status,
-                  "response": body}  # fmt: skip
+        detail = {
+            "method": method,
+            "path": path,
+            "params": params,
+            "status": status,
+            "response": body,
+        }
         try:
             self._audit_queue.put_nowait(("venue." + method.lower(), detail))
         except asyncio.QueueFull:
@@ -138,8 +145,10 @@ class RouterService:
             self.usdm.venue.hold(seconds)
         if first:
             self._ban_alerted = True
-            text = (f"⛔ Venue banned this IP (HTTP 418): all requests stopped for"
-                    f" {seconds:.0f}s (until Retry-After)")  # fmt: skip
+            text = (
+                f"⛔ Venue banned this IP (HTTP 418): all requests stopped for"
+                f" {seconds:.0f}s (until Retry-After)"
+            )
             self.spawn(self.core.alert("ban", text, None))
             self.spawn(self._ban_over(seconds))
 
@@ -171,10 +180,11 @@ class RouterService:
         self._tasks.append(asyncio.create_task(self._audit_writer(), name="audit"))
         self._tasks.append(asyncio.create_task(metrics.DbObserver(self.pool).run(), name="metrics"))
         await self._start_venue()
+        spot = self.core.market(SPOT)
         for symbol in self.settings.market.symbols:
-            await self.core.rules(symbol)
+            await spot.rules(symbol)
         if self.usdm is not None:
-            await self.usdm.start()
+            await self.usdm.start(self.settings.market.futures_symbols)
         await self.reconciler.run()
         await self.equity.publish()
         await self.unstick()
@@ -187,7 +197,7 @@ class RouterService:
             asyncio.create_task(self._entry_ttl(), name="entry-ttl"),
             asyncio.create_task(self.equity.run(), name="equity"),
             asyncio.create_task(self.guards.run(), name="guards"),
-        ]  # fmt: skip
+        ]
         if self.usdm is not None:
             self._tasks.append(
                 asyncio.create_task(self.usdm.run_stream(self._on_stream_up), name="usdm-user")
@@ -234,7 +244,7 @@ class RouterService:
         except APPLY_ERRORS as exc:
             self.core.note_unapplied(event.client_order_id, exc)
         if event.fill is not None:  # the account changed: equity from a fresh snapshot
-            await self.equity.publish("spot")
+            await self.equity.publish(SPOT)
 
     async def _on_stream_up(self) -> None:
         if self.reconciler.runs:
@@ -262,9 +272,13 @@ class RouterService:
     async def sweep(self) -> None:
         """Route every APPROVED unexpired decision (the claim makes this exactly-once)."""
         async with self.pool.acquire() as conn:
-            ids = [r["id"] for r in await conn.fetch(
-                "SELECT id FROM decisions WHERE state = 'APPROVED' AND expires_at > now()"
-                " ORDER BY id")]  # fmt: skip
+            ids = [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM decisions WHERE state = 'APPROVED' AND expires_at > now()"
+                    " ORDER BY id"
+                )
+            ]
         for decision_id in ids:
             await self.route_quietly(decision_id)
 
@@ -314,8 +328,8 @@ class RouterService:
         while True:
             await asyncio.sleep(ENTRY_TTL_INTERVAL_S)
             try:
-                await otoco.expire_entries(self.core)
-                await otoco.refresh_entries(self.core)
+                await entries.expire_entries(self.core)
+                await entries.refresh_entries(self.core)
             except Exception as exc:  # a background loop must survive any one failure
                 self.core.note_error(f"entry TTL check failed: {exc!r}")
 
@@ -328,7 +342,9 @@ class RouterService:
             orders = await conn.fetch(
                 "SELECT decision_id, client_order_id, leg, order_type, status, quantity,"
                 " filled_quantity, price, stop_price FROM orders"
-                " WHERE decision_id = ANY($1::bigint[]) ORDER BY id", ids)  # fmt: skip
+                " WHERE decision_id = ANY($1::bigint[]) ORDER BY id",
+                ids,
+            )
             positions = await conn.fetch("SELECT * FROM positions WHERE state = 'OPEN'")
         return {
             "trading_enabled": enabled,
@@ -336,7 +352,7 @@ class RouterService:
             "orders": [dict(o) for o in orders],
             "positions": [
                 {k: v for k, v in dict(p).items() if not k.endswith("_at")} for p in positions
-            ],  # fmt: skip
+            ],
             "venue": {
                 "name": self.venue.name,
                 "user_stream_connected": self.stream.connected,
@@ -349,7 +365,7 @@ class RouterService:
             },
             "reconcile": self.reconciler.view()
             | {"interval_s": self.settings.router.reconcile_interval_s},
-            "usdm": self.usdm.state() if self.usdm else None,
+            USDM: self.usdm.state() if self.usdm else None,
             "venue_watch": self.watch.state(),
             "last_errors": [{"at": at, "error": e} for at, e in list(self.core.errors)[-10:]],
         }
@@ -370,13 +386,16 @@ async def _listen(db_url: str, service: RouterService) -> ResilientListener:
     """LISTEN gl_approved; after a database restart it listens again and catches up."""
 
     def on_notify(_c: Any, _pid: int, _channel: str, payload: str) -> None:
-        if payload.strip().isdigit():
-            service.spawn(service.route_quietly(int(payload)))
+        decision_id = notified_id(payload)
+        if decision_id is not None:
+            service.spawn(service.route_quietly(decision_id))
 
     def on_reconnect() -> None:
         service.spawn(service.catch_up())
 
-    listener = ResilientListener(db_url, ("gl_approved",), on_notify, on_reconnect, "router")
+    listener = ResilientListener(
+        db_url, (NotifyChannel.APPROVED,), on_notify, on_reconnect, "router"
+    )
     await listener.start()
     service.spawn(listener.run())
     return listener
@@ -390,6 +409,7 @@ async def serve_router(
     config: VenueConfig | None = None,
     futures: VenueConfig | None = None,
     keepalive_s: float = KEEPALIVE_S,
+    clock: Clock | None = None,
 ) -> None:
     """Run the router until cancelled. ``config``/``futures`` override settings/secrets;
     ``keepalive_s`` is the listen-key keepalive period (shortened by tests)."""
@@ -400,7 +420,9 @@ async def serve_router(
         config = venue_config(settings, secrets)
         futures = futures or futures_config(settings, secrets)
     pool = await connect_pool(db_url, settings.database.pool_size + 3)
-    service = RouterService(settings, pool, config, futures, keepalive_s)
+    clock = clock or SystemClock()
+    venues = build_venues(config, futures, keepalive_s, clock)
+    service = RouterService(settings, pool, venues, clock)
     runner: web.AppRunner | None = None
     listener: ResilientListener | None = None
     try:
@@ -444,8 +466,9 @@ def run_router(settings: Settings) -> int:
         return 2
 
     async def main() -> None:
-        await serve_router(settings, database_url(settings), token.value, config=config,
-                           futures=futures)  # fmt: skip
+        await serve_router(
+            settings, database_url(settings), token.value, config=config, futures=futures
+        )
 
     try:
         run_until_signalled(main, OpsServer.for_process(settings, "router"))

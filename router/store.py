@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from greenlight.lifecycle import Event, State, advance
+from greenlight.core.contracts import NotifyChannel
+from greenlight.core.lifecycle import Event, State, advance
+from greenlight.core.store import notify
 
 ACTOR = "router"
 # Order statuses ordered by progress; an update never moves an order backwards.
@@ -55,7 +57,7 @@ async def alert(conn: asyncpg.Connection, kind: str, text: str, decision_id: int
         text,
         decision_id,
     )
-    await conn.execute("SELECT pg_notify('gl_alerts', $1)", str(alert_id))
+    await notify(conn, NotifyChannel.ALERTS, alert_id)
     return alert_id
 
 
@@ -78,8 +80,11 @@ async def set_trading(conn: asyncpg.Connection, enabled: bool, by: str) -> bool:
     return previous
 
 
-async def claim_for_routing(conn: asyncpg.Connection, decision_id: int) -> asyncpg.Record | None:
-    """APPROVED → ROUTED, only if unexpired and trading is enabled. Exactly one caller wins."""
+async def claim_for_routing(
+    conn: asyncpg.Connection, decision_id: int, routed_at: datetime
+) -> asyncpg.Record | None:
+    """APPROVED → ROUTED at ``routed_at``, only if unexpired and trading is enabled. Exactly
+    one caller wins."""
     return await advance(
         conn,
         decision_id,
@@ -87,7 +92,7 @@ async def claim_for_routing(conn: asyncpg.Connection, decision_id: int) -> async
         ACTOR,
         guard_sql="expires_at > now() AND"
         " (SELECT value FROM control WHERE key = 'trading_enabled') = 'true'::jsonb",
-        routed_at=datetime.now(UTC),
+        routed_at=routed_at,
     )
 
 
@@ -98,8 +103,9 @@ async def transition(
     only_from: Iterable[State] | None = None,
     **columns: Any,
 ) -> asyncpg.Record | None:
-    """Apply ``event`` to a decision (the router's side of :func:`greenlight.lifecycle.advance`),
-    setting extra columns; ``None`` when it was not in a state the event leaves."""
+    """Apply ``event`` to a decision (the router's side of
+    :func:`greenlight.core.lifecycle.advance`), setting extra columns; ``None`` when it was not
+    in a state the event leaves."""
     return await advance(conn, decision_id, event, ACTOR, only_from=only_from, **columns)
 
 

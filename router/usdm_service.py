@@ -1,4 +1,5 @@
-"""The USD-M half of the router process: venue, sender, listen-key user stream."""
+"""The USD-M half of the router process: the listen-key user stream feeding the USD-M
+market, and what ``GET /v1/state`` shows about it."""
 
 from __future__ import annotations
 
@@ -8,42 +9,39 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from engine.settings import Settings
-from router import futures_lifecycle, lifecycle
+from router import lifecycle
 from router.core import APPLY_ERRORS, Core
-from router.errors import TemporaryError, VenueError
-from router.sender import FuturesSender
+from router.errors import TemporaryError
+from router.markets.usdm import UsdmMarket
+from router.snapshot import Snapshot
 from router.venues.base import AlgoReport, ExecutionEvent
-from router.venues.binance_http import ExchangeObserver, VenueConfig
-from router.venues.binance_usdm import BinanceUsdm
-from router.venues.binance_usdm_stream import KEEPALIVE_S, UsdmUserStream
+from router.wiring import UsdmVenue
 
 log = logging.getLogger(__name__)
 
 
-class UsdmWiring:
-    """Creates the USD-M adapter and stream and plugs them into the shared :class:`Core`."""
+async def on_algo(core: Core, market: UsdmMarket, report: AlgoReport) -> None:
+    """Apply an ``ALGO_UPDATE`` and move its decision on."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        config: VenueConfig,
-        core: Core,
-        observer: ExchangeObserver,
-        on_error: Callable[[VenueError], None],
-        keepalive_s: float = KEEPALIVE_S,
-    ) -> None:
-        self.settings = settings
-        self.venue = BinanceUsdm(config, observer=observer, on_error=on_error)
-        self.stream = UsdmUserStream(self.venue, config.ws_url, keepalive_s, config.timeout_s)
+    async def apply(snap: Snapshot) -> None:
+        await market.apply_algo(snap, report)
+
+    await lifecycle.on_update(core, report.client_algo_id, "algo update", apply)
+
+
+class UsdmWiring:
+    """Plugs the USD-M adapter and stream into the shared :class:`Core`."""
+
+    def __init__(self, venue: UsdmVenue, core: Core, market: UsdmMarket) -> None:
+        self.venue = venue.rest
+        self.stream = venue.stream
         self.core = core
-        settle = settings.venue.recv_window_ms / 1000 + 1.0
-        core.futures, core.fsender = self.venue, FuturesSender(self.venue, settle)
-        core.leverage_cap = settings.futures.leverage_cap
-        core.margin_type = settings.futures.margin_type
+        self.market = market
         self.after_fill: Callable[[], Awaitable[None]] | None = None  # e.g. equity refresh
 
-    async def start(self, attempts: int = 30, delay_s: float = 1.0) -> None:
+    async def start(
+        self, symbols: tuple[str, ...] | list[str], attempts: int = 30, delay_s: float = 1.0
+    ) -> None:
         """Connect (waiting while the venue is unreachable), then load the symbols' rules."""
         for attempt in range(1, attempts + 1):
             try:
@@ -54,7 +52,7 @@ class UsdmWiring:
                     raise
                 log.warning("USD-M venue not reachable (%s); retrying in %.0fs", exc, delay_s)
                 await asyncio.sleep(delay_s)
-        for symbol in self.settings.market.futures_symbols:
+        for symbol in symbols:
             await self.venue.rules(symbol)
 
     async def on_order(self, event: ExecutionEvent) -> None:
@@ -69,7 +67,7 @@ class UsdmWiring:
     async def on_algo(self, report: AlgoReport) -> None:
         """Apply an ``ALGO_UPDATE``."""
         try:
-            await futures_lifecycle.on_algo(self.core, report)
+            await on_algo(self.core, self.market, report)
         except APPLY_ERRORS as exc:
             self.core.note_unapplied(report.client_algo_id, exc)
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
 
+from router.clock import Clock, SystemClock
 from router.venues.binance_http import BinanceRest
 from router.venues.reconnect import ReconnectingStream
 
@@ -68,12 +68,14 @@ class RestHeartbeat:
         interval_s: float,
         timeout_s: float,
         held: Callable[[], float] = lambda: 0.0,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
         self.url = url
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self._held = held
-        self.last_ok = time.monotonic()
+        self.last_ok = self.clock.monotonic()
         self.last_error = ""
         self.beats = 0
 
@@ -84,7 +86,7 @@ class RestHeartbeat:
     async def beat(self, http: aiohttp.ClientSession) -> bool:
         """One request; ``True`` when the venue answered with HTTP 200 in time."""
         if self._held() > 0:
-            self.last_ok = time.monotonic()
+            self.last_ok = self.clock.monotonic()
             return True
         try:
             timeout = aiohttp.ClientTimeout(total=self.timeout_s)
@@ -96,7 +98,7 @@ class RestHeartbeat:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self.last_error = f"no answer within {self.timeout_s:g}s ({type(exc).__name__})"
             return False
-        self.last_ok = time.monotonic()
+        self.last_ok = self.clock.monotonic()
         self.last_error = ""
         self.beats += 1
         return True
@@ -112,10 +114,16 @@ class RestHeartbeat:
                 await asyncio.sleep(self.interval_s)
 
 
-def rest_heartbeat(venue: BinanceRest, interval_s: float, timeout_s: float) -> RestHeartbeat:
+def rest_heartbeat(
+    venue: BinanceRest, interval_s: float, timeout_s: float, clock: Clock | None = None
+) -> RestHeartbeat:
     """A heartbeat on ``venue``'s server-time endpoint that pauses while ``venue`` is banned."""
     return RestHeartbeat(
-        venue.config.rest_url + venue.time_path, interval_s, timeout_s, lambda: venue.held_for
+        venue.config.rest_url + venue.time_path,
+        interval_s,
+        timeout_s,
+        lambda: venue.held_for,
+        clock,
     )
 
 
@@ -133,7 +141,9 @@ class VenueWatch:
         trading: Callable[[], Awaitable[bool]],
         alert: Callable[[str], Awaitable[None]],
         check_s: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
         self.links = list(links)
         self.bound_s = bound_s
         self._trip = trip
@@ -142,7 +152,7 @@ class VenueWatch:
         self.check_s = check_s if check_s is not None else min(1.0, bound_s / 10)
         self.episode_since: float | None = None  # silence that tripped, while it lasts
         self.episodes = 0
-        self.started = time.monotonic()  # silence before the watch started does not count
+        self.started = self.clock.monotonic()  # silence before the watch started does not count
         self.heartbeats = [
             link.heard for link in self.links if isinstance(link.heard, RestHeartbeat)
         ]
@@ -156,6 +166,7 @@ class VenueWatch:
         trip: Callable[[str], Awaitable[None]],
         trading: Callable[[], Awaitable[bool]],
         alert: Callable[[str], Awaitable[None]],
+        clock: Clock | None = None,
     ) -> VenueWatch:
         """Watch the REST API (a :func:`rest_heartbeat`) and the user stream (its pings) of
         each ``(label, venue, stream)``, every heartbeat timed by :func:`heartbeat_timing`."""
@@ -163,13 +174,13 @@ class VenueWatch:
         links: list[Link] = []
         for label, venue, stream in markets:
             stream.set_heartbeat(beat, timeout)
-            links.append(Link(f"{label} REST API", rest_heartbeat(venue, beat, timeout)))
+            links.append(Link(f"{label} REST API", rest_heartbeat(venue, beat, timeout, clock)))
             links.append(Link(f"{label} user data stream", stream))
-        return cls(links, bound_s, trip, trading, alert)
+        return cls(links, bound_s, trip, trading, alert, clock=clock)
 
     def ages(self) -> list[tuple[Link, float]]:
         """Seconds since each link last answered (counted from the watch's start at most)."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         return [(link, now - max(link.heard.silent_since(), self.started)) for link in self.links]
 
     def silent(self) -> list[tuple[Link, float]]:
@@ -186,11 +197,11 @@ class VenueWatch:
                 await self._trip(reason)
             else:
                 await self._alert(f"🚨 {reason} (trading was already halted)")
-            self.episode_since = time.monotonic() - max(age for _, age in silent)
+            self.episode_since = self.clock.monotonic() - max(age for _, age in silent)
             self.episodes += 1
             return True
         if not silent and self.episode_since is not None:
-            down = time.monotonic() - self.episode_since
+            down = self.clock.monotonic() - self.episode_since
             after = (
                 "Trading is on."
                 if await self._trading()
@@ -212,7 +223,7 @@ class VenueWatch:
 
     async def run(self) -> None:
         """Run the REST heartbeats and check forever (until cancelled)."""
-        self.started = time.monotonic()
+        self.started = self.clock.monotonic()
         await asyncio.gather(self._watch(), *(h.run() for h in self.heartbeats))
 
     async def _watch(self) -> None:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from sim.errors import SimError
 from sim.faults import parse_fault
-from sim.state import STATE, SimState
+from sim.spot.state import STATE, SimState
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 
@@ -27,6 +27,7 @@ def status_of(st: SimState) -> dict[str, Any]:
         "server_time": r.now_ms,
         "clock_shift_ms": r.shift_ms,
         "user_messages_sent": _user_messages_sent(st),
+        "rest_requests": dict(sorted(st.requests.items())),
     } | _futures_status(st)
 
 

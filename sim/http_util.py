@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from sim.clock import wall_ms
 from sim.errors import SimError, illegal_chars, mandatory
+from sim.replay.clock import wall_ms
 
 Params = dict[str, str]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

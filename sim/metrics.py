@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from engine.metrics import Reading, declare, watch
+from greenlight.core.metrics import Reading, declare, watch
 from sim.admin import status_of
+from sim.spot.state import SimState
 
-if TYPE_CHECKING:
-    from sim.server import SimServer
+
+class Served(Protocol):
+    """What the scrape reads: a running simulator's state (``None`` before it started)."""
+
+    @property
+    def state(self) -> SimState | None:
+        """The simulator's state."""
+        ...
+
 
 declare("greenlight_sim_candles_replayed", "counter", "Candles replayed", "market")
 declare("greenlight_sim_candles", "gauge", "Candles the replay holds", "market")
@@ -18,7 +26,7 @@ declare("greenlight_sim_candles_per_second", "gauge", "Configured replay speed")
 declare("greenlight_sim_user_messages", "counter", "User-data stream messages sent")
 
 
-def _sim_readings(server: SimServer) -> Iterator[Reading]:
+def _sim_readings(server: Served) -> Iterator[Reading]:
     if server.state is None:
         return
     st = status_of(server.state)  # as GET /sim/admin/status shows it
@@ -33,6 +41,6 @@ def _sim_readings(server: SimServer) -> Iterator[Reading]:
         yield "greenlight_sim_candles", ("usdm",), fut["total"]
 
 
-def watch_sim(server: SimServer) -> None:
+def watch_sim(server: Served) -> None:
     """Include ``server`` in the scrape."""
     watch(server, _sim_readings)

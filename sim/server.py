@@ -14,26 +14,27 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from engine.candlefile import CandleArrays, read_candles
-from engine.ops_http import OpsServer, mark_ready, with_ops
-from engine.startup import StartupError, bind_problem
+from greenlight.core.candlefile import CandleArrays, read_candles
+from greenlight.core.ops_http import OpsServer, with_ops
+from greenlight.core.readiness import mark_ready
+from greenlight.core.startup import StartupError, bind_problem
 from sim.admin import status_of
-from sim.clock import ClockMode, market_shift, shift_all, wall_ms
-from sim.filters import rules_for
-from sim.fut_setup import FuturesData, ReplayOptions, build_futures, load_futures
-from sim.fut_state import FutState
-from sim.fut_streams import expiry_loop
-from sim.intervals import TF_MS, plan_intervals, scaled_pacing
+from sim.app import build_app
 from sim.limits import RateLimiter
 from sim.metrics import watch_sim
-from sim.order_lists import ListExchange
-from sim.replay import Replay
-from sim.resample import file_interval_ms, resample
-from sim.rest import build_app
-from sim.state import SimState
+from sim.replay.clock import ClockMode, market_shift, shift_all, wall_ms
+from sim.replay.intervals import TF_MS, plan_intervals, scaled_pacing
+from sim.replay.player import Replay
+from sim.replay.resample import file_interval_ms, resample
+from sim.spot.filters import rules_for
+from sim.spot.order_lists import ListExchange
+from sim.spot.state import SimState
+from sim.usdm.setup import FuturesData, ReplayOptions, build_futures, load_futures
+from sim.usdm.state import FutState
+from sim.usdm.streams import expiry_loop
 
 if TYPE_CHECKING:
-    from engine.settings import Settings
+    from greenlight.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class SimConfig:
     ban_after: int = 5  # requests ignored while answered 429 before a 418 ban
     ban_seconds: float = 120.0  # first ban; doubles per ban up to 3 days
     sub_intervals: tuple[str, ...] = ()  # extra kline intervals, served where the data allows
-    clock: ClockMode = "now"  # "now": replay on today's calendar (sim/clock.py); "historical"
+    clock: ClockMode = "now"  # "now": today's calendar (sim/replay/clock.py); "historical"
 
     def __post_init__(self) -> None:
         if self.tf not in TF_MS:
@@ -256,6 +257,12 @@ class SimServer:
         """Resume the replay clocks (spot and futures)."""
         for r in self._require_state().replays():
             r.resume()
+
+    def advance(self, ms: int) -> None:
+        """Move every market clock ``ms`` on at once, paused or not (as
+        ``POST /sim/admin/advance``)."""
+        for r in self._require_state().replays():
+            r.advance(ms)
 
     def status(self) -> dict[str, Any]:
         """Same document as ``GET /sim/admin/status``."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.candlefile import CandleArrays
-from engine.contracts import Candle
+from engine.events import Candle
+from greenlight.core.candlefile import CandleArrays
 
 
 def candle_at(c: CandleArrays, i: int, venue: str, symbol: str, tf: str, tf_ms: int) -> Candle:

@@ -1,5 +1,6 @@
 """Shared fixtures: a real PostgreSQL (embedded, or GREENLIGHT_TEST_DATABASE_URL) and a fresh,
-migrated database per test cloned from a template."""
+migrated database per test cloned from a template; the network guard (tests/netguard/) for the
+whole session and the processes it starts."""
 
 from __future__ import annotations
 
@@ -16,12 +17,19 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from engine.db import connect_pool, migrate, start_embedded
+from greenlight.core.db import connect_pool, migrate, start_embedded
+from tests.netguard import session as netguard
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 TEMPLATE_DB = "gl_template"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every test runs behind the loopback-only network guard (tests/netguard/session.py)."""
+    if not config.pluginmanager.is_registered(netguard):
+        config.pluginmanager.register(netguard, "netguard")
 
 
 def _with_db(url: str, name: str) -> str:

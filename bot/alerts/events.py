@@ -6,8 +6,8 @@ import re
 from datetime import timedelta
 from typing import Final
 
-from engine.settings import MARKET_EVENTS as MARKET_EVENTS
-from engine.settings import TEAM_EVENTS as TEAM_EVENTS
+from greenlight.core.settings import MARKET_EVENTS as MARKET_EVENTS
+from greenlight.core.settings import TEAM_EVENTS as TEAM_EVENTS
 
 EVENTS: Final = MARKET_EVENTS + TEAM_EVENTS
 DESCRIPTIONS: Final[dict[str, str]] = {

@@ -7,6 +7,9 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
+from greenlight.core.contracts import NotifyChannel
+from greenlight.core.store import notify
+
 Stream = tuple[str, str, str]  # venue, symbol, tf
 
 
@@ -158,7 +161,7 @@ async def insert_alert(
         detail or {},
     )
     if alert_id is not None:
-        await conn.execute("SELECT pg_notify('gl_alerts', $1)", str(alert_id))
+        await notify(conn, NotifyChannel.ALERTS, alert_id)
     return alert_id
 
 

@@ -12,7 +12,7 @@ from bot.alerts import summary
 from bot.channel import Reply
 from bot.commands.table import Call
 from bot.render import fmt_dt, fmt_money, fmt_num, fmt_r
-from engine.modes import mode_headline
+from greenlight.core.modes import mode_headline
 
 PERIODS = ("today", "week", "month")
 

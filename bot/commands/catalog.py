@@ -8,7 +8,7 @@ texts) and add one row below with its least role, usage and help. Telegram's com
 
 from __future__ import annotations
 
-from bot.commands import account, guards, info, market, trading, watching
+from bot.commands import account, backtest, guards, info, market, trading, watching
 from bot.commands.table import Command, CommandTable
 
 COMMANDS = CommandTable(
@@ -96,6 +96,13 @@ COMMANDS = CommandTable(
             "[add START DURATION SEVERITY TITLE]",
             "Next news events and their windows; add one (admin)",
             guards.news,
+        ),
+        Command(
+            "backtest",
+            "admin",
+            "SYMBOL FROM TO",
+            "Backtest a symbol from FROM to TO (UTC dates): progress, then equity.png and figures",
+            backtest.backtest,
         ),
         Command("whoami", "viewer", "", "Your ids and role", info.whoami),
         Command("help", "viewer", "", "What you can do here", info.help_, aliases=("start",)),

@@ -12,7 +12,7 @@ from bot import queries
 from bot.channel import Reply
 from bot.commands.table import Call, Option
 from bot.render import confirmation_text, fmt_money, fmt_time
-from engine.contracts import Bracket
+from greenlight.core.contracts import Bracket
 
 SIGNALS_SHOWN = 8
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from bot import callbacks
 from bot.access import RANK, Role
 from bot.channel import Button, Reply
-from engine.store import audit
+from greenlight.core.store import audit
 
 if TYPE_CHECKING:
     from bot.context import BotContext

@@ -208,7 +208,12 @@ class LineChannel:
         return None
 
     async def _respond(self, chat: str, reply: Reply, token: str | None, at_ms: int) -> None:
-        urls = [self.images.url(p) for p in reply.attachments]
+        await self._answer(chat, reply, token, at_ms)
+        if reply.live is not None:
+            reply.live.attach(_LiveMessage(self, chat))
+
+    async def _answer(self, chat: str, reply: Reply, token: str | None, at_ms: int) -> None:
+        urls = [self.images.url(self.images.publish(p)) for p in reply.attachments]
         out = msg.reply_messages(reply.text, urls, reply.buttons)
         sender = self._sender_()
         if token and time.time() * 1000 - at_ms < self._reply_window_ms:
@@ -216,3 +221,25 @@ class LineChannel:
             if outcome == "ok":
                 return
         await sender.push(chat, out)
+
+    async def push_reply(self, chat: str, reply: Reply) -> None:
+        """A reply pushed to ``chat`` (its images published on the image server)."""
+        await self._answer(chat, reply, None, 0)
+
+
+class _LiveMessage:
+    """A reply the bot goes on talking into. LINE cannot edit a sent message, so progress is
+    not shown there: the chat gets the start (the reply itself) and the final message."""
+
+    editable = False
+
+    def __init__(self, channel: LineChannel, chat: str) -> None:
+        self._channel = channel
+        self._chat = chat
+
+    async def edit(self, text: str) -> None:
+        """Nothing: LINE has no edit (a push per progress step would spend the quota)."""
+
+    async def send(self, reply: Reply) -> None:
+        """Push a further reply (the reply token was spent on the start)."""
+        await self._channel.push_reply(self._chat, reply)

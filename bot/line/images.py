@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import re
+import shutil
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -40,6 +41,19 @@ class SignedImages:
         expiry = int((now or time.time()) + self._ttl)
         name = quote(path.name)
         return f"{self._base}{PREFIX}/{name}?e={expiry}&s={self._tag(path.name, expiry)}"
+
+    def publish(self, path: Path) -> Path:
+        """``path`` itself when it is a chart of the directory; otherwise a copy made there
+        (e.g. a backtest's ``equity.png``), named after its folder and file."""
+        path = path.resolve()
+        if path.parent == self._dir:
+            return path
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{path.parent.name}-{path.name}")
+        if not _NAME_RE.fullmatch(name):
+            name = f"copy-{hashlib.sha256(str(path).encode()).hexdigest()[:24]}.png"
+        copy = self._dir / name
+        shutil.copyfile(path, copy)
+        return copy
 
     def resolve(self, name: str, expiry: str, tag: str, now: float | None = None) -> Path | None:
         """The file a request may read, or ``None`` (bad name, tag, expiry, or no file)."""

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from engine.contracts import Candle, SignalRaw
+from engine.events import Candle
+from greenlight.core.contracts import SignalRaw
 
 if TYPE_CHECKING:
-    from engine.settings import Settings
+    from greenlight.core.settings import Settings
 
 F64 = npt.NDArray[np.float64]
 AgentState = dict[str, F64]

@@ -16,12 +16,13 @@ import numpy as np
 
 from engine.agents import fusion_kernel as K
 from engine.agents.base import AgentState, BarContext
-from engine.contracts import Candle, SignalRaw
+from engine.events import Candle
 from engine.retest import kernel as RK
-from engine.settings_decision import FusionSettings
+from greenlight.core.contracts import SignalRaw
+from greenlight.core.settings_decision import FusionSettings
 
 if TYPE_CHECKING:
-    from engine.settings import Settings
+    from greenlight.core.settings import Settings
 
 AGENT = "fusion.v1"
 

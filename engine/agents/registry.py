@@ -28,10 +28,11 @@ import orjson
 
 from engine.agents.base import STAGES, AgentState, BarContext, Bot, PluginFactory
 from engine.analysis_stream import AnalysisStateError, pack_arrays, unpack_arrays
-from engine.contracts import Candle, SignalRaw
+from engine.events import Candle
+from greenlight.core.contracts import SignalRaw
 
 if TYPE_CHECKING:
-    from engine.settings import Settings
+    from greenlight.core.settings import Settings
 
 log = logging.getLogger(__name__)
 GROUP = "greenlight.agents"

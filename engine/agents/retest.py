@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from engine.agents.base import AgentState, BarContext
-from engine.contracts import Candle, SignalRaw
+from engine.events import Candle
 from engine.retest import kernel as K
 from engine.retest.analyzer import RetestParams, to_signal
+from greenlight.core.contracts import SignalRaw
 
 if TYPE_CHECKING:
-    from engine.settings import Settings
+    from greenlight.core.settings import Settings
 
 
 class RetestAgent:

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from engine.agents.base import AgentState, BarContext
-from engine.contracts import Candle, SignalRaw
-from engine.settings import StrategySettings
+from engine.events import Candle
+from greenlight.core.contracts import SignalRaw
+from greenlight.core.settings import StrategySettings
 
 if TYPE_CHECKING:
-    from engine.settings import Settings
+    from greenlight.core.settings import Settings
 
 AGENT = "starter.v1"
 

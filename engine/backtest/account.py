@@ -10,14 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from engine.contracts import Bracket, SignalRaw
 from engine.decision.bracket import BracketError
 from engine.decision.costs import cost_refusal
 from engine.decision.decide import Decider, Skip
 from engine.decision.exposure import DAY_MS
 from engine.guards.hub import blocking
 from engine.guards.verdict import LABELS, Verdict
-from engine.settings import Settings
+from greenlight.core.contracts import Bracket, SignalRaw
+from greenlight.core.settings import Settings
 
 ZERO = Decimal(0)
 
@@ -48,14 +48,26 @@ class Position:
     opened: int  # venue time of the decision
     mark: Callable[[int], Decimal | None]  # the symbol's last close at a venue time
     legs: list[Leg] = field(default_factory=list)
+    # (legs counted, closed_at, value once every leg is done or None): what the account asks
+    # of every position on every decision, kept until a leg is added
+    _memo: tuple[int, int, Decimal | None] = field(default=(-1, 0, None), repr=False)
+
+    def _settled(self) -> tuple[int, int, Decimal | None]:
+        if self._memo[0] != len(self.legs):
+            closed = max(leg.time for leg in self.legs) if self.legs else 1 << 62
+            self._memo = (len(self.legs), closed, None)
+        return self._memo
 
     @property
     def closed_at(self) -> int:
         """Venue time the last leg counts from."""
-        return max(leg.time for leg in self.legs) if self.legs else 1 << 62
+        return self._settled()[1]
 
     def value(self, now: int) -> Decimal:
         """Realized and unrealized PnL at ``now`` (entry fee of the open part included)."""
+        n, closed, final = self._settled()
+        if final is not None and now >= closed:
+            return final
         done = [leg for leg in self.legs if leg.time <= now]
         left = self.quantity - sum((leg.quantity for leg in done), ZERO)
         out = sum((leg.pnl for leg in done), ZERO)
@@ -64,6 +76,8 @@ class Position:
             if px is not None:
                 out += self.side * left * (px - self.entry)
             out -= self.entry_fee * left / self.quantity
+        elif n and len(done) == n:
+            self._memo = (n, closed, out)  # every leg done: the same from now on
         return out
 
 

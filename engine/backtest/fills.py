@@ -1,5 +1,5 @@
 """How a bracket fills over the candles after its entry: the simulator's matching rules
-(:mod:`sim.matching`: a triggered stop fills as market at its level, a resting take-profit
+(:mod:`sim.spot.matching`: a triggered stop fills as market at its level, a resting take-profit
 limit fills at its price when the path touches it, the stop's quantity shrinks as targets
 fill) applied to an intrabar price path.
 
@@ -9,7 +9,7 @@ Paths (``[backtest] intrabar``):
   candle that opens beyond a level fills it at the open (gaps fill at the open). When the
   path cannot tell (the open is as far from the high as from the low) and a stop and a
   target are both inside the candle, the stop's extreme comes first.
-* ``sim``: the simulator's replay path (:func:`sim.replay.candle_vertices`: bullish
+* ``sim``: the simulator's replay path (:func:`sim.replay.player.candle_vertices`: bullish
   O→L→H→C, bearish O→H→L→C) from the previous close, followed literally; the path is
   continuous, so a gap fills at the level, as in ``greenlight demo``.
 
@@ -27,8 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from engine.candlefile import CandleArrays
-from sim.replay import candle_vertices
+from greenlight.core.candlefile import CandleArrays
+from sim.replay.player import candle_vertices
 
 F64 = npt.NDArray[np.float64]
 INF = float("inf")

@@ -5,9 +5,23 @@ the output files."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 WIDTH = 30
+Progress = Callable[[str, float], None]  # (what it is doing, done from 0 to 1)
+
+
+def scaled(progress: Progress | None, lo: float, hi: float) -> Progress | None:
+    """``progress`` for one phase of a run: the phase's 0..1 drawn as ``lo``..``hi``."""
+    if progress is None:
+        return None
+    outer = progress
+
+    def inner(label: str, done: float) -> None:
+        outer(label, lo + (hi - lo) * max(0.0, min(1.0, done)))
+
+    return inner
 
 
 def wanted(flag: bool | None, stream: TextIO | None = None) -> bool:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from charts.renderer import ChartRenderer
 from charts.spec import ChartSpec, Level
 from engine.backtest.output import iso
+from engine.backtest.progress import Progress
 from engine.backtest.report_charts import (
     Month,
     Row,
@@ -31,7 +32,7 @@ from engine.backtest.report_charts import (
     r_hist_png,
 )
 from engine.backtest.run import Result, Stream, TradeLeg
-from engine.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -73,9 +74,14 @@ def _ema(x: F64, n: int) -> F64:
 
 def _slice(c: CandleArrays, a: int, b: int) -> CandleArrays:
     return CandleArrays(
-        c.open_time[a:b], c.open[a:b], c.high[a:b], c.low[a:b], c.close[a:b], c.volume[a:b],
+        c.open_time[a:b],
+        c.open[a:b],
+        c.high[a:b],
+        c.low[a:b],
+        c.close[a:b],
+        c.volume[a:b],
         c.has_volume,
-    )  # fmt: skip
+    )
 
 
 def snapshot_spec(st: Stream, legs: list[TradeLeg], result: Result) -> ChartSpec:
@@ -175,30 +181,45 @@ def _monthly_table(months: list[Month]) -> str:
 
 
 def write_report(
-    out: Path, result: Result, figures: dict[str, Any], times: I64, eq: F64, dd: F64
+    out: Path,
+    result: Result,
+    figures: dict[str, Any],
+    times: I64,
+    eq: F64,
+    dd: F64,
+    *,
+    heading: str = "Backtest",
+    extra: str = "",
+    progress: Progress | None = None,
 ) -> list[Path]:
     """Write ``report.html``, ``equity.png``, ``monthly.png``, ``r_hist.png`` and the
-    ``snapshot-<decision>.png`` files into ``out``; returns the paths written."""
+    ``snapshot-<decision>.png`` files into ``out``; returns the paths written. ``heading``
+    starts the title; ``extra`` (HTML) goes right after the key figures; ``progress`` is
+    told after each file (``done`` from 0 to 1)."""
     out.mkdir(parents=True, exist_ok=True)
     start = float(figures["start_equity_quote"])
     legs = result.legs
     symbols = ", ".join(sorted({f"{s.symbol} {s.tf}" for s in result.streams}))
     span = f"{iso(int(times[0]))} → {iso(int(times[-1]))}" if len(times) else "no candles"
     written = []
+    snap_ids = pick_snapshots(legs)
+    files = 4 + len(snap_ids)
 
     def put(name: str, data: bytes) -> str:
         (out / name).write_bytes(data)
         written.append(out / name)
+        if progress is not None:
+            progress(name, len(written) / files)
         return name
 
-    title = f"Backtest {symbols} · {span}"
+    title = f"{heading} {symbols} · {span}"
     eq_img = put("equity.png", equity_png(times, eq, dd, r_curve(times, legs), title))
     months = monthly_returns(times, eq, start)
     month_img = put("monthly.png", monthly_png(months))
     rs = decision_r(legs)
     hist_img = put("r_hist.png", r_hist_png(rs))
     renderer, snaps = ChartRenderer(), []
-    for did in pick_snapshots(legs):
+    for did in snap_ids:
         mine = [g for g in legs if g.decision_id == did]
         st = next(s for s in result.streams if s.symbol == mine[0].symbol)
         png = renderer.render_png(snapshot_spec(st, mine, result))
@@ -219,6 +240,7 @@ def write_report(
         " <a href='trades.csv'>trades.csv</a>, equity in <a href='equity.csv'>equity.csv</a></p>",
         "<h2>Key figures</h2>",
         _table(["figure", "value", "exact (summary.json)"], key, "kf"),
+        *([extra] if extra else []),
         "<h2>Equity (quote and R) and drawdown</h2>",
         f'<img src="{eq_img}" alt="equity and drawdown">',
         "<h2>Monthly returns (%)</h2>",

@@ -22,15 +22,16 @@ from engine.agents.registry import AgentSet
 from engine.backtest.account import Account, Leg, Position
 from engine.backtest.fills import Exit, Plan, resolve
 from engine.backtest.signals import VENUE, Candidate, agent_signals, funding_book, verdicts
-from engine.candlefile import CandleArrays
-from engine.contracts import Bracket, Market
 from engine.decision.decide import Decider
-from engine.decisions_batch import StageOutputs, file_rules, run_stages
+from engine.decisions_batch import Laps, StageOutputs, file_rules, run_stages
 from engine.guards.news import NewsGuard
 from engine.guards.news_calendar import NewsEvent
-from engine.settings import TIMEFRAMES_MS, Settings
-from engine.symbols import SymbolRules
-from sim.fut_account import FutAccount
+from greenlight.core.candlefile import CandleArrays
+from greenlight.core.contracts import Bracket, Market
+from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from greenlight.core.symbols import SymbolRules
+from sim.slippage import Slippage
+from sim.usdm.account import FutAccount
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -89,6 +90,9 @@ class Result:
     streams: list[Stream] = field(default_factory=list)
     candles: int = 0
     brackets: dict[str, Bracket] = field(default_factory=dict)  # decision id → its bracket
+    # wall seconds per step (features, smc, retest, regime, agent, decisions); never written
+    # to the output files
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _liquidation(b: Bracket, mmr: Decimal) -> Decimal:
@@ -116,6 +120,7 @@ class Backtest:
         self.maker = bt.maker_fee_rate if bt.maker_fee_rate is not None else self.taker
         self.account = Account(settings)
         self.result = Result()
+        self._closes: dict[int, I64] = {}  # id(stream) → its candles' close times
 
     def candidates(self, st: Stream, stages: StageOutputs) -> list[Candidate]:
         """The chosen agent's signals on ``st`` with the guards' verdicts."""
@@ -143,22 +148,30 @@ class Backtest:
         ``progress(label, done)`` is called as the run goes (``done`` from 0 to 1: the stages
         of every stream count for the first 90 %, the decisions for the rest)."""
         queue: list[tuple[int, str, Stream, Candidate, Decider]] = []
+        timings = self.result.timings
         for n, st in enumerate(streams):
+            if progress is not None:
+                progress(st.symbol, 0.9 * n / len(streams))
             st.rules = st.rules or file_rules(st.symbol, st.candles.close)
-            stages = run_stages(st.candles, self.s, st.micro)
+            stages = run_stages(st.candles, self.s, st.micro, timings)
+            lap = Laps(timings)
+            self._closes[id(st)] = st.candles.open_time + st.tf_ms
             decider = Decider(self.s, VENUE, st.market, st.rules, st.tf_ms)
             for cand in self.candidates(st, stages):
                 t = int(st.candles.open_time[cand.index]) + st.tf_ms
                 queue.append((t, st.symbol, st, cand, decider))
             self.result.candles += len(st.candles)
+            lap("agent")
             if progress is not None:
                 progress(st.symbol, 0.9 * (n + 1) / len(streams))
+        lap = Laps(timings)
         queue.sort(key=lambda q: (q[0], q[1]))
         step = max(1, len(queue) // 50)
         for k, (now, _sym, st, cand, decider) in enumerate(queue):
             self._decide(now, st, cand, decider)
             if progress is not None and k % step == step - 1:
                 progress("decisions", 0.9 + 0.1 * (k + 1) / len(queue))
+        lap("decisions")
         if progress is not None:
             progress("done", 1.0)
         self.result.streams = streams
@@ -183,7 +196,7 @@ class Backtest:
     def _slip(self, price: Decimal, c: CandleArrays, bar: int) -> Decimal:
         bt = self.s.backtest
         rng = Decimal(repr(float(c.high[bar] - c.low[bar])))
-        return price * bt.slippage_bps / 10_000 + bt.slippage_range_fraction * rng
+        return Slippage(bt.slippage_bps, bt.slippage_range_fraction).amount(price, rng)
 
     def _trade(self, now: int, st: Stream, cand: Candidate, b: Bracket, entry_bar: int) -> None:
         c, rules = st.candles, st.rules
@@ -218,7 +231,7 @@ class Backtest:
             b.quantity * entry / b.leverage,
             entry_fee,
             now,
-            _marker(c, st.tf_ms),
+            _marker(c, self._closes[id(st)]),
         )
         for ex in exits:
             self._leg(pos, st, cand, b, ex, entry_time)
@@ -260,9 +273,7 @@ class Backtest:
         )
 
 
-def _marker(c: CandleArrays, tf_ms: int) -> Callable[[int], Decimal | None]:
-    closes = c.open_time + tf_ms
-
+def _marker(c: CandleArrays, closes: I64) -> Callable[[int], Decimal | None]:
     def mark(now: int) -> Decimal | None:
         k = int(np.searchsorted(closes, now, side="right")) - 1
         return Decimal(repr(float(c.close[k]))) if k >= 0 else None

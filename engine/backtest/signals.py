@@ -29,8 +29,6 @@ from engine.agents.base import BarContext
 from engine.agents.fusion import FusionAgent
 from engine.agents.registry import AgentSet
 from engine.agents.retest import RetestAgent
-from engine.candlefile import CandleArrays
-from engine.contracts import Market, SignalRaw
 from engine.decisions_batch import StageOutputs, bar_candle, iter_signals, update_context
 from engine.guards import vol as V
 from engine.guards.funding import NOT_APPLICABLE, FundingBook
@@ -39,8 +37,10 @@ from engine.guards.news_calendar import symbol_assets
 from engine.guards.verdict import Verdict
 from engine.regime import kernel as RK
 from engine.retest import kernel as TK
-from engine.settings import Settings
-from engine.symbols import SymbolRules
+from greenlight.core.candlefile import CandleArrays
+from greenlight.core.contracts import Market, SignalRaw
+from greenlight.core.settings import Settings
+from greenlight.core.symbols import SymbolRules
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -59,16 +59,31 @@ class Candidate:
 
 @njit(cache=True)
 def fusion_batch(
-    cfg: F64, st: F64, setups: F64, events: F64, off: I64, x: F64, out: F64
+    cfg: F64,
+    st: F64,
+    setups: F64,
+    events: F64,
+    off: I64,
+    cols: tuple[F64, F64, F64, F64, F64, F64, F64],
+    out: F64,
 ) -> npt.NDArray[np.int64]:
-    """Run :func:`fusion_step` over every candle (``x`` one input row per candle); return
-    the candles with a signal, their output rows in ``out``."""
-    n = x.shape[0]
+    """Run :func:`fusion_step` over every candle, its input row gathered from ``cols`` (one
+    array per ``X_*`` input, in that order); return the candles with a signal, their output
+    rows in ``out``."""
+    n = cols[0].shape[0]
     hits = np.empty(n, np.int64)
     k = 0
+    x = np.empty(FK.X_SIZE)
     row = np.zeros(out.shape[1])
     for i in range(n):
-        FK.fusion_step(cfg, st, setups, events[off[i] : off[i + 1]], x[i], row)
+        x[FK.X_CLOSE] = cols[FK.X_CLOSE][i]
+        x[FK.X_ATR] = cols[FK.X_ATR][i]
+        x[FK.X_RSI] = cols[FK.X_RSI][i]
+        x[FK.X_HIST] = cols[FK.X_HIST][i]
+        x[FK.X_EMA] = cols[FK.X_EMA][i]
+        x[FK.X_RETEST_DIR] = cols[FK.X_RETEST_DIR][i]
+        x[FK.X_RETEST_BOS] = cols[FK.X_RETEST_BOS][i]
+        FK.fusion_step(cfg, st, setups, events[off[i] : off[i + 1]], x, row)
         if row[FK.O_DIR] != 0.0:
             out[k, :] = row
             hits[k] = i
@@ -81,19 +96,20 @@ def _fusion(
 ) -> list[tuple[int, SignalRaw]]:
     f = st.feats
     rt = st.retest
-    x = np.empty((len(c), FK.X_SIZE))
-    x[:, FK.X_CLOSE] = c.close
-    x[:, FK.X_ATR] = f[agent._atr]
-    x[:, FK.X_RSI] = f[agent._rsi]
-    x[:, FK.X_HIST] = f["macd_hist"]
-    x[:, FK.X_EMA] = f[agent._ema]
-    x[:, FK.X_RETEST_DIR] = rt[:, TK.O_DIR]
-    x[:, FK.X_RETEST_BOS] = rt[:, TK.O_BOS_TIME]
+    cols = (
+        c.close,
+        f[agent._atr],
+        f[agent._rsi],
+        f["macd_hist"],
+        f[agent._ema],
+        np.ascontiguousarray(rt[:, TK.O_DIR]),
+        np.ascontiguousarray(rt[:, TK.O_BOS_TIME]),
+    )
     state = agent.new_state()
     cfg = agent._cfg_both if ctx.shorts else agent._cfg_long
-    out = np.zeros((len(c), FK.O_COLS))
+    out = np.empty((len(c), FK.O_COLS))
     events = np.ascontiguousarray(st.events)
-    hits = fusion_batch(cfg, state["scalars"], state["setups"], events, st.offsets, x, out)
+    hits = fusion_batch(cfg, state["scalars"], state["setups"], events, st.offsets, cols, out)
     found = []
     for k, i in enumerate(hits.tolist()):
         bar = bar_candle(c, i, ctx.symbol, ctx.tf, ctx.tf_ms, ctx.venue)

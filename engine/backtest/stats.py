@@ -20,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.backtest.run import Result, TradeLeg
-from engine.settings import Settings
+from greenlight.core.settings import Settings
+from greenlight.core.settings_backtest import CHAT_KEYS
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -32,7 +33,7 @@ def equity_curve(result: Result, start: Decimal) -> tuple[I64, F64, F64]:
     if not result.streams:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     closes = {st.symbol: st.candles.open_time + st.tf_ms for st in result.streams}
-    times = np.unique(np.concatenate(list(closes.values())))
+    times = timeline(list(closes.values()))
     eq = np.full(len(times), float(start))
     for pos in result.positions:
         st = next(s for s in result.streams if s.symbol == pos.symbol)
@@ -57,6 +58,16 @@ def equity_curve(result: Result, start: Decimal) -> tuple[I64, F64, F64]:
     peak = np.maximum.accumulate(eq)
     dd = np.where(peak > 0, (peak - eq) / peak * 100.0, 0.0)
     return times, eq, dd
+
+
+def timeline(closes: list[I64]) -> I64:
+    """The sorted union of the streams' close times (each stream's are increasing)."""
+    if len(closes) == 1:
+        return closes[0].copy()
+    times = np.sort(np.concatenate(closes), kind="stable")
+    keep = np.ones(len(times), np.bool_)
+    keep[1:] = times[1:] != times[:-1]
+    return times[keep]
 
 
 def _per_decision(legs: list[TradeLeg]) -> list[tuple[float, float]]:
@@ -139,6 +150,9 @@ def _exposure(result: Result, times: I64) -> float:
 
 
 def settings_sha256(settings: Settings) -> str:
-    """SHA-256 of the settings as canonical JSON (what makes a run reproducible)."""
-    text = settings.model_dump_json(exclude={"database", "sim", "venue", "telegram", "bot"})
+    """SHA-256 of the settings as canonical JSON (what makes a run reproducible; the keys
+    that cannot change a figure are left out)."""
+    leave_out: dict[str, Any] = dict.fromkeys(("database", "sim", "venue", "telegram", "bot"), True)
+    leave_out["backtest"] = set(CHAT_KEYS)
+    text = settings.model_dump_json(exclude=leave_out)
     return hashlib.sha256(text.encode()).hexdigest()

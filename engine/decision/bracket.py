@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.contracts import Bracket, BracketLeg, Market, Side, SignalRaw
 from engine.decision.costs import Costs
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket, BracketLeg, Market, Side, SignalRaw
+from greenlight.core.symbols import SymbolRules
 
 
 class BracketError(ValueError):

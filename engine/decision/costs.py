@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.settings import Settings
+    from greenlight.core.settings import Settings
 
 
 @dataclass(frozen=True)

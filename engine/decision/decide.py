@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 
 from engine import store
-from engine.contracts import Bracket, Market, SignalRaw
 from engine.decision.bracket import BracketError, build_spot_bracket
 from engine.decision.commitment import uncommitted_equity
 from engine.decision.costs import Costs, cost_refusal
@@ -27,8 +26,10 @@ from engine.decision.exposure import exposure_refusal
 from engine.decision.futures import build_futures_bracket
 from engine.guards.hub import blocking
 from engine.guards.verdict import LABELS, Verdict, guard_line
-from engine.settings import Settings
-from engine.symbols import SymbolRules
+from greenlight.core import store as core_store
+from greenlight.core.contracts import Bracket, Market, SignalRaw
+from greenlight.core.settings import Settings
+from greenlight.core.symbols import SymbolRules
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class Decider:
             return Skip(v.guard, f"{LABELS[v.guard]} {v.state}: {v.reason}{note}")
         if not await store.trading_enabled(conn):
             return Skip("kill", "trading is disabled (kill switch)")
-        if await store.equity_quote(conn, self.market.value) is None:
+        if await core_store.equity_quote(conn, self.market.value) is None:
             return Skip("equity", "account equity unknown (router has not published it yet)")
         if signal.setup is not None and await conn.fetchval(
             "SELECT 1 FROM decisions WHERE venue = $1 AND symbol = $2 AND tf = $3"
@@ -199,4 +200,4 @@ class Decider:
             "category": skip.category,
             "reason": skip.reason,
         }
-        await store.audit(conn, "engine", "signal.skipped", None, detail)
+        await core_store.audit(conn, "engine", "signal.skipped", None, detail)

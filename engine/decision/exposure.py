@@ -15,7 +15,7 @@ from decimal import Decimal
 import asyncpg
 
 from engine.decision.commitment import COMMITTED_STATES
-from engine.settings import RiskSettings
+from greenlight.core.settings import RiskSettings
 
 DAY_MS = 86_400_000
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
 
-from engine.contracts import Bracket, Market, Side, SignalRaw
 from engine.decision.bracket import (
     BracketError,
     check_position,
@@ -18,7 +17,8 @@ from engine.decision.bracket import (
     split_ladder,
 )
 from engine.decision.costs import Costs
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Bracket, Market, Side, SignalRaw
+from greenlight.core.symbols import SymbolRules
 
 # Share of equity the initial margin may use; the rest absorbs fees and mark-price moves.
 MARGIN_FRACTION = Decimal("0.95")

@@ -13,9 +13,9 @@ import struct
 import numpy as np
 import numpy.typing as npt
 
-from engine.candlefile import CandleArrays
 from engine.features import kernels
 from engine.features.params import FeatureParams
+from greenlight.core.candlefile import CandleArrays
 
 FloatArray = npt.NDArray[np.float64]
 

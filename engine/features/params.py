@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from engine.settings import StrategySettings
+    from greenlight.core.settings import StrategySettings
 
 MAX_PERIOD = 100_000
 

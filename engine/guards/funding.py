@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from engine.guards.verdict import Verdict, fmt_utc
-from engine.settings_decision import FundingSettings
+from greenlight.core.settings_decision import FundingSettings
 
 HOUR_MS = 3_600_000
 

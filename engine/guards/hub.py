@@ -20,7 +20,7 @@ from engine.guards import vol as V
 from engine.guards.funding import NOT_APPLICABLE, FundingBook
 from engine.guards.news import CalendarFile, NewsGuard
 from engine.guards.verdict import Verdict
-from engine.settings import Settings
+from greenlight.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

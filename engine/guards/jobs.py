@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from engine.guards import toggles
 from engine.guards.funding import parse_premium_index
 from engine.guards.hub import GuardHub
-from engine.store import alert
+from greenlight.core.store import alert
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
@@ -38,10 +38,11 @@ async def venue_clock_shift(
     http: aiohttp.ClientSession, venue: str, rest_base: str, futures: bool
 ) -> int:
     """Milliseconds the venue's candles are moved from the real calendar: the simulator's
-    ``clock_shift_ms`` (``GET /sim/admin/status``; the USD-M block has its own), 0 for
-    Binance. Raises :class:`ClockShiftError` when the simulator does not say (a news guard
-    on a wrong clock would block the wrong candles)."""
-    if venue != "sim":
+    ``clock_shift_ms`` (``GET /sim/admin/status``; the USD-M block has its own; the paper
+    venue reports its market-data source's), 0 for Binance. Raises :class:`ClockShiftError`
+    when the simulator does not say (a news guard on a wrong clock would block the wrong
+    candles)."""
+    if venue not in ("sim", "paper"):
         return 0
     url = f"{rest_base.rstrip('/')}/sim/admin/status"
     try:

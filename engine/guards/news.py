@@ -21,7 +21,7 @@ from pathlib import Path
 
 from engine.guards.news_calendar import CalendarError, NewsEvent, read_calendar
 from engine.guards.verdict import Verdict, fmt_utc
-from engine.settings_decision import NewsSettings
+from greenlight.core.settings_decision import NewsSettings
 
 log = logging.getLogger(__name__)
 

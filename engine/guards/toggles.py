@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from engine.guards.verdict import GUARD_NAMES, LABELS
-from engine.store import alert, audit
+from greenlight.core.store import alert, audit
 
 DEFAULT_BYPASS = timedelta(hours=1)
 MAX_BYPASS = timedelta(hours=24)

@@ -20,7 +20,7 @@ from numba import njit
 
 from engine.guards.verdict import Verdict
 from engine.regime import kernel as RK
-from engine.settings_decision import VolatilitySettings
+from greenlight.core.settings_decision import VolatilitySettings
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

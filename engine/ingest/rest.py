@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from engine.contracts import Candle
+from engine.events import Candle
 
 
 class MarketDataError(RuntimeError):

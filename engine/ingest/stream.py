@@ -24,10 +24,10 @@ from typing import Any
 import orjson
 import websockets
 
-from engine.contracts import Candle
+from engine.events import Candle
 from engine.ingest.rest import MarketDataError, MarketRest
 from engine.metrics import BACKFILL_SECONDS
-from engine.settings import TIMEFRAMES_MS
+from greenlight.core.settings import TIMEFRAMES_MS
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import numpy.typing as npt
 from engine.regime import kernel as K
 
 if TYPE_CHECKING:
-    from engine.settings import RegimeSettings
+    from greenlight.core.settings import RegimeSettings
 
 F64 = npt.NDArray[np.float64]
 

@@ -8,7 +8,7 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
-from engine.contracts import RegimeEvent
+from engine.events import RegimeEvent
 from engine.regime import kernel as K
 from engine.regime.classifier import regime_changes
 

@@ -4,6 +4,9 @@ percentile and the normalised-ATR percentile over a rolling window.
 Percentiles are causal: the rank of the current value among the last ``window`` values
 *including* the current one (fraction of values <= it). Until ``min_periods`` values exist,
 or while an input is NaN, the regime is UNKNOWN.
+
+The helpers are inlined into the step (``inline="always"``): numba compiles each function
+on its own, so a helper was a real call per candle.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ O_ADX = 3
 O_COLS = 4
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rank(ring: F64, count: int, v: float) -> float:
     le = 0
     for j in range(count):
@@ -47,7 +50,7 @@ def _rank(ring: F64, count: int, v: float) -> float:
     return le / count
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def regime_step(
     cfg: F64, st: F64, rings: F64, adx: float, atr: float, close: float, bb_width: float, out: F64
 ) -> None:

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from engine.contracts import SignalRaw
 from engine.retest import kernel as K
 from engine.smc import layout as L
+from greenlight.core.contracts import SignalRaw
 
 if TYPE_CHECKING:
-    from engine.settings import RetestSettings
+    from greenlight.core.settings import RetestSettings
 
 F64 = npt.NDArray[np.float64]
 B1 = npt.NDArray[np.bool_]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from engine.candlefile import CandleArrays
 from engine.smc import layout as L
 from engine.smc.engine import SmcParams, run_smc_batch
+from greenlight.core.candlefile import CandleArrays
 
 B1 = npt.NDArray[np.bool_]
 I64 = npt.NDArray[np.int64]

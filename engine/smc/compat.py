@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from engine.candlefile import CandleArrays
 from engine.smc.compat_structure import compat_bos_choch, compat_swings
 from engine.smc.compat_zones import compat_fvg, compat_ob
+from greenlight.core.candlefile import CandleArrays
 
 F64 = npt.NDArray[np.float64]
 

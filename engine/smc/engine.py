@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import numpy.typing as npt
 
-from engine.candlefile import CandleArrays, validate_candles
 from engine.smc import layout as L
 from engine.smc.causal import (
     CFG_FVG_EXPIRY,
@@ -27,9 +26,10 @@ from engine.smc.causal import (
     smc_run,
     smc_step,
 )
+from greenlight.core.candlefile import CandleArrays, validate_candles
 
 if TYPE_CHECKING:
-    from engine.settings import SmcSettings
+    from greenlight.core.settings import SmcSettings
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -182,8 +182,9 @@ def run_smc_batch(
     check_candles(candles, tf_ms, state)
     st = state if state is not None else SmcState.fresh(params)
     n = len(candles)
-    cap = max(_events_per_candle(st) * 4, n // 2 + _events_per_candle(st))
-    ev = np.zeros((cap, L.EV_COLS))
+    # about one event per candle on real data; every row below k is written in full
+    cap = max(_events_per_candle(st) * 4, n + _events_per_candle(st))
+    ev = np.empty((cap, L.EV_COLS))
     i, k = 0, 0
     vol = np.nan_to_num(candles.volume, nan=0.0)
     while i < n:
@@ -204,7 +205,7 @@ def run_smc_batch(
             k,
         )
         if i < n:
-            ev = np.concatenate([ev, np.zeros_like(ev)])
+            ev = np.concatenate([ev, np.empty_like(ev)])
     return ev[:k].copy(), st
 
 

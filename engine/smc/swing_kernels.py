@@ -26,7 +26,7 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def emit(
     ev: F64,
     k: int,
@@ -78,7 +78,7 @@ def record_swing(
     return emit(ev, k, bar, t, L.T_SWING, ptime, price, label, d, 0.0, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _pivot(ring: F64, size: int, bar: int, n: int, col: int, sign: float) -> bool:
     """Is bar - n an n-bar pivot of ``col`` (sign +1: high, -1: low)?"""
     p = bar - n
@@ -92,7 +92,7 @@ def _pivot(ring: F64, size: int, bar: int, n: int, col: int, sign: float) -> boo
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def pivot_swings(
     cfg: I64, ist: I64, fst: F64, ring: F64, bar: int, t: float, ev: F64, k: int
 ) -> int:
@@ -148,7 +148,7 @@ def _zz_first_leg(
     return record_swing(ist, fst, fst[L.F_ZZ_HI], hi_t, 1.0, bar, t, ev, k)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def zigzag_swings(
     cfg: I64, ist: I64, fst: F64, bar: int, t: float, h: float, lo: float, c: float, ev: F64, k: int
 ) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from engine.symbols import SymbolRules
+from greenlight.core.symbols import SymbolRules
 
 TERMINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
 
@@ -166,6 +166,10 @@ class SpotVenue(Protocol):
 
     async def balances(self) -> dict[str, Decimal]:
         """Free + locked balance per asset."""
+
+    async def server_time(self) -> int:
+        """The venue's clock (ms)."""
+        ...
 
 
 class UserStream(Protocol):

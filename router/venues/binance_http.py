@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,7 +18,8 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from engine.symbols import SymbolRules, SymbolRulesError
+from greenlight.core.symbols import SymbolRules, SymbolRulesError
+from router.clock import Clock, SystemClock
 from router.errors import (
     AuthError,
     NoChangeNeeded,
@@ -32,7 +32,7 @@ from router.errors import (
     classify,
 )
 from router.signing import encode_params, signed_query
-from router.venues.binance_refusals import SPOT_BUSINESS_CODES, refine
+from router.venues.binance_refusals import PRICE_ALREADY_CROSSED, SPOT_BUSINESS_CODES, refine
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +80,17 @@ class BinanceRest:
     classify_error: Classifier = staticmethod(classify)
     # Refusals that are normal answers, not venue trouble: never counted towards the error burst.
     business_codes = SPOT_BUSINESS_CODES
+    # Refusals that say the market already passed the order's price (typed PriceCrossedError).
+    crossed_messages: tuple[str, ...] = PRICE_ALREADY_CROSSED
 
     def __init__(
         self,
         config: VenueConfig,
         observer: ExchangeObserver | None = None,
         on_error: Callable[[VenueError], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
         self.name = config.name
         self.config = config
         self._observer = observer
@@ -97,6 +101,14 @@ class BinanceRest:
         self.weight_limit = 6000
         self._banned_until = 0.0
         self._rules: dict[str, tuple[float, SymbolRules]] = {}
+
+    def attach(
+        self, observer: ExchangeObserver | None, on_error: Callable[[VenueError], None] | None
+    ) -> None:
+        """Report every request to ``observer`` (the audit) and every error to ``on_error``
+        (the kill switch's error count): set by the process that runs the adapter."""
+        self._observer = observer
+        self._on_error = on_error
 
     async def open_session(self) -> None:
         """Open the HTTP session (idempotent). Requests are signed with our own clock until
@@ -119,9 +131,9 @@ class BinanceRest:
 
     async def sync_time(self) -> None:
         """Measure the offset between the venue clock and ours (midpoint of the round trip)."""
-        t0 = time.time() * 1000
+        t0 = self.clock.now_ms()
         data = await self._request("GET", self.time_path, {}, signed=False)
-        t1 = time.time() * 1000
+        t1 = self.clock.now_ms()
         self.time_offset_ms = int(int(data["serverTime"]) - (t0 + t1) / 2)
 
     async def _recover_clock(self, attempt: int) -> None:
@@ -167,7 +179,7 @@ class BinanceRest:
     ) -> SymbolRules:
         """Rules for ``symbol`` parsed from an exchangeInfo endpoint, cached for an hour."""
         cached = self._rules.get(symbol)
-        if cached and time.monotonic() - cached[0] < RULES_TTL_S:
+        if cached and self.clock.monotonic() - cached[0] < RULES_TTL_S:
             return cached[1]
         info = await self._request("GET", info_path, params)
         self.read_rate_limits(info)
@@ -175,7 +187,7 @@ class BinanceRest:
             rules = parse(info, symbol)
         except (SymbolRulesError, KeyError, StopIteration) as exc:
             raise VenueDataError(f"{what} for {symbol}: {exc}") from exc
-        self._rules[symbol] = (time.monotonic(), rules)
+        self._rules[symbol] = (self.clock.monotonic(), rules)
         return rules
 
     async def _request(
@@ -226,7 +238,7 @@ class BinanceRest:
         query_params = dict(params)
         if signed:
             query_params["recvWindow"] = str(self.config.recv_window_ms)
-            query_params["timestamp"] = str(int(time.time() * 1000) + self.time_offset_ms)
+            query_params["timestamp"] = str(self.clock.now_ms() + self.time_offset_ms)
             query = signed_query(self.config.api_secret, query_params)
         else:
             query = encode_params(query_params)
@@ -271,31 +283,31 @@ class BinanceRest:
         if resp.status in (429, 418):
             retry = resp.headers.get("Retry-After", "60")
             wait = float(retry) if retry.replace(".", "", 1).isdigit() else 60.0
-            self._banned_until = time.monotonic() + wait
+            self._banned_until = self.clock.monotonic() + wait
 
     def hold(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (a ban seen by another adapter on the same IP)."""
-        self._banned_until = max(self._banned_until, time.monotonic() + seconds)
+        self._banned_until = max(self._banned_until, self.clock.monotonic() + seconds)
 
     @property
     def held_for(self) -> float:
         """Seconds left before requests may be sent again (0 when free)."""
-        return max(self._banned_until - time.monotonic(), 0.0)
+        return max(self._banned_until - self.clock.monotonic(), 0.0)
 
     async def _throttle(self, critical: bool) -> None:
-        remaining = self._banned_until - time.monotonic()
+        remaining = self._banned_until - self.clock.monotonic()
         if remaining > 0:
             # Refused here, never sent (http_status None): not a venue error to count.
             raise RateLimitError(f"rate limited for another {remaining:.1f}s", remaining, None, 0)
         if not critical and self.used_weight >= WEIGHT_BACKOFF_FRACTION * self.weight_limit:
             # Near the limit: wait for the minute window to roll over (weight resets then).
-            await asyncio.sleep(60.0 - (time.time() % 60.0) + 0.05)
+            await asyncio.sleep(60.0 - (self.clock.now_ms() / 1000 % 60.0) + 0.05)
             self.used_weight = 0
 
     def _error(self, status: int, body: Any) -> VenueError:
         code = body.get("code") if isinstance(body, dict) else None
         msg = str(body.get("msg", "")) if isinstance(body, dict) else str(body)
-        retry_after = max(self._banned_until - time.monotonic(), 0.0)
+        retry_after = max(self._banned_until - self.clock.monotonic(), 0.0)
         known = code if isinstance(code, int) else None
         err = self.classify_error(status, known, msg, retry_after)
-        return refine(err, known, msg, self.business_codes)
+        return refine(err, known, msg, self.business_codes, self.crossed_messages)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from engine.symbols import SymbolRules
+from greenlight.core.symbols import SymbolRules
 from router.venues.base import NewOco, NewOrder, NewOtoco, OrderListReport, OrderReport, TradeFill
 from router.venues.binance_decode import (
     decode_list,

@@ -11,7 +11,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from engine.symbols import SymbolRules
+from greenlight.core.symbols import SymbolRules
 from router.errors import NoChangeNeeded, PositionModeError, classify_futures
 from router.venues.base import (
     AlgoReport,
@@ -54,6 +54,7 @@ class BinanceUsdm(BinanceRest):
     time_path = "/fapi/v1/time"
     classify_error = staticmethod(classify_futures)
     business_codes = FUTURES_BUSINESS_CODES
+    crossed_messages = ()  # -2021 is typed by its code (classify_futures)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import websockets
 
+from router.clock import Clock
 from router.errors import VenueDataError, VenueError
 from router.venues.base import AlgoHandler, ExecutionHandler
 from router.venues.binance_usdm_decode import decode_algo_update, decode_order_update
@@ -46,12 +47,13 @@ class UsdmUserStream(ReconnectingStream):
         ws_base: str,
         keepalive_s: float = KEEPALIVE_S,
         open_timeout_s: float = 5.0,
+        clock: Clock | None = None,
     ) -> None:
         self.keys = keys
         self.ws_base = ws_base.rstrip("/")
         self.keepalive_s = keepalive_s
         self.open_timeout_s = open_timeout_s
-        super().__init__()
+        super().__init__(clock)
         self.keepalives = 0
 
     async def run(

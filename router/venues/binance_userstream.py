@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 import websockets
 
+from router.clock import Clock
 from router.errors import VenueDataError
 from router.signing import ws_signature
 from router.venues.base import ExecutionHandler
@@ -33,10 +33,12 @@ class BinanceUserStream(ReconnectingStream):
     was lost (or first attempted), ``None`` while connected.
     """
 
-    def __init__(self, config: VenueConfig, time_offset: Callable[[], int]) -> None:
+    def __init__(
+        self, config: VenueConfig, time_offset: Callable[[], int], clock: Clock | None = None
+    ) -> None:
         self.config = config
         self._time_offset = time_offset
-        super().__init__()
+        super().__init__(clock)
         self._ids = itertools.count(1)
 
     async def run(
@@ -65,7 +67,7 @@ class BinanceUserStream(ReconnectingStream):
     async def _subscribe(self, ws: Any) -> None:
         params = {
             "apiKey": self.config.api_key,
-            "timestamp": str(int(time.time() * 1000) + self._time_offset()),
+            "timestamp": str(self.clock.now_ms() + self._time_offset()),
         }
         params["signature"] = ws_signature(self.config.api_secret, params)
         req_id = str(next(self._ids))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
+
+from router.clock import Clock, SystemClock
 
 FIRST_DELAY_S = 0.2
 MAX_DELAY_S = 5.0
@@ -26,10 +27,11 @@ class ReconnectingStream:
     freezes without closing the socket is noticed (see :meth:`_watched`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
         self.connected = False
-        self.down_since: float | None = time.monotonic()
-        self.last_heard = time.monotonic()
+        self.down_since: float | None = self.clock.monotonic()
+        self.last_heard = self.clock.monotonic()
         self.last_error = ""
         self.reconnects = 0
         self.messages_handled = 0  # venue messages fully handled (the handler returned)
@@ -51,7 +53,7 @@ class ReconnectingStream:
         """Record a live session and reset the backoff."""
         self.connected, self.down_since = True, None
         self.messages_handled = 0  # counted per connection, as the venue counts what it sent
-        self.last_heard = time.monotonic()
+        self.last_heard = self.clock.monotonic()
         self._delay = FIRST_DELAY_S
 
     async def _watched(self, ws: Any, work: Awaitable[None]) -> None:
@@ -77,7 +79,7 @@ class ReconnectingStream:
                     await pong
             except TimeoutError:
                 raise ConnectionError(f"no pong within {self.pong_timeout_s:g}s") from None
-            self.last_heard = time.monotonic()
+            self.last_heard = self.clock.monotonic()
 
     async def _reconnect_forever(
         self, session: Callable[[], Awaitable[None]], log: logging.Logger, what: str
@@ -94,7 +96,7 @@ class ReconnectingStream:
                 log.warning("%s lost: %s", what, self.last_error)
             if self.connected or self.down_since is None:
                 # Silence counts from the last sign of life, not from when we gave up.
-                self.down_since = self.last_heard if self.connected else time.monotonic()
+                self.down_since = self.last_heard if self.connected else self.clock.monotonic()
             self.connected = False
             self.reconnects += 1
             await asyncio.sleep(self._delay)

@@ -40,10 +40,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.backtest.cli import backtest, load_streams
+from engine.backtest.cli import backtest
+from engine.backtest.inputs import load_streams
 from engine.backtest.run import Result
-from engine.candlefile import read_candles
-from engine.settings import load_settings
+from greenlight.core.candlefile import read_candles
+from greenlight.core.settings import load_settings
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

@@ -17,13 +17,13 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from engine.settings import Settings
+from greenlight.core.settings import Settings
 from greenlight.procs import free_port, wait_port
 from router.client import RouterClient
 from router.config import futures_config, venue_config
 from router.service import serve_router
 from tests.helpers import eventually
-from tests.integration.test_router_support import stop_router_task, wait_router_ready
+from tests.integration.router_support import stop_router_task, wait_router_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 REPO = Path(__file__).resolve().parents[2]
@@ -114,8 +114,9 @@ async def test_a_frozen_sim_halts_trading_within_the_bound(
 
     async def streams_up() -> bool:
         state = await client.state()
-        return bool(state["venue"]["user_stream_connected"]
-                    and state["usdm"]["user_stream_connected"])  # fmt: skip
+        return bool(
+            state["venue"]["user_stream_connected"] and state["usdm"]["user_stream_connected"]
+        )
 
     try:
         await eventually(streams_up, 30, "both user data streams connected")

@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 
 from greenlight.procs import ProcessGroup, child_env, free_port, wait_port
+from tests.e2e.system_support import PLUMBING
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.fakes.telegram_objects import BotMessage
 from tests.helpers import eventually
@@ -26,13 +27,6 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "7000001:" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7"
 CHAT, TRADER = 100, 42
-# The plumbing under test needs decisions often: the starter rule, costs not weighed against
-# R, only SHOCK blocking (the product's rule is exercised by test_demo_with_the_product_rule).
-PLUMBING = {
-    "GREENLIGHT_STRATEGY_AGENT": "starter",
-    "GREENLIGHT_RISK_MAX_COST_FRACTION_OF_R": "10",
-    "GREENLIGHT_VOLATILITY_BLOCK": '["SHOCK"]',
-}
 
 
 @pytest_asyncio.fixture

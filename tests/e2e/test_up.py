@@ -5,6 +5,7 @@ process that dies takes the system down instead of being restarted silently, and
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -15,11 +16,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import psutil
 import pytest
 
 from greenlight.procs import free_port
-from tests.e2e.test_system import PLUMBING
+from tests.e2e.system_support import PLUMBING
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +32,7 @@ METRICS = ("ENGINE", "BOT", "ROUTER", "SIM")
 class Up:
     """A running ``greenlight up`` with its output collected line by line."""
 
-    def __init__(self, db_url: str, tmp: Path) -> None:
+    def __init__(self, db_url: str, tmp: Path, extra: dict[str, str] | None = None) -> None:
         env = dict(os.environ)
         self.ports = (free_port(), free_port())
         env.update(
@@ -42,6 +44,7 @@ class Up:
                 "GREENLIGHT_BOT_CHART_DIR": str(tmp / "charts"),
                 **{f"GREENLIGHT_METRICS_{p}_PORT": str(free_port()) for p in METRICS},
                 **PLUMBING,  # a decision soon: the starter rule, costs not weighed
+                **(extra or {}),
             }
         )
         self.proc = subprocess.Popen(
@@ -136,3 +139,68 @@ def test_sigkill_of_up_takes_every_child_with_it(up: Up) -> None:
     up.proc.wait(10)
     wait_until(lambda: all(gone(c) for c in children), 30, "every child to stop")
     wait_until(lambda: all(port_free(p) for p in up.ports), 10, "the sim and router ports")
+
+
+def test_up_with_the_paper_venue_follows_a_market_and_keeps_its_records_apart(
+    db_url: str, tmp_path: Path
+) -> None:
+    """``venue.name = "paper"``: ``up`` starts the paper venue (here on a simulator playing
+    the real exchange) in place of the simulator and migrates the paper schema first."""
+    source_port, paper_port = free_port(), free_port()
+    env = dict(os.environ) | {
+        "GREENLIGHT_SIM_PORT": str(source_port),
+        "GREENLIGHT_METRICS_SIM_PORT": "0",
+    }
+    source = subprocess.Popen(
+        [sys.executable, "-m", "greenlight.cli", "sim", "--markets", "spot"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    up = None
+    try:
+        wait_until(lambda: not port_free(source_port), 60, "the source simulator")
+        paper = {
+            "GREENLIGHT_VENUE_NAME": "paper",
+            "GREENLIGHT_VENUE_PAPER_PORT": str(paper_port),
+            "GREENLIGHT_VENUE_PAPER_MARKET_URL": f"http://127.0.0.1:{source_port}",
+            "GREENLIGHT_METRICS_PAPER_PORT": str(free_port()),
+        }
+        up = Up(db_url, tmp_path, paper)
+        wait_until(lambda: "Greenlight is up." in up.text(), 120, "the banner")
+        text = up.text()
+        assert "MODE      📄 PAPER — simulated venue, no real money" in text
+        assert f"venue     paper · http://127.0.0.1:{paper_port}" in text
+        assert f"live data from http://127.0.0.1:{source_port} (public endpoints only" in text
+        assert "records   database schema 'paper'" in text
+        children = psutil.Process(up.proc.pid).children()
+        assert len(children) == 4  # paper, router, engine, bot
+        assert any("paper" in c.cmdline() for c in children)
+        assert not port_free(paper_port)
+        wait_until(lambda: _paper_candles(db_url) > 0, 120, "candles in the paper schema")
+        up.proc.send_signal(signal.SIGTERM)
+        assert up.proc.wait(60) == 0
+        assert _count(db_url, "SELECT count(*) FROM public.candles") == 0
+    finally:
+        if up is not None and up.proc.poll() is None:
+            up.proc.kill()
+            up.proc.wait(10)
+        source.terminate()
+        source.wait(30)
+
+
+def _count(db_url: str, sql: str) -> int:
+    async def read() -> int:
+        conn = await asyncpg.connect(db_url)
+        try:
+            return int(await conn.fetchval(sql))
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def _paper_candles(db_url: str) -> int:
+    if not _count(db_url, "SELECT count(*) FROM pg_namespace WHERE nspname = 'paper'"):
+        return 0
+    return _count(db_url, "SELECT count(*) FROM paper.candles")

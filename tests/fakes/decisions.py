@@ -8,10 +8,10 @@ from decimal import Decimal
 import asyncpg
 
 from engine import store
-from engine.contracts import SignalRaw
 from engine.decision.bracket import build_spot_bracket
-from engine.symbols import SymbolRules
-from greenlight.lifecycle import State, advance, path_to
+from greenlight.core.contracts import SignalRaw
+from greenlight.core.lifecycle import State, advance, path_to
+from greenlight.core.symbols import SymbolRules
 
 _FILTERS = [
     {

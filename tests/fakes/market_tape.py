@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from engine.candlefile import read_candles
+from greenlight.core.candlefile import read_candles
 from tests.conftest import TEST_DATA
 
 CANDLES = TEST_DATA / "btcusdt_1h_2025_01" / "btcusdt-1h.csv"

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from engine.db import connect_pool, migrate, stop_embedded
+from greenlight.core.db import connect_pool, migrate, stop_embedded
 
 
 def pg_ctl(pgdata: Path, action: str) -> None:

@@ -20,8 +20,8 @@ from bot.charting import BotCharts
 from bot.commands.catalog import COMMANDS
 from bot.context import BotContext
 from bot.desk import Desk
-from engine.settings import AccessUser, Settings
-from greenlight.lifecycle import State
+from greenlight.core.lifecycle import State
+from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import RecordingChannel, RecordingRouter
 from tests.fakes.decisions import make_decision, walk_to
 from tests.fakes.market_tape import MarketTape, NewZone

@@ -12,11 +12,11 @@ from bot import callbacks
 from bot.access import AccessList
 from bot.approvals import ApprovalService
 from engine import store
-from engine.contracts import SignalRaw
 from engine.decision.bracket import build_spot_bracket
-from engine.settings import AccessUser, Settings
+from greenlight.core.contracts import SignalRaw
+from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter, desk_for
-from tests.unit.test_bracket import RULES
+from tests.symbol_rules import BTCUSDT as RULES
 
 KEY = b"k" * 32
 USERS = (

@@ -11,16 +11,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from engine.audit import verify_chain
-from engine.audit_anchor import read_anchors, write_anchor
-from engine.db import APP_ROLE, MIGRATIONS_DIR, role_url
-
-DETAILS = [
-    "{}",
-    '{"k": 1, "price": 60000.10, "qty": "0.00334", "nested": {"b": [1, 2.5e-7, null]}}',
-    '{"text": "déjà vu ✓ \\"quoted\\" | pipe", "a": true, "zz": false, "m": -0.0}',
-    '{"big": 123456789012345678901234567890, "e": 1e300}',
-]
+from greenlight.core.audit import verify_chain
+from greenlight.core.audit_anchor import read_anchors, write_anchor
+from greenlight.core.db import APP_ROLE, MIGRATIONS_DIR, role_url
+from tests.integration.audit_support import append, tamper
 
 
 @pytest.fixture
@@ -31,32 +25,11 @@ async def admin(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
-async def append(conn: asyncpg.Connection, n: int) -> list[int]:
-    ids = []
-    for i in range(n):
-        decision = i if i % 2 else None
-        detail = DETAILS[i % len(DETAILS)]
-        ids.append(
-            await conn.fetchval(
-                "SELECT audit_append('test', $1, $2, $3::jsonb)", f"act{i}", decision, detail
-            )
-        )
-    return ids
-
-
-async def tamper(conn: asyncpg.Connection, sql: str, *args: object) -> None:
-    """What only an owner can do: switch the guard triggers off around ``sql``."""
-    async with conn.transaction():
-        await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
-        await conn.execute(sql, *args)
-        await conn.execute("ALTER TABLE audit_log ENABLE TRIGGER USER")
-
-
 def test_code_named_by_migrations_exists() -> None:
     named = set()
     for path in MIGRATIONS_DIR.glob("*.sql"):
         named |= set(re.findall(r"\b((?:engine|greenlight)(?:\.\w+)+)", path.read_text()))
-    assert "engine.audit.verify_chain" in named
+    assert "greenlight.core.audit.verify_chain" in named
     for dotted in named:
         module, _, attr = dotted.rpartition(".")
         assert callable(getattr(importlib.import_module(module), attr)), dotted

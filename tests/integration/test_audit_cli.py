@@ -15,11 +15,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from engine.db import APP_ROLE, role_url, start_embedded, stop_embedded
-from engine.settings import AuditSettings, DatabaseSettings, Settings
 from greenlight.audit_cli import anchoring
+from greenlight.core.db import APP_ROLE, role_url, start_embedded, stop_embedded
+from greenlight.core.settings import AuditSettings, DatabaseSettings, Settings
 from tests.helpers import eventually, wait_until
-from tests.integration.test_audit import append, tamper
+from tests.integration.audit_support import append, tamper
 
 REPO = Path(__file__).resolve().parents[2]
 Done = subprocess.CompletedProcess[str]

@@ -8,7 +8,7 @@ import contextlib
 from pathlib import Path
 
 from bot.service import serve_bot
-from engine.settings import Settings
+from greenlight.core.settings import Settings
 from tests.fakes.chat import RecordingChannel, RecordingRouter
 from tests.helpers import eventually
 

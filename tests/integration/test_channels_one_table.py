@@ -21,7 +21,7 @@ from bot.context import BotContext
 from bot.desk import Desk
 from bot.line.channel import LineChannel
 from bot.telegram import TelegramChannel
-from engine.settings import AccessUser, Settings
+from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import NoCharts, RecordingRouter
 from tests.fakes.decisions import make_decision
 from tests.fakes.line_api import FakeLineApi

@@ -21,8 +21,9 @@ from bot.commands.catalog import COMMANDS
 from bot.context import BotContext
 from bot.desk import Desk
 from engine import store
-from engine.contracts import SignalRaw
-from engine.settings import AccessUser, Settings
+from greenlight.core import store as core_store
+from greenlight.core.contracts import SignalRaw
+from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import RecordingChannel, RecordingRouter
 from tests.fakes.decisions import make_decision
 from tests.fakes.market_tape import MarketTape
@@ -157,7 +158,7 @@ async def test_chart_signals_and_decision(cockpit: Cockpit) -> None:
     async with c.pool.acquire() as conn:
         sid = await store.insert_signal(conn, skipped)
         detail = {"signal_id": sid, "reason": "regime SHOCK: no new entries"}
-        await store.audit(conn, "engine", "signal.skipped", None, detail)
+        await core_store.audit(conn, "engine", "signal.skipped", None, detail)
     signals = (await c.ask("signals")).text
     assert f"→ #D-{taken} (PENDING)" in signals
     assert "→ not taken: regime SHOCK: no new entries" in signals

@@ -15,7 +15,7 @@ from bot.commands.catalog import COMMANDS
 from bot.commands.table import Call, Command, CommandTable, Handler
 from bot.context import BotContext
 from bot.desk import Desk
-from engine.settings import AccessUser, Settings
+from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter
 
 KEY = b"c" * 32

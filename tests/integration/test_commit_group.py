@@ -13,15 +13,15 @@ import asyncpg
 import pytest
 
 from engine.candle_batch import CommitGroup, Work, process_candles
-from engine.candlefile import read_candles
-from engine.contracts import Candle
+from engine.events import Candle
 from engine.pipeline import StreamProcessor
 from engine.symbol_feed import SymbolFeed
+from greenlight.core.candlefile import read_candles
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
 from tests.integration.pg_restart import CommitLosingPool
-from tests.integration.test_pipeline import SETTINGS
-from tests.unit.test_bracket import RULES
+from tests.integration.pipeline_support import SETTINGS
+from tests.symbol_rules import BTCUSDT as RULES
 
 VENUES = ("a", "b", "c")
 N = 700  # candles per stream: signals and decisions on every stream

@@ -13,6 +13,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any, cast
@@ -23,12 +24,15 @@ import pytest
 import pytest_asyncio
 
 from bot.service import serve_bot
-from engine.candlefile import read_candles
-from engine.contracts import Candle, Market
-from engine.db_outage import ResilientListener
+from engine.events import Candle
 from engine.pipeline import StreamProcessor
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-from engine.settings import (
+from engine.sub_pipeline import SubStreamProcessor
+from engine.symbol_feed import SymbolFeed
+from greenlight.core.candlefile import read_candles
+from greenlight.core.contracts import Market
+from greenlight.core.db_outage import ResilientListener
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from greenlight.core.settings import (
     MarketSettings,
     RiskSettings,
     RouterSettings,
@@ -37,27 +41,25 @@ from engine.settings import (
     StrategySettings,
     VenueSettings,
 )
-from engine.settings_decision import VolatilitySettings
-from engine.store import EQUITY_KEYS
-from engine.sub_pipeline import SubStreamProcessor
-from engine.symbol_feed import SymbolFeed
+from greenlight.core.settings_decision import VolatilitySettings
+from greenlight.core.store import EQUITY_KEYS
 from router import store as router_store
 from router.client import RouterClient, RouterError
 from router.config import venue_config
 from router.errors import OrderNotFoundError
 from router.venues.binance_spot import BinanceSpot
-from sim.clock import shifted
-from sim.resample import resample
+from sim.replay.clock import shifted
+from sim.replay.resample import resample
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.conftest import DATA, free_port
 from tests.fakes.chat import RecordingChannel
+from tests.fakes.decisions import make_decision
 from tests.helpers import eventually
-from tests.integration import test_pipeline_engine_micro as micro
+from tests.integration import micro_support as micro
+from tests.integration.micro_support import PARENTS, ROWS, VENUE, subs_of
 from tests.integration.pg_restart import CommitLosingPool, PrivateServer
-from tests.integration.test_approvals import make_decision
-from tests.integration.test_pipeline_micro import PARENTS, ROWS, VENUE, subs_of
-from tests.integration.test_router_sim import TOKEN, Rig, _state_is, venue_matches_db
-from tests.unit.test_futures_bracket import RULES
+from tests.integration.spot_sim_rig import TOKEN, Rig, state_is, venue_matches_db
+from tests.symbol_rules import XRPUSDT_PERP as RULES
 
 # The micro-feed settings with costs not weighed and only SHOCK blocking: the plumbing under
 # test needs decisions (the product's rule is tested by itself elsewhere).
@@ -81,7 +83,7 @@ TABLES = ROWS | {
 @pytest.fixture(scope="module")
 def server() -> Iterator[PrivateServer]:
     """An embedded server of this module's own: restarting it disturbs no other test."""
-    from engine.db import start_embedded
+    from greenlight.core.db import start_embedded
 
     root = Path(tempfile.mkdtemp(prefix="gl-test-restart-"))
     url = start_embedded(root / "pgdata")
@@ -276,6 +278,8 @@ async def test_listener_listens_again_and_asks_for_a_sweep(
         await eventually(lambda: _true(not listener.connected), 10, "the loss noticed")
         await server.start()
         await eventually(lambda: listeners(pool, "test"), 30, "the listener back")
+        # The session shows up before its LISTENs are registered; the owner is told after.
+        await eventually(lambda: _true(bool(reconnected)), 10, "the owner told to sweep")
         assert reconnected == [1], "the owner is told once, to sweep what was missed"
         await pool.execute("SELECT pg_notify('gl_test', 'after')")
         await eventually(lambda: _true(heard == ["before", "after"]), 10, "notified again")
@@ -301,11 +305,14 @@ class ClaimingRouter:
 
     async def submit_bracket(self, decision_id: int) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
-            row = await router_store.claim_for_routing(conn, decision_id)
+            row = await router_store.claim_for_routing(conn, decision_id, datetime.now(UTC))
         if row is not None:
             self.claimed.append(decision_id)
-        return {"ok": True, "accepted": row is not None,
-                "decision": {"id": decision_id, "state": "ROUTED"}}  # fmt: skip
+        return {
+            "ok": True,
+            "accepted": row is not None,
+            "decision": {"id": decision_id, "state": "ROUTED"},
+        }
 
     async def kill(self, flatten: bool, by: str) -> dict[str, Any]:
         return {"trading_enabled": False}
@@ -437,13 +444,13 @@ async def test_router_answers_503_then_catches_up_on_fills_and_approvals(
         lambda: _true(logged(caplog, "not applied, database unavailable")), 10, "said so"
     )
     await server.start()
-    await eventually(lambda: _state_is(rig, d1, "CLOSED"), 30, "the fills applied")
+    await eventually(lambda: state_is(rig, d1, "CLOSED"), 30, "the fills applied")
     await eventually(lambda: venue_matches_db(rig), 10, "venue balance == DB position")
 
     await eventually(lambda: listeners(rig.pool, "router"), 30, "the router listening again")
     d2 = await rig.bracket_around("0.05", ("0.05",))
     await rig.pool.execute("SELECT pg_notify('gl_approved', $1)", str(d2))
-    await eventually(lambda: _state_is(rig, d2, "OPEN"), 20, "d2 routed from NOTIFY")
+    await eventually(lambda: state_is(rig, d2, "OPEN"), 20, "d2 routed from NOTIFY")
 
     assert rig.task is not None and not rig.task.done(), "the router never exited"
     ids = [o.client_order_id for o in await rig.venue.all_orders("BTCUSDT")]

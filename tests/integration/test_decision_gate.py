@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import store
-from engine.contracts import Bracket, Market, SignalRaw
 from engine.decision.decide import Decider
 from engine.guards.verdict import Verdict
-from engine.settings import RiskSettings, Settings
-from tests.unit.test_bracket import RULES
+from greenlight.core.contracts import Bracket, Market, SignalRaw
+from greenlight.core.settings import RiskSettings, Settings
+from tests.symbol_rules import BTCUSDT as RULES
 
 TF = 900_000
 NOW = 1_548_000_000_000 // TF * TF  # a candle close, 2019-01-20

@@ -22,18 +22,18 @@ from bot.console import ConsoleChannel
 from bot.context import BotContext
 from bot.desk import Desk
 from bot.telegram import TelegramChannel
-from engine.candlefile import read_candles
-from engine.contracts import Market
 from engine.guards import toggles
 from engine.guards.news_calendar import parse_time
 from engine.pipeline import StreamProcessor
-from engine.settings import AccessUser, Settings
+from greenlight.core.candlefile import read_candles
+from greenlight.core.contracts import Market
+from greenlight.core.settings import AccessUser, Settings
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
 from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.helpers import eventually
-from tests.unit.test_bracket import RULES
+from tests.symbol_rules import BTCUSDT as RULES
 
 CHAT, VIEWER, ADMIN = 1001, 42, 43
 USERS = (

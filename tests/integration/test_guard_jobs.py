@@ -19,8 +19,8 @@ from engine.guards.jobs import (
     register_refresher,
     venue_clock_shift,
 )
-from engine.settings import Settings
-from engine.settings_decision import FundingSettings, NewsSettings
+from greenlight.core.settings import Settings
+from greenlight.core.settings_decision import FundingSettings, NewsSettings
 from sim.server import SimConfig
 from tests.conftest import DATA
 from tests.helpers import eventually

@@ -9,10 +9,10 @@ from functools import partial
 import aiohttp
 import pytest
 
-from engine.candlefile import read_candles
-from engine.contracts import Candle
+from engine.events import Candle
 from engine.ingest.rest import INVALID_INTERVAL, MarketDataError, MarketRest
 from engine.ingest.stream import KlineIngestor
+from greenlight.core.candlefile import read_candles
 from sim.server import SimConfig, SimServer
 from tests.conftest import DATA
 from tests.helpers import eventually

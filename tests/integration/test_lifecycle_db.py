@@ -8,8 +8,8 @@ import itertools
 import asyncpg
 import pytest
 
-from greenlight.lifecycle import TRANSITIONS, Event, State, advance, advance_all
-from tests.integration.test_router_support import insert_decision, make_bracket
+from greenlight.core.lifecycle import TRANSITIONS, Event, State, advance, advance_all
+from tests.integration.router_support import insert_decision, make_bracket
 
 
 async def test_trigger_mirrors_the_table(pool: asyncpg.Pool) -> None:

@@ -25,7 +25,7 @@ import asyncio, sys
 from pathlib import Path
 from greenlight.lifeline import bind_to_supervisor
 bind_to_supervisor(death_signal={death_signal}, interval_s={interval_s}, grace_s=20)
-from engine.runtime import run_until_signalled
+from greenlight.core.runtime import run_until_signalled
 
 async def main() -> None:
     Path(sys.argv[1] + ".ready").write_text("ready")

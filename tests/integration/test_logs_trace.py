@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 import structlog
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
-from engine.db import connect
-from engine.logs import configure_logging
-from engine.secrets import Secret
-from engine.settings import load_settings
-from engine.trace import HEADER, bind_trace, trace_id_for, traced
+from greenlight.core.db import connect
+from greenlight.core.logs import configure_logging
+from greenlight.core.secrets import Secret
+from greenlight.core.settings import load_settings
+from greenlight.core.trace import HEADER, bind_trace, trace_id_for, traced
 from greenlight.trace_cli import db_events, format_trace, log_events
 from router.client import RouterClient
 
@@ -76,15 +78,34 @@ def test_human_readable_on_a_terminal(tmp_path: Path, root_logging: None) -> Non
     assert (tmp_path / "bot.jsonl").read_text().startswith("{")  # the file stays JSON
 
 
+def test_scheduler_runs_are_not_logged_its_failures_are(tmp_path: Path, root_logging: None) -> None:
+    out = Stream(tty=False)
+    configure_logging(_settings(tmp_path), "engine", {}, stderr=out)  # type: ignore[arg-type]
+    sched = logging.getLogger("apscheduler.executors.default")
+    sched.info('Job "GuardJobs.bypasses" executed successfully')
+    sched.warning('Run time of job "GuardJobs.refresh" was missed by 0:00:03')
+    events = [json.loads(x)["event"] for x in out.getvalue().splitlines()]
+    assert events == ['Run time of job "GuardJobs.refresh" was missed by 0:00:03']
+
+
 async def test_trace_header_travels_with_router_calls() -> None:
-    client = RouterClient("http://127.0.0.1:1", "tok")
-    assert HEADER not in client._with_trace()
+    seen: list[dict[str, str]] = []
 
-    async def inside() -> dict[str, str]:
-        return client._with_trace()
+    async def state(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({"ok": True})
 
-    headers = await traced("feedfacefeedface", inside())
-    assert headers[HEADER] == "feedfacefeedface"
+    app = web.Application()
+    app.router.add_get("/v1/state", state)
+    async with TestServer(app, host="127.0.0.1") as server:
+        client = RouterClient(str(server.make_url("")), "tok")
+        try:
+            await client.state()
+            await traced("feedfacefeedface", client.state())
+        finally:
+            await client.close()
+    assert HEADER not in seen[0] and seen[0]["Authorization"] == "Bearer tok"
+    assert seen[1][HEADER] == "feedfacefeedface" and seen[1]["Authorization"] == "Bearer tok"
 
 
 async def test_trace_report_from_rows_and_logs(db_url: str, tmp_path: Path) -> None:
@@ -103,8 +124,13 @@ async def test_trace_report_from_rows_and_logs(db_url: str, tmp_path: Path) -> N
     finally:
         await conn.close()
     assert trace_id == stored
-    log = {"event": "decision routed", "trace_id": stored, "level": "info", "process": "router",
-           "ts": "2099-01-01T00:00:00.000000Z"}  # fmt: skip
+    log = {
+        "event": "decision routed",
+        "trace_id": stored,
+        "level": "info",
+        "process": "router",
+        "ts": "2099-01-01T00:00:00.000000Z",
+    }
     other = {**log, "trace_id": "0000000000000000", "event": "another decision"}
     (tmp_path / "router.jsonl").write_text(json.dumps(other) + "\n" + json.dumps(log) + "\n")
     events += list(log_events(tmp_path, stored))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from engine.db import migrate
+from greenlight.core.db import migrate
 
 
 async def test_migrate_is_idempotent_and_tracked(db_url: str) -> None:

@@ -12,9 +12,10 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.db import connect_pool
 from engine.metrics import guard_of
-from engine.ops_http import OpsServer, Readiness
+from greenlight.core.db import connect_pool
+from greenlight.core.ops_http import OpsServer
+from greenlight.core.readiness import Readiness
 from router import metrics as rm
 
 
@@ -89,8 +90,10 @@ async def test_router_db_observer(db_url: str) -> None:
                 " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                 {"day": "2026-01-01", "equity": "10000"},
             )
-            await conn.execute("SELECT audit_append('router', 'kill', NULL, $1::jsonb)",
-                               {"by": "auto", "reason": "test"})  # fmt: skip
+            await conn.execute(
+                "SELECT audit_append('router', 'kill', NULL, $1::jsonb)",
+                {"by": "auto", "reason": "test"},
+            )
         await obs.poll_once()
         assert _value("greenlight_approval_to_ack_seconds_count") == before_ack + 1
         assert _value("greenlight_kill_switch_trips_total", {"by": "auto"}) == before_trips + 1
@@ -122,7 +125,7 @@ async def _decision_with_ack(conn: asyncpg.Connection) -> None:
 
 
 async def test_status_report_names_what_is_down(db_url: str) -> None:
-    from engine.settings import load_settings
+    from greenlight.core.settings import load_settings
     from greenlight.procs import free_port
     from greenlight.status_cli import status_report
 

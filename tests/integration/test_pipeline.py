@@ -13,39 +13,27 @@ import numpy as np
 from bot import queries
 from bot.render import confirmation_text
 from bot.snapshot import DecisionCharts, structure_overlays
-from engine.candlefile import CandleArrays, read_candles
-from engine.contracts import Bracket, Candle
+from engine.events import Candle
 from engine.features import compute_batch
 from engine.pipeline import StreamProcessor
 from engine.regime import kernel as RK
 from engine.regime.classifier import RegimeParams, regime_changes, run_regime_batch
-from engine.settings import (
+from engine.smc.engine import SmcParams, run_smc_batch
+from engine.smc.tables import swings_table, zones_table
+from greenlight.core.candlefile import CandleArrays, read_candles
+from greenlight.core.contracts import Bracket
+from greenlight.core.settings import (
     RegimeSettings,
-    RiskSettings,
     Settings,
     StrategySettings,
     VolatilitySettings,
 )
-from engine.smc.engine import SmcParams, run_smc_batch
-from engine.smc.tables import swings_table, zones_table
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
-from tests.unit.test_bracket import RULES
+from tests.integration.pipeline_support import LOOSE_RISK, SETTINGS
+from tests.symbol_rules import BTCUSDT as RULES
 
 N = 2500
-# Plumbing tests: a rule that fires often, with costs, exposure and CHOP not in the way.
-LOOSE_RISK = RiskSettings(
-    max_open_positions=100,
-    max_cost_fraction_of_r=Decimal(10),
-    max_symbol_risk=Decimal(1),
-    max_total_risk=Decimal(1),
-    daily_loss_cap=Decimal(1),
-)
-SETTINGS = Settings(
-    risk=LOOSE_RISK,
-    strategy=StrategySettings(agent="starter"),
-    volatility=VolatilitySettings(block=("SHOCK",)),
-)
 
 
 def candles(c: CandleArrays, start: int, stop: int) -> list[Candle]:

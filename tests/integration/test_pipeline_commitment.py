@@ -8,14 +8,15 @@ from decimal import Decimal as D
 
 import asyncpg
 
-from engine.candlefile import read_candles
-from engine.contracts import Bracket, Candle
 from engine.decision.commitment import committed_quote, uncommitted_equity
+from engine.events import Candle
 from engine.pipeline import StreamProcessor
+from greenlight.core.candlefile import read_candles
+from greenlight.core.contracts import Bracket
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
-from tests.integration.test_pipeline import SETTINGS
-from tests.unit.test_bracket import RULES
+from tests.integration.pipeline_support import SETTINGS
+from tests.symbol_rules import BTCUSDT as RULES
 
 _open_times = iter(range(1_600_000_000_000, 1_700_000_000_000, 900_000))
 

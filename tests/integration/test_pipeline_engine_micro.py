@@ -5,6 +5,7 @@ BTCUSDT spot (15m data only) runs without a sub-timeframe after the venue's -112
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from decimal import Decimal
 
@@ -12,45 +13,22 @@ import asyncpg
 import numpy as np
 import pytest
 
-from engine.candlefile import read_candles
+from engine.pipeline import StreamProcessor
 from engine.service import Engine
-from engine.settings import (
-    MarketSettings,
-    RiskSettings,
-    Settings,
-    SimSettings,
-    StrategySettings,
-)
-from sim.clock import shifted
-from sim.resample import resample
+from greenlight.core.candlefile import read_candles
+from sim.replay.clock import shifted
+from sim.replay.resample import resample
 from sim.server import SimConfig, SimServer
 from tests.conftest import DATA
 from tests.helpers import eventually
-
-XRP = DATA / "XRPUSDT-perp-5m-futures.csv"
-HISTORY = 301  # 15m candles before the replay starts: the engine warms up on 300 of them
-
-
-def settings_for(port: int) -> Settings:
-    return Settings(
-        sim=SimSettings(port=port),
-        market=MarketSettings(
-            symbols=("BTCUSDT",), futures_symbols=("XRPUSDT",), sub_timeframe="5m"
-        ),
-        strategy=StrategySettings(agent="retest"),
-        risk=RiskSettings(max_open_positions=100),
-    )
-
-
-async def stored(pool: asyncpg.Pool, tf: str) -> list[asyncpg.Record]:
-    async with pool.acquire() as conn:
-        return list(
-            await conn.fetch(
-                "SELECT open_time, open, high, low, close FROM candles"
-                " WHERE venue = 'sim-usdm' AND symbol = 'XRPUSDT' AND tf = $1 ORDER BY 1",
-                tf,
-            )
-        )
+from tests.integration.micro_support import (
+    HISTORY,
+    XRP,
+    saved_positions,
+    start_engine,
+    stop_engine,
+    stored,
+)
 
 
 async def test_engine_follows_sub_timeframe_and_confirms_by_micro_bos(
@@ -82,19 +60,18 @@ async def test_engine_follows_sub_timeframe_and_confirms_by_micro_bos(
         before, task = await start_engine(sim.port, pool)
         assert ("sim-usdm", "XRPUSDT") in before.subs and ("sim", "BTCUSDT") not in before.subs
         assert "sim BTCUSDT: the venue has no 5m klines (-1120)" in caplog.text
-        sim.resume()
-        proc = before.processors[("sim-usdm", "XRPUSDT")]
-        middle = int(parent.open_time[HISTORY + 100])
-        await eventually(lambda: _true((proc.last_open_time or 0) >= middle), 60, "100 candles")
-        sim.pause()
+        # The market moves one candle at a time once the engine has taken the last one, so
+        # what is live (and decided on) is the same on a fast or a loaded machine.
+        await step_through(sim, before, 100)
         await stop_engine(task)
         resumed = await saved_positions(pool)
+        sim.advance(5 * 900_000)  # candles the engine misses while it is down
         # a restarted engine resumes both streams from the database and backfills the rest
         engine, task = await start_engine(sim.port, pool)
         assert "sim-usdm XRPUSDT 5m resumes after candle" in caplog.text
-        sim.resume()
+        await step_through(sim, engine, replay)
         proc = engine.processors[("sim-usdm", "XRPUSDT")]
-        await eventually(lambda: _true(proc.last_open_time == last), 90, "the whole replay")
+        assert proc.last_open_time == last
     finally:
         if task is not None:
             await stop_engine(task)
@@ -124,32 +101,18 @@ async def test_engine_follows_sub_timeframe_and_confirms_by_micro_bos(
     assert all(s["open_time"] > parent.open_time[HISTORY - 2] for s in confirmed)
 
 
-async def saved_positions(pool: asyncpg.Pool) -> dict[str, int]:
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT tf, open_time FROM feature_state"
-            " WHERE venue = 'sim-usdm' AND symbol = 'XRPUSDT'"
-        )
-    return {r["tf"]: r["open_time"] for r in rows}
+async def step_through(sim: SimServer, engine: Engine, candles: int) -> None:
+    """Advance the market up to ``candles`` 15m candles (fewer when it ends), each once the
+    engine has processed the newest closed candle of XRPUSDT."""
+    proc = engine.processors[("sim-usdm", "XRPUSDT")]
+    for _ in range(candles + 1):
+        status = sim.status()["futures"]
+        newest = status["server_time"] // 900_000 * 900_000 - 900_000
+        await eventually(functools.partial(_reached, proc, newest), 60, f"candle {newest}")
+        if status["finished"]:
+            return
+        sim.advance(900_000)
 
 
-async def start_engine(port: int, pool: asyncpg.Pool) -> tuple[Engine, asyncio.Task[None]]:
-    engine = Engine(settings_for(port), pool)
-    task = asyncio.create_task(engine.run())
-    await eventually(lambda: _true(engine.ready.is_set() or task.done()), 60, "engine ready")
-    # following the markets before the replay resumes: its closes then arrive as live frames,
-    # however long this machine takes to connect (not all by REST backfill, never live)
-    connected = lambda: all(i.connected.is_set() for i in engine.ingestors)  # noqa: E731
-    await eventually(lambda: _true(connected() or task.done()), 60, "market streams followed")
-    if task.done():
-        task.result()  # raises what stopped it
-    return engine, task
-
-
-async def stop_engine(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
-async def _true(v: bool) -> bool:
-    return v
+async def _reached(proc: StreamProcessor, open_time: int) -> bool:
+    return (proc.last_open_time or 0) >= open_time

@@ -13,18 +13,18 @@ import asyncpg
 import pytest
 
 from engine.agents.registry import load_agents
-from engine.candlefile import read_candles
 from engine.decisions_batch import run_decisions
 from engine.features import FeatureParams
 from engine.guards.jobs import ClockShiftError, venue_clock_shift
 from engine.guards.news_calendar import parse_time, read_calendar
 from engine.pipeline import StreamProcessor
-from engine.settings import AgentsSettings, RiskSettings, Settings, StrategySettings
+from greenlight.core.candlefile import read_candles
+from greenlight.core.settings import AgentsSettings, RiskSettings, Settings, StrategySettings
 from sim.server import SimConfig
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
 from tests.integration.sim_support import running_sim
-from tests.unit.test_bracket import RULES
+from tests.symbol_rules import BTCUSDT as RULES
 
 CALENDAR = DATA / "news/us-macro-2019-2021.csv"
 LOOSE = RiskSettings(

@@ -13,34 +13,25 @@ import asyncpg
 import numpy as np
 import pytest
 
-from engine.candlefile import read_candles
-from engine.contracts import Candle, Market
+from engine.events import Candle
 from engine.micro_stream import micro_smc_params
 from engine.pipeline import StreamProcessor
 from engine.retest.micro import micro_bos_flags
-from engine.settings import MarketSettings, RiskSettings, Settings, StrategySettings
 from engine.smc import layout as L
 from engine.smc.engine import run_smc_batch
 from engine.sub_pipeline import SubStreamProcessor
 from engine.symbol_feed import SymbolFeed
-from sim.resample import resample
-from tests.candle_rows import candle_rows
-from tests.conftest import DATA
+from greenlight.core.contracts import Market
+from greenlight.core.settings import MarketSettings, RiskSettings, Settings, StrategySettings
 from tests.helpers import eventually
-from tests.unit.test_futures_bracket import RULES
+from tests.integration.micro_support import PARENT, PARENTS, ROWS, SUB, VENUE, subs_of
+from tests.symbol_rules import XRPUSDT_PERP as RULES
 
-VENUE = "sim-usdm"
 SETTINGS = Settings(
     market=MarketSettings(futures_symbols=("XRPUSDT",), sub_timeframe="5m"),
     strategy=StrategySettings(agent="retest"),
     risk=RiskSettings(max_open_positions=100),
 )
-SUB = read_candles(DATA / "XRPUSDT-perp-5m-futures.csv")
-PARENT = resample(SUB, 900_000)
-
-
-SUBS = candle_rows(SUB, VENUE, "XRPUSDT", "5m", 300_000)
-PARENTS = candle_rows(PARENT, VENUE, "XRPUSDT", "15m", 900_000)
 
 
 def streams() -> tuple[StreamProcessor, SubStreamProcessor]:
@@ -48,10 +39,6 @@ def streams() -> tuple[StreamProcessor, SubStreamProcessor]:
     sub = SubStreamProcessor(SETTINGS, VENUE, "XRPUSDT", "5m", "15m")
     proc.attach_sub(sub)
     return proc, sub
-
-
-def subs_of(p: Candle) -> list[Candle]:
-    return [s for s in SUBS if p.open_time <= s.open_time <= p.close_time]
 
 
 async def feed(
@@ -64,19 +51,6 @@ async def feed(
             await sub.process(pool, s, 0.0)
         flags.append((await proc.process(pool, p, 0.0, live=True)).micro)
     return flags
-
-
-ROWS = {
-    "candles": "SELECT tf, open_time, close FROM candles ORDER BY 1, 2",
-    "indicators": "SELECT open_time, macd_hist::text, atr14::text, extra FROM indicators"
-    " ORDER BY 1",
-    "swings": "SELECT tf, pivot_time, known_time, kind, label, price FROM swings ORDER BY 1,2,4",
-    "smc_events": "SELECT tf, open_time, kind, level FROM smc_events ORDER BY 1, 2, 3",
-    "zones": "SELECT tf, kind, start_time, known_time, mitigated_time, expired_time FROM zones"
-    " ORDER BY 1, 2, 3",
-    "signals": "SELECT agent, open_time, side, score, payload FROM signals ORDER BY 1, 2",
-    "state": "SELECT tf, open_time, state, analysis_state FROM feature_state ORDER BY 1",
-}
 
 
 async def table_rows(pool: asyncpg.Pool) -> dict[str, list[tuple[object, ...]]]:

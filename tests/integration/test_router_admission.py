@@ -12,15 +12,10 @@ import asyncpg
 from router import brackets
 from router.core import Core
 from router.errors import OrderCountError
-from router.sender import OrderSender
 from router.venues.base import OrderReport
-from tests.integration.test_router_support import (
-    FakeSpot,
-    btcusdt_rules,
-    decision_state,
-    insert_decision,
-    make_bracket,
-)
+from tests.fakes.router import spot_core
+from tests.fakes.venues import FakeSpot, btcusdt_rules
+from tests.integration.router_support import decision_state, insert_decision, make_bracket
 
 RULES = replace(btcusdt_rules(), max_num_algo_orders=5)
 LADDER = ("61300", "61650", "62350")
@@ -42,7 +37,7 @@ class BuggySpot(FakeSpot):
 
 def setup(pool: asyncpg.Pool) -> tuple[Core, BuggySpot]:
     fake = BuggySpot()
-    return Core(pool, fake, OrderSender(fake, settle_s=0.01), "sim"), fake
+    return spot_core(pool, fake), fake
 
 
 async def test_a_working_limit_entry_keeps_room_for_its_whole_ladder(pool: asyncpg.Pool) -> None:

@@ -12,19 +12,19 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from engine.contracts import Bracket
-from engine.settings import GuardSettings
+from greenlight.core.contracts import Bracket
+from greenlight.core.settings import GuardSettings
 from router import store
 from router.venues.base import NewOco, NewOrder
-from tests.integration.test_router_fault_support import (
+from tests.integration.router_fault_support import (
     SPOT,
     FaultRig,
     alert_texts,
     fault_rig,
     spot_stops,
 )
-from tests.integration.test_router_support import decision_state, insert_decision, make_bracket
-from tests.integration.test_router_usdm_support import insert_usdm_decision
+from tests.integration.router_support import decision_state, insert_decision, make_bracket
+from tests.integration.router_usdm_support import insert_usdm_decision
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from tests.helpers import eventually
-from tests.integration.test_router_fault_support import (
+from tests.integration.router_fault_support import (
     FaultRig,
     alert_texts,
     assert_spot_closed_clean,
@@ -44,9 +44,12 @@ async def test_partial_market_entry_is_protected_as_it_fills(fr: FaultRig) -> No
         "SELECT filled_quantity FROM orders WHERE client_order_id = $1", f"gl-{d}-E"
     )
     assert 0 < first < D("0.05")  # protected while the entry was still filling
-    assert await fr.pool.fetchval(
-        "SELECT count(*) FROM orders WHERE decision_id = $1 AND leg LIKE 'SL%'", d
-    ) >= 1  # fmt: skip
+    assert (
+        await fr.pool.fetchval(
+            "SELECT count(*) FROM orders WHERE decision_id = $1 AND leg LIKE 'SL%'", d
+        )
+        >= 1
+    )
 
     async def filled_and_covered() -> bool:
         done = await fr.order_status(f"gl-{d}-E") == "FILLED"
@@ -77,8 +80,9 @@ async def test_limit_entry_is_one_otoco_and_the_ladder_completes(fr: FaultRig) -
 
 async def test_entry_ttl_cancels_the_remainder_and_protects_the_fill(fr: FaultRig) -> None:
     await fr.admin("pause")  # no replay steps: only the first slice fills
-    d = await fr.spot_decision("0.05", ("0.05", "0.08"), entry_type="LIMIT", above="0.002",
-                               ttl_s=2.5)  # fmt: skip
+    d = await fr.spot_decision(
+        "0.05", ("0.05", "0.08"), entry_type="LIMIT", above="0.002", ttl_s=2.5
+    )
     await fr.fault(kind="partial_fill", slices=4, market="spot", client_id_prefix=f"gl-{d}-E")
     await fr.client.submit_bracket(d)
 

@@ -3,48 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import asyncpg
 import pytest
 
-from engine.contracts import Bracket
 from router import brackets, lifecycle
 from router.brackets import RouteRefused
-from router.core import Core
-from router.errors import InsufficientFundsError, InvalidOrderError
+from router.errors import InsufficientFundsError, PriceCrossedError
 from router.ledger import figures
 from router.reconcile import Reconciler
-from router.sender import OrderSender
-from tests.integration.test_router_support import (
-    FakeSpot,
-    btcusdt_rules,
+from tests.fakes.router import spot_core
+from tests.fakes.venues import FakeSpot
+from tests.integration.router_support import (
+    RULES,
     decision_state,
+    deliver,
     insert_decision,
     make_bracket,
+    orders,
+    setup,
+    std_bracket,
 )
-
-RULES = btcusdt_rules()
-
-
-def setup(pool: asyncpg.Pool, price: str = "60250") -> tuple[Core, FakeSpot]:
-    fake = FakeSpot(RULES, D(price))
-    return Core(pool, fake, OrderSender(fake, settle_s=0.01), "sim"), fake
-
-
-async def deliver(core: Core, fake: FakeSpot) -> None:
-    events, fake.events = fake.events, []
-    for ev in events:
-        await lifecycle.on_execution(core, ev)
-
-
-def std_bracket() -> Bracket:
-    return make_bracket("60250", "59550", ("61300", "61650", "62350"), "0.0688")
-
-
-async def orders(pool: asyncpg.Pool, decision_id: int) -> dict[str, asyncpg.Record]:
-    rows = await pool.fetch("SELECT * FROM orders WHERE decision_id = $1", decision_id)
-    return {r["leg"]: r for r in rows}
 
 
 async def test_bracket_lifecycle_entry_protect_tp_stop_close(pool: asyncpg.Pool) -> None:
@@ -128,11 +109,14 @@ async def test_rejected_entry_fails_the_decision(pool: asyncpg.Pool) -> None:
     assert await pool.fetchval("SELECT count(*) FROM alerts WHERE kind = 'error'") == 1
 
 
-@pytest.mark.parametrize(("state", "ttl", "reason"), [
-    ("PENDING", 600, "is PENDING, not APPROVED"),
-    ("APPROVED", -1, "expired"),
-    ("REJECTED", 600, "is REJECTED"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("state", "ttl", "reason"),
+    [
+        ("PENDING", 600, "is PENDING, not APPROVED"),
+        ("APPROVED", -1, "expired"),
+        ("REJECTED", 600, "is REJECTED"),
+    ],
+)
 async def test_unapproved_or_expired_decisions_are_refused(
     pool: asyncpg.Pool, state: str, ttl: int, reason: str
 ) -> None:
@@ -193,7 +177,8 @@ async def test_oco_refused_because_price_crossed_exits_that_rung_at_market(
     pool: asyncpg.Pool,
 ) -> None:
     core, fake = setup(pool)
-    fake.reject_oco_with = InvalidOrderError("Order would trigger immediately.", -2010, 400)
+    # The adapter types Binance's "would trigger immediately" refusal (binance_refusals).
+    fake.reject_oco_with = PriceCrossedError("Order would trigger immediately.", -2010, 400)
     b = make_bracket("60250", "59550", ("61300",), "0.0688")
     d = await insert_decision(pool, b)
     await brackets.route(core, d)
@@ -212,14 +197,24 @@ async def test_reconcile_waits_for_a_request_still_in_flight(pool: asyncpg.Pool)
     from router.venues.base import NewOrder
 
     fake = FakeSpot(RULES, D("60250"))
-    core = Core(pool, fake, OrderSender(fake, settle_s=0.5), "sim")
+    core = spot_core(pool, fake, settle_s=0.5)
     d = await insert_decision(pool, std_bracket())
     order = NewOrder("BTCUSDT", "BUY", "MARKET", D("0.0688"), f"gl-{d}-E")
     # A router recorded and sent the entry, then died; the request reaches the venue late.
     async with pool.acquire() as conn, conn.transaction():
-        assert await store.claim_for_routing(conn, d) is not None
-        row = store.OrderRow(d, order.client_order_id, None, "sim", "spot", "BTCUSDT", "E",
-                             "BUY", "MARKET", order.quantity)  # fmt: skip
+        assert await store.claim_for_routing(conn, d, datetime.now(UTC)) is not None
+        row = store.OrderRow(
+            d,
+            order.client_order_id,
+            None,
+            "sim",
+            "spot",
+            "BTCUSDT",
+            "E",
+            "BUY",
+            "MARKET",
+            order.quantity,
+        )
         await store.insert_order(conn, row)
 
     async def lands_late() -> None:

@@ -9,39 +9,38 @@ import asyncpg
 
 from router import store
 from router.core import Core
-from router.equity import publish_equity, publish_usdm_equity
 from router.guards import DAILY_DRAWDOWN_LIMIT, STALE_TIMEFRAMES, Guards
 from router.killswitch import KillSwitch
-from router.sender import OrderSender
-from tests.integration.test_router_support import (
-    FakeSpot,
-    btcusdt_rules,
-)
-from tests.integration.test_router_usdm_support import FakeUsdm, xrp_rules
+from router.markets.spot import publish_equity
+from router.markets.usdm import publish_usdm_equity
+from tests.fakes.clock import FakeClock
+from tests.fakes.router import spot_core
+from tests.fakes.venues import FakeSpot, FakeUsdm, btcusdt_rules
+from tests.symbol_rules import xrp_rules
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 TF_MS = 900_000
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 async def enabled_core(pool: asyncpg.Pool) -> tuple[Core, KillSwitch]:
     spot = FakeSpot(btcusdt_rules(), D(60000))
-    core = Core(pool, spot, OrderSender(spot, 0.01), "sim")
+    core = spot_core(pool, spot)
     async with pool.acquire() as conn:
         await store.set_trading(conn, True, "tester")
     return core, KillSwitch(core)
 
 
-def guards(pool: asyncpg.Pool, kill: KillSwitch, clock: Clock, live: bool = True) -> Guards:
-    return Guards(pool, kill.trip, ("BTCUSDT",), "15m", TF_MS, use_received_at=True,
-                  live=lambda: live, clock=clock)  # fmt: skip
+def guards(pool: asyncpg.Pool, kill: KillSwitch, clock: FakeClock, live: bool = True) -> Guards:
+    return Guards(
+        pool,
+        kill.trip,
+        ("BTCUSDT",),
+        "15m",
+        TF_MS,
+        use_received_at=True,
+        live=lambda: live,
+        clock=clock,
+    )
 
 
 async def kill_alerts(pool: asyncpg.Pool) -> list[str]:
@@ -51,7 +50,7 @@ async def kill_alerts(pool: asyncpg.Pool) -> list[str]:
 async def test_drawdown_from_usdm_equity_snapshots_trips_once(pool: asyncpg.Pool) -> None:
     _, kill = await enabled_core(pool)
     fut = FakeUsdm(xrp_rules(), D("1.0"), wallet=D(1000))
-    clock = Clock()
+    clock = FakeClock(T0)
     g = guards(pool, kill, clock)
     await publish_usdm_equity(pool, fut)
     assert await g.check_once() == []  # first snapshot of the day is the opening equity
@@ -79,13 +78,15 @@ async def insert_candle(pool: asyncpg.Pool, received: datetime) -> None:
     await pool.execute(
         "INSERT INTO candles (venue, symbol, tf, open_time, close_time, open, high, low, close,"
         " volume, received_at) VALUES ('sim', 'BTCUSDT', '15m', $1, $2, 1, 1, 1, 1, 1, $3)",
-        1_546_300_800_000, 1_546_300_800_000 + TF_MS - 1, received,
-    )  # fmt: skip
+        1_546_300_800_000,
+        1_546_300_800_000 + TF_MS - 1,
+        received,
+    )
 
 
 async def test_stale_candles_trip_only_while_live(pool: asyncpg.Pool) -> None:
     _, kill = await enabled_core(pool)
-    clock = Clock()
+    clock = FakeClock(T0)
     await insert_candle(pool, T0)
     clock.now = T0 + timedelta(milliseconds=STALE_TIMEFRAMES * TF_MS - 1000)
     assert await guards(pool, kill, clock).check_once() == []
@@ -133,7 +134,7 @@ async def test_open_close_open_across_refreshes_never_trips(pool: asyncpg.Pool) 
     account into BTC, selling it and buying again is never a drawdown, whenever the equity
     is refreshed and the guard runs."""
     _, kill = await enabled_core(pool)
-    clock = Clock()
+    clock = FakeClock(T0)
     g = guards(pool, kill, clock, live=False)
     wallet = SpotWallet()
     await publish_equity(pool, wallet)
@@ -156,7 +157,7 @@ async def test_open_close_open_across_refreshes_never_trips(pool: asyncpg.Pool) 
 
 async def test_a_real_six_percent_drop_trips(pool: asyncpg.Pool) -> None:
     _, kill = await enabled_core(pool)
-    clock = Clock()
+    clock = FakeClock(T0)
     g = guards(pool, kill, clock, live=False)
     wallet = SpotWallet()
     await publish_equity(pool, wallet)
@@ -178,7 +179,7 @@ async def test_days_are_the_venues_days(pool: asyncpg.Pool) -> None:
     """A replay runs a month of market in minutes: losses over several market days are not
     one day's drawdown, whatever the wall clock says."""
     _, kill = await enabled_core(pool)
-    g = guards(pool, kill, Clock(), live=False)
+    g = guards(pool, kill, FakeClock(T0), live=False)
     wallet = SpotWallet()
     for day in range(4):  # 3 % lost on each of four market days, within one wall-clock day
         wallet.now_ms = 1_796_515_200_000 + day * 86_400_000

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
+from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
-from engine.contracts import Bracket
+from greenlight.core.contracts import Bracket
 from router import brackets, lifecycle
 from router.api import build_app
 from router.client import RouterClient, RouterError
 from router.core import Core
 from router.killswitch import KillSwitch
-from router.sender import OrderSender
-from tests.integration.test_router_support import (
-    FakeSpot,
-    btcusdt_rules,
-    decision_state,
-    insert_decision,
-    make_bracket,
-)
+from tests.fakes.router import spot_core
+from tests.fakes.venues import FakeSpot, btcusdt_rules
+from tests.integration.router_support import decision_state, insert_decision, make_bracket
 
 TOKEN = "t0ken-for-tests"
 
@@ -35,7 +32,7 @@ def bracket(entry_type: str = "MARKET", entry: str = "60250") -> Bracket:
 
 def setup(pool: asyncpg.Pool) -> tuple[Core, FakeSpot, KillSwitch]:
     fake = FakeSpot(btcusdt_rules(), D("60250"))
-    core = Core(pool, fake, OrderSender(fake, settle_s=0.01), "sim")
+    core = spot_core(pool, fake)
     return core, fake, KillSwitch(core)
 
 
@@ -136,6 +133,19 @@ async def test_api_routes_once_and_refuses_the_rest(
         await client.submit_bracket(999_999)
 
 
+async def post_as_client(
+    client: RouterClient, path: str, body: dict[str, object]
+) -> tuple[int, dict[str, Any]]:
+    """POST a body :class:`RouterClient` would never send, with its bearer token."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(client.base_url + path, json=body, headers=headers) as resp,
+    ):
+        answer: dict[str, Any] = await resp.json()
+        return resp.status, answer
+
+
 async def test_api_rejects_bad_tokens_and_bad_bodies(
     api: tuple[RouterClient, FakeSpot, asyncpg.Pool],
 ) -> None:
@@ -147,10 +157,10 @@ async def test_api_rejects_bad_tokens_and_bad_bodies(
     assert err.value.status == 401
     await intruder.close()
     assert fake.place_calls == [] and await decision_state(pool, d) == "APPROVED"
-    with pytest.raises(RouterError, match="'decision_id' must be int"):
-        await client._call("POST", "/v1/brackets", {"decision_id": "12"})
-    with pytest.raises(RouterError, match="'by' is required"):
-        await client._call("POST", "/v1/kill", {"flatten": True})
+    status, body = await post_as_client(client, "/v1/brackets", {"decision_id": "12"})
+    assert status == 400 and "'decision_id' must be int" in body["reason"]
+    status, body = await post_as_client(client, "/v1/kill", {"flatten": True})
+    assert status == 400 and "'by' is required" in body["reason"]
     assert (await client.state())["trading_enabled"] is True
     killed = await client.kill(False, "carol")
     assert killed["trading_enabled"] is False

@@ -21,23 +21,25 @@ import pytest_asyncio
 from bot.access import AccessList
 from bot.approvals import ApprovalService
 from engine import store as engine_store
-from engine.settings import GuardSettings, Settings
-from router import lifecycle, liveness, store
+from greenlight.core.settings import GuardSettings, Settings
+from router import liveness, reports, store
 from router.client import RouterError
 from router.venues.base import NewOrder
 from tests.fakes.chat import NoCharts, RecordingChannel
 from tests.helpers import eventually
-from tests.integration.test_router_fault_support import (
+from tests.integration.router_fault_support import (
     SPOT,
     FaultRig,
     alert_texts,
     fault_rig,
 )
-from tests.integration.test_router_flow import orders, setup, std_bracket
-from tests.integration.test_router_support import (
+from tests.integration.router_support import (
     decision_state,
     insert_decision,
     make_bracket,
+    orders,
+    setup,
+    std_bracket,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -68,24 +70,37 @@ async def _venue_orders(fr: FaultRig, d: int) -> list[str]:
 async def _bracket(fr: FaultRig, state: str, ttl_s: float = 600) -> int:
     p = D(str(await fr.spot.last_price(SPOT)))
     q = D("0.01")
-    b = make_bracket(str(p), str((p * D("0.95")).quantize(q)), (str((p * D("1.05")).quantize(q)),),
-                     "0.01")  # fmt: skip
+    b = make_bracket(
+        str(p), str((p * D("0.95")).quantize(q)), (str((p * D("1.05")).quantize(q)),), "0.01"
+    )
     return await insert_decision(fr.pool, b, state=state, ttl_s=ttl_s)
 
 
 def _bot(fr: FaultRig, auto_approve: bool) -> tuple[ApprovalService, RecordingChannel]:
     ch = RecordingChannel("console")
-    svc = ApprovalService(Settings(), fr.pool, [ch], fr.client, AccessList(()), NoCharts(), KEY,
-                          auto_approve=auto_approve)  # fmt: skip
+    svc = ApprovalService(
+        Settings(),
+        fr.pool,
+        [ch],
+        fr.client,
+        AccessList(()),
+        NoCharts(),
+        KEY,
+        auto_approve=auto_approve,
+    )
     return svc, ch
 
 
 async def test_pending_past_ttl_expires_without_a_bot(fr: FaultRig) -> None:
     d = await _bracket(fr, "PENDING", ttl_s=1)
     await fr.wait_state(d, "EXPIRED", timeout=15)
-    assert await fr.pool.fetchval(
-        "SELECT count(*) FROM audit_log WHERE action = 'decision.expired' AND decision_id = $1", d
-    ) == 1  # fmt: skip
+    assert (
+        await fr.pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'decision.expired' AND decision_id = $1",
+            d,
+        )
+        == 1
+    )
     assert await _symbol_free(fr.pool)
 
 
@@ -160,8 +175,9 @@ async def test_routed_with_nothing_on_the_venue_fails_after_the_bound(fr: FaultR
     row = await fr.pool.fetchrow("SELECT * FROM decisions WHERE id = $1", d)
     assert liveness.NEVER_REACHED in row["failure_reason"]
     assert (await orders(fr.pool, d))["E"]["status"] == "REJECTED"
-    assert any(f"#D-{d}" in t and liveness.NEVER_REACHED in t
-               for t in await alert_texts(fr, "error"))  # fmt: skip
+    assert any(
+        f"#D-{d}" in t and liveness.NEVER_REACHED in t for t in await alert_texts(fr, "error")
+    )
     await fr.admin("faults/clear")
     assert await _venue_orders(fr, d) == []
     assert await _symbol_free(fr.pool)
@@ -172,11 +188,23 @@ async def _routed_long_ago(pool: asyncpg.Pool, entry: bool) -> tuple[int, NewOrd
     d = await insert_decision(pool, std_bracket())
     order = NewOrder(SPOT, "BUY", "MARKET", D("0.0688"), f"gl-{d}-E")
     async with pool.acquire() as conn, conn.transaction():
-        assert await store.claim_for_routing(conn, d) is not None
+        assert await store.claim_for_routing(conn, d, datetime.now(UTC)) is not None
         if entry:
-            await store.insert_order(conn, store.OrderRow(
-                d, order.client_order_id, None, "sim", "spot", SPOT, "E", "BUY", "MARKET",
-                order.quantity))  # fmt: skip
+            await store.insert_order(
+                conn,
+                store.OrderRow(
+                    d,
+                    order.client_order_id,
+                    None,
+                    "sim",
+                    "spot",
+                    SPOT,
+                    "E",
+                    "BUY",
+                    "MARKET",
+                    order.quantity,
+                ),
+            )
         ago = datetime.now(UTC) - timedelta(minutes=2)
         await conn.execute("UPDATE decisions SET routed_at = $2 WHERE id = $1", d, ago)
     return d, order
@@ -191,7 +219,8 @@ async def test_routed_decisions_fail_only_when_nothing_is_on_the_venue(
     arrived, order = await _routed_long_ago(pool, entry=True)  # died before the answer
     await fake.place_order(order)
     refused, _ = await _routed_long_ago(pool, entry=True)  # refused, never moved on
-    await lifecycle.mark_order(core, refused, f"gl-{refused}-E", "REJECTED", "Filter failure")
+    refused_now = await core.snapshot(refused)
+    await reports.mark_order(core, refused_now, f"gl-{refused}-E", "REJECTED", "Filter failure")
     assert await liveness.fail_unrouted(core) == [no_row, never_sent, refused]
     reason = await pool.fetchval("SELECT failure_reason FROM decisions WHERE id = $1", refused)
     assert reason == "Filter failure"

@@ -12,8 +12,14 @@ from router import brackets
 from router.ledger import figures
 from router.reconcile import Reconciler
 from router.venues.base import NewOrder
-from tests.integration.test_router_flow import deliver, orders, setup, std_bracket
-from tests.integration.test_router_support import decision_state, insert_decision
+from tests.integration.router_support import (
+    decision_state,
+    deliver,
+    insert_decision,
+    orders,
+    setup,
+    std_bracket,
+)
 
 
 async def _texts(pool: asyncpg.Pool, like: str) -> list[str]:
@@ -40,10 +46,16 @@ async def test_lost_exits_are_corrected_counted_and_close_with_the_venue_pnl(
     await rec.periodic()
     assert await decision_state(pool, d) == "CLOSED"
     venue_fills = [
-        {"side": o.side, "price": f.price, "quantity": f.qty, "commission": f.commission,
-         "commission_asset": f.commission_asset}
-        for o in fake.orders.values() for f in o.fills
-    ]  # fmt: skip
+        {
+            "side": o.side,
+            "price": f.price,
+            "quantity": f.qty,
+            "commission": f.commission,
+            "commission_asset": f.commission_asset,
+        }
+        for o in fake.orders.values()
+        for f in o.fills
+    ]
     expected = figures(venue_fills, "BTC", "USDT")  # type: ignore[arg-type]
     pnl = await pool.fetchval("SELECT realized_pnl FROM decisions WHERE id = $1", d)
     assert pnl == expected.realized_pnl

@@ -13,16 +13,16 @@ import pytest_asyncio
 
 from engine import store as engine_store
 from tests.helpers import eventually
-from tests.integration.test_router_fault_support import (
+from tests.integration.router_fault_support import (
     FUT,
     SPOT,
     FaultRig,
     alert_texts,
     fault_rig,
+    ladder_covers_position,
     no_duplicates,
 )
-from tests.integration.test_router_usdm_faults import ladder_covers_position
-from tests.integration.test_router_usdm_sim import assert_clean_close
+from tests.integration.usdm_sim_rig import assert_clean_close
 
 pytestmark = pytest.mark.timeout(120)
 INTERVAL_S = 1.0
@@ -31,8 +31,9 @@ INTERVAL_S = 1.0
 @pytest_asyncio.fixture
 async def fr(db_url: str, pool: asyncpg.Pool) -> AsyncIterator[FaultRig]:
     # Fast replay so that a tight bracket is stopped or taken out within a few seconds.
-    async with fault_rig(db_url, pool, candles_per_second=20.0,
-                         router={"reconcile_interval_s": INTERVAL_S}) as rig:  # fmt: skip
+    async with fault_rig(
+        db_url, pool, candles_per_second=20.0, router={"reconcile_interval_s": INTERVAL_S}
+    ) as rig:
         yield rig
 
 
@@ -78,15 +79,18 @@ async def test_spot_exit_lost_from_a_live_stream_closes_the_decision(fr: FaultRi
     await eventually(exited_on_venue, 60, "the stop or the target filled on the venue")
     await fr.wait_state(d, "CLOSED", timeout=INTERVAL_S + 15)
     # Every venue trade of the decision is recorded once; the PnL comes from them.
-    trades = [t for o in await fr.spot.all_orders(SPOT) if o.client_order_id.startswith(f"gl-{d}-")
-              for t in await fr.spot.trades(SPOT, o.order_id)]  # fmt: skip
+    trades = [
+        t
+        for o in await fr.spot.all_orders(SPOT)
+        if o.client_order_id.startswith(f"gl-{d}-")
+        for t in await fr.spot.trades(SPOT, o.order_id)
+    ]
     fills = await fr.pool.fetch("SELECT trade_id, quantity FROM fills WHERE decision_id = $1", d)
     assert {(f["trade_id"], f["quantity"]) for f in fills} == {(t.trade_id, t.qty) for t in trades}
     row = await fr.pool.fetchrow("SELECT * FROM decisions WHERE id = $1", d)
     pos = await fr.pool.fetchrow("SELECT * FROM positions WHERE decision_id = $1", d)
     assert row["realized_pnl"] == pos["realized_pnl"] != 0 and pos["state"] == "CLOSED"
-    statuses = dict(await fr.pool.fetch(
-        "SELECT leg, status FROM orders WHERE decision_id = $1", d))  # fmt: skip
+    statuses = dict(await fr.pool.fetch("SELECT leg, status FROM orders WHERE decision_id = $1", d))
     assert {statuses["TP1"], statuses["SL1"]} == {"FILLED", "EXPIRED"}, statuses
     held = (await fr.spot.balances()).get("BTC", D(0))
     assert (await fr.spot.rules(SPOT)).round_qty(held) == 0
@@ -114,8 +118,10 @@ async def test_usdm_exit_lost_from_a_live_stream_closes_the_decision(fr: FaultRi
     assert await _symbol_free(fr, FUT)
     await _assert_corrected_without_reconnect(fr, d, reconnects)
     # A triggered algo's order carries the algo's client id: count each kind on its own.
-    for ids in ([o.client_order_id for o in await fr.r.venue.all_orders(FUT)],
-                [a.client_algo_id for a in await fr.r.venue.all_algos(FUT)]):  # fmt: skip
+    for ids in (
+        [o.client_order_id for o in await fr.r.venue.all_orders(FUT)],
+        [a.client_algo_id for a in await fr.r.venue.all_algos(FUT)],
+    ):
         assert len(ids) == len(set(ids)), ids
 
 
@@ -147,8 +153,10 @@ async def test_a_healthy_stream_gives_no_false_corrections(fr: FaultRig) -> None
     await fr.admin("pause")
 
     async def agree() -> bool:
-        rows = await fr.pool.fetch("SELECT client_order_id, status, filled_quantity FROM orders"
-                                   " WHERE decision_id = $1", limit)  # fmt: skip
+        rows = await fr.pool.fetch(
+            "SELECT client_order_id, status, filled_quantity FROM orders WHERE decision_id = $1",
+            limit,
+        )
         for row in rows:
             venue = await fr.spot.query_order(SPOT, row["client_order_id"])
             if (venue.status, venue.executed_qty) != (row["status"], row["filled_quantity"]):

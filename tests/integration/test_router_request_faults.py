@@ -10,10 +10,10 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from engine.settings import GuardSettings
+from greenlight.core.settings import GuardSettings
 from router.client import RouterError
 from tests.helpers import eventually
-from tests.integration.test_router_fault_support import (
+from tests.integration.router_fault_support import (
     FaultRig,
     alert_texts,
     assert_spot_closed_clean,

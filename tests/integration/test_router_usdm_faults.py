@@ -4,7 +4,6 @@ order, a paused user stream; end state checked on the venue and in the database.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from decimal import Decimal as D
 
 import asyncpg
 import pytest
@@ -12,11 +11,12 @@ import pytest_asyncio
 
 from router.venues.base import TERMINAL_STATUSES
 from tests.helpers import eventually
-from tests.integration.test_router_fault_support import (
+from tests.integration.router_fault_support import (
     FUT,
     FaultRig,
     alert_texts,
     fault_rig,
+    ladder_covers_position,
     no_duplicates,
 )
 
@@ -27,22 +27,6 @@ pytestmark = pytest.mark.timeout(90)
 async def fr(db_url: str, pool: asyncpg.Pool) -> AsyncIterator[FaultRig]:
     async with fault_rig(db_url, pool) as rig:
         yield rig
-
-
-async def ladder_covers_position(fr: FaultRig, d: int) -> bool:
-    """One closePosition stop, and the reduce-only take-profits sum to the venue position,
-    which equals the database's."""
-    position = abs(await fr.r.venue_position())
-    if position == 0 or position != abs(await fr.r.db_position()):
-        return False
-    algos = [a for a in await fr.r.venue.open_algos(FUT) if a.client_algo_id.startswith(f"gl-{d}-")]
-    stops = [a for a in algos if a.order_type == "STOP_MARKET"]
-    tps = [a for a in algos if a.order_type == "TAKE_PROFIT_MARKET"]
-    return (
-        len(stops) == 1
-        and stops[0].close_position
-        and sum((a.quantity for a in tps), D(0)) == position
-    )
 
 
 async def flatten_and_check(fr: FaultRig, d: int) -> None:
@@ -66,8 +50,10 @@ async def test_partial_fills_grow_the_take_profit_ladder(fr: FaultRig) -> None:
         return done and await ladder_covers_position(fr, d)
 
     await eventually(filled_and_covered, 20, "entry filled, ladder == position")
-    legs = [r["leg"] for r in await fr.pool.fetch(
-        "SELECT leg FROM orders WHERE decision_id = $1 ORDER BY id", d)]  # fmt: skip
+    legs = [
+        r["leg"]
+        for r in await fr.pool.fetch("SELECT leg FROM orders WHERE decision_id = $1 ORDER BY id", d)
+    ]
     assert legs.count("SL") == 1 and legs[1] == "SL"  # the stop came with the first slice
     assert any("r" in leg for leg in legs), legs  # take-profits re-sized as slices filled
     assert sum(1 for a in await alert_texts(fr) if a.startswith("🛡️ Protected")) == 1
@@ -75,8 +61,9 @@ async def test_partial_fills_grow_the_take_profit_ladder(fr: FaultRig) -> None:
 
 
 async def test_algo_timeout_after_execution_is_adopted(fr: FaultRig) -> None:
-    await fr.fault(kind="timeout", path="/fapi/v1/algoOrder", method="POST", execute=True,
-                   delay_ms=300)  # fmt: skip
+    await fr.fault(
+        kind="timeout", path="/fapi/v1/algoOrder", method="POST", execute=True, delay_ms=300
+    )
     d = await fr.r.bracket("SELL", "0.05", ("0.05",), qty="300")
     result = await fr.client.submit_bracket(d)
     assert result["decision"]["state"] == "OPEN"

@@ -6,20 +6,19 @@ from decimal import Decimal as D
 
 import asyncpg
 
-from router import brackets, futures_lifecycle, lifecycle
+from router import brackets
 from router.core import Core
 from router.killswitch import KillSwitch
 from router.ledger import futures_figures
+from router.markets.usdm import UsdmMarket
 from router.reconcile import Reconciler
-from router.sender import FuturesSender, OrderSender
-from router.venues.base import AlgoReport, ExecutionEvent
-from tests.integration.test_router_support import FakeSpot, btcusdt_rules, decision_state
-from tests.integration.test_router_usdm_support import (
-    FakeUsdm,
-    insert_usdm_decision,
-    usdm_bracket,
-    xrp_rules,
-)
+from router.usdm_service import on_algo
+from router.venues.base import AlgoReport
+from tests.fakes.router import deliver_usdm, usdm_core
+from tests.fakes.venues import FakeSpot, FakeUsdm, btcusdt_rules
+from tests.integration.router_support import decision_state
+from tests.integration.router_usdm_support import insert_usdm_decision, usdm_bracket
+from tests.symbol_rules import xrp_rules
 
 RULES = xrp_rules()
 
@@ -27,18 +26,18 @@ RULES = xrp_rules()
 def setup(pool: asyncpg.Pool, price: str = "1.0000") -> tuple[Core, FakeUsdm]:
     spot = FakeSpot(btcusdt_rules(), D(60000))
     fut = FakeUsdm(RULES, D(price))
-    core = Core(pool, spot, OrderSender(spot, 0.01), "sim", futures=fut,
-                fsender=FuturesSender(fut, 0.01), leverage_cap=3)  # fmt: skip
+    core = usdm_core(pool, spot, fut, leverage_cap=3)
     return core, fut
 
 
 async def deliver(core: Core, fut: FakeUsdm) -> None:
-    events, fut.events = fut.events, []
-    for ev in events:
-        if isinstance(ev, ExecutionEvent):
-            await lifecycle.on_execution(core, ev)
-        elif isinstance(ev, AlgoReport):
-            await futures_lifecycle.on_algo(core, ev)
+    await deliver_usdm(core, fut)
+
+
+def usdm_market(core: Core) -> UsdmMarket:
+    market = core.market("usdm")
+    assert isinstance(market, UsdmMarket)
+    return market
 
 
 async def legs(pool: asyncpg.Pool, d: int) -> dict[str, asyncpg.Record]:
@@ -172,8 +171,7 @@ async def test_restart_mid_bracket_reconciles_missed_events(pool: asyncpg.Pool) 
     fut.move(D("1.0300"))
     fut.move(D("0.9800"))  # TP1 then the stop while the router was down: events lost
     fut.events.clear()
-    core2, _ = setup(pool)
-    core2.futures, core2.fsender = fut, FuturesSender(fut, 0.01)
+    core2 = usdm_core(pool, FakeSpot(btcusdt_rules(), D(60000)), fut, leverage_cap=3)
     diffs = await Reconciler(core2).run()
     assert diffs >= 2
     await assert_closed_clean(pool, d, fut)
@@ -211,7 +209,7 @@ async def test_missing_entry_fills_never_look_flat(pool: asyncpg.Pool) -> None:
     events, fut.events = fut.events, []
     for ev in events:  # only the algo updates arrive; every ORDER_TRADE_UPDATE is lost
         if isinstance(ev, AlgoReport):
-            await futures_lifecycle.on_algo(core, ev)
+            await on_algo(core, usdm_market(core), ev)
     assert await decision_state(pool, d) == "OPEN"
     assert fut.open_algo_ids() == sorted(f"gl-{d}-{x}" for x in ("SL", "TP2", "TP3"))
     await Reconciler(core).run()  # fetches the trades the stream never delivered

@@ -45,9 +45,16 @@ class Hosts:
 
         async def algo(request: web.Request) -> web.Response:
             self.seen.append("futures " + request.path)
-            row = {"algoId": 9, "clientAlgoId": request.query["clientAlgoId"],
-                   "symbol": "XRPUSDT", "orderType": "STOP_MARKET", "side": "SELL",
-                   "algoStatus": "NEW", "triggerPrice": "0.98", "closePosition": True}  # fmt: skip
+            row = {
+                "algoId": 9,
+                "clientAlgoId": request.query["clientAlgoId"],
+                "symbol": "XRPUSDT",
+                "orderType": "STOP_MARKET",
+                "side": "SELL",
+                "algoStatus": "NEW",
+                "triggerPrice": "0.98",
+                "closePosition": True,
+            }
             return web.json_response(row, headers={"X-MBX-USED-WEIGHT-1M": "2390"})
 
         app = web.Application()
@@ -64,8 +71,14 @@ async def hosts() -> AsyncIterator[tuple[Hosts, VenueConfig]]:
     fut = TestServer(h.futures_app(), host="127.0.0.1")
     await spot.start_server()
     await fut.start_server()
-    cfg = VenueConfig("binance", str(fut.make_url("")).rstrip("/"), "ws://127.0.0.1:1", "k", "s",
-                      sapi_url=str(spot.make_url("")).rstrip("/"))  # fmt: skip
+    cfg = VenueConfig(
+        "binance",
+        str(fut.make_url("")).rstrip("/"),
+        "ws://127.0.0.1:1",
+        "k",
+        "s",
+        sapi_url=str(spot.make_url("")).rstrip("/"),
+    )
     yield h, cfg
     await spot.close()
     await fut.close()

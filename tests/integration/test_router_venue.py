@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
 from router.errors import (
     AuthError,
     DuplicateOrderError,
@@ -48,8 +48,9 @@ def adapter(sim: SimServer, secret: str = SIM_DEMO_API_SECRET) -> BinanceSpot:
 async def test_rules_orders_and_typed_errors(sim: SimServer) -> None:
     seen: list[tuple[str, str, dict[str, str]]] = []
 
-    async def observe(method: str, path: str, params: dict[str, str], status: object,
-                      body: object) -> None:  # fmt: skip
+    async def observe(
+        method: str, path: str, params: dict[str, str], status: object, body: object
+    ) -> None:
         seen.append((method, path, params))
 
     venue = BinanceSpot(adapter(sim).config, observer=observe)
@@ -109,8 +110,9 @@ async def test_ban_is_respected_without_sending_more_requests(sim: SimServer) ->
 
     sent: list[str] = []
 
-    async def observe(method: str, path: str, params: dict[str, str], status: object,
-                      body: object) -> None:  # fmt: skip
+    async def observe(
+        method: str, path: str, params: dict[str, str], status: object, body: object
+    ) -> None:
         sent.append(path)
 
     venue = BinanceSpot(adapter(sim).config, observer=observe)

@@ -18,11 +18,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from router import store
-from router.core import Core
 from router.killswitch import KillSwitch
-from router.sender import OrderSender
 from router.venue_watch import Link, RestHeartbeat, VenueWatch, heartbeat_timing
-from tests.integration.test_router_support import FakeSpot, btcusdt_rules
+from tests.fakes.router import spot_core
+from tests.fakes.venues import FakeSpot, btcusdt_rules
 
 
 @dataclass
@@ -37,15 +36,17 @@ class Heard:
 
 
 async def alerts(pool: asyncpg.Pool, kind: str) -> list[str]:
-    return [r["text"] for r in await pool.fetch("SELECT text FROM alerts WHERE kind = $1"
-                                                " ORDER BY id", kind)]  # fmt: skip
+    return [
+        r["text"]
+        for r in await pool.fetch("SELECT text FROM alerts WHERE kind = $1 ORDER BY id", kind)
+    ]
 
 
 def watch_over(
     pool: asyncpg.Pool, links: list[Link], bound_s: float
 ) -> tuple[VenueWatch, KillSwitch]:
     fake = FakeSpot(btcusdt_rules(), D("60250"))
-    core = Core(pool, fake, OrderSender(fake, settle_s=0.01), "sim")
+    core = spot_core(pool, fake)
     kill = KillSwitch(core)
 
     async def trading() -> bool:
@@ -74,8 +75,11 @@ async def test_silence_beyond_the_bound_trips_once_and_recovery_is_told(
     rest.last, rest.last_error = time.monotonic() - 31, "no answer within 5s (TimeoutError)"
     assert await watch.check()
     [kill_text] = await alerts(pool, "kill")
-    assert "venue not answering: spot REST API silent for 31s (last error: no answer within 5s" \
-        in kill_text and "guards.user_stream_down_s = 30s" in kill_text  # fmt: skip
+    assert (
+        "venue not answering: spot REST API silent for 31s (last error: no answer within 5s"
+        in kill_text
+        and "guards.user_stream_down_s = 30s" in kill_text
+    )
     assert await pool.fetchval("SELECT value FROM control WHERE key = 'trading_enabled'") is False
     stream.last = time.monotonic() - 40
     assert not await watch.check()  # the same silence: no second trip

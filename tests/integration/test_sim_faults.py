@@ -16,7 +16,7 @@ import pytest_asyncio
 from sim.client import SignedClient
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.helpers import eventually
-from tests.integration.sim_support import BTC, DATA, running_sim
+from tests.integration.sim_support import BTC, DATA, advance, running_sim, update_ms
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -286,8 +286,8 @@ async def test_partial_fill_spot_and_futures_over_the_wire(
     }
     status, fbody, _ = await c.call("POST", "/fapi/v1/order", fut)
     assert (status, fbody["status"], fbody["executedQty"]) == (200, "PARTIALLY_FILLED", "10")
-    sim.state.replay.step()
-    sim.state.futures.replay.step()
+    assert update_ms(sim) == update_ms(sim, futures=True)  # one update on each market
+    await advance(sim, update_ms(sim))
     reports = await next_of(spot_ws, "executionReport", 3)
     assert [(r["x"], r["X"], r["z"]) for r in reports] == [
         ("NEW", "NEW", "0.00000000"),

@@ -13,10 +13,10 @@ import aiohttp
 import pytest_asyncio
 
 from sim.client import SignedClient
-from sim.replay import Replay
+from sim.replay.player import Replay
 from sim.server import SimAccount, SimConfig, SimServer
 from tests.helpers import eventually
-from tests.integration.sim_support import BTC, DATA, running_sim
+from tests.integration.sim_support import BTC, DATA, advance, running_sim, update_ms
 
 FUNDING_RATE = Decimal("0.0001")  # every row of the bundled funding file
 
@@ -122,7 +122,7 @@ async def test_order_algo_and_funding_events_in_rest_order(sim: SimServer) -> No
         for _ in range(200):
             if fut.clock["XRPUSDT"] >= funding_at:
                 break
-            freplay(sim).step()
+            await advance(sim, update_ms(sim, futures=True))
         fee_ev = next(e for e in await events(ws, 1) if e["e"] == "ACCOUNT_UPDATE")
         assert fee_ev["a"]["m"] == "FUNDING_FEE"
         mark = fut.book.mark("XRPUSDT")
@@ -165,7 +165,7 @@ async def test_limit_rests_then_fills_on_the_replay_path(sim: SimServer) -> None
         for _ in range(200):
             if not fut.book.open_orders("fb-key"):
                 break
-            freplay(sim).step()
+            await advance(sim, update_ms(sim, futures=True))
         got = await events(ws, 2)
         assert [summary(e) for e in got] == [
             ("ACCOUNT_UPDATE", "ORDER"),
@@ -223,7 +223,7 @@ async def test_mark_price_and_kline_streams(sim: SimServer) -> None:
         fut = sim.state.futures  # type: ignore[union-attr]
         assert fut is not None
         await eventually(lambda: _ready(bool(fut.market.conns)), 5, "market connection")
-        freplay(sim).step()
+        await advance(sim, update_ms(sim, futures=True))
         got = {m["stream"]: m["data"] for m in await events(ws, 2)}
         mark = got["xrpusdt@markPrice@1s"]
         assert mark["e"] == "markPriceUpdate" and mark["s"] == "XRPUSDT"

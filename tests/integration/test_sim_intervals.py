@@ -12,12 +12,19 @@ import aiohttp
 import pandas as pd
 import pytest_asyncio
 
-from engine.candlefile import read_candles
-from sim.clock import shifted
-from sim.payloads import fmt
+from greenlight.core.candlefile import read_candles
+from sim.replay.clock import shifted
 from sim.server import SimAccount, SimConfig, SimServer
+from sim.spot.payloads import fmt
 from tests.helpers import eventually
-from tests.integration.sim_support import BTC, DATA, pandas_15m, running_sim
+from tests.integration.sim_support import (
+    BTC,
+    DATA,
+    advance,
+    pandas_15m,
+    running_sim,
+    update_ms,
+)
 
 XRP = DATA / "XRPUSDT-perp-5m-futures.csv"
 M5, M15 = 300_000, 900_000
@@ -66,8 +73,7 @@ async def test_streams_emit_5m_and_15m_with_fine_closes_first(sim: SimServer) ->
 
         await eventually(subscribed, 5, "market connection registered")
         steps = 9 * (fut.replay.k + 1)  # nine 5m candles = three 15m candles
-        for _ in range(steps):
-            fut.replay.step()
+        await advance(sim, steps * update_ms(sim, futures=True))
         got = [await asyncio.wait_for(ws.receive_json(), 5) for _ in range(2 * steps)]
         await ws.close()
     expected = resampled_15m(sim)

@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from sim.client import SignedClient
 from sim.server import SimAccount, SimConfig, SimServer
-from tests.integration.sim_support import BTC, running_sim
+from tests.integration.sim_support import BTC, advance, running_sim, sim_admin, update_ms
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -88,17 +88,17 @@ async def test_klines_include_the_in_progress_candle(
     sim: SimServer, http: aiohttp.ClientSession
 ) -> None:
     replay = sim.state.replay  # type: ignore[union-attr]
-    while replay._sub != 0:  # finish a candle possibly left half-way by another test
-        replay.step()
-    replay.step()
+    status = await sim_admin(sim, "status")
+    if status["server_time"] != status["open_time"]:  # another test left a candle half-way
+        await advance(sim, status["open_time"] + 900_000 - status["server_time"])
+    await advance(sim, update_ms(sim))
     url = sim.base_url + "/api/v3/klines?symbol=BTCUSDT&interval=15m&limit=2"
     async with http.get(url) as r:
         rows = await r.json()
     live = replay.in_progress["BTCUSDT"]
     assert rows[-1][0] == live.open_time and rows[-1][4] == f"{live.close:.8f}"
     assert rows[-2][0] == live.open_time - 900_000
-    for _ in range(replay.k):
-        replay.step()
+    await advance(sim, replay.k * update_ms(sim))
     async with http.get(url) as r:
         closed = await r.json()
     assert closed[-1][0] == live.open_time and "BTCUSDT" not in replay.in_progress
@@ -251,7 +251,7 @@ async def test_admin_status_pause_resume_speed(sim: SimServer, http: aiohttp.Cli
         assert r.status == 400
     async with http.post(sim.base_url + "/sim/admin/speed", json={"candles_per_second": 7}) as r:
         assert (await r.json())["candles_per_second"] == 7
-    sim.resume()
+    assert (await sim_admin(sim, "resume"))["paused"] is False
     assert sim.status()["paused"] is False
     async with http.post(sim.base_url + "/sim/admin/pause") as r:
         assert (await r.json())["paused"] is True

@@ -14,9 +14,9 @@ import pytest_asyncio
 from sim.client import SignedClient
 from sim.http_util import hmac_hex
 from sim.server import SimAccount, SimConfig, SimServer
-from sim.userdata import ws_signature_payload
+from sim.spot.userdata import ws_signature_payload
 from tests.helpers import eventually
-from tests.integration.sim_support import BTC, running_sim
+from tests.integration.sim_support import BTC, advance, running_sim, sim_admin, update_ms
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -48,9 +48,9 @@ async def test_kline_stream_sends_open_updates_then_the_closed_candle(
     sim: SimServer, http: aiohttp.ClientSession
 ) -> None:
     async with http.ws_connect(sim.ws_url + "/ws/btcusdt@kline_15m") as ws:
-        sim.resume()
+        await sim_admin(sim, "resume")
         events = [await recv_json(ws) for _ in range(6)]
-        sim.pause()
+        await sim_admin(sim, "pause")
     first = events[0]
     assert set(first) == {"e", "E", "s", "k"} and first["e"] == "kline" and first["s"] == "BTCUSDT"
     assert set(first["k"]) == set("tTsifLochlvnxqVQB")
@@ -82,7 +82,7 @@ async def test_combined_stream_and_control_messages(
         }
         await ws.send_str("{nope")
         assert (await recv_json(ws))["code"] == 3
-        sim.state.replay.step()  # type: ignore[union-attr]
+        await advance(sim, update_ms(sim))
         frame = await recv_json(ws)
         assert frame["stream"] == "btcusdt@kline_15m" and frame["data"]["e"] == "kline"
         await ws.send_str(
@@ -190,7 +190,7 @@ async def test_logon_then_subscribe_and_fill_from_replay(
         for _ in range(3000):  # bounded: walk the replay until the price rises through the stop
             if replay.last_price["BTCUSDT"] > float(last) + 0.01:
                 break
-            replay.step()
+            await advance(sim, update_ms(sim))
         await eventually(filled, 5, "stop filled")
         trade = (await recv_json(ws))["event"]
     assert trade["x"] == "TRADE" and trade["i"] == placed["orderId"]

@@ -18,7 +18,7 @@ import pytest
 
 from bot.channel_start import start_channels
 from bot.telegram import TelegramChannel
-from engine.startup import port_problem, retry_with_backoff
+from greenlight.core.startup import port_problem, retry_with_backoff
 from greenlight.procs import free_port
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.helpers import eventually, wait_until
@@ -127,7 +127,7 @@ async def test_telegram_unreachable_at_start_is_waited_for(
         async def on_command(self, *args: object) -> object:
             raise AssertionError("no commands expected")
 
-    caplog.set_level(logging.WARNING, logger="engine.startup")
+    caplog.set_level(logging.WARNING, logger="greenlight.core.startup")
     task = asyncio.create_task(start_channels([chan], Inbound(), first_delay_s=0.05))  # type: ignore[list-item]
 
     async def retried() -> bool:

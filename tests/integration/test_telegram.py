@@ -14,7 +14,7 @@ from telegram.error import InvalidToken
 from bot.callbacks import CallbackError, decode, encode
 from bot.channel import Button, Confirmation, Notice, Reply
 from bot.telegram import TelegramChannel, clip, parse_command
-from engine.candlefile import read_candles
+from greenlight.core.candlefile import read_candles
 from tests.conftest import TEST_DATA
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.fakes.telegram_store import FloodControl

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from engine.analyze import INDICATOR_COLUMNS, run_analyze
-from engine.candlefile import read_candles
 from engine.decisions_batch import COLUMNS
 from engine.features import compute_batch
 from engine.smc.compat import COMPAT_COLUMNS, FLOAT32_COLUMNS
+from greenlight.core.candlefile import read_candles
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT / "data/BTCUSDT-15m-2019-2020.csv.gz"

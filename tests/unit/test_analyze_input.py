@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine.analyze import run_analyze
-from engine.candlefile import CandleFileError, detect_interval_ms, read_candles
 from greenlight.cli import main
+from greenlight.core.candlefile import CandleFileError, detect_interval_ms, read_candles
 
 ROOT = Path(__file__).resolve().parents[2]
 ADA = ROOT / "tests/data/adabtc_1m/ADABTC-1m-2021-11-27.csv"
@@ -26,6 +26,16 @@ def test_help_works_through_the_main_command(capsys: pytest.CaptureFixture[str])
         main(["analyze", "-h"])
     assert stop.value.code == 0
     assert "--tf" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["backtest", "-h"], ["backtest", "x.csv", "--help"]])
+def test_backtest_help_works_through_the_main_command(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 0
+    assert "--walk-forward" in capsys.readouterr().out
 
 
 def test_mismatching_tf_is_refused_and_the_interval_named(

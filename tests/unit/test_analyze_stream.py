@@ -14,22 +14,15 @@ from engine.analysis_stream import (
     AnalysisStep,
     StreamAnalysis,
 )
-from engine.candlefile import CandleArrays, read_candles
-from engine.contracts import (
-    RegimeEvent,
-    StructureEvent,
-    SwingEvent,
-    ZoneEvent,
-    dump_event,
-    parse_event,
-)
+from engine.events import RegimeEvent
 from engine.features import FeatureEngine, FeatureParams, compute_batch
 from engine.regime import kernel as RK
 from engine.regime.classifier import RegimeParams, run_regime_batch
 from engine.retest import kernel as TK
 from engine.retest.analyzer import RetestParams, run_retest_batch
-from engine.settings import Settings, SettingsError, load_settings
 from engine.smc.engine import SmcParams, run_smc_batch
+from greenlight.core.candlefile import CandleArrays, read_candles
+from greenlight.core.settings import Settings, SettingsError, load_settings
 from tests.candle_rows import candle_at
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,55 +82,20 @@ def test_an_agent_no_plugin_provides_is_refused_at_start(tmp_path: Path) -> None
         load_agents(s, frozenset())
 
 
-def test_new_events_parse_by_schema() -> None:
-    events = [
-        SwingEvent(
-            venue="sim",
-            symbol="BTCUSDT",
-            tf="15m",
-            pivot_time=1,
-            known_time=6,
-            kind="high",
-            label="HH",
-            price=10.0,
-        ),
-        StructureEvent(
-            venue="sim",
-            symbol="BTCUSDT",
-            tf="15m",
-            open_time=9,
-            kind="BOS_UP",
-            level=10.0,
-            ref_swing_time=1,
-        ),
-        ZoneEvent(
-            venue="sim",
-            symbol="BTCUSDT",
-            tf="15m",
-            zone_id=3,
-            kind="OB",
-            direction="bullish",
-            status="new",
-            start_time=8,
-            at_time=9,
-            top=9.5,
-            bottom=9.0,
-        ),
-        RegimeEvent(
-            venue="sim",
-            symbol="BTCUSDT",
-            tf="15m",
-            open_time=9,
-            regime="SHOCK",
-            adx=30.0,
-            atr_pct=0.97,
-            bbw_pct=0.5,
-        ),
-    ]
-    for e in events:
-        assert parse_event(dump_event(e)) == e
+def test_regime_event_round_trips_and_an_unknown_regime_is_refused() -> None:
+    event = RegimeEvent(
+        venue="sim",
+        symbol="BTCUSDT",
+        tf="15m",
+        open_time=9,
+        regime="SHOCK",
+        adx=30.0,
+        atr_pct=0.97,
+        bbw_pct=0.5,
+    )
+    assert RegimeEvent.model_validate_json(event.model_dump_json(by_alias=True)) == event
     with pytest.raises(ValueError):
-        parse_event('{"schema": "regime.v1", "regime": "PANIC"}')
+        RegimeEvent.model_validate_json('{"schema": "regime.v1", "regime": "PANIC"}')
 
 
 @pytest.fixture(scope="module")
@@ -170,9 +128,16 @@ def test_live_stream_equals_batch_across_a_restore(btc: CandleArrays, method: st
     live_rows = np.concatenate([s.smc_rows for s in steps])
     assert np.array_equal(live_rows, ev)
     sig, _ = run_retest_batch(
-        ev, btc.open, btc.high, btc.low, btc.close, f["atr14"], f["rsi14"], f["macd_hist"],
+        ev,
+        btc.open,
+        btc.high,
+        btc.low,
+        btc.close,
+        f["atr14"],
+        f["rsi14"],
+        f["macd_hist"],
         params.retest,
-    )  # fmt: skip
+    )
     live_sig = [i for i, s in enumerate(steps) if s.signal is not None]
     assert live_sig == np.flatnonzero(sig[:, TK.O_DIR] != 0).tolist() and live_sig
     reg, _ = run_regime_batch(f["adx14"], f["atr14"], btc.close, f["bb_width"], params.regime)

@@ -12,13 +12,15 @@ import pytest
 
 from engine.agents.base import BarContext
 from engine.agents.registry import load_agents
-from engine.backtest.cli import backtest, load_streams, run_backtest
+from engine.backtest.cli import backtest, run_backtest
 from engine.backtest.fills import Plan, resolve
+from engine.backtest.inputs import load_streams
+from engine.backtest.output import iso, iso_many
 from engine.backtest.signals import agent_signals
-from engine.candlefile import CandleArrays
 from engine.decisions_batch import run_stages
 from engine.features import FeatureParams
-from engine.settings import Settings
+from greenlight.core.candlefile import CandleArrays
+from greenlight.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
@@ -97,6 +99,12 @@ def test_compiled_agent_path_equals_bar_by_bar(agent: str) -> None:
 def _run(out: Path, *extra: str) -> int:
     argv = [str(BTC), "--tf", "15m", "--out", str(out), "--reproducible", *extra]
     return run_backtest(argv, Settings())
+
+
+def test_iso_many_is_iso_of_each() -> None:
+    t = np.array([0, 999, 1000, 1_546_300_799_999, 1_546_301_700_000, 4_102_444_799_500])
+    assert iso_many(t) == [iso(int(v)) for v in t]
+    assert iso_many(t)[3] == "2018-12-31T23:59:59Z"
 
 
 def test_same_inputs_byte_identical_files(tmp_path: Path) -> None:

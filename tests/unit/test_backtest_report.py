@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine.backtest.cli import backtest, load_streams, run_backtest
+from engine.backtest.cli import backtest, run_backtest
+from engine.backtest.inputs import load_streams
 from engine.backtest.progress import ProgressBar, wanted
 from engine.backtest.report import KEY_FIGURES
 from engine.backtest.report_charts import EQUITY_SIZE
-from engine.settings import Settings
+from greenlight.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"

@@ -4,43 +4,11 @@ from decimal import Decimal as D
 
 import pytest
 
-from engine.contracts import SignalRaw
 from engine.decision.bracket import BracketError, build_spot_bracket, split_ladder
-from engine.symbols import SymbolRules
-
-INFO = {
-    "symbols": [
-        {
-            "symbol": "BTCUSDT",
-            "status": "TRADING",
-            "baseAsset": "BTC",
-            "quoteAsset": "USDT",
-            "filters": [
-                {
-                    "filterType": "PRICE_FILTER",
-                    "minPrice": "0.01",
-                    "maxPrice": "1000000.00",
-                    "tickSize": "0.01",
-                },
-                {
-                    "filterType": "LOT_SIZE",
-                    "minQty": "0.00001",
-                    "maxQty": "9000.00000",
-                    "stepSize": "0.00001",
-                },
-                {
-                    "filterType": "NOTIONAL",
-                    "minNotional": "5.00",
-                    "applyMinToMarket": True,
-                    "maxNotional": "9000000.00",
-                    "applyMaxToMarket": False,
-                    "avgPriceMins": 5,
-                },
-            ],
-        }
-    ]
-}
-RULES = SymbolRules.from_exchange_info(INFO, "BTCUSDT")
+from greenlight.core.contracts import SignalRaw
+from greenlight.core.symbols import SymbolRules
+from tests.symbol_rules import BTCUSDT as RULES
+from tests.symbol_rules import BTCUSDT_INFO as INFO
 
 
 def signal(entry: float, stop: float) -> SignalRaw:
@@ -94,7 +62,7 @@ def test_ladder_merges_rungs_below_min_notional() -> None:
 
 
 def test_unknown_symbol() -> None:
-    from engine.symbols import SymbolRulesError
+    from greenlight.core.symbols import SymbolRulesError
 
     with pytest.raises(SymbolRulesError, match="unknown symbol 'ETHUSDT'"):
         SymbolRules.from_exchange_info(INFO, "ETHUSDT")

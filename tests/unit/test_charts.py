@@ -14,7 +14,7 @@ from matplotlib.colors import to_rgb
 from PIL import Image
 
 from charts import ChartRenderer, ChartSpec, Level, Marker, Zone, figure_size, theme
-from engine.candlefile import CandleArrays, read_candles
+from greenlight.core.candlefile import CandleArrays, read_candles
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
 WARMUP = 200
@@ -74,10 +74,12 @@ def test_png_decodes_with_expected_size(
     close = candles.slice(30_000 - WARMUP, 30_300).close
     m, s, h = talib.MACD(close, 12, 26, 9)
     spec = ChartSpec(
-        "BTCUSDT 15m", c, emas,
+        "BTCUSDT 15m",
+        c,
+        emas,
         rsi=talib.RSI(close, 14)[WARMUP:] if rsi else None,
         macd=(m[WARMUP:], s[WARMUP:], h[WARMUP:]) if macd else None,
-    )  # fmt: skip
+    )
     png = renderer.render_png(spec)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     pixels = decode(png)
@@ -201,20 +203,27 @@ def test_same_spec_renders_identically_after_others(
     c1, e1 = window(candles, 45_000)
     c2, e2 = window(candles, 60_000, 500)
     a = ChartSpec(
-        "A", c1, e1,
+        "A",
+        c1,
+        e1,
         levels=[Level(float(c1.close[-1]), "Entry", "entry")],
         markers=[Marker(int(c1.open_time[100]), float(c1.high[100]), "HH", "swing_high")],
-    )  # fmt: skip
+    )
     close2 = candles.slice(60_000 - WARMUP, 60_500).close
     b = ChartSpec(
-        "B", c2, e2,
+        "B",
+        c2,
+        e2,
         levels=[Level(float(c2.close[-1]) * 1.01, f"TP{k}", "target") for k in range(1, 6)],
-        zones=[Zone(int(c2.open_time[10]), None, float(c2.high[10]), float(c2.low[10]), "ob",
-                    "bear")],
-        markers=[Marker(int(c2.open_time[k]), float(c2.high[k]), "LH", "swing_high")
-                 for k in range(20, 480, 20)],
+        zones=[
+            Zone(int(c2.open_time[10]), None, float(c2.high[10]), float(c2.low[10]), "ob", "bear")
+        ],
+        markers=[
+            Marker(int(c2.open_time[k]), float(c2.high[k]), "LH", "swing_high")
+            for k in range(20, 480, 20)
+        ],
         rsi=talib.RSI(close2, 14)[WARMUP:],
-    )  # fmt: skip
+    )
     first = renderer.render_png(a)
     other = renderer.render_png(b)
     again = renderer.render_png(a)
@@ -278,9 +287,14 @@ def test_long_price_labels_stay_inside_the_image(
     c = candles.slice(5_000, 5_300)
     scale = 1e-9  # BTC prices as a sub-satoshi quote: 8+ decimals on the price axis
     tiny = CandleArrays(
-        c.open_time, c.open * scale, c.high * scale, c.low * scale, c.close * scale, c.volume,
+        c.open_time,
+        c.open * scale,
+        c.high * scale,
+        c.low * scale,
+        c.close * scale,
+        c.volume,
         c.has_volume,
-    )  # fmt: skip
+    )
     pixels = decode(renderer.render_png(ChartSpec("tiny", tiny)))
     assert pixels.shape == (600, 1000, 3)
     right_edge = pixels[:, -3:]

@@ -14,7 +14,7 @@ from charts import ChartRenderer, ChartSpec, Level, Marker, Zone
 from charts.layers import spread_labels
 from charts.png import encode_rgb_png
 from charts.scales import format_price, price_ticks, time_ticks, time_to_x
-from engine.candlefile import CandleArrays, read_candles
+from greenlight.core.candlefile import CandleArrays, read_candles
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -39,10 +39,14 @@ def test_empty_candles_rejected(candles: CandleArrays) -> None:
 def test_too_many_candles_rejected(candles: CandleArrays) -> None:
     n = 3 * len(candles)
     big = CandleArrays(
-        np.arange(n, dtype=np.int64) * 3_600_000, np.tile(candles.open, 3),
-        np.tile(candles.high, 3), np.tile(candles.low, 3), np.tile(candles.close, 3),
-        np.tile(candles.volume, 3), candles.has_volume,
-    )  # fmt: skip
+        np.arange(n, dtype=np.int64) * 3_600_000,
+        np.tile(candles.open, 3),
+        np.tile(candles.high, 3),
+        np.tile(candles.low, 3),
+        np.tile(candles.close, 3),
+        np.tile(candles.volume, 3),
+        candles.has_volume,
+    )
     assert len(big) > 1000
     with pytest.raises(ValueError, match="at most 1000"):
         ChartSpec("x", big)

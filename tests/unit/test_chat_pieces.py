@@ -125,8 +125,8 @@ def test_kill_reply_in_words() -> None:
 def test_channels_are_built_from_settings_and_secrets(tmp_path: Path) -> None:
     from bot.channels import build_channels
     from bot.commands.catalog import COMMANDS
-    from engine.secrets import Secret
-    from engine.settings import Settings
+    from greenlight.core.secrets import Secret
+    from greenlight.core.settings import Settings
 
     line = Settings.model_validate(
         {

@@ -9,8 +9,13 @@ import logging
 import asyncpg
 import pytest
 
-from engine.db import DatabaseError
-from engine.db_outage import Backoff, ResilientLoop, db_unavailable, retry_while_unavailable
+from greenlight.core.db import DatabaseError
+from greenlight.core.db_outage import (
+    Backoff,
+    ResilientLoop,
+    db_unavailable,
+    retry_while_unavailable,
+)
 
 SHUTTING_DOWN = asyncpg.CannotConnectNowError("the database system is shutting down")
 
@@ -71,7 +76,7 @@ async def test_backoff_is_bounded_and_warns_once_per_outage(
 ) -> None:
     sleep = FakeSleep()
     backoff = Backoff("bot", first_s=0.25, max_s=2.0, sleep=sleep)
-    caplog.set_level(logging.DEBUG, "engine.db_outage")
+    caplog.set_level(logging.DEBUG, "greenlight.core.db_outage")
     for _ in range(6):
         await backoff.wait(SHUTTING_DOWN)
     assert sleep.delays == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -11,28 +10,15 @@ import pytest
 import talib
 from numpy.lib.stride_tricks import sliding_window_view
 
-from engine.candlefile import CandleArrays, read_candles
 from engine.features import FeatureParams, compute_batch
-from engine.settings import StrategySettings
+from greenlight.core.candlefile import CandleArrays
+from greenlight.core.settings import StrategySettings
+from tests.candle_files import DIR_1H, load_1h, load_15m
 
 ROOT = Path(__file__).resolve().parents[2]
-FILE_15M = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
-DIR_1H = ROOT / "tests" / "data" / "btcusdt_1h_2025_01"
 RTOL = 1e-9
 
 Arr = npt.NDArray[np.float64]
-
-
-@functools.cache
-def load_15m() -> CandleArrays:
-    """The bundled 70k-candle BTCUSDT 15m file (read once per test process)."""
-    return read_candles(FILE_15M)
-
-
-@functools.cache
-def load_1h() -> CandleArrays:
-    """BTCUSDT 1h, January 2025 (open times in microseconds in the file)."""
-    return read_candles(DIR_1H / "btcusdt-1h.csv")
 
 
 def assert_matches(name: str, ours: Arr, ref: Arr, rtol: float = RTOL) -> None:
@@ -107,9 +93,15 @@ def test_first_defined_index_of_each_series() -> None:
 
 def test_other_periods_from_settings_match_talib() -> None:
     s = StrategySettings(
-        ema_fast=9, ema_mid=21, ema_slow=55, rsi_period=7, macd_fast=5, macd_slow=35,
-        macd_signal=5, atr_period=10,
-    )  # fmt: skip
+        ema_fast=9,
+        ema_mid=21,
+        ema_slow=55,
+        rsi_period=7,
+        macd_fast=5,
+        macd_slow=35,
+        macd_signal=5,
+        atr_period=10,
+    )
     p = FeatureParams.from_settings(s)
     assert (p.ema, p.rsi, p.macd, p.atr) == ((9, 21, 55), 7, (5, 35, 5), 10)
     p = FeatureParams(p.ema, p.rsi, p.macd, p.atr, bb=10, bb_k=1.5, vwma=5, adx=9)

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.candlefile import CandleArrays
 from engine.features import (
     FeatureEngine,
     FeatureInputError,
@@ -16,7 +15,8 @@ from engine.features import (
     FeatureStateError,
     compute_batch,
 )
-from tests.unit.test_features import load_1h, load_15m
+from greenlight.core.candlefile import CandleArrays
+from tests.candle_files import load_1h, load_15m
 
 Arr = npt.NDArray[np.float64]
 
@@ -158,8 +158,22 @@ def test_params_refuse_bad_periods(kwargs: dict[str, object], message: str) -> N
 def test_names_follow_the_periods() -> None:
     p = FeatureParams(ema=(9, 21, 55), rsi=7, atr=10, vwma=30, adx=20)
     assert p.names() == (
-        "ema9", "ema21", "ema55", "rsi7", "macd", "macd_signal", "macd_hist", "atr10",
-        "bb_upper", "bb_middle", "bb_lower", "bb_width", "vwap", "vwma30", "adx20",
-        "plus_di20", "minus_di20",
-    )  # fmt: skip
+        "ema9",
+        "ema21",
+        "ema55",
+        "rsi7",
+        "macd",
+        "macd_signal",
+        "macd_hist",
+        "atr10",
+        "bb_upper",
+        "bb_middle",
+        "bb_lower",
+        "bb_width",
+        "vwap",
+        "vwma30",
+        "adx20",
+        "plus_di20",
+        "minus_di20",
+    )
     assert len(FeatureEngine(p).update(0, 1.0, 1.0, 1.0, 1.0, 1.0)) == 17

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from engine.agents import fusion_kernel as K
 from engine.agents.base import BarContext
 from engine.agents.fusion import FusionAgent
-from engine.contracts import Candle
+from engine.events import Candle
 from engine.retest import kernel as RK
-from engine.settings_decision import FusionSettings
 from engine.smc import layout as L
+from greenlight.core.contracts import SignalRaw
+from greenlight.core.settings_decision import FusionSettings
 
 TF = 900_000
 NAN = float("nan")
@@ -52,23 +52,37 @@ def neutral(close: float = 104.0, up: bool = True) -> Bar:
     return Bar(close=close, rsi=47.0 if up else 53.0, hist=0.0, ema=100.0)
 
 
-def run(bars: list[Bar], shorts: bool = False, **cfg: float) -> list[np.ndarray]:
-    """Feed the bars; return the output rows of the bars that signalled."""
-    p = FusionSettings.model_validate(cfg)
-    agent = FusionAgent(p, (1.5, 2.0, 3.0), "ema200", "atr14", "rsi14")
-    c = agent._cfg_both if shorts else agent._cfg_long
-    st, setups = K.fresh_state()
-    out = np.zeros(K.O_COLS)
-    signals = []
-    for b in bars:
+def run(bars: list[Bar], shorts: bool = False, **cfg: float) -> list[SignalRaw]:
+    """Feed the bars to the agent, as the decision stage does; return its signals."""
+    agent = FusionAgent(
+        FusionSettings.model_validate(cfg), (1.5, 2.0, 3.0), "ema200", "atr14", "rsi14"
+    )
+    ctx = BarContext("sim", "BTCUSDT", "15m", TF, "usdm" if shorts else "spot", shorts)
+    state = agent.new_state()
+    signals: list[SignalRaw] = []
+    for i, b in enumerate(bars):
+        retest = np.zeros(RK.O_COLS)
+        retest[RK.O_BOS_TIME] = NAN if b.retest_bos is None else b.retest_bos
+        retest[RK.O_DIR] = 0.0 if b.retest_bos is None else b.retest_dir
         events = np.array(b.events, dtype=np.float64).reshape(-1, L.EV_COLS)
-        rb = NAN if b.retest_bos is None else b.retest_bos
-        rd = 0.0 if b.retest_bos is None else b.retest_dir
-        x = np.array([b.close, b.atr, b.rsi, b.hist, b.ema, rd, rb])
-        K.fusion_step(c, st, setups, events, x, out)
-        if out[K.O_DIR] != 0.0:
-            signals.append(out.copy())
+        ctx.update(events, retest, "TREND", 0.5, 0.5)
+        feats = {"ema200": b.ema, "atr14": b.atr, "rsi14": b.rsi, "macd_hist": b.hist}
+        signals += agent.on_bar(ctx, candle(i, b.close), feats, state)
     return signals
+
+
+def candle(i: int, close: float) -> Candle:
+    """The ``i``-th 15m candle, flat at ``close``."""
+    px = {"open": close, "high": close, "low": close, "close": close}
+    return Candle(
+        venue="sim",
+        symbol="BTCUSDT",
+        tf="15m",
+        open_time=i * TF,
+        close_time=(i + 1) * TF - 1,
+        volume=1.0,
+        **px,
+    )
 
 
 def structure(up: bool = True, gap: int = 3) -> list[Bar]:
@@ -85,22 +99,23 @@ def structure(up: bool = True, gap: int = 3) -> list[Bar]:
 BOS_TIME = 4 * TF  # the BOS of ``structure()`` with gap 3
 
 
-def names(row: np.ndarray) -> set[str]:
-    return {n for n, bit, _ in K.FEATURE_BITS if int(row[K.O_FEATURES]) & bit}
+def names(sig: SignalRaw) -> set[str]:
+    """The confirmations the signal names."""
+    return {n for n, on in sig.features.items() if on}
 
 
 def test_structure_and_retest_confirm() -> None:
     [sig] = run([*structure(), Bar(close=103.0, retest_bos=BOS_TIME)])
-    assert sig[K.O_DIR] == 1 and sig[K.O_ENTRY] == 103.0
-    assert sig[K.O_SL] == pytest.approx(95.0 - 0.25 * 2.0)
-    assert names(sig) == {"choch_bos", "retest"} and sig[K.O_SCORE] == pytest.approx(0.7)
-    assert sig[K.O_BOS_TIME] == BOS_TIME and sig[K.O_CHOCH_TIME] == 0
+    assert sig.side_hint == "long" and sig.entry_hint == 103.0
+    assert sig.sl_hint == pytest.approx(95.0 - 0.25 * 2.0)
+    assert names(sig) == {"choch_bos", "retest"} and sig.score == pytest.approx(0.7)
+    assert sig.setup == BOS_TIME and sig.why.startswith("CHOCH 01-01 00:00 → BOS 01-01 01:00")
 
 
 def test_structure_and_full_indicator_confluence_confirm() -> None:
     [sig] = run([*structure(), neutral(), confluence()])
     assert names(sig) == {"choch_bos", "ema200_side", "macd_uptick", "rsi_bounce"}
-    assert sig[K.O_SCORE] == pytest.approx(0.7)
+    assert sig.score == pytest.approx(0.7)
 
 
 @pytest.mark.parametrize(
@@ -157,7 +172,7 @@ def test_one_signal_per_setup() -> None:
     assert len(run(bars)) == 1
     again = [*bars, Bar(events=[ev(8, L.T_BOS, 1)]), neutral(), confluence()]
     sigs = run(again)  # a new BOS within setup_bars of the CHOCH is a new setup
-    assert [s[K.O_BOS_TIME] for s in sigs] == [BOS_TIME, 8 * TF]
+    assert [s.setup for s in sigs] == [BOS_TIME, 8 * TF]
 
 
 def test_the_minimum_score() -> None:
@@ -165,14 +180,14 @@ def test_the_minimum_score() -> None:
     assert run(bars, min_score=0.75) == []
     bars[-1].retest_bos = BOS_TIME
     [sig] = run(bars, min_score=0.75)
-    assert sig[K.O_SCORE] == pytest.approx(1.0)
+    assert sig.score == pytest.approx(1.0)
 
 
 def test_shorts_mirror_and_only_where_the_stream_allows_them() -> None:
     bars = [*structure(up=False), neutral(96.0, up=False), confluence(up=False, close=95.0)]
     assert run(bars) == []
     [sig] = run(bars, shorts=True)
-    assert sig[K.O_DIR] == -1 and sig[K.O_SL] == pytest.approx(105.0 + 0.5)
+    assert sig.side_hint == "short" and sig.sl_hint == pytest.approx(105.0 + 0.5)
     assert names(sig) == {"choch_bos", "ema200_side", "macd_uptick", "rsi_bounce"}
 
 
@@ -184,18 +199,8 @@ def test_the_agent_names_every_confirmation_and_carries_setup_and_ttl() -> None:
     for i, b in enumerate([*structure(), neutral(), confluence()]):
         retest = np.zeros(RK.O_COLS)
         ctx.update(np.array(b.events).reshape(-1, L.EV_COLS), retest, "TREND", 0.5, 0.5)
-        px = {"open": b.close, "high": b.close, "low": b.close, "close": b.close}
-        bar = Candle(
-            venue="sim",
-            symbol="BTCUSDT",
-            tf="15m",
-            open_time=i * TF,
-            close_time=(i + 1) * TF - 1,
-            volume=1.0,
-            **px,
-        )
         feats = {"ema200": b.ema, "atr14": b.atr, "rsi14": b.rsi, "macd_hist": b.hist}
-        out += agent.on_bar(ctx, bar, feats, state)
+        out += agent.on_bar(ctx, candle(i, b.close), feats, state)
     [s] = out
     assert s.agent == "fusion.v1" and s.side_hint == "long" and s.ttl_bars == 3
     assert s.setup == BOS_TIME and s.tpR == (1.5, 2.0)

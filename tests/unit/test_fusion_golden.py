@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.agents.registry import AgentSet, load_agents
-from engine.candlefile import CandleArrays, read_candles
 from engine.decisions_batch import COLUMNS, BatchDecision, decisions_table, run_decisions
 from engine.features import FeatureParams
 from engine.guards.news import NewsGuard
 from engine.guards.news_calendar import NewsEvent, read_calendar, symbol_assets
-from engine.settings import Settings
+from greenlight.core.candlefile import CandleArrays, read_candles
+from greenlight.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT / "data/BTCUSDT-15m-2019-2020.csv.gz"

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from engine.contracts import Market, Side, SignalRaw
 from engine.decision.bracket import BracketError
 from engine.decision.futures import MARGIN_FRACTION, build_futures_bracket, leverage_for
-from engine.symbols import SymbolRules
+from greenlight.core.contracts import Market, Side, SignalRaw
+from tests.symbol_rules import XRPUSDT_PERP as RULES
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "XRPUSDT-perp-5m-futures.csv"
-
-
-def xrp_rules() -> SymbolRules:
-    """XRPUSDT USD-M filters (tick 0.0001, step 0.1, min notional 5) as Binance serves them."""
-    info: dict[str, Any] = {"symbols": [{
-        "symbol": "XRPUSDT", "status": "TRADING", "baseAsset": "XRP", "quoteAsset": "USDT",
-        "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.0143", "maxPrice": "100000",
-             "tickSize": "0.0001"},
-            {"filterType": "LOT_SIZE", "minQty": "0.1", "maxQty": "10000000", "stepSize": "0.1"},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.1", "maxQty": "2000000",
-             "stepSize": "0.1"},
-        ],
-    }]}  # fmt: skip
-    return replace(SymbolRules.from_exchange_info(info, "XRPUSDT"), min_notional=D(5))
 
 
 def candle(row_index: int) -> dict[str, str]:
@@ -43,12 +26,19 @@ def candle(row_index: int) -> dict[str, str]:
 
 def signal(side: str, entry: float, stop: float) -> SignalRaw:
     return SignalRaw(
-        agent="t", venue="sim", symbol="XRPUSDT", tf="5m", open_time=0, side_hint=side,
-        entry_hint=entry, sl_hint=stop, tpR=(1.5, 2.0, 3.0), features={}, score=0.7, ttl_bars=1,
-    )  # fmt: skip
-
-
-RULES = xrp_rules()
+        agent="t",
+        venue="sim",
+        symbol="XRPUSDT",
+        tf="5m",
+        open_time=0,
+        side_hint=side,
+        entry_hint=entry,
+        sl_hint=stop,
+        tpR=(1.5, 2.0, 3.0),
+        features={},
+        score=0.7,
+        ttl_bars=1,
+    )
 
 
 def test_long_on_real_candle_risks_the_budget_and_rounds_to_filters() -> None:

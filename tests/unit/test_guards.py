@@ -15,7 +15,7 @@ from engine.guards.news import CalendarFile, NewsGuard
 from engine.guards.news_calendar import CalendarError, parse_time, read_calendar, symbol_assets
 from engine.guards.verdict import guard_line
 from engine.regime import kernel as RK
-from engine.settings_decision import FundingSettings, NewsSettings, VolatilitySettings
+from greenlight.core.settings_decision import FundingSettings, NewsSettings, VolatilitySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "data/news/us-macro-2019-2021.csv"

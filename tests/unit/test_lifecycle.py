@@ -1,12 +1,12 @@
 """The decision lifecycle table: every live state has a way out, every event one target, and
-no code but greenlight/lifecycle.py writes ``decisions.state``."""
+no code but greenlight/core/lifecycle.py writes ``decisions.state``."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from greenlight.lifecycle import (
+from greenlight.core.lifecycle import (
     INITIAL,
     LIVE,
     TERMINAL,
@@ -47,7 +47,7 @@ def test_no_other_code_writes_the_state() -> None:
     offenders = []
     for package in ("engine", "bot", "router", "greenlight", "charts", "sim"):
         for path in (REPO / package).rglob("*.py"):
-            if path.name == "lifecycle.py" and path.parent.name == "greenlight":
+            if path == REPO / "greenlight" / "core" / "lifecycle.py":
                 continue
             for sql in re.findall(r'"[^"\n]*"', path.read_text()):
                 if WRITES_STATE.search(sql):

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.log_redact import REDACTED, RedactSecrets, install_redaction
-from engine.secrets import Secret
-from engine.settings import Settings
 from greenlight import cli
+from greenlight.core.log_redact import REDACTED, RedactSecrets, install_redaction
+from greenlight.core.secrets import Secret
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "123456789:AAH-telegram-bot-token_xyz"
@@ -70,29 +69,43 @@ def test_records_without_secrets_are_untouched() -> None:
     assert record.getMessage() == "n=3 abc y" and record.args == (3, "y")
 
 
-def test_cli_installs_the_filter_on_every_root_handler(root_output: io.StringIO) -> None:
-    cli._setup_logging(Settings(), SECRETS)
+def cli_settings(tmp_path: Path) -> Path:
+    """Settings whose database is a closed loopback port: ``greenlight db migrate`` sets up
+    logging, then fails fast."""
+    path = tmp_path / "settings.toml"
+    db = "postgresql://gl@127.0.0.1:1/none"
+    path.write_text(f'[database]\nurl = "{db}"\n[logs]\ndir = "{tmp_path / "logs"}"\n')
+    return path
+
+
+def test_cli_installs_the_filter_on_every_root_handler(
+    root_output: io.StringIO, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GREENLIGHT_TELEGRAM_TOKEN", TOKEN)
+    assert cli.main(["--settings", str(cli_settings(tmp_path)), "db", "migrate"]) == 2
     for handler in logging.getLogger().handlers:
         assert any(isinstance(f, RedactSecrets) for f in handler.filters)
 
 
-def test_a_started_process_redacts_third_party_logs() -> None:
+def test_a_started_process_redacts_third_party_logs(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENLIGHT_")}
     env["GREENLIGHT_TELEGRAM_TOKEN"] = TOKEN
     code = (
         "import logging, sys\n"
         "from greenlight import cli\n"
-        "from engine.settings import load_settings\n"
-        "from engine.secrets import load_secrets\n"
-        "cli._setup_logging(load_settings(), load_secrets())\n"
+        "assert cli.main(['--settings', sys.argv[2], 'db', 'migrate']) == 2\n"
         "logging.getLogger('telegram.ext.Updater').error("
         "'Error while getting Updates: https://api.telegram.org/bot%s/getUpdates', sys.argv[1])\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, TOKEN], cwd=REPO, env=env, capture_output=True, text=True
+        [sys.executable, "-c", code, TOKEN, str(cli_settings(tmp_path))],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
-    line = json.loads(done.stderr.strip().splitlines()[-1])  # structlog JSON (engine.logs)
+    line = json.loads(done.stderr.strip().splitlines()[-1])  # structlog JSON (greenlight.core.logs)
     assert line["logger"] == "telegram.ext.Updater"
     assert line["event"].startswith("Error while getting Updates")
     assert TOKEN not in done.stderr and "bot<redacted>/getUpdates" in done.stderr

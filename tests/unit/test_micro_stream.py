@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from engine.analysis_stream import AnalysisStateError
-from engine.candlefile import read_candles
-from engine.contracts import Candle
+from engine.events import Candle
 from engine.micro_stream import MicroStream, micro_smc_params
 from engine.retest.micro import micro_bos_flags
-from engine.settings import Settings, SettingsError, SmcSettings, load_settings
 from engine.smc.engine import BadCandleError
+from greenlight.core.candlefile import read_candles
+from greenlight.core.settings import Settings, SettingsError, SmcSettings, load_settings
 from tests.candle_rows import candle_at
 from tests.conftest import DATA
 

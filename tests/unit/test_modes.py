@@ -7,15 +7,26 @@ from pathlib import Path
 
 import pytest
 
-from engine.modes import MODES, mode_headline
-from engine.secrets import Secret
-from engine.settings import GeneralSettings, Settings, SettingsError, VenueSettings, load_settings
 from greenlight.cli import main
+from greenlight.core.modes import MODES, mode_headline
+from greenlight.core.secrets import Secret
+from greenlight.core.settings import (
+    GeneralSettings,
+    Settings,
+    SettingsError,
+    VenueSettings,
+    load_settings,
+)
 from greenlight.up import banner
 from router.config import RouterConfigError, venue_config
 
-VENUES = ("sim", "binance_testnet", "binance")
-ALLOWED = {("paper", "sim"), ("testnet", "binance_testnet"), ("live", "binance")}
+VENUES = ("sim", "paper", "binance_testnet", "binance")
+ALLOWED = {
+    ("paper", "sim"),
+    ("paper", "paper"),
+    ("testnet", "binance_testnet"),
+    ("live", "binance"),
+}
 KEYS = {"GREENLIGHT_BINANCE_API_KEY": Secret("k"), "GREENLIGHT_BINANCE_API_SECRET": Secret("s")}
 
 
@@ -44,9 +55,9 @@ def test_the_mismatch_message_names_both_settings_and_the_risk(tmp_path: Path) -
     with pytest.raises(SettingsError) as err:
         load_settings(settings_file(tmp_path, "paper", "binance"), env={})
     assert str(err.value).splitlines()[1].strip() == (
-        "general.mode = 'paper' requires venue.name = 'sim' (got venue.name = 'binance'); "
-        "venue.name = 'binance' is real Binance (REAL MONEY) and runs only with "
-        "general.mode = 'live'"
+        "general.mode = 'paper' requires venue.name = 'sim' or venue.name = 'paper' "
+        "(got venue.name = 'binance'); venue.name = 'binance' is real Binance (REAL MONEY) "
+        "and runs only with general.mode = 'live'"
     )
 
 
@@ -60,11 +71,38 @@ def test_environment_overrides_are_held_to_the_same_rule(tmp_path: Path) -> None
     assert s.general.mode == "live"
 
 
-def test_unknown_mode_and_the_future_paper_venue_are_refused_clearly(tmp_path: Path) -> None:
+def test_unknown_mode_is_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"general\.mode: .*'paper', 'testnet' or 'live'"):
         load_settings(settings_file(tmp_path, "demo", "sim"), env={})
-    with pytest.raises(SettingsError, match=r"venue\.name = 'paper' .* not available yet"):
-        load_settings(settings_file(tmp_path, "paper", "paper"), env={})
+
+
+def test_the_paper_venue_runs_only_in_paper_mode_and_names_its_risk(tmp_path: Path) -> None:
+    for mode in ("testnet", "live"):
+        with pytest.raises(SettingsError) as err:
+            load_settings(settings_file(tmp_path, mode, "paper"), env={})
+        assert (
+            "venue.name = 'paper' is the paper venue (simulated fills on live market data) "
+            "and runs only with general.mode = 'paper'"
+        ) in str(err.value)
+    s = load_settings(settings_file(tmp_path, "paper", "paper"), env={})
+    assert s.venue.paper.market_url == "https://api.binance.com"  # public data only
+
+
+def test_the_paper_venue_may_read_remote_market_data_but_serves_on_loopback(
+    tmp_path: Path,
+) -> None:
+    extra = '[venue.paper]\nmarket_url = "https://testnet.binance.vision"\n'
+    s = load_settings(settings_file(tmp_path, "paper", "paper", extra), env={})
+    assert s.venue.paper.market_url == "https://testnet.binance.vision"
+    with pytest.raises(SettingsError, match=r"venue\.paper\.host"):
+        host = '[venue.paper]\nhost = "0.0.0.0"\n'
+        load_settings(settings_file(tmp_path, "paper", "paper", host), env={})
+    with pytest.raises(SettingsError, match=r"venue\.paper\.db_schema: .*'public'"):
+        env = {"GREENLIGHT_VENUE_PAPER_DB_SCHEMA": "public"}
+        load_settings(settings_file(tmp_path, "paper", "paper"), env=env)
+    with pytest.raises(SettingsError, match=r"trades spot only: leave market\.futures_symbols"):
+        env = {"GREENLIGHT_MARKET_FUTURES_SYMBOLS": '["XRPUSDT"]'}
+        load_settings(settings_file(tmp_path, "paper", "paper"), env=env)
 
 
 @pytest.mark.parametrize(
@@ -78,7 +116,7 @@ def test_unknown_mode_and_the_future_paper_venue_are_refused_clearly(tmp_path: P
         ("testnet", "binance_testnet", 'spot_rest_url = "http://127.0.0.1:9000"', True),
         ("live", "binance", 'spot_rest_url = "https://api1.binance.com"', True),
     ],
-)  # fmt: skip
+)
 def test_url_overrides_cannot_leave_the_mode(
     tmp_path: Path, mode: str, venue: str, line: str, ok: bool
 ) -> None:
@@ -116,10 +154,11 @@ def test_the_router_checks_the_mode_itself() -> None:
     ("mode", "venue", "words"),
     [
         ("paper", "sim", "PAPER — simulated venue, no real money"),
+        ("paper", "paper", "PAPER — simulated venue, no real money"),
         ("testnet", "binance_testnet", "TESTNET — Binance testnet, test funds only, no real money"),
         ("live", "binance", "LIVE — REAL MONEY on Binance"),
     ],
-)  # fmt: skip
+)
 def test_the_banner_leads_with_the_mode_in_plain_words(mode: str, venue: str, words: str) -> None:
     s = Settings.model_validate({"general": {"mode": mode}, "venue": {"name": venue}})
     assert words in mode_headline(mode)
@@ -130,3 +169,8 @@ def test_the_banner_leads_with_the_mode_in_plain_words(mode: str, venue: str, wo
     assert not any(mode_headline(o) in "\n".join(lines) for o in others)
     real_money = "REAL MONEY" in "\n".join(lines)
     assert real_money == (mode == "live")
+    paper = [ln for ln in lines if ln.split()[0] in ("market", "records")]
+    assert bool(paper) == (venue == "paper")
+    if paper:
+        assert "live data from https://api.binance.com (public endpoints only" in paper[0]
+        assert "database schema 'paper'" in paper[1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.reconcile_check import DifferenceMemory
+from router.differences import DifferenceMemory
 
 
 def test_each_difference_is_reported_once() -> None:

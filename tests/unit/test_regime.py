@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.candlefile import read_candles
 from engine.features import compute_batch
 from engine.regime import kernel as K
 from engine.regime.classifier import (
@@ -20,6 +19,7 @@ from engine.regime.classifier import (
     regime_changes,
     run_regime_batch,
 )
+from greenlight.core.candlefile import read_candles
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = RegimeParams(window=300, min_periods=50)

@@ -10,8 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.candlefile import CandleArrays, read_candles
-from engine.contracts import SignalRaw, parse_event
 from engine.features import compute_batch
 from engine.retest import kernel as K
 from engine.retest.analyzer import (
@@ -24,6 +22,8 @@ from engine.retest.analyzer import (
 from engine.retest.micro import micro_bos_flags
 from engine.smc import layout as L
 from engine.smc.engine import SmcEngine, SmcParams, run_smc_batch
+from greenlight.core.candlefile import CandleArrays, read_candles
+from greenlight.core.contracts import SignalRaw
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = RetestParams()
@@ -93,8 +93,8 @@ def test_signal_contract(
     out = run(btc, feats, events)
     i = int(np.flatnonzero(out[:, K.O_DIR] != 0)[0])
     sig = to_signal(out[i], PARAMS, "sim", "BTCUSDT", "15m", int(btc.open_time[i]))
-    again = parse_event(sig.model_dump_json(by_alias=True))
-    assert isinstance(again, SignalRaw) and again == sig
+    again = SignalRaw.model_validate_json(sig.model_dump_json(by_alias=True))
+    assert again == sig
     assert sig.tpR == (1.5, 2.0, 3.0) and 0 <= sig.score <= 1 and sig.ttl_bars == 4
     assert sig.features["close_confirm"] and sig.features["rsi_bounce"]
 

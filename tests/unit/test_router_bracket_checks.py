@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from engine.contracts import Bracket, BracketLeg, Market, Side
+from greenlight.core.contracts import Bracket, BracketLeg, Market, Side
 from router.bracket_checks import BracketLimits, cost_to_open, loss_at_stop, refusal
 from router.order_budget import (
     NoRoomError,
@@ -18,7 +18,7 @@ from router.order_budget import (
     merge_ladder,
     peak_need,
 )
-from tests.unit.test_router_ladder import RULES
+from tests.unit.ladder_support import RULES
 
 LIMITS = BracketLimits()  # 0.5 % risk, 10 % tolerance, 0.1 % fee a side
 EQUITY = D(10000)

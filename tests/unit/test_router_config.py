@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.modes import MODE_VENUES
-from engine.secrets import SIM_DEMO_API_KEY, Secret
-from engine.settings import (
+from greenlight.core.modes import MODE_VENUES
+from greenlight.core.secrets import SIM_DEMO_API_KEY, Secret
+from greenlight.core.settings import (
     GeneralSettings,
     GuardSettings,
     Settings,
@@ -23,8 +23,9 @@ from router.service import run_router
 def on(venue: VenueSettings, **sections: object) -> Settings:
     """Settings for ``venue`` in the one mode that allows it."""
     mode = next(m for m, names in MODE_VENUES.items() if venue.name in names)
-    return Settings.model_validate({"general": GeneralSettings(mode=mode), "venue": venue,
-                                    **sections})  # fmt: skip
+    return Settings.model_validate(
+        {"general": GeneralSettings(mode=mode), "venue": venue, **sections}
+    )
 
 
 @pytest.mark.parametrize(
@@ -32,10 +33,13 @@ def on(venue: VenueSettings, **sections: object) -> Settings:
     [
         ("sim", "http://127.0.0.1:9999", "ws://127.0.0.1:9999/ws-api/v3"),
         ("binance", "https://api.binance.com", "wss://ws-api.binance.com:443/ws-api/v3"),
-        ("binance_testnet", "https://testnet.binance.vision",
-         "wss://ws-api.testnet.binance.vision/ws-api/v3"),
+        (
+            "binance_testnet",
+            "https://testnet.binance.vision",
+            "wss://ws-api.testnet.binance.vision/ws-api/v3",
+        ),
     ],
-)  # fmt: skip
+)
 def test_venue_urls_per_venue(name: str, rest: str, ws: str) -> None:
     settings = on(VenueSettings(name=name), sim=SimSettings(port=9999))
     assert venue_urls(settings) == (rest, ws)
@@ -77,10 +81,12 @@ def test_guard_thresholds_load_from_the_settings_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("line", "key"),
-    [("error_burst = 0", "guards.error_burst"),
-     ('daily_drawdown_limit = "1.5"', "guards.daily_drawdown_limit"),
-     ("stream_down = 3", "guards.stream_down")],
-)  # fmt: skip
+    [
+        ("error_burst = 0", "guards.error_burst"),
+        ('daily_drawdown_limit = "1.5"', "guards.daily_drawdown_limit"),
+        ("stream_down = 3", "guards.stream_down"),
+    ],
+)
 def test_bad_guard_values_are_refused_by_name(tmp_path: Path, line: str, key: str) -> None:
     file = tmp_path / "settings.toml"
     file.write_text(f"[guards]\n{line}\n")

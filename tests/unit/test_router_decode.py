@@ -9,19 +9,39 @@ from router.venues.binance_decode import decode_execution_report, decode_order, 
 
 # The FULL response example from the Binance spot REST docs (POST /api/v3/order).
 FULL = {
-    "symbol": "BTCUSDT", "orderId": 28, "orderListId": -1,
-    "clientOrderId": "6gCrw2kRUAF9CvJDGP16IP", "transactTime": 1507725176595,
-    "price": "0.00000000", "origQty": "10.00000000", "executedQty": "10.00000000",
-    "origQuoteOrderQty": "0.000000", "cummulativeQuoteQty": "10.00000000", "status": "FILLED",
-    "timeInForce": "GTC", "type": "MARKET", "side": "SELL", "workingTime": 1507725176595,
+    "symbol": "BTCUSDT",
+    "orderId": 28,
+    "orderListId": -1,
+    "clientOrderId": "6gCrw2kRUAF9CvJDGP16IP",
+    "transactTime": 1507725176595,
+    "price": "0.00000000",
+    "origQty": "10.00000000",
+    "executedQty": "10.00000000",
+    "origQuoteOrderQty": "0.000000",
+    "cummulativeQuoteQty": "10.00000000",
+    "status": "FILLED",
+    "timeInForce": "GTC",
+    "type": "MARKET",
+    "side": "SELL",
+    "workingTime": 1507725176595,
     "selfTradePreventionMode": "NONE",
     "fills": [
-        {"price": "4000.00000000", "qty": "1.00000000", "commission": "4.00000000",
-         "commissionAsset": "USDT", "tradeId": 56},
-        {"price": "3999.00000000", "qty": "5.00000000", "commission": "19.99500000",
-         "commissionAsset": "USDT", "tradeId": 57},
+        {
+            "price": "4000.00000000",
+            "qty": "1.00000000",
+            "commission": "4.00000000",
+            "commissionAsset": "USDT",
+            "tradeId": 56,
+        },
+        {
+            "price": "3999.00000000",
+            "qty": "5.00000000",
+            "commission": "19.99500000",
+            "commissionAsset": "USDT",
+            "tradeId": 57,
+        },
     ],
-}  # fmt: skip
+}
 
 
 def test_full_order_response_decodes_to_decimals_and_string_ids() -> None:
@@ -35,9 +55,15 @@ def test_full_order_response_decodes_to_decimals_and_string_ids() -> None:
 
 def test_order_list_response_decodes_both_legs() -> None:
     leg = {**FULL, "fills": [], "status": "NEW", "type": "LIMIT_MAKER", "orderListId": 3}
-    data = {"orderListId": 3, "contingencyType": "OCO", "listStatusType": "EXEC_STARTED",
-            "listOrderStatus": "EXECUTING", "listClientOrderId": "gl-5-L1",
-            "orders": [], "orderReports": [leg, {**leg, "type": "STOP_LOSS"}]}  # fmt: skip
+    data = {
+        "orderListId": 3,
+        "contingencyType": "OCO",
+        "listStatusType": "EXEC_STARTED",
+        "listOrderStatus": "EXECUTING",
+        "listClientOrderId": "gl-5-L1",
+        "orders": [],
+        "orderReports": [leg, {**leg, "type": "STOP_LOSS"}],
+    }
     lst = decode_order_list(data)
     assert lst.list_client_order_id == "gl-5-L1" and len(lst.orders) == 2
     assert lst.orders[1].order_type == "STOP_LOSS"
@@ -45,13 +71,37 @@ def test_order_list_response_decodes_both_legs() -> None:
 
 def _report(**over: object) -> dict[str, object]:
     base = {
-        "e": "executionReport", "E": 1499405658658, "s": "ETHBTC", "c": "gl-7-E", "S": "BUY",
-        "o": "MARKET", "f": "GTC", "q": "1.00000000", "p": "0.00000000", "P": "0.00000000",
-        "g": -1, "C": "", "x": "TRADE", "X": "PARTIALLY_FILLED", "r": "NONE", "i": 4293153,
-        "l": "0.40000000", "z": "0.40000000", "L": "0.10264410", "n": "0.00040000",
-        "N": "ETH", "T": 1499405658657, "t": 77, "I": 8641984, "w": False, "m": False,
-        "O": 1499405658657, "Z": "0.04105764", "Y": "0.04105764", "Q": "0.00000000",
-    }  # fmt: skip
+        "e": "executionReport",
+        "E": 1499405658658,
+        "s": "ETHBTC",
+        "c": "gl-7-E",
+        "S": "BUY",
+        "o": "MARKET",
+        "f": "GTC",
+        "q": "1.00000000",
+        "p": "0.00000000",
+        "P": "0.00000000",
+        "g": -1,
+        "C": "",
+        "x": "TRADE",
+        "X": "PARTIALLY_FILLED",
+        "r": "NONE",
+        "i": 4293153,
+        "l": "0.40000000",
+        "z": "0.40000000",
+        "L": "0.10264410",
+        "n": "0.00040000",
+        "N": "ETH",
+        "T": 1499405658657,
+        "t": 77,
+        "I": 8641984,
+        "w": False,
+        "m": False,
+        "O": 1499405658657,
+        "Z": "0.04105764",
+        "Y": "0.04105764",
+        "Q": "0.00000000",
+    }
     base.update(over)
     return base
 

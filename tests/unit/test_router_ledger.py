@@ -7,8 +7,13 @@ from router.ledger import figures
 
 
 def fill(side: str, price: str, qty: str, fee: str, asset: str) -> dict[str, Any]:
-    return {"side": side, "price": D(price), "quantity": D(qty), "commission": D(fee),
-            "commission_asset": asset}  # fmt: skip
+    return {
+        "side": side,
+        "price": D(price),
+        "quantity": D(qty),
+        "commission": D(fee),
+        "commission_asset": asset,
+    }
 
 
 def test_commission_in_base_reduces_the_position_and_pnl_counts_all_fees() -> None:

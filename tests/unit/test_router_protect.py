@@ -6,17 +6,22 @@ from decimal import Decimal as D
 from typing import Any
 
 from router.ladder import Rung, parse_leg, rung_leg, split_rungs
-from router.otoco import plan_otoco
-from router.protect import plan_changes, read_book
+from router.markets.spot_otoco import plan_otoco
+from router.markets.spot_protect import plan_changes, read_book
 from router.venues.base import NewOrder
-from tests.unit.test_router_ladder import RULES, bracket
+from tests.unit.ladder_support import RULES, bracket
 
 
 def row(leg: str, status: str, qty: str, filled: str = "0", lst: str | None = None) -> Any:
     parsed = parse_leg(leg)
     list_cid = lst or (f"gl-9-{rung_leg('L', parsed[1], parsed[2])}" if parsed else None)
-    return {"leg": leg, "status": status, "quantity": D(qty), "filled_quantity": D(filled),
-            "list_client_id": list_cid}  # fmt: skip
+    return {
+        "leg": leg,
+        "status": status,
+        "quantity": D(qty),
+        "filled_quantity": D(filled),
+        "list_client_id": list_cid,
+    }
 
 
 def book(rows: list[Any]) -> Any:
@@ -39,9 +44,13 @@ def test_executed_rungs_take_no_share_and_indices_are_kept() -> None:
 
 
 def test_pending_otoco_legs_cover_nothing_while_the_entry_works() -> None:
-    rows = [row("E", "PARTIALLY_FILLED", "0.06", "0.02", "gl-9-L1"),
-            row("TP1", "PENDING_NEW", "0.0229"), row("SL1", "PENDING_NEW", "0.0229"),
-            row("TP1r1", "NEW", "0.006"), row("SL1r1", "NEW", "0.006")]  # fmt: skip
+    rows = [
+        row("E", "PARTIALLY_FILLED", "0.06", "0.02", "gl-9-L1"),
+        row("TP1", "PENDING_NEW", "0.0229"),
+        row("SL1", "PENDING_NEW", "0.0229"),
+        row("TP1r1", "NEW", "0.006"),
+        row("SL1r1", "NEW", "0.006"),
+    ]
     b = book(rows)
     assert [rl.list_cid for rl in b.frozen] == ["gl-9-L1"]
     assert [(rl.index, rl.covers) for rl in b.lists] == [(1, D("0.006"))]
@@ -51,9 +60,14 @@ def test_pending_otoco_legs_cover_nothing_while_the_entry_works() -> None:
 
 
 def test_matching_keeps_equal_rungs_and_replaces_the_rest() -> None:
-    rows = [row("TP1", "NEW", "0.02"), row("SL1", "NEW", "0.02"),
-            row("TP2", "NEW", "0.01"), row("SL2", "NEW", "0.01"),
-            row("TP3", "FILLED", "0.01", "0.01"), row("SL3", "EXPIRED", "0.01")]  # fmt: skip
+    rows = [
+        row("TP1", "NEW", "0.02"),
+        row("SL1", "NEW", "0.02"),
+        row("TP2", "NEW", "0.01"),
+        row("SL2", "NEW", "0.01"),
+        row("TP3", "FILLED", "0.01", "0.01"),
+        row("SL3", "EXPIRED", "0.01"),
+    ]
     ideal = [Rung(1, D("61300"), D("59550"), D("0.02")), Rung(2, D("61650"), D("59550"), D("0.03"))]
     keep, stale, wanted = plan_changes(book(rows), ideal)
     assert [k.index for k in keep] == [1]
@@ -75,5 +89,7 @@ def test_otoco_pending_quantity_is_rung_one_of_the_expected_net_fill() -> None:
     assert rung == expected and otoco.protection.quantity == expected.quantity
     assert otoco.protection.list_client_id == "gl-9-L1"
     assert (otoco.protection.take_profit_client_id, otoco.protection.stop_client_id) == (
-        "gl-9-TP1", "gl-9-SL1")  # fmt: skip
+        "gl-9-TP1",
+        "gl-9-SL1",
+    )
     assert otoco.entry is entry

@@ -8,11 +8,18 @@ from router.errors import (
     InsufficientFundsError,
     InvalidOrderError,
     OrderCountError,
+    PriceCrossedError,
     VenueError,
+    WouldTriggerError,
     classify,
     classify_futures,
 )
-from router.venues.binance_refusals import FUTURES_BUSINESS_CODES, SPOT_BUSINESS_CODES, refine
+from router.venues.binance_refusals import (
+    FUTURES_BUSINESS_CODES,
+    PRICE_ALREADY_CROSSED,
+    SPOT_BUSINESS_CODES,
+    refine,
+)
 
 
 def spot(status: int, code: int | None, msg: str) -> VenueError:
@@ -64,3 +71,21 @@ def test_usdm_margin_and_trigger_refusals() -> None:
     assert usdm(400, -2019, "Margin is insufficient.").business_refusal
     assert usdm(400, -2021, "Order would immediately trigger.").business_refusal
     assert not spot(400, -2019, "Margin is insufficient.").business_refusal
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        "Order would trigger immediately.",
+        "Order would immediately match and take.",
+        "The relationship of the prices for the orders is not correct.",
+    ],
+)
+def test_spot_adapter_types_a_price_the_market_already_passed(msg: str) -> None:
+    err = refine(classify(400, -2010, msg), -2010, msg, SPOT_BUSINESS_CODES, PRICE_ALREADY_CROSSED)
+    assert type(err) is PriceCrossedError and err.business_refusal
+
+
+def test_usdm_would_trigger_is_a_price_crossed_refusal_by_code() -> None:
+    err = usdm(400, -2021, "Order would immediately trigger.")
+    assert isinstance(err, WouldTriggerError) and isinstance(err, PriceCrossedError)

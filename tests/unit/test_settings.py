@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.secrets import SecretsError, load_secrets
-from engine.settings import SettingsError, load_settings, venue_endpoints
+from greenlight.core.secrets import SecretsError, load_secrets
+from greenlight.core.settings import SettingsError, load_settings
+from greenlight.core.venue_urls import venue_endpoints
 
 REPO = Path(__file__).resolve().parents[2]
 

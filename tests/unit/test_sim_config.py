@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
-from engine.settings import MarketSettings, Settings, SimSettings
+from greenlight.core.secrets import SIM_DEMO_API_KEY, SIM_DEMO_API_SECRET
+from greenlight.core.settings import MarketSettings, Settings, SimSettings
 from sim.server import SimConfig, SimOverrides, sim_config_from_settings
 
 FILE = Path("data/BTCUSDT-15m-2019-2020.csv.gz")

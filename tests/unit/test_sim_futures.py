@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from engine.candlefile import read_candles
+from greenlight.core.candlefile import read_candles
 from sim.errors import SimError
-from sim.filters import rules_for
-from sim.fut_algo import AlgoDesk, step_price
-from sim.fut_engine import FuturesBook
-from sim.fut_feed import FundingFeed
-from sim.fut_models import AccountUpdate, AlgoRequest, AlgoUpdate, FutOrderRequest, OrderUpdate
-from sim.fut_rules import fut_rules_from
-from sim.fut_settle import liquidate, settle_funding
-from sim.fut_setup import read_series
-from sim.resample import file_interval_ms, resample
+from sim.replay.resample import file_interval_ms, resample
+from sim.spot.filters import rules_for
+from sim.usdm.algo import AlgoDesk, step_price
+from sim.usdm.feed import FundingFeed
+from sim.usdm.matching import FuturesBook
+from sim.usdm.models import AccountUpdate, AlgoRequest, AlgoUpdate, FutOrderRequest, OrderUpdate
+from sim.usdm.rules import fut_rules_from
+from sim.usdm.settle import liquidate, settle_funding
+from sim.usdm.setup import read_series
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 D = Decimal

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.candlefile import read_candles
-from sim.intervals import Aggregator, plan_intervals, scaled_pacing
-from sim.replay import KlineUpdate, Replay
+from greenlight.core.candlefile import read_candles
+from sim.replay.intervals import Aggregator, plan_intervals, scaled_pacing
+from sim.replay.player import KlineUpdate, Replay
 from tests.integration.sim_support import pandas_15m
 
 XRP = Path(__file__).resolve().parents[2] / "data" / "XRPUSDT-perp-5m-futures.csv"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.candlefile import read_candles
+from greenlight.core.candlefile import read_candles
 from sim.errors import SimError
-from sim.filters import check_lot, check_notional, check_price, rules_for
-from sim.matching import Exchange
-from sim.orders import BalanceEvent, ListEvent, OcoRequest, Order, OrderEvent, OrderRequest
+from sim.spot.filters import check_lot, check_notional, check_price, rules_for
+from sim.spot.matching import Exchange
+from sim.spot.orders import BalanceEvent, ListEvent, OcoRequest, Order, OrderEvent, OrderRequest
 
 REPO = Path(__file__).resolve().parents[2]
 BTC = rules_for("BTCUSDT", [9000.0])

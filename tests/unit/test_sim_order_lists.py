@@ -7,9 +7,9 @@ from decimal import Decimal as D
 import pytest
 
 from sim.errors import SimError
-from sim.filters import rules_for
-from sim.order_lists import ListExchange
-from sim.orders import ListEvent, OrderRequest, OtoRequest
+from sim.spot.filters import rules_for
+from sim.spot.order_lists import ListExchange
+from sim.spot.orders import ListEvent, OrderRequest, OtoRequest
 
 BTC = rules_for("BTCUSDT", [9000.0])
 T0 = 1_600_000_000_000

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from decimal import Decimal as D
 
 from sim.faults import Faults, parse_fault
-from sim.filters import rules_for
-from sim.fut_algo import AlgoDesk, step_price
-from sim.fut_engine import FuturesBook
-from sim.fut_models import FutOrderRequest, OrderUpdate
-from sim.fut_rules import fut_rules_from
-from sim.order_lists import ListExchange
-from sim.orders import Order, OrderEvent, OrderRequest, OtoRequest, Outcome
+from sim.spot.filters import rules_for
+from sim.spot.order_lists import ListExchange
+from sim.spot.orders import Order, OrderEvent, OrderRequest, OtoRequest, Outcome
+from sim.usdm.algo import AlgoDesk, step_price
+from sim.usdm.matching import FuturesBook
+from sim.usdm.models import FutOrderRequest, OrderUpdate
+from sim.usdm.rules import fut_rules_from
 
 BTC = rules_for("BTCUSDT", [9000.0])
 T0 = 1_600_000_000_000

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from sim.filters import rules_for
-from sim.matching import Exchange
-from sim.orders import ListEvent, OcoRequest, OrderEvent, OrderRequest
-from sim.payloads import cancel_result, event_json, kline_event, order_query
-from sim.replay import partial_update
+from sim.replay.player import partial_update
+from sim.spot.filters import rules_for
+from sim.spot.matching import Exchange
+from sim.spot.orders import ListEvent, OcoRequest, OrderEvent, OrderRequest
+from sim.spot.payloads import cancel_result, event_json, kline_event, order_query
 
 
 def venue() -> Exchange:
@@ -20,8 +20,15 @@ def venue() -> Exchange:
 
 def test_cancel_report_carries_new_and_original_client_ids() -> None:
     ex = venue()
-    r = OrderRequest("BTCUSDT", "BUY", "LIMIT", D("0.01"), price=D("9000"), time_in_force="GTC",
-                     client_order_id="orig-1")  # fmt: skip
+    r = OrderRequest(
+        "BTCUSDT",
+        "BUY",
+        "LIMIT",
+        D("0.01"),
+        price=D("9000"),
+        time_in_force="GTC",
+        client_order_id="orig-1",
+    )
     oid = ex.place("a", r, 1).orders[0].order_id
     out = ex.cancel("a", "BTCUSDT", oid, None, 2, new_client_id="cxl-1")
     report = event_json(out.events[0], 3, 9)
@@ -36,8 +43,12 @@ def test_cancel_report_carries_new_and_original_client_ids() -> None:
     assert (body["clientOrderId"], body["origClientOrderId"]) == ("cxl-1", "orig-1")
     assert order_query(out.orders[0])["clientOrderId"] == "orig-1"
     balance = event_json(out.events[1], 3, 10)
-    assert balance == {"e": "outboundAccountPosition", "E": 3, "u": 2,
-                       "B": [{"a": "USDT", "f": "1000.00000000", "l": "0.00000000"}]}  # fmt: skip
+    assert balance == {
+        "e": "outboundAccountPosition",
+        "E": 3,
+        "u": 2,
+        "B": [{"a": "USDT", "f": "1000.00000000", "l": "0.00000000"}],
+    }
 
 
 def test_list_status_lists_both_legs() -> None:
@@ -48,7 +59,12 @@ def test_list_status_lists_both_legs() -> None:
     ev = next(e for e in out.events if isinstance(e, ListEvent))
     status = event_json(ev, 5, 0)
     assert (status["e"], status["c"], status["l"], status["L"], status["C"]) == (
-        "listStatus", "OCO", "EXEC_STARTED", "EXECUTING", "L1")  # fmt: skip
+        "listStatus",
+        "OCO",
+        "EXEC_STARTED",
+        "EXECUTING",
+        "L1",
+    )
     assert [o["i"] for o in status["O"]] == [o.order_id for o in out.orders]
     news = [event_json(e, 5, 0) for e in out.events if isinstance(e, OrderEvent)]
     assert {n["g"] for n in news} == {ev.order_list.order_list_id}

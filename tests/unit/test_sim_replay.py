@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.candlefile import CandleArrays, read_candles
-from sim.clock import DAY_MS, shift_to_today
-from sim.replay import Replay, candle_vertices, partial_update
+from greenlight.core.candlefile import CandleArrays, read_candles
+from sim.replay.clock import DAY_MS, shift_to_today
+from sim.replay.player import Replay, candle_vertices, partial_update
 from tests.helpers import eventually
 
 REPO = Path(__file__).resolve().parents[2]

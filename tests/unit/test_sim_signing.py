@@ -6,7 +6,7 @@ import pytest
 
 from sim.errors import SimError
 from sim.http_util import check_timestamp, hmac_hex, signature_payload
-from sim.userdata import ws_signature_payload
+from sim.spot.userdata import ws_signature_payload
 
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 PAYLOAD = (

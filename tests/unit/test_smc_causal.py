@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.candlefile import CandleArrays, read_candles
 from engine.smc import layout as L
 from engine.smc.engine import (
     BadCandleError,
@@ -20,6 +19,7 @@ from engine.smc.engine import (
     SmcState,
     run_smc_batch,
 )
+from greenlight.core.candlefile import CandleArrays, read_candles
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 5

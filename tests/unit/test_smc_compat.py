@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.candlefile import CandleArrays, read_candles
 from engine.smc.compat import COMPAT_COLUMNS, FLOAT32_COLUMNS, SmcCompat, smc_compat
+from greenlight.core.candlefile import CandleArrays, read_candles
 
 ROOT = Path(__file__).resolve().parents[2]
 EURUSD = ROOT / "tests/data/smc_eurusd_15m"

@@ -1,4 +1,4 @@
-"""SMC and regime events on a real PostgreSQL: typed events, idempotent persistence."""
+"""SMC and regime events on a real PostgreSQL: idempotent persistence."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 
-from engine.candlefile import read_candles
-from engine.contracts import dump_event
 from engine.features import compute_batch
 from engine.regime.classifier import RegimeParams, run_regime_batch
 from engine.regime.events import RegimeEvent, regime_events, save_regimes
 from engine.smc import layout as L
 from engine.smc.engine import SmcParams, run_smc_batch
-from engine.smc.events import StructureEvent, SwingEvent, ZoneEvent, to_events
 from engine.smc.store import save_smc_events
+from greenlight.core.candlefile import read_candles
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = ("sim", "BTCUSDT", "15m")
@@ -24,18 +22,6 @@ KEY = ("sim", "BTCUSDT", "15m")
 def candles_and_events() -> tuple[object, np.ndarray]:
     c = read_candles(ROOT / "data/BTCUSDT-15m-2019-2020.csv.gz").slice(0, 3000)
     return c, run_smc_batch(c, SmcParams())[0]
-
-
-def test_typed_events_round_trip() -> None:
-    _, ev = candles_and_events()
-    typed = to_events(ev, *KEY)
-    assert len(typed) == len(ev)
-    kinds = {type(e) for e in typed}
-    assert kinds == {SwingEvent, StructureEvent, ZoneEvent}
-    for e in typed[:200]:
-        assert type(e).model_validate_json(dump_event(e)) == e
-    bos = [e for e in typed if isinstance(e, StructureEvent)]
-    assert {e.kind for e in bos} == {"BOS_UP", "BOS_DN", "CHOCH_UP", "CHOCH_DN"}
 
 
 async def test_persisted_once_even_when_replayed(pool: asyncpg.Pool) -> None:

@@ -11,9 +11,9 @@ import talib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.candlefile import CandleArrays, read_candles
 from engine.smc import layout as L
 from engine.smc.engine import SmcEngine, SmcParams, SmcState, run_smc_batch
+from greenlight.core.candlefile import CandleArrays, read_candles
 
 ROOT = Path(__file__).resolve().parents[2]
 MULT = 3.0

@@ -7,14 +7,15 @@ import random
 
 import pytest
 
-from engine.analysis_stream import AnalysisStateError
-from engine.candlefile import read_candles
+from engine.analysis_stream import AnalysisParams, AnalysisStateError, StreamAnalysis
+from engine.features import FeatureEngine, FeatureParams
 from engine.pipeline import StreamProcessor
-from engine.settings import Settings
 from engine.state_patch import apply_patch, base_crc, make_patch, patch_limit
+from greenlight.core.candlefile import read_candles
+from greenlight.core.settings import Settings
 from tests.candle_rows import candle_rows
 from tests.conftest import DATA
-from tests.unit.test_bracket import RULES
+from tests.symbol_rules import BTCUSDT as RULES
 
 
 def test_a_patch_rebuilds_the_new_state_byte_for_byte() -> None:
@@ -57,11 +58,17 @@ def test_limits_are_fixed_per_stream_and_spread_across_streams() -> None:
 
 def test_each_candle_saves_what_rebuilds_the_stream_state() -> None:
     data = read_candles(DATA / "BTCUSDT-15m-2019-2020.csv.gz")
-    proc = StreamProcessor(Settings(), "sim", RULES, "15m")
+    settings = Settings()
+    proc = StreamProcessor(settings, "sim", RULES, "15m")
+    # the same stages stepped beside the stream: the state its saved rows must rebuild
+    features = FeatureEngine(FeatureParams.from_settings(settings.strategy))
+    analysis = StreamAnalysis(AnalysisParams.from_settings(settings))
+    limit = patch_limit("sim", RULES.symbol, "15m")
     base: bytes | None = None
     saved = {"base": 0, "patch": 0}
     for c in candle_rows(data, "sim", "BTCUSDT", "15m", 900_000, 0, 1500):
         step = proc.advance(c, 0.0, live=False)
+        analysis.step(c, features.update(c.open_time, c.open, c.high, c.low, c.close, c.volume))
         assert step is not None
         if step.analysis_state is not None:
             assert step.analysis_patch is None
@@ -69,9 +76,9 @@ def test_each_candle_saves_what_rebuilds_the_stream_state() -> None:
             saved["base"] += len(step.analysis_state)
         else:
             assert base is not None and step.analysis_patch is not None
-            assert len(step.analysis_patch) <= proc._patch_limit
+            assert len(step.analysis_patch) <= limit
             state = apply_patch(base, step.analysis_patch)
             saved["patch"] += len(step.analysis_patch)
-        assert state == proc._analysis.to_bytes()
+        assert state == analysis.to_bytes()
     # what the candles wrote is a fraction of writing the whole state every time
-    assert saved["base"] + saved["patch"] < 1500 * len(proc._analysis.to_bytes()) / 4
+    assert saved["base"] + saved["patch"] < 1500 * len(analysis.to_bytes()) / 4

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from engine.contracts import Candle
+from engine.events import Candle
 from engine.pipeline import Outcome
 from engine.symbol_feed import SymbolFeed
 from tests.helpers import eventually

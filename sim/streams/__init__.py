@@ -1,0 +1,2 @@
+"""WebSocket fan-out both markets share: connections and their queues, market and user-data
+hubs, and the ``pause_user_stream`` gate."""
