@@ -8,8 +8,12 @@ closes N candles at once. For each closed candle the engine reports the exact ti
 closing kline's arrival to the candle's transaction committed (``engine.metrics.LISTENERS``,
 the same figure as ``greenlight_candle_processing_seconds``), and how long it queued.
 
-Prints one JSON line per N: p50/p95/p99 of close → decision and of the queue wait (ms), and
-CPU per stream per close (ms; the engine's process CPU, and the simulator's).
+The engine runs as ``greenlight engine`` does (its heap settled after the warm-up). Prints
+one JSON line per N: p50/p95/p99 of close → decision and of the queue wait (ms), CPU per
+stream per close (ms; the engine's process CPU, and the simulator's), and where the engine's
+time went (``commit_groups``: transactions while measured, candles per transaction, and per
+transaction the in-memory steps and the transaction itself, ms). ``FANIN_PROFILE=N`` prints
+the engine's top N functions.
 
     python bench/bench_fanin.py [--streams 16,64,256] [--steps 20] [--warmup 60] [--pool 5]
 """
@@ -27,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from engine import metrics  # noqa: E402
+from engine.candle_batch import GroupStats  # noqa: E402
 from engine.service import Engine  # noqa: E402
 from greenlight.core.db import connect_pool, migrate, start_embedded, stop_embedded  # noqa: E402
 from greenlight.core.settings import load_settings  # noqa: E402
@@ -64,6 +70,19 @@ def _cpu_seconds(pid: int) -> float:
 def _pct(values: list[float]) -> dict[str, float]:
     a = np.array(values) * 1000
     return {f"p{q}": round(float(np.percentile(a, q)), 2) for q in (50, 95, 99)}
+
+
+def _group_line(before: GroupStats, after: GroupStats) -> dict[str, float]:
+    """Where the engine's time went while measured: transactions per step's closes, their
+    mean size, and per transaction the in-memory steps and the transaction itself (ms)."""
+    n = max(1, after.transactions - before.transactions)
+    return {
+        "transactions": after.transactions - before.transactions,
+        "mean_candles": round((after.candles - before.candles) / n, 1),
+        "largest": after.largest,
+        "advance_ms": round((after.advance_s - before.advance_s) / n * 1000, 2),
+        "commit_ms": round((after.commit_s - before.commit_s) / n * 1000, 2),
+    }
 
 
 async def _database(server_url: str, name: str) -> str:
@@ -138,7 +157,7 @@ async def run_one(
                 " 'true'::jsonb, 'bench'), ('equity_quote', '10000'::jsonb, 'bench')"
                 " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
             )
-        engine = Engine(settings, pool)
+        engine = Engine(settings, pool, settle_heap=True)  # as `greenlight engine` runs it
         task = asyncio.create_task(engine.run())
         started = time.perf_counter()
         await asyncio.wait_for(engine.ready.wait(), 600)
@@ -153,12 +172,14 @@ async def run_one(
         if profiler is not None:
             profiler.enable()
         backfilled0 = sum(i.stats.backfilled for i in engine.ingestors)
+        group0 = replace(engine.group.stats)
         cpu0, sim_cpu0 = time.process_time(), _cpu_seconds(sim.pid)
         async with aiohttp.ClientSession() as http:
             for _ in range(steps):
                 await _step(http, base, samples, n, task)
         cpu, sim_cpu = time.process_time() - cpu0, _cpu_seconds(sim.pid) - sim_cpu0
         backfilled = sum(i.stats.backfilled for i in engine.ingestors) - backfilled0
+        groups = _group_line(group0, engine.group.stats)
         if profiler is not None:
             profiler.disable()
             pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(PROFILE)
@@ -180,6 +201,7 @@ async def run_one(
         "engine_cpu_ms_per_stream_close": round(cpu / closes * 1000, 3),
         "sim_cpu_ms_per_stream_close": round(sim_cpu / closes * 1000, 3),
         "backfilled_while_measured": backfilled,
+        "commit_groups": groups,
         "warmup_s": round(warm_s, 1),
         "pool_size": settings.database.pool_size,
     }

@@ -81,11 +81,11 @@ class AnalysisParams:
 
 def pack_arrays(arrays: list[npt.NDArray[Any]]) -> bytes:
     """Serialise float64/int64 arrays (1-D or 2-D) back to back; see :func:`unpack_arrays`."""
-    parts = []
+    parts: list[Any] = []
     for a in arrays:
         code = b"i" if a.dtype == np.int64 else b"f"
-        shape = (a.shape[0], a.shape[1] if a.ndim == 2 else 0)
-        parts.append(_ARRAY.pack(code, a.ndim, *shape) + np.ascontiguousarray(a).tobytes())
+        parts.append(_ARRAY.pack(code, a.ndim, a.shape[0], a.shape[1] if a.ndim == 2 else 0))
+        parts.append(a if a.flags.c_contiguous else np.ascontiguousarray(a))  # its buffer
     return b"".join(parts)
 
 

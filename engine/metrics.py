@@ -36,6 +36,17 @@ QUEUE_LAG = Histogram(
     "Closed candle received → taken off its stream queue",
     buckets=LATENCY_BUCKETS,
 )
+CANDLE_BATCH = Histogram(
+    "greenlight_candle_batch_candles",
+    "Candles of every stream committed together in one transaction (streams closing at once)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+CANDLE_BATCH_SECONDS = Histogram(
+    "greenlight_candle_batch_seconds",
+    "One group of candles: the in-memory steps (advance), then its transaction (commit)",
+    ["phase"],
+    buckets=LATENCY_BUCKETS,
+)
 BACKFILL_SECONDS = Histogram(
     "greenlight_backfill_seconds",
     "One REST backfill of a stream after a (re)connect or a gap",
@@ -71,6 +82,13 @@ def observe_queue_lag(received_at: float) -> None:
     QUEUE_LAG.observe(lag)
     for listener in LISTENERS:
         listener("queue_lag", lag)
+
+
+def observe_batch(candles: int, advance_s: float, commit_s: float) -> None:
+    """Record one group of candles committed together (:mod:`engine.candle_batch`)."""
+    CANDLE_BATCH.observe(candles)
+    CANDLE_BATCH_SECONDS.labels("advance").observe(advance_s)
+    CANDLE_BATCH_SECONDS.labels("commit").observe(commit_s)
 
 
 def observe_outcome(outcome: Outcome, received_at: float, live: bool, venue: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -99,80 +99,128 @@ async def save_features(
     )
 
 
-# The candle row both step statements start with ($1..$11 = :func:`_candle_args`).
-_CANDLE_CTE = """
-WITH candle AS (
+# The candles of a group of steps: one array per ``candles`` column ($1..$11, each row's values
+# from :func:`_candle_args`), shared by both step statements.
+_CANDLE_ROWS = """
+WITH r AS MATERIALIZED (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
+                         $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[],
+                         $10::numeric[], $11::timestamptz[]{more})
+        AS r(venue, symbol, tf, open_time, close_time, open, high, low, close, volume,
+             received_at{more_names})
+), candle AS (
     INSERT INTO candles (venue, symbol, tf, open_time, close_time, open, high, low, close,
                          volume, received_at)
-    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING
+    SELECT venue, symbol, tf, open_time, close_time, open, high, low, close, volume,
+           received_at
+    FROM r ON CONFLICT DO NOTHING
 )"""
 
-_STEP_SQL = (
-    _CANDLE_CTE
+_STEPS_SQL = (
+    _CANDLE_ROWS.format(
+        more=""",
+                         $12::float8[], $13::float8[], $14::float8[], $15::float8[],
+                         $16::float8[], $17::float8[], $18::float8[], $19::float8[],
+                         $20::jsonb[], $21::bytea[], $22::bytea[], $23::bytea[],
+                         $24::bytea[]""",
+        more_names=""",
+             ema20, ema50, ema200, rsi14, macd, macd_signal, macd_hist, atr14, extra,
+             state, analysis_state, analysis_patch, agent_state""",
+    )
     + """, ind AS (
     INSERT INTO indicators (venue, symbol, tf, open_time, ema20, ema50, ema200, rsi14, macd,
                             macd_signal, macd_hist, atr14, extra)
-    VALUES ($1,$2,$3,$4,$12,$13,$14,$15,$16,$17,$18,$19,$20)
-    ON CONFLICT (venue, symbol, tf, open_time) DO UPDATE SET extra = EXCLUDED.extra
+    SELECT venue, symbol, tf, open_time, ema20, ema50, ema200, rsi14, macd, macd_signal,
+           macd_hist, atr14, extra
+    FROM r ON CONFLICT (venue, symbol, tf, open_time) DO UPDATE SET extra = EXCLUDED.extra
 )
-INSERT INTO feature_state (venue, symbol, tf, open_time, state, analysis_state, agent_state)
-VALUES ($1,$2,$3,$4,$21,$22,$23) ON CONFLICT (venue, symbol, tf) DO UPDATE SET
+INSERT INTO feature_state (venue, symbol, tf, open_time, state, analysis_state, analysis_patch,
+                           agent_state)
+SELECT venue, symbol, tf, open_time, state, analysis_state, analysis_patch, agent_state FROM r
+ON CONFLICT (venue, symbol, tf) DO UPDATE SET
     open_time = EXCLUDED.open_time, state = EXCLUDED.state,
-    analysis_state = EXCLUDED.analysis_state, agent_state = EXCLUDED.agent_state"""
+    analysis_state = coalesce(EXCLUDED.analysis_state, feature_state.analysis_state),
+    analysis_patch = EXCLUDED.analysis_patch, agent_state = EXCLUDED.agent_state"""
 )
 
 
-async def save_candle_step(
-    conn: asyncpg.Connection,
+def candle_step_args(
     c: Candle,
     received_at: float,
     values: dict[str, float],
     state: bytes,
     analysis_state: bytes | None,
-    agent_state: bytes | None = None,
-) -> None:
-    """One statement per candle: the candle (kept if already stored), its indicator row and
-    the stream's step-function states (features; SMC/retest/regime; the agents')."""
+    analysis_patch: bytes | None,
+    agent_state: bytes | None,
+) -> tuple[Any, ...]:
+    """One candle's row of :func:`save_candle_steps`: ``analysis_state`` is the stream's
+    new base (``None``: keep the saved one), ``analysis_patch`` the patch from the base to
+    the stream's state after the candle (``None``: the base is that state); see
+    :mod:`engine.state_patch`."""
     fixed, extra = _indicator_args(values)
-    await conn.execute(
-        _STEP_SQL,
+    return (
         *_candle_args(c, received_at),
         *fixed,
         extra,
         state,
         analysis_state,
+        analysis_patch,
         agent_state,
     )
 
 
-_SUB_STEP_SQL = (
-    _CANDLE_CTE
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """``rows`` as one list per column (the arrays the statements unnest)."""
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+async def save_candle_steps(conn: asyncpg.Connection, steps: list[tuple[Any, ...]]) -> None:
+    """One statement for any number of candles of distinct streams (:func:`candle_step_args`
+    each): the candles (kept if already stored), their indicator rows and the streams'
+    step-function states (features; SMC/retest/regime; the agents')."""
+    await conn.execute(_STEPS_SQL, *_columns(steps, 24))
+
+
+_SUB_STEPS_SQL = (
+    _CANDLE_ROWS.format(more=", $12::bytea[]", more_names=", state")
     + """
-INSERT INTO feature_state (venue, symbol, tf, open_time, state, analysis_state)
-VALUES ($1,$2,$3,$4,$12,NULL) ON CONFLICT (venue, symbol, tf) DO UPDATE SET
-    open_time = EXCLUDED.open_time, state = EXCLUDED.state, analysis_state = NULL"""
+INSERT INTO feature_state (venue, symbol, tf, open_time, state)
+SELECT venue, symbol, tf, open_time, state FROM r
+ON CONFLICT (venue, symbol, tf) DO UPDATE SET
+    open_time = EXCLUDED.open_time, state = EXCLUDED.state, analysis_state = NULL,
+    analysis_patch = NULL"""
 )
 
 
-async def save_sub_step(
-    conn: asyncpg.Connection, c: Candle, received_at: float, state: bytes
-) -> None:
-    """One statement per sub-timeframe candle: the candle (kept if already stored) and the
-    sub-stream's state (in ``feature_state.state``; it has no indicators)."""
-    await conn.execute(
-        _SUB_STEP_SQL,
-        *_candle_args(c, received_at),
-        state,
-    )
+def sub_step_args(c: Candle, received_at: float, state: bytes) -> tuple[Any, ...]:
+    """One sub-timeframe candle's row of :func:`save_sub_steps`."""
+    return (*_candle_args(c, received_at), state)
+
+
+async def save_sub_steps(conn: asyncpg.Connection, steps: list[tuple[Any, ...]]) -> None:
+    """One statement for any number of sub-timeframe candles of distinct streams
+    (:func:`sub_step_args` each): the candles (kept if already stored) and the sub-streams'
+    states (in ``feature_state.state``; they have no indicators)."""
+    await conn.execute(_SUB_STEPS_SQL, *_columns(steps, 12))
+
+
+class SavedState(NamedTuple):
+    """A stream's persisted step-function states: the open time of its last candle, the
+    feature state, and the analysis state as stored — its base and the patch from the base
+    to the state (:mod:`engine.state_patch`; each ``None`` if never saved)."""
+
+    open_time: int
+    state: bytes
+    analysis_base: bytes | None
+    analysis_patch: bytes | None
 
 
 async def load_feature_state(
     conn: asyncpg.Connection, venue: str, symbol: str, tf: str
-) -> tuple[int, bytes, bytes | None] | None:
-    """The persisted step-function states of a stream, if any: the open time of the last
-    candle, the feature state and the analysis state (``None`` if never saved)."""
+) -> SavedState | None:
+    """The persisted step-function states of a stream, if any."""
     row = await conn.fetchrow(
-        "SELECT open_time, state, analysis_state FROM feature_state"
+        "SELECT open_time, state, analysis_state, analysis_patch FROM feature_state"
         " WHERE venue=$1 AND symbol=$2 AND tf=$3",
         venue,
         symbol,
@@ -180,8 +228,13 @@ async def load_feature_state(
     )
     if row is None:
         return None
-    analysis = row["analysis_state"]
-    return int(row["open_time"]), bytes(row["state"]), None if analysis is None else bytes(analysis)
+    base, patch = row["analysis_state"], row["analysis_patch"]
+    return SavedState(
+        int(row["open_time"]),
+        bytes(row["state"]),
+        None if base is None else bytes(base),
+        None if patch is None else bytes(patch),
+    )
 
 
 async def load_agent_state(

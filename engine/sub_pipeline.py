@@ -1,9 +1,10 @@
 """One symbol's sub-timeframe stream in the engine: persist → causal SMC → pending micro breaks.
 
 Each sub candle is handled in one transaction (the candle, the stream's state with its pending
-breaks, and its SMC rows under ``tf`` = the sub interval), so a restart resumes exactly; the
-parent :class:`engine.pipeline.StreamProcessor` takes the breaks inside each of its candles
-before analysing it (:meth:`SubStreamProcessor.take_breaks`).
+breaks, and its SMC rows under ``tf`` = the sub interval; in the engine, the one transaction
+of every stream's candle handed in together, see :mod:`engine.candle_batch`), so a restart
+resumes exactly; the parent :class:`engine.pipeline.StreamProcessor` takes the breaks inside
+each of its candles before analysing it (:meth:`SubStreamProcessor.take_breaks`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from engine.analysis_stream import AnalysisStateError
 from engine.events import Candle
 from engine.micro_stream import MicroStream, micro_smc_params
 from engine.smc.engine import BadCandleError
-from engine.smc.store import write_smc_rows
+from engine.step_store import SubStep, write_steps
 from greenlight.core.settings import TIMEFRAMES_MS, Settings
 
 log = logging.getLogger(__name__)
@@ -51,35 +52,51 @@ class SubStreamProcessor:
         saved = await store.load_feature_state(conn, self.venue, self.symbol, self.tf)
         if saved is None:
             return None
-        last, blob, _ = saved
         try:
-            self.micro = MicroStream.from_bytes(self._params, self.parent_tf_ms, blob)
+            self.micro = MicroStream.from_bytes(self._params, self.parent_tf_ms, saved.state)
         except AnalysisStateError as exc:
             log.warning("%s %s: %s; warming up again", self.symbol, self.tf, exc)
             self.micro = MicroStream(self._params, self.parent_tf_ms)
             return None
-        self.last_open_time = last
-        return last
+        self.last_open_time = saved.open_time
+        return saved.open_time
 
-    async def process(self, pool: asyncpg.Pool, candle: Candle, received_at: float) -> bool:
-        """Handle one closed sub candle; ``False`` if it was skipped (already processed, or
-        unusable: logged, nothing changed)."""
+    def advance(self, candle: Candle, received_at: float) -> SubStep | None:
+        """Advance the micro structure by one closed sub candle, in memory only; ``None`` when
+        it is skipped (already processed, or unusable: logged, nothing changed). Write it
+        with :func:`engine.step_store.write_steps`, then call :meth:`committed` — or
+        :meth:`rollback` when its transaction failed."""
         if self.last_open_time is not None and candle.open_time <= self.last_open_time:
-            return False
+            return None
         before = self.micro.to_bytes()
         try:
             rows = self.micro.update(candle)
         except BadCandleError as exc:
             log.error("%s %s: ignored bad candle: %s", self.symbol, self.tf, exc)
+            return None
+        return SubStep(candle, received_at, self.micro.to_bytes(), rows, before)
+
+    def committed(self, step: SubStep) -> None:
+        """``step``'s transaction committed."""
+        self.last_open_time = step.candle.open_time
+
+    def rollback(self, step: SubStep) -> None:
+        """``step``'s transaction failed: back to the state before it."""
+        self.micro = MicroStream.from_bytes(self._params, self.parent_tf_ms, step.before)
+
+    async def process(self, pool: asyncpg.Pool, candle: Candle, received_at: float) -> bool:
+        """Handle one closed sub candle in one transaction; ``False`` if it was skipped
+        (already processed, or unusable: logged, nothing changed)."""
+        step = self.advance(candle, received_at)
+        if step is None:
             return False
         try:
             async with pool.acquire() as conn, conn.transaction():
-                await store.save_sub_step(conn, candle, received_at, self.micro.to_bytes())
-                await write_smc_rows(conn, self.venue, self.symbol, self.tf, rows)
+                await write_steps(conn, (), [step])
         except BaseException:
-            self.micro = MicroStream.from_bytes(self._params, self.parent_tf_ms, before)
+            self.rollback(step)
             raise
-        self.last_open_time = candle.open_time
+        self.committed(step)
         return True
 
     def covers(self, parent: Candle) -> bool:

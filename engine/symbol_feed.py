@@ -5,6 +5,8 @@ parent candle containing it, but nothing guarantees it. A parent candle therefor
 until the sub candle closing with it has been processed, or ``wait_s`` seconds have passed
 (then it proceeds without it, and the late micro breaks are dropped with a log line).
 Everything else keeps arrival order; the queue is bounded (back-pressure on the ingestor).
+In the engine, the candles are handed to the engine's :class:`engine.candle_batch.CommitGroup`
+so that streams closing together share one transaction.
 
 A candle whose transaction fails because the database is unavailable (a server restart) is
 retried once the database is back, after both processors are restored from what was
@@ -22,6 +24,7 @@ from typing import TypeVar
 
 import asyncpg
 
+from engine.candle_batch import CommitGroup
 from engine.events import Candle
 from engine.metrics import observe_outcome, observe_queue_lag
 from engine.pipeline import Outcome, StreamProcessor
@@ -54,6 +57,7 @@ class SymbolFeed:
         sub: SubStreamProcessor | None = None,
         wait_s: float = 2.0,
         queue_size: int = QUEUE_SIZE,
+        group: CommitGroup | None = None,
     ) -> None:
         if sub is not None:
             parent.attach_sub(sub)
@@ -61,6 +65,7 @@ class SymbolFeed:
         self.parent = parent
         self.sub = sub
         self.wait_s = wait_s
+        self.group = group
         self.queue: asyncio.Queue[tuple[Candle, float, bool]] = asyncio.Queue(queue_size)
         self._held: deque[_Held] = deque()
         self.outcomes: deque[tuple[Candle, Outcome]] = deque(maxlen=64)
@@ -98,8 +103,7 @@ class SymbolFeed:
             self.repeats += 1
         self._last[candle.tf] = max(candle.open_time, self._last.get(candle.tf, -1))
         if self.sub is not None and candle.tf == self.sub.tf:
-            sub = self.sub
-            await self._retry(candle, lambda: sub.process(self.pool, candle, received_at))
+            await self._retry(candle, lambda: self._sub_step(candle, received_at))
             await self._release_covered()
             return
         if candle.tf != self.parent.tf:
@@ -110,6 +114,17 @@ class SymbolFeed:
             return
         deadline = asyncio.get_running_loop().time() + self.wait_s
         self._held.append(_Held(candle, received_at, live, deadline))
+
+    async def _sub_step(self, candle: Candle, received_at: float) -> bool:
+        assert self.sub is not None
+        if self.group is not None:
+            return await self.group.sub(self.sub, candle, received_at)
+        return await self.sub.process(self.pool, candle, received_at)
+
+    async def _parent_step(self, candle: Candle, received_at: float, live: bool) -> Outcome:
+        if self.group is not None:
+            return await self.group.parent(self.parent, candle, received_at, live)
+        return await self.parent.process(self.pool, candle, received_at, live)
 
     async def _retry(self, candle: Candle, step: Callable[[], Awaitable[T]]) -> T:
         """Run ``candle``'s ``step``; while the database is unavailable, wait, restore and
@@ -161,9 +176,7 @@ class SymbolFeed:
         # ``live`` was judged on the venue's clock by the ingestor: how long the candle
         # queued here does not change it, so decisions do not depend on machine speed.
         bind_trace(trace_id_for(candle.venue, candle.symbol, candle.tf, candle.open_time))
-        outcome = await self._retry(
-            candle, lambda: self.parent.process(self.pool, candle, received_at, live)
-        )
+        outcome = await self._retry(candle, lambda: self._parent_step(candle, received_at, live))
         observe_outcome(outcome, received_at, live, candle.venue)
         self.outcomes.append((candle, outcome))
         if outcome.decision_id is not None:

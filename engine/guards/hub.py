@@ -126,6 +126,14 @@ class StreamGuards:
         """Write the verdicts as of venue time ``at_ms``, and record a funding window the
         stream entered."""
         await store.save_verdicts(conn, self.venue, self.symbol, list(verdicts.values()), at_ms)
+        await self.record_window(conn, verdicts, at_ms)
+
+    async def record_window(
+        self, conn: asyncpg.Connection, verdicts: dict[str, Verdict], at_ms: int
+    ) -> None:
+        """Record the funding window the stream entered at venue time ``at_ms``, if it did
+        (the verdicts themselves are written by :meth:`persist`, or with other streams' by
+        :func:`engine.guards.store.save_verdict_rows`)."""
         funding = verdicts.get("funding")
         key = None if funding is None else (funding.state, funding.reason)
         entered = key != self._saved.get("funding")

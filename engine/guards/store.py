@@ -7,16 +7,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from engine.guards.news_calendar import NewsEvent, parse_scope
 from engine.guards.verdict import Verdict
 
+# The rows come as one JSON array of [venue, symbol, name, state, blocking, reason, note,
+# until_ms, at_ms] (one parameter: no per-element encoding on the client, whatever the count).
 _UPSERT = """
 INSERT INTO guard_state (name, venue, symbol, state, blocking, reason, note, enabled, until_ms,
                          at_ms)
-SELECT n, $1, $2, s, b, r, t, NOT r LIKE 'bypassed%', u, $3
-FROM unnest($4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[], $9::bigint[])
-     AS v(n, s, b, r, t, u)
+SELECT e->>2, e->>0, e->>1, e->>3, (e->>4)::boolean, e->>5, e->>6,
+       NOT (e->>5) LIKE 'bypassed%', (e->>7)::bigint, (e->>8)::bigint
+FROM jsonb_array_elements($1::text::jsonb) AS e
 ON CONFLICT (name, venue, symbol) DO UPDATE SET state = EXCLUDED.state,
     blocking = EXCLUDED.blocking, reason = EXCLUDED.reason, note = EXCLUDED.note,
     enabled = EXCLUDED.enabled, until_ms = EXCLUDED.until_ms, at_ms = EXCLUDED.at_ms,
@@ -29,18 +32,20 @@ async def save_verdicts(
 ) -> None:
     """Upsert the stream's verdict of each guard given, as of venue time ``at_ms`` (one
     statement)."""
-    await conn.execute(
-        _UPSERT,
-        venue,
-        symbol,
-        at_ms,
-        [v.guard for v in verdicts],
-        [v.state for v in verdicts],
-        [v.blocking for v in verdicts],
-        [v.reason for v in verdicts],
-        [v.note for v in verdicts],
-        [v.until_ms for v in verdicts],
-    )
+    await save_verdict_rows(conn, [(venue, symbol, verdicts, at_ms)])
+
+
+async def save_verdict_rows(
+    conn: asyncpg.Connection, streams: list[tuple[str, str, list[Verdict], int]]
+) -> None:
+    """Like :func:`save_verdicts` for several streams at once, each ``(venue, symbol,
+    verdicts, at_ms)`` (one statement; a stream appears at most once)."""
+    rows = [
+        (venue, symbol, v.guard, v.state, v.blocking, v.reason, v.note, v.until_ms, at)
+        for venue, symbol, vs, at in streams
+        for v in vs
+    ]
+    await conn.execute(_UPSERT, orjson.dumps(rows).decode())
 
 
 async def guard_rows(conn: asyncpg.Connection) -> list[dict[str, Any]]:

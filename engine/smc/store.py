@@ -83,9 +83,23 @@ async def write_smc_rows(
 ) -> dict[str, int]:
     """Like :func:`save_smc_events` but in the caller's transaction (one ``executemany`` per
     kind of row present, nothing when ``ev`` is empty)."""
-    if ev.shape[0] == 0:
+    return await write_smc_streams(conn, [(venue, symbol, tf, ev)])
+
+
+async def write_smc_streams(
+    conn: asyncpg.Connection, streams: list[tuple[str, str, str, F64]]
+) -> dict[str, int]:
+    """:func:`write_smc_rows` for several streams at once, each ``(venue, symbol, tf, ev)``:
+    one ``executemany`` per kind of row present in any of them, in the order swings, breaks,
+    new zones, mitigations, expiries (a zone is inserted before its end is recorded); the
+    counts are summed over the streams."""
+    streams = [s for s in streams if s[3].shape[0]]
+    if not streams:
         return {}
-    rows = _rows(ev, (venue, symbol, tf))
+    rows: dict[str, list[tuple[object, ...]]] = {k: [] for _, k in _STATEMENTS}
+    for venue, symbol, tf, ev in streams:
+        for key, got in _rows(ev, (venue, symbol, tf)).items():
+            rows[key] += got
     for sql, key in _STATEMENTS:
         if rows[key]:
             await conn.executemany(sql, rows[key])
