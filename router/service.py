@@ -180,15 +180,14 @@ class RouterService:
         self._tasks.append(asyncio.create_task(self._audit_writer(), name="audit"))
         self._tasks.append(asyncio.create_task(metrics.DbObserver(self.pool).run(), name="metrics"))
         await self._start_venue()
-        spot = self.core.market(SPOT)
-        for symbol in self.settings.market.symbols:
-            await spot.rules(symbol)
-        if self.usdm is not None:
-            await self.usdm.start(self.settings.market.futures_symbols)
-        await self.reconciler.run()
-        await self.equity.publish()
-        await self.unstick()
-        await self.sweep()
+        # A venue that is busy or banning (5xx, 429, 418) while the router catches up waits it
+        # out instead of ending the router (and, under `up`, the whole system).
+        await retry_with_backoff(
+            f"venue {self.venue.name} (start-up reconciliation)",
+            self._catch_up,
+            (TemporaryError,),
+            "The venue is busy or rate-limiting; the router reads it again after the pause.",
+        )
         self._tasks += [
             asyncio.create_task(self.stream.run(self._on_event, self._on_stream_up), name="user"),
             asyncio.create_task(self._watch(), name="stream-watch"),
@@ -202,6 +201,20 @@ class RouterService:
             self._tasks.append(
                 asyncio.create_task(self.usdm.run_stream(self._on_stream_up), name="usdm-user")
             )
+
+    async def _catch_up(self) -> None:
+        """Rules, account set-up, reconciliation, equity, stuck decisions and the approvals
+        waiting: everything the router reads from the venue before it serves (each step may
+        run again)."""
+        spot = self.core.market(SPOT)
+        for symbol in self.settings.market.symbols:
+            await spot.rules(symbol)
+        if self.usdm is not None:
+            await self.usdm.start(self.settings.market.futures_symbols)
+        await self.reconciler.run()
+        await self.equity.publish()
+        await self.unstick()
+        await self.sweep()
 
     async def _start_venue(self) -> None:
         """Connect to the venue, waiting for it (capped back-off, one line per try) while it

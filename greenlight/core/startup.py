@@ -84,9 +84,11 @@ async def retry_with_backoff(
             if attempts and attempt >= attempts:
                 raise
             reason = str(exc) or type(exc).__name__
+            # a venue's ban or rate limit names its own pause (Retry-After): never ask earlier
+            pause = max(delay, float(getattr(exc, "retry_after", 0.0) or 0.0))
             mark_not_ready(f"waiting for {what}: {reason}")
             log.warning(
-                "%s not reachable (%s); retry %d in %.0f s. %s", what, reason, attempt, delay, hint
+                "%s not reachable (%s); retry %d in %.0f s. %s", what, reason, attempt, pause, hint
             )
-        await asyncio.sleep(delay)
+        await asyncio.sleep(pause)
         delay = min(delay * 2, max_delay_s)

@@ -149,3 +149,20 @@ async def test_error_burst_threshold_comes_from_settings(db_url: str, pool: asyn
 
         await eventually(tripped, 5, "kill switch tripped by the configured burst")
         assert (await fr.client.state())["trading_enabled"] is False
+
+
+async def test_router_started_during_a_ban_waits_it_out(fr: FaultRig) -> None:
+    await fr.r.stop_router()
+    # the router's first request at start-up is banned (HTTP 418 for 2 s, every request):
+    # it waits the ban out and catches up instead of ending (under `up` that would stop
+    # the whole system)
+    await fr.fault(kind="ban", path="/api/v3/exchangeInfo", method="GET", retry_after=2)
+    await fr.r.start_router()
+    banned = await fr.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action LIKE 'venue.%'"
+        " AND (detail->>'status')::int = 418"
+    )
+    assert banned >= 1
+    d = await fr.spot_decision("0.05", ("0.05",))
+    assert (await fr.client.submit_bracket(d))["decision"]["state"] == "OPEN"
+    await _open_and_clean(fr, d)
