@@ -144,6 +144,9 @@ async def start_system(
             "GREENLIGHT_ROUTER_PORT": str(router_port),
             "GREENLIGHT_BOT_CHANNELS": '["console"]',
             "GREENLIGHT_BOT_CHART_DIR": str(workdir / "charts"),
+            # its own JSON logs: trace ids repeat run to run (same candles), so a shared
+            # var/log would mix another run's lines into `greenlight trace`
+            "GREENLIGHT_LOGS_DIR": str(workdir / "log"),
             # fresh /metrics ports too, so a running `up` (or another demo) is no bother
             **{f"GREENLIGHT_METRICS_{p}_PORT": str(free_port()) for p in METRICS_PROCESSES},
         },
