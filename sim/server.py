@@ -22,7 +22,7 @@ from sim.admin import status_of
 from sim.app import build_app
 from sim.limits import RateLimiter
 from sim.metrics import watch_sim
-from sim.replay.clock import ClockMode, market_shift, shift_all, wall_ms
+from sim.replay.clock import ClockMode, first_open, market_shift, shift_all, wall_ms
 from sim.replay.intervals import TF_MS, plan_intervals, scaled_pacing
 from sim.replay.player import Replay
 from sim.replay.resample import file_interval_ms, resample
@@ -133,7 +133,9 @@ class SimServer:
         cps, history, most = scaled_pacing(
             cfg.tf, served[0], cfg.candles_per_second, cfg.history_candles, cfg.max_candles
         )
-        shift = market_shift(cfg.clock, candles, cfg.start_index + history, wall_ms())
+        first_row = cfg.start_index + history
+        shift = market_shift(cfg.clock, candles, first_row, wall_ms())
+        spot_start = (first_open(candles, first_row) or 0) + shift
         candles = shift_all(candles, shift)
         replay = Replay(
             candles,
@@ -151,7 +153,7 @@ class SimServer:
         state = SimState(replay, exchange, candles, served[0], TF_MS[served[0]], secrets, served)
         state.limiter = RateLimiter(*cfg.weight_limits, cfg.ban_after, cfg.ban_seconds)
         if self._futures is not None:
-            state.futures = self._build_futures(self._futures)
+            state.futures = self._build_futures(self._futures, spot_start)
             state.futures.gate = state.users.gate
             faults = state.faults
             state.futures.book.slicer.picker = lambda sym, cid: faults.pick_partial(
@@ -159,7 +161,7 @@ class SimServer:
             )
         return state
 
-    def _build_futures(self, data: FuturesData) -> FutState:
+    def _build_futures(self, data: FuturesData, spot_start_ms: int) -> FutState:
         cfg = self.config
         base = data.served[0] if data.served else cfg.tf
         cps, history, most = scaled_pacing(
@@ -170,7 +172,7 @@ class SimServer:
         )
         wallets = {k: a.futures_usdt for k, a in cfg.accounts.items()}
         return build_futures(
-            data, opts, wallets, cfg.futures_leverage, cfg.listen_key_ttl, cfg.clock
+            data, opts, wallets, cfg.futures_leverage, cfg.listen_key_ttl, cfg.clock, spot_start_ms
         )
 
     async def start(self) -> None:

@@ -6,6 +6,11 @@ days, so that the first replayed candle opens within half a day of the wall cloc
 time of day where it was recorded. A whole-day shift keeps everything tied to the time of
 day where it was: 00:00 UTC VWAP resets, 8-hourly funding, daily boundaries.
 
+The USD-M market is shifted to the spot replay's start rather than to the wall clock, so
+the two markets keep the same offset from each other whatever the hour a run starts at
+(each rounded to the wall clock on its own, they would jump a day apart twice a day, and a
+run's cross-market order of events with them).
+
 Server time, event times (``E``), transaction times and candle times are then read off one
 clock — the replay's position — so they agree with each other at any replay speed. Two
 things stay on the wall clock, as they are about the client's machine rather than the market:
@@ -56,13 +61,21 @@ def shift_all(series: Mapping[str, CandleArrays], shift_ms: int) -> dict[str, Ca
     return {s: shifted(a, shift_ms) for s, a in series.items()}
 
 
+def first_open(series: Mapping[str, CandleArrays], first_row: int) -> int | None:
+    """Open time of row ``first_row`` of the first series (the replay's master timeline)."""
+    if not series:
+        return None
+    master = next(iter(series.values())).open_time
+    return int(master[min(max(first_row, 0), len(master) - 1)])
+
+
 def market_shift(
-    mode: ClockMode, series: Mapping[str, CandleArrays], first_row: int, now_ms: int
+    mode: ClockMode, series: Mapping[str, CandleArrays], first_row: int, anchor_ms: int
 ) -> int:
     """The shift of one market: 0 for ``historical``; for ``now`` the whole days that bring
-    row ``first_row`` of the first series (the replay's master timeline) to today."""
-    if mode == "historical" or not series:
+    row ``first_row`` of the master timeline nearest to ``anchor_ms`` (the wall clock for the
+    spot market, the spot replay's shifted start for USD-M)."""
+    first = first_open(series, first_row)
+    if mode == "historical" or first is None:
         return 0
-    master = next(iter(series.values())).open_time
-    row = min(max(first_row, 0), len(master) - 1)
-    return shift_to_today(int(master[row]), now_ms)
+    return shift_to_today(first, anchor_ms)

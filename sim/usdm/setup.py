@@ -106,9 +106,12 @@ def build_futures(
     default_leverage: int,
     listen_key_ttl: float,
     clock: ClockMode = "historical",
+    anchor_ms: int | None = None,
 ) -> FutState:
     """The futures state: rules, book with accounts, replay (own clock) and feeds; with
-    ``clock="now"`` candles, marks and funding move together onto today's calendar."""
+    ``clock="now"`` candles, marks and funding move together by the whole days that bring
+    the first replayed candle nearest to ``anchor_ms`` (the spot replay's start; the wall
+    clock when ``None``)."""
     rules = {}
     for symbol, arr in data.candles.items():
         spot = rules_for(symbol, arr.close[:: max(1, len(arr) // 2000)].tolist())
@@ -118,7 +121,8 @@ def build_futures(
         book.add_account(key, wallet)
     shortest = min(len(a) for a in data.candles.values())
     history = min(opts.history_candles, shortest // 2)
-    shift = market_shift(clock, data.candles, history, wall_ms())
+    anchor = wall_ms() if anchor_ms is None else anchor_ms
+    shift = market_shift(clock, data.candles, history, anchor)
     data = FuturesData(
         shift_all(data.candles, shift),
         shift_all(data.marks, shift),

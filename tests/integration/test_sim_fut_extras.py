@@ -120,3 +120,12 @@ async def test_all_algo_orders_answers_without_a_limit(c: SignedClient) -> None:
         "GET", "/fapi/v1/allAlgoOrders", {"symbol": "XRPUSDT", "limit": 101}
     )
     assert (status, body["code"]) == (400, -1130)
+
+
+async def test_usdm_replay_keeps_one_offset_from_spot_whatever_the_hour(sim: SimServer) -> None:
+    """Both markets move in step from starts within half a day of each other, so which of
+    two events comes first across markets never depends on the hour the simulator started."""
+    status = sim.status()
+    spot, fut = int(status["server_time"]), int(status["futures"]["server_time"])
+    assert abs(fut - spot) <= 43_200_000, (spot, fut)
+    assert int(status["futures"]["clock_shift_ms"]) % 86_400_000 == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from greenlight.core.candlefile import CandleArrays, read_candles
-from sim.replay.clock import DAY_MS, shift_to_today
+from sim.replay.clock import DAY_MS, market_shift, shift_to_today
 from sim.replay.player import Replay, candle_vertices, partial_update
 from tests.helpers import eventually
 
@@ -129,3 +129,13 @@ def test_whole_day_shift_lands_the_first_candle_within_half_a_day_of_now() -> No
     for now in (1_796_515_200_000, 1_796_515_200_000 + 11 * 3_600_000, 1_796_558_399_999):
         shift = shift_to_today(first, now)
         assert shift % DAY_MS == 0 and abs(first + shift - now) <= DAY_MS // 2
+
+
+def test_a_market_shifted_to_an_anchor_keeps_its_offset_from_it(btc: CandleArrays) -> None:
+    """Shifted to land nearest an anchor (the USD-M market to the spot replay's start), a
+    market's start keeps one offset from that anchor's time of day, whatever the anchor."""
+    first = int(btc.open_time[100])
+    for anchor in range(1_796_515_200_000, 1_796_515_200_000 + 2 * DAY_MS, 1_800_000):
+        shift = market_shift("now", {"BTCUSDT": btc}, 100, anchor)
+        assert shift % DAY_MS == 0 and abs(first + shift - anchor) <= DAY_MS // 2
+    assert market_shift("historical", {"BTCUSDT": btc}, 100, anchor) == 0
