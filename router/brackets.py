@@ -15,10 +15,10 @@ from typing import Any
 
 import asyncpg
 
+from greenlight.core.clock import utc_now
 from greenlight.core.contracts import Bracket
 from greenlight.core.lifecycle import Event, State
 from router import admission, lifecycle, store
-from router.clock import utc_now
 from router.core import Core
 from router.errors import TemporaryError, VenueError
 from router.markets.base import EntryPlan, Market

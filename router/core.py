@@ -19,10 +19,10 @@ from typing import Any
 
 import asyncpg
 
+from greenlight.core.clock import Clock, SystemClock, now_s
 from greenlight.core.db_outage import DB_ERRORS, db_unavailable
 from router import snapshot, store
 from router.bracket_checks import BracketLimits
-from router.clock import Clock, SystemClock, now_s
 from router.errors import VenueError
 from router.markets.base import Market
 from router.snapshot import Snapshot

@@ -24,7 +24,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from router.clock import Clock, SystemClock, utc_now
+from greenlight.core.clock import Clock, SystemClock, utc_now
 from router.metrics import guard_checks
 
 log = logging.getLogger(__name__)

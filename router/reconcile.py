@@ -17,8 +17,8 @@ import asyncio
 import logging
 from typing import Any
 
+from greenlight.core.clock import now_s
 from router import lifecycle, reconcile_check, store
-from router.clock import now_s
 from router.core import Core
 from router.differences import DifferenceMemory
 from router.errors import VenueError

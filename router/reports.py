@@ -16,10 +16,10 @@ from decimal import Decimal
 
 import asyncpg
 
+from greenlight.core.clock import utc_now
 from greenlight.core.lifecycle import Event
 from greenlight.core.symbols import SymbolRules
 from router import alerts, ledger, store
-from router.clock import utc_now
 from router.core import Core
 from router.errors import RejectedError, VenueError
 from router.sender import OrderSender, StillUnknownError

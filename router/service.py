@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from greenlight.core.clock import Clock, SystemClock, now_s
 from greenlight.core.contracts import NotifyChannel, notified_id
 from greenlight.core.db import DatabaseError, connect_pool, database_url
 from greenlight.core.db_outage import Backoff, ResilientListener, retry_while_unavailable
@@ -25,7 +26,6 @@ from greenlight.core.trace import decision_of_client_id, in_decision_trace, trac
 from router import brackets, entries, lifecycle, liveness, metrics, store
 from router.api import build_app
 from router.brackets import RouteRefused
-from router.clock import Clock, SystemClock, now_s
 from router.config import RouterConfigError, futures_config, venue_config
 from router.core import APPLY_ERRORS
 from router.equity import EquityPublisher

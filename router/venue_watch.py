@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from router.clock import Clock, SystemClock
+from greenlight.core.clock import Clock, SystemClock
 from router.venues.binance_http import BinanceRest
 from router.venues.reconnect import ReconnectingStream
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from greenlight.core.clock import Clock, SystemClock
 from greenlight.core.settings import Settings
 from router.bracket_checks import BracketLimits
-from router.clock import Clock, SystemClock
 from router.core import Core
 from router.markets.spot import SpotMarket
 from router.markets.usdm import UsdmMarket

@@ -18,8 +18,8 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from greenlight.core.clock import Clock, SystemClock
 from greenlight.core.symbols import SymbolRules, SymbolRulesError
-from router.clock import Clock, SystemClock
 from router.errors import (
     AuthError,
     NoChangeNeeded,

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import websockets
 
-from router.clock import Clock
+from greenlight.core.clock import Clock
 from router.errors import VenueDataError, VenueError
 from router.venues.base import AlgoHandler, ExecutionHandler
 from router.venues.binance_usdm_decode import decode_algo_update, decode_order_update

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import websockets
 
-from router.clock import Clock
+from greenlight.core.clock import Clock
 from router.errors import VenueDataError
 from router.signing import ws_signature
 from router.venues.base import ExecutionHandler

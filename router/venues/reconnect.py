@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from router.clock import Clock, SystemClock
+from greenlight.core.clock import Clock, SystemClock
 
 FIRST_DELAY_S = 0.2
 MAX_DELAY_S = 5.0

@@ -1,4 +1,4 @@
-"""A clock the test moves by hand (the router's :class:`router.clock.Clock`)."""
+"""A clock the test moves by hand (a :class:`greenlight.core.clock.Clock` for router and bot)."""
 
 from __future__ import annotations
 

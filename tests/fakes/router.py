@@ -6,8 +6,8 @@ from typing import Any
 
 import asyncpg
 
+from greenlight.core.clock import Clock
 from router import lifecycle
-from router.clock import Clock
 from router.core import Core
 from router.markets.desks import USDM
 from router.markets.usdm import UsdmMarket

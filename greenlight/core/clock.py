@@ -1,6 +1,6 @@
-"""The router's clock, injected so that tests can drive time.
+"""The processes' clock, injected so that tests can drive time.
 
-Everything in the router that reads the time asks a :class:`Clock`: wall time in
+Everything in the router and the bot that reads the time asks a :class:`Clock`: wall time in
 milliseconds (stamps, days, ages) and a monotonic reading in seconds (intervals that a
 change of the wall clock must not stretch). :class:`SystemClock` reads the machine's.
 """
@@ -13,7 +13,7 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """Where the router reads the time."""
+    """Where a process reads the time."""
 
     def now_ms(self) -> int:
         """Wall-clock time in milliseconds since the epoch."""
