@@ -47,7 +47,7 @@ async def admit(core: Core, market: Market, decision_id: int, bracket: Bracket) 
     equity = await account_equity(core, market)
     if equity is None:
         raise TemporaryError("account equity unknown (not published yet, venue has no balance)")
-    reason = refusal(bracket, equity, core.limits, core.leverage_cap)
+    reason = refusal(bracket, equity, core.limits, market.carry, core.leverage_cap)
     if reason is not None:
         raise BracketRefused(f"router check: {reason}")
     try:

@@ -2,9 +2,10 @@
 
 Before anything is sent, an approved bracket must have its stop on the losing side of the
 entry and at least one take-profit on the winning side, leverage within the cap (none on
-spot), a loss at the stop — entry and exit fees included — within
+an unmargined market), a loss at the stop — entry and exit fees included — within
 ``risk.risk_per_trade`` × equity × (1 + ``router.risk_tolerance``), and a cost the account
-can carry (spot: notional plus the entry fee; USD-M: initial margin plus the entry fee).
+can carry (unmargined, as spot: notional plus the entry fee; margined, as USD-M: initial
+margin plus the entry fee). How a market carries a position is its :class:`Carry`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from greenlight.core.contracts import Bracket, Market, Side
+from greenlight.core.contracts import Bracket, Side
 from greenlight.core.settings import Settings
 
 CENT = Decimal("0.01")
@@ -40,6 +41,21 @@ class BracketLimits:
         return self.risk_per_trade * equity * (1 + self.risk_tolerance)
 
 
+@dataclass(frozen=True)
+class Carry:
+    """How a market carries a position: ``margined`` posts notional / leverage as margin
+    (leverage up to the cap); otherwise the account pays the whole notional (no leverage).
+    ``title`` names the market in refusals."""
+
+    title: str
+    margined: bool
+
+    @property
+    def held(self) -> str:
+        """What the account puts up to open: its name in refusals."""
+        return "margin" if self.margined else "notional"
+
+
 def loss_at_stop(bracket: Bracket, fee_rate: Decimal) -> Decimal:
     """What the whole quantity loses if the stop fills at its price: the price distance plus
     the fee on the entry and on the exit."""
@@ -48,11 +64,11 @@ def loss_at_stop(bracket: Bracket, fee_rate: Decimal) -> Decimal:
     return qty * distance + fee_rate * qty * (bracket.entry_price + bracket.stop_price)
 
 
-def cost_to_open(bracket: Bracket, fee_rate: Decimal) -> Decimal:
-    """What the account must hold to open the bracket: spot pays the notional, USD-M posts
-    the initial margin (notional / leverage); both pay the entry fee on the notional."""
+def cost_to_open(bracket: Bracket, fee_rate: Decimal, carry: Carry) -> Decimal:
+    """What the account must hold to open the bracket: the notional, or on a margined market
+    the initial margin (notional / leverage); either way the entry fee on the notional."""
     notional = bracket.quantity * bracket.entry_price
-    held = notional if bracket.market == Market.SPOT else notional / max(bracket.leverage, 1)
+    held = notional / max(bracket.leverage, 1) if carry.margined else notional
     return held + notional * fee_rate
 
 
@@ -75,20 +91,20 @@ def _shape(bracket: Bracket) -> str | None:
     return None
 
 
-def _leverage(bracket: Bracket, leverage_cap: int) -> str | None:
-    if bracket.market == Market.SPOT and bracket.leverage != 1:
-        return f"leverage {bracket.leverage} on spot (spot has none)"
+def _leverage(bracket: Bracket, carry: Carry, leverage_cap: int) -> str | None:
+    if not carry.margined and bracket.leverage != 1:
+        return f"leverage {bracket.leverage} on {carry.title} ({carry.title} has none)"
     if not 1 <= bracket.leverage <= leverage_cap:
         return f"leverage {bracket.leverage} is above the cap {leverage_cap}"
     return None
 
 
 def refusal(
-    bracket: Bracket, equity: Decimal, limits: BracketLimits, leverage_cap: int
+    bracket: Bracket, equity: Decimal, limits: BracketLimits, carry: Carry, leverage_cap: int
 ) -> str | None:
-    """Why the router must refuse ``bracket`` on an account worth ``equity``; ``None`` if it
-    passes every check."""
-    reason = _shape(bracket) or _leverage(bracket, leverage_cap)
+    """Why the router must refuse ``bracket`` on an account worth ``equity`` of a market
+    that carries positions as ``carry``; ``None`` if it passes every check."""
+    reason = _shape(bracket) or _leverage(bracket, carry, leverage_cap)
     if reason is not None:
         return reason
     if equity <= 0:
@@ -101,11 +117,10 @@ def refusal(
             f" {equity.quantize(CENT)}) exceeds {allowed.quantize(CENT)}"
             f" (risk {limits.risk_per_trade * 100}% + {limits.risk_tolerance * 100}% tolerance)"
         )
-    cost = cost_to_open(bracket, limits.fee_rate)
+    cost = cost_to_open(bracket, limits.fee_rate, carry)
     if cost > equity:
-        what = "notional" if bracket.market == Market.SPOT else "margin"
         return (
-            f"{what} {cost.quantize(CENT)} (entry fee included) is more than the account"
+            f"{carry.held} {cost.quantize(CENT)} (entry fee included) is more than the account"
             f" carries ({equity.quantize(CENT)})"
         )
     return None

@@ -13,6 +13,7 @@ import asyncpg
 
 from greenlight.core.contracts import Bracket
 from greenlight.core.symbols import SymbolRules
+from router.bracket_checks import Carry
 from router.differences import DifferenceMemory
 from router.equity import AccountSnapshot
 from router.ledger import PositionFigures
@@ -42,6 +43,7 @@ class Market(Protocol):
     snapshot_key: str  # control row of the account snapshot it came from
     fetch_trades: bool  # fetch an order's missing trades with every REST answer
     entries_expire: bool  # a working entry's unfilled remainder ends at the time-to-live
+    carry: Carry  # how a position is carried: margined or the whole notional
 
     @property
     def sender(self) -> OrderSender:

@@ -21,6 +21,7 @@ import asyncpg
 from greenlight.core.contracts import Bracket
 from greenlight.core.symbols import SymbolRules
 from router import ledger, reports, store
+from router.bracket_checks import Carry
 from router.core import Core, client_id
 from router.differences import DifferenceMemory
 from router.equity import QUOTE, AccountSnapshot, Holding, publish
@@ -88,6 +89,7 @@ class SpotMarket(VenueReads):
     snapshot_key = ACCOUNT.snapshot_key
     fetch_trades = True  # spot order answers carry fills: complete them at once
     entries_expire = True
+    carry = Carry("spot", margined=False)
 
     venue: SpotVenue
 

@@ -19,6 +19,7 @@ import asyncpg
 from greenlight.core.contracts import Bracket
 from greenlight.core.symbols import SymbolRules
 from router import ledger, reports, store
+from router.bracket_checks import Carry
 from router.core import Core
 from router.differences import DifferenceMemory
 from router.equity import QUOTE, AccountSnapshot, Holding, publish
@@ -65,6 +66,7 @@ class UsdmMarket(VenueReads):
     # a weight-throttled trades look-up never delays the protective orders.
     fetch_trades = False
     entries_expire = False  # MARKET entries: nothing rests to expire
+    carry = Carry("USD-M", margined=True)
 
     venue: FuturesVenue
 

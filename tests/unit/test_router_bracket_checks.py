@@ -10,6 +10,8 @@ import pytest
 
 from greenlight.core.contracts import Bracket, BracketLeg, Market, Side
 from router.bracket_checks import BracketLimits, cost_to_open, loss_at_stop, refusal
+from router.markets.spot import SpotMarket
+from router.markets.usdm import UsdmMarket
 from router.order_budget import (
     NoRoomError,
     Slots,
@@ -22,6 +24,12 @@ from tests.unit.ladder_support import RULES
 
 LIMITS = BracketLimits()  # 0.5 % risk, 10 % tolerance, 0.1 % fee a side
 EQUITY = D(10000)
+CARRY = {Market.SPOT: SpotMarket.carry, Market.USDM: UsdmMarket.carry}
+
+
+def check(bracket: Bracket, equity: D = EQUITY) -> str | None:
+    """The router's refusal of ``bracket`` on its own market."""
+    return refusal(bracket, equity, LIMITS, CARRY[bracket.market], 3)
 
 
 def spot(
@@ -71,14 +79,16 @@ def test_loss_at_stop_counts_entry_and_exit_fees() -> None:
     b = spot("0.0688", "60250", "59550")
     assert loss_at_stop(b, D(0)) == D("48.1600")
     assert loss_at_stop(b, D("0.001")) == D("48.16") + D("0.0688") * D("119.8")
-    assert cost_to_open(b, D("0.001")) == D("0.0688") * D(60250) * D("1.001")
-    assert cost_to_open(usdm(Side.BUY, "900", "1", "0.98", "1.03", 3), D(0)) == D(300)
+    assert cost_to_open(b, D("0.001"), SpotMarket.carry) == D("0.0688") * D(60250) * D("1.001")
+    assert cost_to_open(usdm(Side.BUY, "900", "1", "0.98", "1.03", 3), D(0), UsdmMarket.carry) == D(
+        300
+    )
 
 
 def test_the_engines_sizing_passes() -> None:
     # 0.5 % of 10,000 over a 700 USDT stop distance plus 0.1 % fees a side: 0.06099 BTC.
-    assert refusal(spot("0.06099", "60250", "59550"), EQUITY, LIMITS, 3) is None
-    assert refusal(usdm(Side.SELL, "900", "1", "1.005", "0.99"), EQUITY, LIMITS, 3) is None
+    assert check(spot("0.06099", "60250", "59550")) is None
+    assert check(usdm(Side.SELL, "900", "1", "1.005", "0.99")) is None
 
 
 @pytest.mark.parametrize(
@@ -91,14 +101,17 @@ def test_the_engines_sizing_passes() -> None:
         (spot("0.01", "60250", "59550", ()), "has no take-profit"),
         (spot("0.01", "60250", "59550", ("60000",)), "take-profit 60000 is on the wrong side"),
         (usdm(Side.BUY, "100", "1", "0.99", "1.02", leverage=5), "leverage 5 is above the cap 3"),
-        (spot("0.01", "60250", "59550").model_copy(update={"leverage": 2}), "on spot"),
+        (
+            spot("0.01", "60250", "59550").model_copy(update={"leverage": 2}),
+            r"leverage 2 on spot \(spot has none\)",
+        ),
         # A tight stop keeps the risk small, but 0.2 BTC costs more than the account holds.
         (spot("0.2", "60250", "60240"), r"notional 12062\.05 .* more than the account"),
         (usdm(Side.BUY, "25000", "1", "0.9999", "1.01", 2), r"margin 12525\.00 "),
     ],
 )
 def test_unsafe_brackets_are_refused(bracket: Bracket, match: str) -> None:
-    reason = refusal(bracket, EQUITY, LIMITS, 3)
+    reason = check(bracket)
     assert reason is not None
     assert re.search(match, reason), reason
 
@@ -106,13 +119,13 @@ def test_unsafe_brackets_are_refused(bracket: Bracket, match: str) -> None:
 def test_the_reported_two_btc_bracket_is_refused() -> None:
     # 2 BTC with the stop 50 % below the entry risks 40 % of a 150,000 USDT account.
     b = spot("2", "60000", "30000", ("70000",))
-    reason = refusal(b, D(150000), LIMITS, 3)
+    reason = check(b, D(150000))
     assert reason is not None and "loss at the stop 60180.00" in reason
     assert "40.12% of equity 150000.00) exceeds 825.00" in reason
 
 
 def test_no_equity_refuses_everything() -> None:
-    assert refusal(spot("0.001", "60250", "59550"), D(0), LIMITS, 3) == "account equity is 0"
+    assert check(spot("0.001", "60250", "59550"), D(0)) == "account equity is 0"
 
 
 def test_peak_need_of_market_and_limit_entries() -> None:
