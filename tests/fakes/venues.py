@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal as D
-from typing import Any
 
 from greenlight.core.symbols import SymbolRules
 from router.errors import (
@@ -43,6 +42,7 @@ from router.venues.base import (
     OrderReport,
     TradeFill,
 )
+from tests.symbol_rules import BTCUSDT
 
 FEE = D("0.0004")
 
@@ -347,33 +347,8 @@ class FakeSpot(FakeVenueBase):
 
 
 def btcusdt_rules() -> SymbolRules:
-    """BTCUSDT filters as Binance serves them."""
-    info: dict[str, Any] = {
-        "symbols": [
-            {
-                "symbol": "BTCUSDT",
-                "status": "TRADING",
-                "baseAsset": "BTC",
-                "quoteAsset": "USDT",
-                "filters": [
-                    {
-                        "filterType": "PRICE_FILTER",
-                        "minPrice": "0.01",
-                        "maxPrice": "1000000",
-                        "tickSize": "0.01",
-                    },
-                    {
-                        "filterType": "LOT_SIZE",
-                        "minQty": "0.00001",
-                        "maxQty": "9000",
-                        "stepSize": "0.00001",
-                    },
-                    {"filterType": "NOTIONAL", "minNotional": "5", "maxNotional": "9000000"},
-                ],
-            }
-        ]
-    }
-    return SymbolRules.from_exchange_info(info, "BTCUSDT")
+    """BTCUSDT filters as Binance serves them (:data:`tests.symbol_rules.BTCUSDT`)."""
+    return BTCUSDT
 
 
 @dataclass
