@@ -179,7 +179,7 @@ async def _demo(
     try:
         tf_ms = TIMEFRAMES_MS[settings.market.timeframe]
         await drive(system.group, system.probe(), tf_ms, started + timeout)
-        return await report.build(
+        result = await report.build(
             system.url,
             system.sim_url,
             SIM_DEMO_API_KEY,
@@ -189,6 +189,25 @@ async def _demo(
         )
     finally:
         system.stop()
+    result["log_errors"] = logged_errors(workdir / "log")  # shutdown included
+    return result
+
+
+def logged_errors(log_dir: Path, keep: int = 10) -> dict[str, Any]:
+    """ERROR and CRITICAL lines of the processes' JSON logs: how many, and the first
+    ``keep`` as ``"process: message"`` (a clean run has none)."""
+    count, first = 0, list[str]()
+    for path in sorted(log_dir.glob("*.jsonl")):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if str(entry.get("level", "")).lower() in ("error", "critical"):
+                count += 1
+                if len(first) < keep:
+                    first.append(f"{entry.get('process', path.stem)}: {entry.get('event', '')}")
+    return {"count": count, "first": first}
 
 
 def _open_logs(workdir: Path) -> dict[str, BinaryIO]:

@@ -99,14 +99,14 @@ class ProcessGroup:
         return [(n, p.returncode) for n, p in self.procs if p.poll() is not None]
 
     def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM every child, newest first; SIGKILL whatever is left after ``grace``."""
+        """Stop the children newest first, each gone before the next is signalled (so the
+        simulator and the database outlive their clients' shutdown): SIGTERM, then SIGKILL
+        after ``grace`` seconds."""
         for _, p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for _, p in reversed(self.procs):
             try:
-                p.wait(max(0.1, deadline - time.monotonic()))
+                p.wait(grace)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()

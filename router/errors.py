@@ -131,6 +131,16 @@ class PositionModeError(AuthError):
     """The futures account is in hedge mode (-4061); the router only runs one-way mode."""
 
 
+# Answers a caller takes as an outcome, not as trouble: the order is gone (filled, expired
+# or never placed), it already exists, the setting already has the value. They are counted
+# but neither logged as errors nor held against the venue by the kill switch.
+EXPECTED_ANSWERS: tuple[type[VenueError], ...] = (
+    OrderNotFoundError,
+    DuplicateOrderError,
+    NoChangeNeeded,
+)
+
+
 _FUTURES_INVALID = {
     -1111,
     -4003,

@@ -17,12 +17,11 @@ from typing import Any
 from greenlight.core.lifecycle import Event, State, advance_all
 from router import lifecycle, store
 from router.core import Core
-from router.errors import DuplicateOrderError, NoChangeNeeded, OrderNotFoundError, VenueError
+from router.errors import EXPECTED_ANSWERS, VenueError
 
 log = logging.getLogger(__name__)
 ERROR_BURST = 5
 ERROR_WINDOW_S = 60.0
-_IGNORED_ERRORS = (OrderNotFoundError, DuplicateOrderError, NoChangeNeeded)
 
 
 class KillSwitch:
@@ -87,7 +86,7 @@ class KillSwitch:
     def record_error(self, exc: VenueError) -> None:
         """Count a venue error; trip the switch on a burst. Business refusals (insufficient
         balance, filter failures: the venue answering normally) never count."""
-        if isinstance(exc, _IGNORED_ERRORS) or exc.business_refusal:
+        if isinstance(exc, EXPECTED_ANSWERS) or exc.business_refusal:
             return
         now = self.core.clock.monotonic()
         self._errors.append(now)

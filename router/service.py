@@ -29,7 +29,7 @@ from router.brackets import RouteRefused
 from router.config import RouterConfigError, futures_config, venue_config
 from router.core import APPLY_ERRORS
 from router.equity import EquityPublisher
-from router.errors import RateLimitError, TemporaryError, VenueError
+from router.errors import EXPECTED_ANSWERS, RateLimitError, TemporaryError, VenueError
 from router.guards import Guards
 from router.killswitch import KillSwitch
 from router.markets.desks import SPOT, TITLES, USDM
@@ -131,6 +131,9 @@ class RouterService:
 
     def _on_error(self, exc: VenueError) -> None:
         metrics.venue_error(exc)
+        if isinstance(exc, EXPECTED_ANSWERS):  # the caller handles it as an outcome
+            log.info("venue answered: %s", exc.describe())
+            return
         self.core.note_error(exc.describe())
         if self.kill is not None:
             self.kill.record_error(exc)

@@ -164,6 +164,7 @@ def test_demo_reports_decisions_fills_and_no_duplicates(
     assert r["candles_ingested"] >= 3000
     assert r["decisions_by_market"].get("usdm", 0) >= 1, "the XRP perpetual trades too"
     assert r["kill_switch_trips"] == [], "no automatic kill that the equity does not justify"
+    assert r["log_errors"] == {"count": 0, "first": []}, "an ERROR line is a bug"
     for path in ("close_to_decision", "decision_to_confirmation", "approval_to_exchange_ack"):
         assert r[path]["p50"] is not None and r[path]["p95"] >= r[path]["p50"]
 
@@ -210,6 +211,7 @@ def test_two_demo_runs_make_the_same_decisions_and_fills(
     assert second["fill_list"] == first["fill_list"]
     assert second["realized_pnl_quote"] == first["realized_pnl_quote"]
     assert first["kill_switch_trips"] == second["kill_switch_trips"] == []
+    assert first["log_errors"]["count"] == second["log_errors"]["count"] == 0, first["log_errors"]
     assert second["decisions_blocked"] == first["decisions_blocked"]
     # the golden acceptance run: the exact decisions, fills and PnL, reviewed and pinned
     golden = json.loads((REPO / "tests" / "golden" / "demo_starter_300.json").read_text())
