@@ -13,6 +13,7 @@ from bot.access import AccessList
 from bot.approvals import ApprovalService
 from engine import store
 from engine.decision.bracket import build_spot_bracket
+from greenlight.core.clock import SystemClock
 from greenlight.core.contracts import SignalRaw
 from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter, desk_for
@@ -54,7 +55,9 @@ async def make_decision(pool: asyncpg.Pool, open_time: int = 1, ttl: int = 600) 
 def service(
     pool: asyncpg.Pool, channels: list[RecordingChannel], router: RecordingRouter
 ) -> ApprovalService:
-    return ApprovalService(Settings(), pool, channels, router, AccessList(USERS), NoCharts(), KEY)
+    return ApprovalService(
+        Settings(), pool, channels, router, AccessList(USERS), NoCharts(), KEY, SystemClock()
+    )
 
 
 async def test_first_tap_wins_across_channels(pool: asyncpg.Pool) -> None:
@@ -137,7 +140,15 @@ async def test_roles_for_commands(pool: asyncpg.Pool) -> None:
 async def test_auto_approve_is_recorded_as_automatic(pool: asyncpg.Pool) -> None:
     ch, router = RecordingChannel("console"), RecordingRouter()
     svc = ApprovalService(
-        Settings(), pool, [ch], router, AccessList(USERS), NoCharts(), KEY, auto_approve=True
+        Settings(),
+        pool,
+        [ch],
+        router,
+        AccessList(USERS),
+        NoCharts(),
+        KEY,
+        SystemClock(),
+        auto_approve=True,
     )
     did = await make_decision(pool)
     await svc.present(did)

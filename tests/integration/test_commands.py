@@ -15,6 +15,7 @@ from bot.commands.catalog import COMMANDS
 from bot.commands.table import Call, Command, CommandTable, Handler
 from bot.context import BotContext
 from bot.desk import Desk
+from greenlight.core.clock import Clock, SystemClock
 from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter
 
@@ -26,12 +27,14 @@ USERS = (
 )
 
 
-def context(pool: asyncpg.Pool, router: RecordingRouter) -> BotContext:
+def context(
+    pool: asyncpg.Pool, router: RecordingRouter, clock: Clock = SystemClock()
+) -> BotContext:
     access = AccessList(USERS)
     svc = ApprovalService(
-        Settings(), pool, [RecordingChannel("telegram")], router, access, NoCharts(), KEY
+        Settings(), pool, [RecordingChannel("telegram")], router, access, NoCharts(), KEY, clock
     )
-    return BotContext(Settings(), pool, access, svc, router, NoCharts(), KEY)
+    return BotContext(Settings(), pool, access, svc, router, NoCharts(), KEY, clock)
 
 
 def spy_table(calls: list[str]) -> CommandTable:

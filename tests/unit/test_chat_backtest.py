@@ -17,6 +17,7 @@ from bot.backtest_jobs import BacktestJob, Throttle, worker_env
 from bot.backtest_text import figures_text
 from bot.channel import Reply
 from bot.line.images import SignedImages
+from greenlight.core.clock import Clock, SystemClock
 from greenlight.core.contracts import Market
 from greenlight.core.settings import Settings
 from greenlight.core.settings_backtest import BacktestSettings
@@ -159,12 +160,13 @@ class _Recorder:
         self.sent.append(reply)
 
 
-def _job(interval: float) -> BacktestJob:
+def _job(interval: float, clock: Clock = SystemClock()) -> BacktestJob:
     req = _check("BTCUSDT", "2020-03-01", "2020-03-02")
     assert isinstance(req, bd.Request)
     settings = _settings(chat_progress_interval_s=interval)
     no_pool = cast(Any, None)  # these tests show progress only; nothing is audited
-    return BacktestJob(settings, no_pool, req, "ann", "console:local", Path("/nowhere"))
+    out = Path("/nowhere")
+    return BacktestJob(settings, no_pool, req, "ann", "console:local", out, clock)
 
 
 async def test_progress_edits_keep_the_interval_and_show_the_latest_percent() -> None:
@@ -236,7 +238,7 @@ def test_line_publishes_an_image_from_outside_its_folder(tmp_path: Path) -> None
     charts.mkdir()
     run.mkdir()
     (run / "equity.png").write_bytes(b"\x89PNG equity")
-    images = SignedImages(b"k" * 32, charts, "https://bot.example.test", 60)
+    images = SignedImages(b"k" * 32, charts, "https://bot.example.test", 60, SystemClock())
     copy = images.publish(run / "equity.png")
     assert copy.parent == charts.resolve() and copy.read_bytes() == b"\x89PNG equity"
     assert copy.name == "BTCUSDT-20200301-20200331-20260101T000000Z-equity.png"
