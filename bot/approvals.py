@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -22,6 +21,7 @@ from bot.access import AccessList
 from bot.channel import Button, Channel, Confirmation, Reply, SentMessage
 from bot.metrics import CHART_RENDER, CHAT_DELIVERY, CHAT_FAILURES, confirmation_delivered, timed
 from bot.render import confirmation_text, outcome_text
+from greenlight.core.clock import Clock, utc_now
 from greenlight.core.contracts import Bracket, NotifyChannel
 from greenlight.core.settings import Settings
 from greenlight.core.store import audit, notify
@@ -45,7 +45,8 @@ class ChartPort(Protocol):
 
 
 class ApprovalService:
-    """Approvals for every channel (the :class:`bot.desk.Desk` hands it the taps)."""
+    """Approvals for every channel (the :class:`bot.desk.Desk` hands it the taps); ``clock``
+    is the process's, for the "expires in" of a confirmation and the time of a decision."""
 
     def __init__(
         self,
@@ -56,6 +57,7 @@ class ApprovalService:
         access: AccessList,
         charts: ChartPort,
         callback_key: bytes,
+        clock: Clock,
         auto_approve: bool = False,
     ) -> None:
         self.settings = settings
@@ -65,6 +67,7 @@ class ApprovalService:
         self.access = access
         self.charts = charts
         self.key = callback_key
+        self.clock = clock
         self.auto_approve = auto_approve
         self.tz = settings.general.timezone
         self._texts: dict[int, str] = {}
@@ -81,7 +84,7 @@ class ApprovalService:
                     return False
                 rules = await queries.symbol_steps(conn, d)
             text = self._confirmation_text(d, rules)
-            chart = await timed(CHART_RENDER, self.charts.for_decision(d))
+            chart = await timed(CHART_RENDER, self.charts.for_decision(d), self.clock)
             buttons = (
                 Button("✅ Approve", callbacks.encode(decision_id, "approve", self.key)),
                 Button("❌ Reject", callbacks.encode(decision_id, "reject", self.key)),
@@ -93,21 +96,22 @@ class ApprovalService:
                     continue
                 try:
                     hist = CHAT_DELIVERY.labels(ch.name, "confirmation")
-                    sent.extend(await timed(hist, ch.send_confirmation(conf)))
+                    sent.extend(await timed(hist, ch.send_confirmation(conf), self.clock))
                 except Exception:  # a broken channel must not hide the decision elsewhere
                     CHAT_FAILURES.labels(ch.name).inc()
                     log.exception("channel %s failed to show decision %d", ch.name, decision_id)
             self._texts[decision_id] = text
             async with self.pool.acquire() as conn:
                 await queries.record_sent(conn, decision_id, sent)
-            confirmation_delivered(d.get("created_at"))
+            confirmation_delivered(d.get("created_at"), self.clock)
         if self.auto_approve:
             await self.decide(decision_id, "approve", "auto", "auto-approve", automatic=True)
         return True
 
     def _confirmation_text(self, d: dict[str, Any], steps: tuple[Any, Any]) -> str:
         bracket = Bracket.model_validate(d["bracket"])
-        return confirmation_text(d, bracket, steps[0], steps[1], datetime.now(UTC), self.tz)
+        now = utc_now(self.clock)
+        return confirmation_text(d, bracket, steps[0], steps[1], now, self.tz)
 
     # -- taps ------------------------------------------------------------------------------
 
@@ -153,7 +157,9 @@ class ApprovalService:
                 )
             return Reply("You are not authorised to approve or reject trades.", ok=False)
         async with self.pool.acquire() as conn, conn.transaction():
-            won = await queries.transition_pending(conn, decision_id, action, actor, channel)
+            won = await queries.transition_pending(
+                conn, decision_id, action, actor, channel, utc_now(self.clock)
+            )
             reason = None if won else await queries.why_not_pending(conn, decision_id)
             exists = won or reason != "unknown decision"
             if exists:

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ import asyncpg
 from bot.backtest_data import Request, Spans
 from bot.backtest_text import busy_text, figures_text, outcome_text, progress_text
 from bot.channel import LiveMessage, Reply
+from greenlight.core.clock import Clock, utc_now
 from greenlight.core.secrets import SECRET_NAMES
 from greenlight.core.settings import REPO_ROOT, Settings
 from greenlight.core.store import audit
@@ -94,6 +94,7 @@ class BacktestJob:
         who: str,
         actor: str,
         out: Path,
+        clock: Clock,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -101,7 +102,8 @@ class BacktestJob:
         self.who = who
         self.actor = actor
         self.out = out
-        self.began = time.monotonic()
+        self.clock = clock
+        self.began = clock.monotonic()
         self.percent = 0
         self.label = "starting"
         self.pid: int | None = None
@@ -113,12 +115,12 @@ class BacktestJob:
     @property
     def seconds(self) -> float:
         """Seconds since the job started."""
-        return time.monotonic() - self.began
+        return self.clock.monotonic() - self.began
 
     def attach(self, message: LiveMessage) -> None:
         """The start was shown as ``message`` (at 0 %): progress edits may follow."""
         self.live = message
-        self.throttle.mark(self.percent, asyncio.get_running_loop().time())
+        self.throttle.mark(self.percent, self.clock.monotonic())
         self._attached.set()
         self._changed.set()
 
@@ -138,15 +140,14 @@ class BacktestJob:
 
     async def show_progress(self) -> None:
         """Edit the progress message as the throttle allows, until cancelled."""
-        loop = asyncio.get_running_loop()
         while True:
             await self._changed.wait()
             self._changed.clear()
             if self.live is None or not self.live.editable:
                 continue
-            await asyncio.sleep(self.throttle.wait_s(loop.time()))
+            await asyncio.sleep(self.throttle.wait_s(self.clock.monotonic()))
             if self.throttle.changed(self.percent):
-                self.throttle.mark(self.percent, loop.time())
+                self.throttle.mark(self.percent, self.clock.monotonic())
                 try:
                     await self.live.edit(self.text())
                 except Exception:  # a lost progress edit must not stop the run
@@ -249,9 +250,10 @@ class BacktestJob:
 
 
 class BacktestJobs:
-    """The bot's /backtest runner: at most one job at a time."""
+    """The bot's /backtest runner: at most one job at a time, timed by ``clock``."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
         self.current: BacktestJob | None = None
         self.spans = Spans()
         self._task: asyncio.Task[None] | None = None
@@ -262,8 +264,8 @@ class BacktestJobs:
         """Audit and start ``req`` (the caller checked that nothing runs)."""
         if self.current is not None:
             raise RuntimeError("a backtest is already running")
-        out = out_dir(settings, req, datetime.now(UTC))
-        job = BacktestJob(settings, pool, req, who, actor, out)
+        out = out_dir(settings, req, utc_now(self.clock))
+        job = BacktestJob(settings, pool, req, who, actor, out, self.clock)
         self.current = job
         try:
             async with pool.acquire() as conn:

@@ -1,4 +1,5 @@
-"""Builds the channels named in ``bot.channels`` from settings and secrets."""
+"""Builds the channels named in ``bot.channels`` from settings and secrets, on the bot's
+clock."""
 
 from __future__ import annotations
 
@@ -7,23 +8,25 @@ from pathlib import Path
 from bot.channel import Channel
 from bot.commands.table import CommandTable
 from bot.console import ConsoleChannel
+from greenlight.core.clock import Clock
 from greenlight.core.secrets import Secret
 from greenlight.core.settings import REPO_ROOT, Settings
 
 
 def build_channels(
-    settings: Settings, secret_values: dict[str, Secret], table: CommandTable
+    settings: Settings, secret_values: dict[str, Secret], table: CommandTable, clock: Clock
 ) -> list[Channel]:
-    """The channels of ``settings.bot.channels``; a missing secret is a clear error."""
+    """The channels of ``settings.bot.channels``, each reading ``clock``; a missing secret is
+    a clear error."""
     channels: list[Channel] = []
     for name in settings.bot.channels:
         if name == "console":
             user = next((u.user_id for u in settings.bot.users if u.channel == "console"), "local")
             channels.append(ConsoleChannel(user_id=user))
         elif name == "telegram":
-            channels.append(_telegram(settings, secret_values, table))
+            channels.append(_telegram(settings, secret_values, table, clock))
         else:
-            channels.append(_line(settings, secret_values))
+            channels.append(_line(settings, secret_values, clock))
     return channels
 
 
@@ -34,7 +37,9 @@ def _secret(secret_values: dict[str, Secret], name: str, channel: str) -> str:
     return value.value
 
 
-def _telegram(settings: Settings, secret_values: dict[str, Secret], table: CommandTable) -> Channel:
+def _telegram(
+    settings: Settings, secret_values: dict[str, Secret], table: CommandTable, clock: Clock
+) -> Channel:
     from bot.telegram import TelegramChannel
 
     t = settings.telegram
@@ -52,10 +57,11 @@ def _telegram(settings: Settings, secret_values: dict[str, Secret], table: Comma
         commands=[(c.name, c.role, c.help) for c in table.rows],
         users=[(u.user_id, u.role) for u in settings.bot.users if u.channel == "telegram"],
         webhook=webhook,
+        clock=clock,
     )
 
 
-def _line(settings: Settings, secret_values: dict[str, Secret]) -> Channel:
+def _line(settings: Settings, secret_values: dict[str, Secret], clock: Clock) -> Channel:
     from bot.line.channel import LineChannel
 
     line = settings.line
@@ -72,6 +78,7 @@ def _line(settings: Settings, secret_values: dict[str, Secret]) -> Channel:
         events=line.events,
         image_ttl_s=line.image_ttl_s,
         reply_window_s=line.reply_window_s,
+        clock=clock,
     )
 
 

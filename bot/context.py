@@ -1,5 +1,6 @@
 """What a command handler and the alert loops may use: settings, database, roles, the
-approval service, the router and the chart maker, in one object built by :mod:`bot.service`."""
+approval service, the router, the chart maker and the clock, in one object built by
+:mod:`bot.service`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncpg
 
 from bot.access import AccessList
 from bot.backtest_jobs import BacktestJobs
+from greenlight.core.clock import Clock
 from greenlight.core.settings import TIMEFRAMES_MS, Settings
 
 if TYPE_CHECKING:
@@ -53,7 +55,11 @@ class BotContext:
     router: RouterPort
     charts: ChartMaker
     key: bytes
-    backtests: BacktestJobs = field(default_factory=BacktestJobs)  # /backtest, one at a time
+    clock: Clock  # the process's one clock (the approval service reads the same)
+    backtests: BacktestJobs = field(init=False)  # /backtest, one at a time
+
+    def __post_init__(self) -> None:
+        self.backtests = BacktestJobs(self.clock)
 
     @property
     def tz(self) -> str:

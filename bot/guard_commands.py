@@ -15,7 +15,6 @@ every chat by an alert (:mod:`engine.guards.toggles`).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +26,7 @@ from engine.guards import toggles
 from engine.guards.news import NewsGuard
 from engine.guards.news_calendar import CalendarError, NewsEvent, parse_time, read_calendar
 from engine.guards.verdict import LABELS, Verdict, fmt_span, fmt_utc, short
+from greenlight.core.clock import Clock
 from greenlight.core.settings import Settings
 from greenlight.core.store import alert, audit
 
@@ -51,10 +51,16 @@ class Caller:
 
 
 async def run(
-    pool: asyncpg.Pool, settings: Settings, caller: Caller, command: str, args: list[str]
+    pool: asyncpg.Pool,
+    settings: Settings,
+    caller: Caller,
+    command: str,
+    args: list[str],
+    clock: Clock,
 ) -> Reply:
     """Run a guard command (``guards``, ``guard`` or ``news``); the caller's role for the
-    command itself was checked by the dispatcher (see :data:`ROLES`)."""
+    command itself was checked by the dispatcher (see :data:`ROLES`). ``clock`` stands in for
+    the market's time before the engine wrote any verdict."""
     command = command.lstrip("/").lower()
     async with pool.acquire() as conn:
         if command == "guards":
@@ -62,9 +68,9 @@ async def run(
         if command == "guard":
             return await _guard(conn, caller, args)
         if command == "news" and args[:1] == ["add"]:
-            return await _news_add(conn, settings, caller, args[1:])
+            return await _news_add(conn, settings, caller, args[1:], clock)
         if command == "news":
-            return Reply(await news_text(conn, settings))
+            return Reply(await news_text(conn, settings, clock))
     return Reply(f"Unknown guard command {command!r}.", ok=False)
 
 
@@ -154,14 +160,14 @@ async def _guard(conn: asyncpg.Connection, caller: Caller, args: list[str]) -> R
     )
 
 
-async def market_now(conn: asyncpg.Connection) -> int:
+async def market_now(conn: asyncpg.Connection, clock: Clock) -> int:
     """The real-calendar time the market has reached: the newest guard verdict's candle
-    time less its venue's clock shift; the wall clock before the engine wrote any."""
+    time less its venue's clock shift; ``clock``'s wall time before the engine wrote any."""
     row = await conn.fetchrow(
         "SELECT venue, at_ms FROM guard_state WHERE name = 'news' ORDER BY at_ms DESC LIMIT 1"
     )
     if row is None:
-        return int(time.time() * 1000)
+        return clock.now_ms()
     shifts = await gstore.clock_shifts(conn)
     return int(row["at_ms"]) - shifts.get(str(row["venue"]), 0)
 
@@ -179,10 +185,10 @@ async def _calendar(conn: asyncpg.Connection, settings: Settings) -> tuple[NewsG
     return guard, note
 
 
-async def news_text(conn: asyncpg.Connection, settings: Settings, n: int = 5) -> str:
+async def news_text(conn: asyncpg.Connection, settings: Settings, clock: Clock, n: int = 5) -> str:
     """The next events (file and chat) with the windows they block."""
     guard, note = await _calendar(conn, settings)
-    now = await market_now(conn)
+    now = await market_now(conn, clock)
     events = guard.upcoming(now, n=n)
     lines = [f"News · market time {fmt_utc(now)}"] + ([note] if note else [])
     if not events:
@@ -201,7 +207,7 @@ async def news_text(conn: asyncpg.Connection, settings: Settings, n: int = 5) ->
 
 
 async def _news_add(
-    conn: asyncpg.Connection, settings: Settings, caller: Caller, args: list[str]
+    conn: asyncpg.Connection, settings: Settings, caller: Caller, args: list[str], clock: Clock
 ) -> Reply:
     if not caller.is_admin:
         await audit(
@@ -215,7 +221,7 @@ async def _news_add(
     if len(args) < 4:
         return Reply(USAGE["news"], ok=False)
     try:
-        start = await _start(conn, args[0])
+        start = await _start(conn, args[0], clock)
         span = toggles.parse_duration(args[1])
         severity = args[2].upper()
         event = NewsEvent(
@@ -243,12 +249,12 @@ async def _news_add(
     return Reply(f"Added news event #{eid}{blocks}; the engine uses it from its next candle.")
 
 
-async def _start(conn: asyncpg.Connection, text: str) -> int:
+async def _start(conn: asyncpg.Connection, text: str, clock: Clock) -> int:
     """``now``, ``+45m`` (from the market's time) or an ISO-8601 UTC time → epoch ms."""
     raw = text.strip().lower()
     if raw == "now":
-        return await market_now(conn)
+        return await market_now(conn, clock)
     if raw.startswith("+"):
         span = toggles.parse_duration(raw[1:])
-        return await market_now(conn) + int(span.total_seconds() * 1000)
+        return await market_now(conn, clock) + int(span.total_seconds() * 1000)
     return parse_time(text)

@@ -1,16 +1,17 @@
 """The bot's Prometheus metrics (served by :mod:`greenlight.core.ops_http`): decision → confirmation
 delivered, chart render time, chat delivery time per channel, and what the bot's loop waits on.
+Durations are read from the bot's clock.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
 
+from greenlight.core.clock import Clock, now_s
 from greenlight.core.metrics import LATENCY_BUCKETS
 
 T = TypeVar("T")
@@ -36,16 +37,16 @@ CHAT_FAILURES = Counter(
 )
 
 
-async def timed(histogram: Histogram, work: Awaitable[T]) -> T:
+async def timed(histogram: Histogram, work: Awaitable[T], clock: Clock) -> T:
     """Await ``work`` and observe how long it took in ``histogram`` (also when it fails)."""
-    started = time.perf_counter()
+    started = clock.monotonic()
     try:
         return await work
     finally:
-        histogram.observe(time.perf_counter() - started)
+        histogram.observe(clock.monotonic() - started)
 
 
-def confirmation_delivered(created_at: datetime | None) -> None:
+def confirmation_delivered(created_at: datetime | None, clock: Clock) -> None:
     """Observe decision → confirmation for a decision whose messages were just sent."""
     if created_at is not None:
-        DECISION_TO_CONFIRMATION.observe(max(0.0, time.time() - created_at.timestamp()))
+        DECISION_TO_CONFIRMATION.observe(max(0.0, now_s(clock) - created_at.timestamp()))

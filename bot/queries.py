@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -59,9 +59,15 @@ async def record_sent(conn: asyncpg.Connection, decision_id: int, sent: list[Sen
 
 
 async def transition_pending(
-    conn: asyncpg.Connection, decision_id: int, action: str, actor: str, channel: str
+    conn: asyncpg.Connection,
+    decision_id: int,
+    action: str,
+    actor: str,
+    channel: str,
+    decided_at: datetime,
 ) -> bool:
-    """PENDING → APPROVED/REJECTED if still pending and unexpired; ``True`` if this call won."""
+    """PENDING → APPROVED/REJECTED if still pending and unexpired (by the database's clock);
+    ``True`` if this call won. ``decided_at`` is the bot's time of the tap."""
     event = Event.APPROVE if action == "approve" else Event.REJECT
     row = await advance(
         conn,
@@ -69,7 +75,7 @@ async def transition_pending(
         event,
         "bot",
         guard_sql="expires_at > clock_timestamp()",
-        decided_at=datetime.now(UTC),
+        decided_at=decided_at,
         decided_by=actor,
         decided_via=channel,
     )

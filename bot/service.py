@@ -1,5 +1,9 @@
 """The bot process: channels, the command desk, approvals and alerts, driven by PostgreSQL
-notifications (``gl_decisions``, ``gl_alerts``, ``gl_candles``) and a short tick."""
+notifications (``gl_decisions``, ``gl_alerts``, ``gl_candles``) and a short tick.
+
+This is the bot's composition root: :func:`run_bot` makes the process's one clock and hands
+it to the channels and to :func:`serve_bot`, which hands it to the approval service and the
+command context (and through it to commands, alerts and /backtest jobs)."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from bot.charting import BotCharts
 from bot.commands.catalog import COMMANDS
 from bot.context import BotContext
 from bot.desk import Desk
+from greenlight.core.clock import Clock, SystemClock
 from greenlight.core.contracts import NotifyChannel, notified_id
 from greenlight.core.db import connect_pool, database_url, migrate
 from greenlight.core.db_outage import (
@@ -90,7 +95,7 @@ class BotLoop:
         )
         self.decisions: asyncio.Queue[str] = asyncio.Queue()
         self.alerts: asyncio.Queue[str] = asyncio.Queue()
-        self._sampled = 0.0
+        self._sampled = float("-inf")  # the clock's monotonic reading at the last sample
 
     def on_notify(self, _c: object, _pid: int, channel: str, payload: str) -> None:
         """asyncpg listener callback."""
@@ -128,10 +133,10 @@ class BotLoop:
         """Follow streams and guards, deliver alerts, sample equity now and then. A failure
         here is logged and retried on the next pass: it never stops the decision loop."""
         await _drain(self.alerts, HOLD_TICK_S if self.delivery.holding else TICK_S)
-        loop_time = asyncio.get_running_loop().time()
-        sample = loop_time - self._sampled >= EQUITY_SAMPLE_S
+        now = self.ctx.clock.monotonic()
+        sample = now - self._sampled >= EQUITY_SAMPLE_S
         if sample:
-            self._sampled = loop_time
+            self._sampled = now
         for part in (self.market.run_once, self.guards.run_once, self.delivery.run_once):
             try:
                 await part()
@@ -169,9 +174,11 @@ async def serve_bot(
     auto_approve: bool = False,
     chart_dir: Path | None = None,
     ready: asyncio.Event | None = None,
+    clock: Clock = SystemClock(),
 ) -> None:
-    """Run the bot until cancelled; on the way out stop every channel and close every HTTP
-    session (the router client's included)."""
+    """Run the bot until cancelled, reading the time from ``clock`` (the one the channels
+    were built with); on the way out stop every channel and close every HTTP session (the
+    router client's included)."""
     await migrate(db_url)
     pool = await connect_pool(db_url, settings.database.pool_size)
     charts_dir = chart_dir or default_chart_dir(settings)
@@ -185,9 +192,9 @@ async def serve_bot(
         access = AccessList(settings.bot.users)
         key = await retry_while_unavailable(lambda: callback_key(pool), backoff)
         approvals = ApprovalService(
-            settings, pool, channels, router, access, charts, key, auto_approve=auto_approve
+            settings, pool, channels, router, access, charts, key, clock, auto_approve=auto_approve
         )
-        ctx = BotContext(settings, pool, access, approvals, router, charts, key)
+        ctx = BotContext(settings, pool, access, approvals, router, charts, key, clock)
         desk, loop = Desk(ctx, COMMANDS), BotLoop(ctx, channels, backoff)
         # A database restart is ridden out: the loops wait with back-off, the LISTEN
         # connection is re-opened, and a sweep presents / delivers what was notified meanwhile.
@@ -226,13 +233,14 @@ def run_bot(settings: Settings, auto_approve: bool = False) -> int:
     """``greenlight bot``: run until SIGINT/SIGTERM."""
     from router.client import RouterClient
 
+    clock = SystemClock()  # the process's one clock
     secret_values = load_secrets()
     token = secret_values.get("GREENLIGHT_ROUTER_TOKEN")
     if token is None:
         log.error("GREENLIGHT_ROUTER_TOKEN is not set; the bot cannot reach the router")
         return 2
     try:
-        channels = build_channels(settings, secret_values, COMMANDS)
+        channels = build_channels(settings, secret_values, COMMANDS, clock)
     except ValueError as exc:
         log.error("bot cannot start: %s", exc)
         return 2
@@ -240,7 +248,7 @@ def run_bot(settings: Settings, auto_approve: bool = False) -> int:
     router = RouterClient(f"http://{settings.router.host}:{settings.router.port}", token.value)
 
     run_until_signalled(
-        lambda: serve_bot(settings, url, router, channels, auto_approve),
+        lambda: serve_bot(settings, url, router, channels, auto_approve, clock=clock),
         OpsServer.for_process(settings, "bot"),
     )
     return 0

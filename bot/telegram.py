@@ -28,6 +28,7 @@ from bot.telegram_calls import Caller, no_text, not_modified
 from bot.telegram_menus import CommandRow, menus
 from bot.telegram_text import RedactToken, clip, parse_command, utf16_len
 from bot.telegram_updates import Updates
+from greenlight.core.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 MAX_TEXT: Final = 4096
@@ -63,6 +64,7 @@ class TelegramChannel:
         backoff: float = 0.5,
         answer_within: float = 0.5,
         webhook: tuple[str, str, int, str] | None = None,
+        clock: Clock = SystemClock(),
     ) -> None:
         if not token or ":" not in token:
             raise ValueError("telegram token must look like '<bot id>:<secret>'")
@@ -70,7 +72,7 @@ class TelegramChannel:
             raise ValueError("telegram needs at least one chat id")
         if not 0 <= poll_timeout <= 50:
             raise ValueError(f"poll_timeout must be 0-50 s, got {poll_timeout}")
-        self._calls = Caller(max_retry_wait, network_attempts, backoff)
+        self._calls = Caller(max_retry_wait, network_attempts, backoff, clock)
         self._chat_ids = tuple(chat_ids)
         self._commands = tuple(commands)
         self._users = tuple(users)

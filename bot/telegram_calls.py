@@ -2,10 +2,10 @@
 retries, and per-chat delivery that skips a chat which blocked the bot.
 
 ``RetryAfter`` (HTTP 429 with ``retry_after``) closes the gate: every later call from this
-bot, to any chat, waits until Telegram said it may send again, then the refused call is
-retried once. ``NetworkError`` (timeouts, 5xx) is retried with bounded exponential back-off.
-Errors that retrying cannot fix (bad request, forbidden, invalid token, conflicts) are raised
-at once.
+bot, to any chat, waits until Telegram said it may send again (by the bot's clock), then the
+refused call is retried once. ``NetworkError`` (timeouts, 5xx) is retried with bounded
+exponential back-off. Errors that retrying cannot fix (bad request, forbidden, invalid token,
+conflicts) are raised at once.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from greenlight.core.clock import Clock
+
 log = logging.getLogger("bot.telegram")
 T = TypeVar("T")
 _NOT_RETRIED = (BadRequest, Forbidden, InvalidToken, Conflict, ChatMigrated)
@@ -37,25 +39,27 @@ _NOT_RETRIED = (BadRequest, Forbidden, InvalidToken, Conflict, ChatMigrated)
 class Caller:
     """Runs Bot API calls with the shared flood gate and the retry rules above."""
 
-    def __init__(self, max_retry_wait: float, network_attempts: int, backoff: float) -> None:
+    def __init__(
+        self, max_retry_wait: float, network_attempts: int, backoff: float, clock: Clock
+    ) -> None:
         if network_attempts < 1 or max_retry_wait < 0 or backoff < 0:
             raise ValueError("network_attempts ≥ 1, max_retry_wait ≥ 0 and backoff ≥ 0 required")
         self._max_wait = max_retry_wait
         self._attempts = network_attempts
         self._backoff = backoff
-        self._open_at = 0.0  # loop time before which nothing is sent (Telegram's retry_after)
+        self._clock = clock
+        # the clock's monotonic reading before which nothing is sent (Telegram's retry_after)
+        self._open_at = float("-inf")
 
     async def _gate(self) -> None:
         # One sleep to the gate's opening; a later 429 moves the opening, so check again.
-        loop = asyncio.get_running_loop()
-        wait = self._open_at - loop.time()
+        wait = self._open_at - self._clock.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
             await self._gate()
 
     def _close_gate(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        self._open_at = max(self._open_at, loop.time() + seconds)
+        self._open_at = max(self._open_at, self._clock.monotonic() + seconds)
 
     async def call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call`` behind the gate; retry once after ``RetryAfter``, back off on

@@ -98,7 +98,8 @@ class AlertDelivery:
                     await store.mark(conn, ids, ch.name, chat, outcome)
         sent = 0
         for ids, notice in self._groups(items):
-            ok = await timed(CHAT_DELIVERY.labels(ch.name, "alert"), ch.send_notice(chat, notice))
+            delivery = CHAT_DELIVERY.labels(ch.name, "alert")
+            ok = await timed(delivery, ch.send_notice(chat, notice), self._ctx.clock)
             if not ok:
                 CHAT_FAILURES.labels(ch.name).inc()
             if not ok and self._failed(ch.name, chat):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ import asyncpg
 from bot.alerts import store
 from bot.charting import EquityPoint
 from bot.render import fmt_dt, fmt_money, fmt_r
+from greenlight.core.clock import utc_now
 
 if TYPE_CHECKING:
     from bot.context import BotContext
@@ -64,7 +65,7 @@ async def _events(conn: asyncpg.Connection, since: datetime) -> list[dict[str, A
     return [dict(r) for r in rows]
 
 
-async def _points(conn: asyncpg.Connection, since: datetime) -> list[EquityPoint]:
+async def _points(conn: asyncpg.Connection, since: datetime, now: datetime) -> list[EquityPoint]:
     rows = await conn.fetch(
         "SELECT market, at, equity FROM equity_samples WHERE at >= $1 ORDER BY at", since
     )
@@ -75,7 +76,7 @@ async def _points(conn: asyncpg.Connection, since: datetime) -> list[EquityPoint
     )
     points = [EquityPoint(since, r["market"], float(r["equity"])) for r in before]
     points += [EquityPoint(r["at"], r["market"], float(r["equity"])) for r in rows]
-    now = datetime.now(UTC)  # each curve runs on to now at its last value
+    # each curve runs on to now at its last value
     last = {p.market: p for p in points}
     return points + [EquityPoint(now, m, p.equity) for m, p in last.items() if p.at < now]
 
@@ -86,12 +87,12 @@ def _r(t: dict[str, Any]) -> float | None:
 
 
 async def build(ctx: BotContext, since: datetime, title: str) -> Report:
-    """The report for everything since ``since``."""
+    """The report for everything since ``since``, up to now by ``ctx.clock``."""
     await sample_equity(ctx.pool)
     async with ctx.pool.acquire() as conn:
         trades = await _trades(conn, since)
         events = await _events(conn, since)
-        points = await _points(conn, since)
+        points = await _points(conn, since, utc_now(ctx.clock))
     pnl = sum((t["realized_pnl"] or Decimal(0) for t in trades), Decimal(0))
     rs = [r for t in trades if (r := _r(t)) is not None]
     won = sum(1 for t in trades if (t["realized_pnl"] or 0) > 0)
@@ -118,7 +119,7 @@ async def build(ctx: BotContext, since: datetime, title: str) -> Report:
 async def daily(ctx: BotContext) -> int | None:
     """Write the daily summary as an alert (``summary``) for every chat; delivery sends it
     with its chart, once per chat, unless the chat muted ``summary``."""
-    now = datetime.now(UTC)
+    now = utc_now(ctx.clock)
     async with ctx.pool.acquire() as conn:
         done = await conn.fetchval(
             "SELECT 1 FROM alerts WHERE event = 'summary' AND created_at > $1",

@@ -3,7 +3,7 @@ equity marked to market from one snapshot (the figure the drawdown guard uses)."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -12,6 +12,7 @@ from bot.alerts import summary
 from bot.channel import Reply
 from bot.commands.table import Call
 from bot.render import fmt_dt, fmt_money, fmt_num, fmt_r
+from greenlight.core.clock import utc_now
 from greenlight.core.modes import mode_headline
 
 PERIODS = ("today", "week", "month")
@@ -90,9 +91,10 @@ async def orders(call: Call) -> Reply:
     return Reply("\n".join(lines))
 
 
-def period_start(period: str, tz: str, now: datetime | None = None) -> datetime:
-    """Start of ``today`` / ``week`` (Monday) / ``month`` in the chat's timezone."""
-    local = (now or datetime.now(UTC)).astimezone(ZoneInfo(tz))
+def period_start(period: str, tz: str, now: datetime) -> datetime:
+    """Start of ``today`` / ``week`` (Monday) / ``month`` around ``now``, in the chat's
+    timezone."""
+    local = now.astimezone(ZoneInfo(tz))
     day = local.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "week":
         return day - timedelta(days=day.weekday())
@@ -106,6 +108,6 @@ async def pnl(call: Call) -> Reply:
     period = call.args[0].lower() if call.args else "today"
     if len(call.args) > 1 or period not in PERIODS:
         return Reply("Usage: /pnl [today|week|month]", ok=False)
-    since = period_start(period, call.ctx.tz)
+    since = period_start(period, call.ctx.tz, utc_now(call.ctx.clock))
     report = await summary.build(call.ctx, since, f"PnL {period}")
     return Reply(report.text, attachments=(report.image,) if report.image else ())

@@ -15,16 +15,20 @@ def _caller(call: Call) -> guard_commands.Caller:
 async def guards(call: Call) -> Reply:
     """Each stream's guard verdicts, reasons and until when; bypasses in force."""
     ctx = call.ctx
-    return await guard_commands.run(ctx.pool, ctx.settings, _caller(call), "guards", [])
+    return await guard_commands.run(ctx.pool, ctx.settings, _caller(call), "guards", [], ctx.clock)
 
 
 async def guard(call: Call) -> Reply:
     """Switch a guard off for a bounded time, or back on (admin)."""
     ctx = call.ctx
-    return await guard_commands.run(ctx.pool, ctx.settings, _caller(call), "guard", [*call.args])
+    return await guard_commands.run(
+        ctx.pool, ctx.settings, _caller(call), "guard", [*call.args], ctx.clock
+    )
 
 
 async def news(call: Call) -> Reply:
     """The next news events; ``add`` (admin) puts one on the calendar."""
     ctx = call.ctx
-    return await guard_commands.run(ctx.pool, ctx.settings, _caller(call), "news", [*call.args])
+    return await guard_commands.run(
+        ctx.pool, ctx.settings, _caller(call), "news", [*call.args], ctx.clock
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -12,6 +11,7 @@ from bot import queries
 from bot.channel import Reply
 from bot.commands.table import Call, Option
 from bot.render import confirmation_text, fmt_money, fmt_time
+from greenlight.core.clock import utc_now
 from greenlight.core.contracts import Bracket
 
 SIGNALS_SHOWN = 8
@@ -94,7 +94,8 @@ async def decision(call: Call) -> Reply:
     if d is None or steps is None:
         return Reply(f"#D-{arg}: unknown decision.", ok=False)
     bracket = Bracket.model_validate(d["bracket"])
-    text = confirmation_text(d, bracket, steps[0], steps[1], datetime.now(UTC), call.ctx.tz)
+    now = utc_now(call.ctx.clock)
+    text = confirmation_text(d, bracket, steps[0], steps[1], now, call.ctx.tz)
     lines = text.splitlines()[:-1] + [_state_line(d, call.ctx.tz)]
     traded = d["state"] in ("OPEN", "CLOSED")
     path = await (call.ctx.charts.for_trade(d) if traded else call.ctx.charts.for_decision(d))

@@ -4,13 +4,13 @@ and noise control."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from bot.alerts import store
 from bot.alerts.events import DESCRIPTIONS, EVENTS, MARKET_EVENTS, parse_duration
 from bot.channel import Reply
 from bot.commands.table import Call, Option
 from bot.render import fmt_dt
+from greenlight.core.clock import utc_now
 
 
 async def watch(call: Call) -> Reply:
@@ -65,7 +65,7 @@ async def mute(call: Call) -> Reply:
         span = parse_duration(rest[1])
         if span is None:
             return Reply("Duration: a number and m, h or d (at most 30 days), e.g. 2h.", ok=False)
-        until = datetime.now(UTC) + span
+        until = utc_now(call.ctx.clock) + span
     async with call.ctx.pool.acquire() as conn:
         await store.mute(conn, call.channel, call.chat_id, event, until, call.who, silent)
     words_ = _mute_words(event, store.Mute(until, silent), call.ctx.tz)

@@ -4,7 +4,8 @@ People are LINE ``userId``s with roles (``[[bot.users]]`` with ``channel = "line
 group every command and tap is checked for the user who sent it, never for the group.
 Confirmations are Flex bubbles (chart, key figures, Approve / Reject postbacks with the same
 signed tokens as Telegram), multicast to the user ids of ``to_ids`` and pushed to its groups.
-Answers use the event's reply token while it is fresh (free of quota) and push otherwise.
+Answers use the event's reply token while it is fresh by the bot's clock (free of quota) and
+push otherwise.
 LINE cannot edit a sent message, so the outcome of a decision is pushed as a short message
 when ``outcome`` is among ``[line] events`` (which also chooses the alert types LINE gets).
 """
@@ -12,7 +13,6 @@ when ``outcome`` is among ``[line] events`` (which also chooses the alert types 
 from __future__ import annotations
 
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +34,7 @@ from bot.line import messages as msg
 from bot.line.images import SignedImages
 from bot.line.sender import LineSender
 from bot.line.webhook import LineWebhook
+from greenlight.core.clock import Clock, SystemClock
 
 log = logging.getLogger("bot.line")
 SEEN_EVENTS = 1000  # webhook event ids remembered against redelivery
@@ -59,6 +60,7 @@ class LineChannel:
         image_ttl_s: int = 7 * 86400,
         reply_window_s: float = 50.0,
         backoff: float = 0.5,
+        clock: Clock = SystemClock(),
     ) -> None:
         if not access_token or len(channel_secret) < 16:
             raise ValueError(
@@ -73,8 +75,11 @@ class LineChannel:
         self._reply_window_ms = reply_window_s * 1000
         self._backoff = backoff
         self._listen = webhook
+        self._clock = clock
         image_dir.mkdir(parents=True, exist_ok=True)
-        self.images = SignedImages(channel_secret.encode(), image_dir, public_base_url, image_ttl_s)
+        self.images = SignedImages(
+            channel_secret.encode(), image_dir, public_base_url, image_ttl_s, clock
+        )
         self.webhook = LineWebhook(
             channel_secret, webhook[2], self.images, self._on_events, self._on_refused
         )
@@ -90,7 +95,9 @@ class LineChannel:
         """Open the SDK client and the webhook / image server."""
         self._inbound = inbound
         self._client = AsyncApiClient(Configuration(access_token=self._token, host=self._host))
-        self._sender = LineSender(AsyncMessagingApi(self._client), backoff=self._backoff)
+        self._sender = LineSender(
+            AsyncMessagingApi(self._client), self._clock, backoff=self._backoff
+        )
         host, port, _ = self._listen
         try:
             await self.webhook.start(host, port)
@@ -216,7 +223,7 @@ class LineChannel:
         urls = [self.images.url(self.images.publish(p)) for p in reply.attachments]
         out = msg.reply_messages(reply.text, urls, reply.buttons)
         sender = self._sender_()
-        if token and time.time() * 1000 - at_ms < self._reply_window_ms:
+        if token and self._clock.now_ms() - at_ms < self._reply_window_ms:
             outcome, _ = await sender.reply(token, out)
             if outcome == "ok":
                 return

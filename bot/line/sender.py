@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
@@ -24,6 +23,8 @@ from linebot.v3.messaging import (
     ReplyMessageRequest,
 )
 from linebot.v3.messaging.exceptions import ApiException
+
+from greenlight.core.clock import Clock
 
 log = logging.getLogger("bot.line")
 QUOTA_PAUSE_S = 3600.0
@@ -40,12 +41,19 @@ def _message(exc: ApiException) -> str:
 
 
 class LineSender:
-    """Reply, push and multicast with the rules of the module docstring."""
+    """Reply, push and multicast with the rules of the module docstring; the quota pause is
+    timed on ``clock``'s monotonic reading."""
 
     def __init__(
-        self, api: AsyncMessagingApi, attempts: int = 3, backoff: float = 0.5, timeout_s: float = 10
+        self,
+        api: AsyncMessagingApi,
+        clock: Clock,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        timeout_s: float = 10,
     ) -> None:
         self._api = api
+        self._clock = clock
         self._attempts = attempts
         self._backoff = backoff
         self._timeout = timeout_s
@@ -82,7 +90,7 @@ class LineSender:
         return {"_request_timeout": self._timeout}
 
     async def _call(self, what: str, call: Callable[[], Awaitable[Any]]) -> Sent:
-        if what != "reply" and time.monotonic() < self.quota_paused_until:
+        if what != "reply" and self._clock.monotonic() < self.quota_paused_until:
             log.warning("line: %s skipped, the monthly message quota is used up", what)
             return "quota", []
         for attempt in range(1, self._attempts + 1):
@@ -110,7 +118,7 @@ class LineSender:
         if status == 400 and what == "reply" and "reply token" in text.lower():
             return "invalid_reply"
         if status == 429 and "monthly limit" in text.lower():
-            self.quota_paused_until = time.monotonic() + QUOTA_PAUSE_S
+            self.quota_paused_until = self._clock.monotonic() + QUOTA_PAUSE_S
             log.error("line: monthly message quota reached; pushes paused for an hour")
             return "quota"
         if status == 429 or status == 0 or status >= 500:

@@ -108,8 +108,16 @@ class NoCharts:
 
 
 def desk_for(svc: ApprovalService, charts: Any = None) -> Desk:
-    """The command desk around an approval service (its settings, pool, roles and router)."""
+    """The command desk around an approval service (its settings, pool, roles, router and
+    clock)."""
     ctx = BotContext(
-        svc.settings, svc.pool, svc.access, svc, svc.router, charts or NoCharts(), svc.key
+        svc.settings,
+        svc.pool,
+        svc.access,
+        svc,
+        svc.router,
+        charts or NoCharts(),
+        svc.key,
+        svc.clock,
     )
     return Desk(ctx, COMMANDS)

@@ -43,7 +43,13 @@ class LinePlatform:
         self.destination = bot_id or user_id()
 
     def _event(
-        self, kind: str, user: str, group: str | None, reply_age_s: float = 0.0, **extra: Any
+        self,
+        kind: str,
+        user: str,
+        group: str | None,
+        reply_age_s: float = 0.0,
+        at_ms: int | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
         source: dict[str, Any] = {"type": "user", "userId": user}
         if group is not None:
@@ -52,7 +58,7 @@ class LinePlatform:
         return {
             "type": kind,
             "mode": "active",
-            "timestamp": int((time.time() - reply_age_s) * 1000),
+            "timestamp": int((time.time() - reply_age_s) * 1000) if at_ms is None else at_ms,
             "source": source,
             "webhookEventId": uuid.uuid4().hex.upper()[:26],
             "deliveryContext": {"isRedelivery": False},
@@ -61,16 +67,22 @@ class LinePlatform:
         }
 
     def text(
-        self, user: str, text: str, group: str | None = None, age_s: float = 0.0
+        self,
+        user: str,
+        text: str,
+        group: str | None = None,
+        age_s: float = 0.0,
+        at_ms: int | None = None,
     ) -> dict[str, Any]:
-        """A user writes ``text`` (in ``group``, or 1:1)."""
+        """A user writes ``text`` (in ``group``, or 1:1), ``age_s`` ago, or stamped ``at_ms``
+        (the platform's event time, e.g. read from a test's clock)."""
         message = {
             "type": "text",
             "id": str(uuid.uuid4().int % 10**18),
             "text": text,
             "quoteToken": secrets.token_urlsafe(16),
         }
-        return self._event("message", user, group, age_s, message=message)
+        return self._event("message", user, group, age_s, at_ms, message=message)
 
     def postback(self, user: str, data: str, group: str | None = None) -> dict[str, Any]:
         """A user taps a postback button carrying ``data``."""

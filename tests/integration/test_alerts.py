@@ -20,6 +20,7 @@ from bot.charting import BotCharts
 from bot.commands.catalog import COMMANDS
 from bot.context import BotContext
 from bot.desk import Desk
+from greenlight.core.clock import SystemClock
 from greenlight.core.lifecycle import State
 from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import RecordingChannel, RecordingRouter
@@ -58,8 +59,9 @@ async def bot(pool: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[Bot]:
     channel = RecordingChannel("telegram", chat_ids=("team",))
     router, access, key = RecordingRouter(), AccessList(USERS), b"a" * 32
     charts = BotCharts(pool, tmp_path, 60)
-    svc = ApprovalService(SETTINGS, pool, [channel], router, access, charts, key)
-    ctx = BotContext(SETTINGS, pool, access, svc, router, charts, key)
+    clock = SystemClock()
+    svc = ApprovalService(SETTINGS, pool, [channel], router, access, charts, key, clock)
+    ctx = BotContext(SETTINGS, pool, access, svc, router, charts, key, clock)
     tape = MarketTape(pool)
     await tape.history(40)
     delivery = AlertDelivery(ctx, [channel], group_window_s=0.0)

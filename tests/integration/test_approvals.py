@@ -1,4 +1,5 @@
-"""The approval service against a real database: first tap wins, expiry, access control."""
+"""The approval service against a real database: first tap wins, expiry, access control, and
+the times it shows and records read from its clock."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from bot.access import AccessList
 from bot.approvals import ApprovalService
 from engine import store
 from engine.decision.bracket import build_spot_bracket
+from greenlight.core.clock import SystemClock, utc_now
 from greenlight.core.contracts import SignalRaw
 from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter, desk_for
+from tests.fakes.clock import FakeClock
 from tests.symbol_rules import BTCUSDT as RULES
 
 KEY = b"k" * 32
@@ -54,7 +57,9 @@ async def make_decision(pool: asyncpg.Pool, open_time: int = 1, ttl: int = 600) 
 def service(
     pool: asyncpg.Pool, channels: list[RecordingChannel], router: RecordingRouter
 ) -> ApprovalService:
-    return ApprovalService(Settings(), pool, channels, router, AccessList(USERS), NoCharts(), KEY)
+    return ApprovalService(
+        Settings(), pool, channels, router, AccessList(USERS), NoCharts(), KEY, SystemClock()
+    )
 
 
 async def test_first_tap_wins_across_channels(pool: asyncpg.Pool) -> None:
@@ -137,7 +142,15 @@ async def test_roles_for_commands(pool: asyncpg.Pool) -> None:
 async def test_auto_approve_is_recorded_as_automatic(pool: asyncpg.Pool) -> None:
     ch, router = RecordingChannel("console"), RecordingRouter()
     svc = ApprovalService(
-        Settings(), pool, [ch], router, AccessList(USERS), NoCharts(), KEY, auto_approve=True
+        Settings(),
+        pool,
+        [ch],
+        router,
+        AccessList(USERS),
+        NoCharts(),
+        KEY,
+        SystemClock(),
+        auto_approve=True,
     )
     did = await make_decision(pool)
     await svc.present(did)
@@ -161,3 +174,19 @@ async def test_entry_rejected_by_the_venue_is_reported_to_the_approver(pool: asy
     reply = await svc.on_tap("telegram", "1", ch.confirmations[0].buttons[0].token)
     assert not reply.ok and "insufficient balance" in reply.text
     assert router.submitted == [did]
+
+
+async def test_expires_in_and_the_decision_time_are_read_from_the_clock(pool: asyncpg.Pool) -> None:
+    did = await make_decision(pool, ttl=600)
+    async with pool.acquire() as conn:
+        expires = await conn.fetchval("SELECT expires_at FROM decisions WHERE id=$1", did)
+    clock = FakeClock(expires - timedelta(seconds=90))
+    ch, router = RecordingChannel("telegram"), RecordingRouter()
+    svc = ApprovalService(Settings(), pool, [ch], router, AccessList(USERS), NoCharts(), KEY, clock)
+    assert await svc.present(did)
+    assert f"#D-{did}  expires in 1:30" in ch.confirmations[0].text
+    clock.advance(30)
+    assert (await svc.on_tap("telegram", "1", ch.confirmations[0].buttons[0].token)).ok
+    async with pool.acquire() as conn:
+        decided_at = await conn.fetchval("SELECT decided_at FROM decisions WHERE id=$1", did)
+    assert decided_at == utc_now(clock)

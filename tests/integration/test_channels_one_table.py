@@ -21,6 +21,7 @@ from bot.context import BotContext
 from bot.desk import Desk
 from bot.line.channel import LineChannel
 from bot.telegram import TelegramChannel
+from greenlight.core.clock import SystemClock
 from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import NoCharts, RecordingRouter
 from tests.fakes.decisions import make_decision
@@ -84,8 +85,10 @@ async def stack(pool: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[Stack]:
     router, access = RecordingRouter(), AccessList(users)
     key = b"t" * 32
     channels = [console, telegram, line]
-    svc = ApprovalService(Settings(), pool, channels, router, access, NoCharts(), key)
-    desk = Desk(BotContext(Settings(), pool, access, svc, router, NoCharts(), key), COMMANDS)
+    clock = SystemClock()
+    svc = ApprovalService(Settings(), pool, channels, router, access, NoCharts(), key, clock)
+    ctx = BotContext(Settings(), pool, access, svc, router, NoCharts(), key, clock)
+    desk = Desk(ctx, COMMANDS)
     for ch in channels:
         await ch.start(desk)
     yield Stack(desk, router, console, out, tg, line_api, line, svc)

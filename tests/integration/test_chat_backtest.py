@@ -38,6 +38,7 @@ from bot.desk import Desk
 from bot.line.channel import LineChannel
 from bot.telegram import TelegramChannel
 from engine.backtest.cli import run_backtest
+from greenlight.core.clock import SystemClock
 from greenlight.core.settings import AccessUser, Settings, load_settings
 from tests.fakes.chat import NoCharts, RecordingRouter
 from tests.fakes.line_api import FakeLineApi
@@ -129,8 +130,9 @@ async def stack(pool: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[Stack]:
     settings, router, access = _settings(tmp_path / "runs"), RecordingRouter(), AccessList(users)
     key = b"b" * 32
     channels = [console, telegram, line]
-    svc = ApprovalService(settings, pool, channels, router, access, NoCharts(), key)
-    desk = Desk(BotContext(settings, pool, access, svc, router, NoCharts(), key), COMMANDS)
+    clock = SystemClock()
+    svc = ApprovalService(settings, pool, channels, router, access, NoCharts(), key, clock)
+    desk = Desk(BotContext(settings, pool, access, svc, router, NoCharts(), key, clock), COMMANDS)
     for ch in channels:
         await ch.start(desk)
     yield Stack(desk, console, out, tg, line_api, line, tmp_path / "runs")

@@ -22,6 +22,7 @@ from bot.context import BotContext
 from bot.desk import Desk
 from engine import store
 from greenlight.core import store as core_store
+from greenlight.core.clock import SystemClock
 from greenlight.core.contracts import SignalRaw
 from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import RecordingChannel, RecordingRouter
@@ -48,8 +49,9 @@ class Cockpit:
 async def cockpit(pool: asyncpg.Pool, tmp_path: Path) -> AsyncIterator[Cockpit]:
     router, access, key = RecordingRouter(), AccessList(USERS), b"q" * 32
     charts = BotCharts(pool, tmp_path, 60)
-    svc = ApprovalService(SETTINGS, pool, [RecordingChannel()], router, access, charts, key)
-    ctx = BotContext(SETTINGS, pool, access, svc, router, charts, key)
+    clock = SystemClock()
+    svc = ApprovalService(SETTINGS, pool, [RecordingChannel()], router, access, charts, key, clock)
+    ctx = BotContext(SETTINGS, pool, access, svc, router, charts, key, clock)
     tape = MarketTape(pool)
     await tape.history(60)
     yield Cockpit(Desk(ctx, COMMANDS), tape, pool)

@@ -1,8 +1,10 @@
 """The one command table (real database): each name reaches its own handler and only it,
 unknown or unhandled names reach none, roles come from the rows, pickers and confirmation
-buttons run through the same role check."""
+buttons run through the same role check; commands read the time from the context's clock."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -15,8 +17,10 @@ from bot.commands.catalog import COMMANDS
 from bot.commands.table import Call, Command, CommandTable, Handler
 from bot.context import BotContext
 from bot.desk import Desk
+from greenlight.core.clock import Clock, SystemClock
 from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter
+from tests.fakes.clock import FakeClock
 
 KEY = b"c" * 32
 USERS = (
@@ -26,12 +30,14 @@ USERS = (
 )
 
 
-def context(pool: asyncpg.Pool, router: RecordingRouter) -> BotContext:
+def context(
+    pool: asyncpg.Pool, router: RecordingRouter, clock: Clock = SystemClock()
+) -> BotContext:
     access = AccessList(USERS)
     svc = ApprovalService(
-        Settings(), pool, [RecordingChannel("telegram")], router, access, NoCharts(), KEY
+        Settings(), pool, [RecordingChannel("telegram")], router, access, NoCharts(), KEY, clock
     )
-    return BotContext(Settings(), pool, access, svc, router, NoCharts(), KEY)
+    return BotContext(Settings(), pool, access, svc, router, NoCharts(), KEY, clock)
 
 
 def spy_table(calls: list[str]) -> CommandTable:
@@ -154,3 +160,19 @@ async def test_missing_argument_offers_a_picker(pool: asyncpg.Pool) -> None:
     assert "BTCUSDT 15m" in listed.text
     bad = await desk.on_command("telegram", "3", "c", "watch", ["DOGEUSDT"])
     assert not bad.ok and "BTCUSDT" in bad.text
+
+
+async def test_mute_pnl_and_news_read_the_contexts_clock(pool: asyncpg.Pool) -> None:
+    clock = FakeClock(datetime(2026, 12, 3, 10, 0, tzinfo=UTC))  # a Thursday
+    desk = Desk(context(pool, RecordingRouter(), clock), COMMANDS)
+    muted = await desk.on_command("telegram", "3", "c", "mute", ["bos", "2h"])
+    assert muted.ok and "until 2026-12-03 12:00 UTC" in muted.text
+    week = await desk.on_command("telegram", "3", "c", "pnl", ["week"])
+    assert week.ok and "since 2026-11-30 00:00 UTC" in week.text.splitlines()[0]
+    clock.advance(3600)
+    news = await desk.on_command("telegram", "3", "c", "news", [])
+    assert news.text.splitlines()[0] == "News · market time 2026-12-03 11:00 UTC"
+    added = await desk.on_command("telegram", "9", "c", "news", ["add", "+45m", "30m", "LOW", "x"])
+    assert added.ok
+    listed = await desk.on_command("telegram", "3", "c", "news", [])
+    assert "2026-12-03 11:45 UTC (in 45m) LOW x" in listed.text

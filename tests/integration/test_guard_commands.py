@@ -26,6 +26,7 @@ from engine.guards import toggles
 from engine.guards.news_calendar import parse_time
 from engine.pipeline import StreamProcessor
 from greenlight.core.candlefile import read_candles
+from greenlight.core.clock import SystemClock
 from greenlight.core.contracts import Market
 from greenlight.core.settings import AccessUser, Settings
 from tests.candle_rows import candle_rows
@@ -80,8 +81,9 @@ async def bot(pool: asyncpg.Pool, api: FakeTelegramApi) -> AsyncIterator[Bot]:
     other = RecordingChannel("line")
     channels: list[Channel] = [console, telegram, other]
     access, router = AccessList(USERS), RecordingRouter()
-    svc = ApprovalService(Settings(), pool, channels, router, access, NoCharts(), KEY)
-    ctx = BotContext(Settings(), pool, access, svc, router, NoCharts(), KEY)
+    clock = SystemClock()
+    svc = ApprovalService(Settings(), pool, channels, router, access, NoCharts(), KEY, clock)
+    ctx = BotContext(Settings(), pool, access, svc, router, NoCharts(), KEY, clock)
     desk = Desk(ctx, COMMANDS)
     for ch in channels:
         await ch.start(desk)

@@ -1,6 +1,7 @@
 """The real LINE channel (line-bot-sdk v3, async) against the fake Messaging API and a signed
 webhook driver: signatures, reply tokens, push fallback, Flex confirmations with signed image
-URLs, groups checked per user, quota and rate limits."""
+URLs, groups checked per user, quota and rate limits; on a clock the test moves, the reply
+window, the images' expiry and the quota pause."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from bot.channel import Button, Confirmation, Notice, Reply
 from bot.line.channel import LineChannel
+from bot.line.sender import QUOTA_PAUSE_S
+from tests.fakes.clock import FakeClock
 from tests.fakes.line_api import FakeLineApi
 from tests.fakes.line_webhook import LinePlatform, group_id, user_id
 from tests.helpers import eventually
@@ -59,11 +63,8 @@ async def inbound() -> RecordingInbound:
     return RecordingInbound()
 
 
-@pytest.fixture
-async def line(
-    api: FakeLineApi, inbound: RecordingInbound, tmp_path: Path
-) -> AsyncIterator[LineChannel]:
-    chan = LineChannel(
+def channel(api: FakeLineApi, tmp_path: Path, **options: Any) -> LineChannel:
+    return LineChannel(
         api.access_token,
         SECRET,
         api.base_url,
@@ -73,7 +74,31 @@ async def line(
         webhook=("127.0.0.1", 0, "/line/webhook"),
         backoff=0.01,
         events=("confirmation", "outcome", "kill", "error", "bos"),
+        **options,
     )
+
+
+@pytest.fixture
+async def line(
+    api: FakeLineApi, inbound: RecordingInbound, tmp_path: Path
+) -> AsyncIterator[LineChannel]:
+    chan = channel(api, tmp_path)
+    await chan.start(inbound)
+    yield chan
+    await chan.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def clocked(
+    api: FakeLineApi, inbound: RecordingInbound, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[LineChannel]:
+    """The channel on the test's clock (reply window 50 s, images valid 60 s)."""
+    chan = channel(api, tmp_path, clock=clock, reply_window_s=50.0, image_ttl_s=60)
     await chan.start(inbound)
     yield chan
     await chan.stop()
@@ -244,6 +269,58 @@ async def test_outcome_and_event_filter(api: FakeLineApi, line: LineChannel) -> 
 
     await line.finalize(SentMessage("line", DESK, "1"), "🟢 LONG BTCUSDT\n✅ Approved by ann")
     assert api.to(DESK)[0].texts() == ["🟢 LONG BTCUSDT\n✅ Approved by ann"]
+
+
+async def test_the_reply_window_is_judged_on_the_bots_clock(
+    api: FakeLineApi, clocked: LineChannel, clock: FakeClock
+) -> None:
+    lp = platform(api, clocked)
+    sent_at = clock.now_ms()
+    async with aiohttp.ClientSession() as s:
+        await lp.post(s, [lp.text(ANN, "/status", at_ms=sent_at)])
+        await eventually(lambda: _true(api.to(ANN)), 5, "replied answer")
+        clock.advance(49)  # still inside the window
+        await lp.post(s, [lp.text(ANN, "/status", at_ms=sent_at)])
+        await eventually(lambda: _true(len(api.to(ANN)) == 2), 5, "second replied answer")
+        clock.advance(2)  # 51 s after the event: its token is not even tried
+        await lp.post(s, [lp.text(ANN, "/status", at_ms=sent_at)])
+        await eventually(lambda: _true(len(api.to(ANN)) == 3), 5, "pushed answer")
+    assert [d.via for d in api.to(ANN)] == ["reply", "reply", "push"]
+    assert [r for r in api.requests if r[0] == "reply"] == [("reply", 200), ("reply", 200)]
+
+
+async def test_image_urls_expire_on_the_bots_clock(
+    api: FakeLineApi, clocked: LineChannel, clock: FakeClock, tmp_path: Path
+) -> None:
+    chart = tmp_path / "stream-sim-BTCUSDT-15m-7-abc.png"
+    chart.write_bytes(PNG)
+    assert await clocked.send_notice(DESK, Notice("BOS up BTCUSDT 15m", image=chart))
+    [url] = api.to(DESK)[0].image_urls()
+    async with aiohttp.ClientSession() as s:
+        async with s.get(local(clocked, url)) as resp:
+            assert resp.status == 200 and await resp.read() == PNG
+        clock.advance(60)  # the last second of its TTL
+        async with s.get(local(clocked, url)) as resp:
+            assert resp.status == 200
+        clock.advance(1)
+        async with s.get(local(clocked, url)) as resp:
+            assert resp.status == 404
+
+
+async def test_the_quota_pause_ends_when_the_clock_passes_it(
+    api: FakeLineApi, clocked: LineChannel, clock: FakeClock
+) -> None:
+    api.quota = 1
+    assert await clocked.send_notice(DESK, Notice("first"))
+    assert not await clocked.send_notice(DESK, Notice("second"))  # 429 monthly limit
+    api.quota = None  # a new month at LINE: only the bot's pause holds pushes back now
+    clock.advance(QUOTA_PAUSE_S - 1)
+    pushes = len([r for r in api.requests if r[0] == "push"])
+    assert not await clocked.send_notice(DESK, Notice("still paused"))
+    assert len([r for r in api.requests if r[0] == "push"]) == pushes  # not even tried
+    clock.advance(1)
+    assert await clocked.send_notice(DESK, Notice("back"))
+    assert [d.texts() for d in api.to(DESK)] == [["first"], ["back"]]
 
 
 async def _true(value: object) -> bool:

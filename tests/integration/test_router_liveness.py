@@ -21,6 +21,7 @@ import pytest_asyncio
 from bot.access import AccessList
 from bot.approvals import ApprovalService
 from engine import store as engine_store
+from greenlight.core.clock import SystemClock
 from greenlight.core.settings import GuardSettings, Settings
 from router import liveness, reports, store
 from router.client import RouterError
@@ -86,6 +87,7 @@ def _bot(fr: FaultRig, auto_approve: bool) -> tuple[ApprovalService, RecordingCh
         AccessList(()),
         NoCharts(),
         KEY,
+        SystemClock(),
         auto_approve=auto_approve,
     )
     return svc, ch

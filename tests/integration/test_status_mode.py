@@ -7,6 +7,7 @@ import pytest
 
 from bot.access import AccessList
 from bot.approvals import ApprovalService
+from greenlight.core.clock import SystemClock
 from greenlight.core.settings import AccessUser, Settings
 from tests.fakes.chat import NoCharts, RecordingChannel, RecordingRouter, desk_for
 
@@ -37,6 +38,7 @@ async def test_status_names_the_mode_first(
         AccessList((VIEWER,)),
         NoCharts(),
         b"k" * 32,
+        SystemClock(),
     )
     reply = await desk_for(svc).on_command("telegram", "3", "c", "status", [])
     lines = reply.text.splitlines()

@@ -1,6 +1,6 @@
 """The pieces of ``/backtest`` that need no chat: what may run and why not, the command line
-it becomes, the progress throttle, the words of the result, the worker's environment, and
-LINE publishing an image from outside its chart folder."""
+it becomes, the progress throttle (also on a clock the test moves), the words of the result,
+the worker's environment, and LINE publishing an image from outside its chart folder."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from bot.backtest_jobs import BacktestJob, Throttle, worker_env
 from bot.backtest_text import figures_text
 from bot.channel import Reply
 from bot.line.images import SignedImages
+from greenlight.core.clock import Clock, SystemClock
 from greenlight.core.contracts import Market
 from greenlight.core.settings import Settings
 from greenlight.core.settings_backtest import BacktestSettings
+from tests.fakes.clock import FakeClock
 from tests.helpers import eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,12 +161,13 @@ class _Recorder:
         self.sent.append(reply)
 
 
-def _job(interval: float) -> BacktestJob:
+def _job(interval: float, clock: Clock = SystemClock()) -> BacktestJob:
     req = _check("BTCUSDT", "2020-03-01", "2020-03-02")
     assert isinstance(req, bd.Request)
     settings = _settings(chat_progress_interval_s=interval)
     no_pool = cast(Any, None)  # these tests show progress only; nothing is audited
-    return BacktestJob(settings, no_pool, req, "ann", "console:local", Path("/nowhere"))
+    out = Path("/nowhere")
+    return BacktestJob(settings, no_pool, req, "ann", "console:local", out, clock)
 
 
 async def test_progress_edits_keep_the_interval_and_show_the_latest_percent() -> None:
@@ -183,6 +186,21 @@ async def test_progress_edits_keep_the_interval_and_show_the_latest_percent() ->
         shows.cancel()
     times = [attached, *(at for at, _ in live.edits)]
     assert all(b - a >= 0.5 for a, b in zip(times, times[1:], strict=False)), times
+
+
+async def test_a_run_is_timed_and_its_edits_throttled_on_the_clock() -> None:
+    clock = FakeClock()
+    job, live = _job(60.0, clock), _Recorder()
+    shows = asyncio.create_task(job.show_progress())
+    job.attach(live)  # the start (0 %) is shown: the next edit waits a minute on the clock
+    try:
+        clock.advance(75)
+        job.advance(0.42, "BTCUSDT")
+        await eventually(lambda: _true(len(live.edits) == 1), 10, "the edit past the minute")
+    finally:
+        shows.cancel()
+    assert "42%" in live.edits[0][1] and "75 s" in live.edits[0][1]
+    assert "started by ann 75 s ago" in job.busy_text()
 
 
 def test_the_figures_are_summary_json_rounded_for_a_phone() -> None:
@@ -236,7 +254,7 @@ def test_line_publishes_an_image_from_outside_its_folder(tmp_path: Path) -> None
     charts.mkdir()
     run.mkdir()
     (run / "equity.png").write_bytes(b"\x89PNG equity")
-    images = SignedImages(b"k" * 32, charts, "https://bot.example.test", 60)
+    images = SignedImages(b"k" * 32, charts, "https://bot.example.test", 60, SystemClock())
     copy = images.publish(run / "equity.png")
     assert copy.parent == charts.resolve() and copy.read_bytes() == b"\x89PNG equity"
     assert copy.name == "BTCUSDT-20200301-20200331-20260101T000000Z-equity.png"

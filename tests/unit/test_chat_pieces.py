@@ -4,7 +4,7 @@ image URLs, LINE signatures, Telegram menus, the kill reply in words."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from bot.commands.trading import kill_text
 from bot.line.images import SignedImages
 from bot.line.webhook import valid_signature
 from bot.telegram_menus import menus
+from tests.fakes.clock import FakeClock
 from tests.fakes.line_webhook import signature
 
 KEY = b"k" * 32
@@ -63,15 +64,18 @@ def test_router_alert_kinds() -> None:
 def test_signed_image_urls(tmp_path: Path) -> None:
     chart = tmp_path / "decision-7.png"
     chart.write_bytes(b"png")
-    images = SignedImages(KEY, tmp_path, "https://bot.example.com/", 60)
-    url = images.url(chart, now=1000.0)
+    clock = FakeClock(datetime.fromtimestamp(1000, UTC))
+    images = SignedImages(KEY, tmp_path, "https://bot.example.com/", 60, clock)
+    url = images.url(chart)
     assert url.startswith("https://bot.example.com/line/img/decision-7.png?e=1060&s=")
     tag = url.rsplit("s=", 1)[1]
-    assert images.resolve("decision-7.png", "1060", tag, now=1059.0) == chart
-    assert images.resolve("decision-7.png", "1060", tag, now=1061.0) is None  # expired
-    assert images.resolve("decision-7.png", "1061", tag, now=1000.0) is None  # moved expiry
-    assert images.resolve("decision-8.png", "1060", tag, now=1000.0) is None
-    assert images.resolve("../secrets.png", "1060", tag, now=1000.0) is None
+    assert images.resolve("decision-7.png", "1061", tag) is None  # moved expiry
+    assert images.resolve("decision-8.png", "1060", tag) is None
+    assert images.resolve("../secrets.png", "1060", tag) is None
+    clock.advance(59)
+    assert images.resolve("decision-7.png", "1060", tag) == chart
+    clock.advance(2)
+    assert images.resolve("decision-7.png", "1060", tag) is None  # expired
     with pytest.raises(ValueError):
         images.url(tmp_path.parent / "other.png")
 
@@ -135,18 +139,18 @@ def test_channels_are_built_from_settings_and_secrets(tmp_path: Path) -> None:
         }
     )
     with pytest.raises(ValueError, match="GREENLIGHT_LINE_ACCESS_TOKEN"):
-        build_channels(line, {}, COMMANDS)
+        build_channels(line, {}, COMMANDS, FakeClock())
     secrets = {
         "GREENLIGHT_LINE_ACCESS_TOKEN": Secret("token"),
         "GREENLIGHT_LINE_CHANNEL_SECRET": Secret("0123456789abcdef0123456789abcdef"),
     }
-    [channel] = build_channels(line, secrets, COMMANDS)
+    [channel] = build_channels(line, secrets, COMMANDS, FakeClock())
     assert channel.name == "line" and channel.chats() == ("U" + "0" * 32,)
     assert channel.accepts("confirmation") and not channel.accepts("fvg")
     assert "token" not in repr(channel) and "0123456789abcdef" not in repr(channel)
     no_url = line.model_copy(update={"line": line.line.model_copy(update={"public_base_url": ""})})
     with pytest.raises(ValueError, match="public_base_url"):
-        build_channels(no_url, secrets, COMMANDS)
+        build_channels(no_url, secrets, COMMANDS, FakeClock())
     with pytest.raises(ValueError, match="webhook_url"):
         Settings.model_validate({"telegram": {"mode": "webhook"}})
     with pytest.raises(ValueError, match="https"):
