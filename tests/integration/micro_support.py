@@ -85,6 +85,18 @@ async def saved_positions(pool: asyncpg.Pool) -> dict[str, int]:
     return {r["tf"]: r["open_time"] for r in rows}
 
 
+async def committed_through(pool: asyncpg.Pool, parent_open: int) -> bool:
+    """Whether the engine committed XRPUSDT's 15m candle opening at ``parent_open`` and its
+    last 5m one (the streams' saved positions: a processor's memory moves on before its
+    transaction commits, and a transaction a stop cancels is rolled back). ``False`` while
+    the database cannot be reached."""
+    try:
+        saved = await saved_positions(pool)
+    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+        return False
+    return saved.get("15m", -1) >= parent_open and saved.get("5m", -1) >= parent_open + 600_000
+
+
 async def start_engine(port: int, pool: asyncpg.Pool) -> tuple[Engine, asyncio.Task[None]]:
     engine = Engine(settings_for(port), pool)
     task = asyncio.create_task(engine.run())

@@ -230,6 +230,7 @@ async def test_engine_process_keeps_ingesting_across_a_restart(
         await server.restart()
         await eventually(lambda: _true(proc.last_open_time == last or task.done()), 120, "all")
         assert not task.done(), "the engine never stopped"
+        await eventually(lambda: micro.committed_through(pool, last), 60, "all committed")
     finally:
         if task is not None:
             await micro.stop_engine(task)

@@ -13,8 +13,6 @@ import asyncpg
 import numpy as np
 import pytest
 
-from engine.pipeline import StreamProcessor
-from engine.service import Engine
 from greenlight.core.candlefile import read_candles
 from sim.replay.clock import shifted
 from sim.replay.resample import resample
@@ -24,6 +22,7 @@ from tests.helpers import eventually
 from tests.integration.micro_support import (
     HISTORY,
     XRP,
+    committed_through,
     saved_positions,
     start_engine,
     stop_engine,
@@ -62,14 +61,14 @@ async def test_engine_follows_sub_timeframe_and_confirms_by_micro_bos(
         assert "sim BTCUSDT: the venue has no 5m klines (-1120)" in caplog.text
         # The market moves one candle at a time once the engine has taken the last one, so
         # what is live (and decided on) is the same on a fast or a loaded machine.
-        await step_through(sim, before, 100)
+        await step_through(sim, pool, 100)
         await stop_engine(task)
         resumed = await saved_positions(pool)
         sim.advance(5 * 900_000)  # candles the engine misses while it is down
         # a restarted engine resumes both streams from the database and backfills the rest
         engine, task = await start_engine(sim.port, pool)
         assert "sim-usdm XRPUSDT 5m resumes after candle" in caplog.text
-        await step_through(sim, engine, replay)
+        await step_through(sim, pool, replay)
         proc = engine.processors[("sim-usdm", "XRPUSDT")]
         assert proc.last_open_time == last
     finally:
@@ -101,18 +100,13 @@ async def test_engine_follows_sub_timeframe_and_confirms_by_micro_bos(
     assert all(s["open_time"] > parent.open_time[HISTORY - 2] for s in confirmed)
 
 
-async def step_through(sim: SimServer, engine: Engine, candles: int) -> None:
+async def step_through(sim: SimServer, pool: asyncpg.Pool, candles: int) -> None:
     """Advance the market up to ``candles`` 15m candles (fewer when it ends), each once the
-    engine has processed the newest closed candle of XRPUSDT."""
-    proc = engine.processors[("sim-usdm", "XRPUSDT")]
+    engine has committed the newest closed candle of XRPUSDT (:func:`committed_through`)."""
     for _ in range(candles + 1):
         status = sim.status()["futures"]
         newest = status["server_time"] // 900_000 * 900_000 - 900_000
-        await eventually(functools.partial(_reached, proc, newest), 60, f"candle {newest}")
+        await eventually(functools.partial(committed_through, pool, newest), 60, str(newest))
         if status["finished"]:
             return
         sim.advance(900_000)
-
-
-async def _reached(proc: StreamProcessor, open_time: int) -> bool:
-    return (proc.last_open_time or 0) >= open_time
