@@ -89,7 +89,6 @@ class BacktestJob:
     def __init__(
         self,
         settings: Settings,
-        pool: asyncpg.Pool,
         req: Request,
         who: str,
         actor: str,
@@ -97,7 +96,6 @@ class BacktestJob:
         clock: Clock,
     ) -> None:
         self.settings = settings
-        self.pool = pool
         self.req = req
         self.who = who
         self.actor = actor
@@ -209,8 +207,8 @@ class BacktestJob:
                 return Outcome("failed", detail=str(message["error"]))
         return None
 
-    async def finish(self, outcome: Outcome) -> None:
-        """Audit the end, replace the progress message's text, send the figures."""
+    def audit_detail(self, outcome: Outcome) -> dict[str, object]:
+        """What the audit log keeps of how the run ended."""
         detail: dict[str, object] = {"run": self.req.label, "seconds": round(self.seconds, 1)}
         if outcome.kind == "done":
             detail.update(
@@ -222,11 +220,10 @@ class BacktestJob:
             detail["timeout_s"] = float(outcome.detail)
         elif outcome.detail:
             detail["error"] = outcome.detail
-        try:
-            async with self.pool.acquire() as conn:
-                await audit(conn, self.who, f"backtest.{outcome.kind}", None, detail)
-        except Exception:  # the chat still hears how it ended
-            log.exception("backtest: audit of the %s run failed", outcome.kind)
+        return detail
+
+    async def finish(self, outcome: Outcome) -> None:
+        """Replace the progress message's text and send the figures."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._attached.wait(), ATTACH_WAIT_S)
         if self.live is None:
@@ -265,7 +262,7 @@ class BacktestJobs:
         if self.current is not None:
             raise RuntimeError("a backtest is already running")
         out = out_dir(settings, req, utc_now(self.clock))
-        job = BacktestJob(settings, pool, req, who, actor, out, self.clock)
+        job = BacktestJob(settings, req, who, actor, out, self.clock)
         self.current = job
         try:
             async with pool.acquire() as conn:
@@ -274,10 +271,10 @@ class BacktestJobs:
         except BaseException:
             self.current = None
             raise
-        self._task = asyncio.create_task(self._run(job), name="backtest")
+        self._task = asyncio.create_task(self._run(pool, job), name="backtest")
         return job
 
-    async def _run(self, job: BacktestJob) -> None:
+    async def _run(self, pool: asyncpg.Pool, job: BacktestJob) -> None:
         shows = asyncio.create_task(job.show_progress(), name="backtest-progress")
         outcome = Outcome("failed", detail="the worker could not be started")
         try:
@@ -295,6 +292,7 @@ class BacktestJobs:
                 shows.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await shows
+                await _audit_end(pool, job, outcome)
                 await job.finish(outcome)
             finally:
                 self.current = None  # whatever happened, the next /backtest may run
@@ -314,3 +312,11 @@ async def _tail(stream: asyncio.StreamReader) -> str:
     async for line in stream:
         kept = (kept + line)[-STDERR_KEEP:]
     return kept.decode(errors="replace")
+
+
+async def _audit_end(pool: asyncpg.Pool, job: BacktestJob, outcome: Outcome) -> None:
+    try:
+        async with pool.acquire() as conn:
+            await audit(conn, job.who, f"backtest.{outcome.kind}", None, job.audit_detail(outcome))
+    except Exception:  # the chat still hears how it ended
+        log.exception("backtest: audit of the %s run failed", outcome.kind)

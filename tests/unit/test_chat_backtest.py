@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pytest
@@ -165,9 +165,8 @@ def _job(interval: float, clock: Clock = SystemClock()) -> BacktestJob:
     req = _check("BTCUSDT", "2020-03-01", "2020-03-02")
     assert isinstance(req, bd.Request)
     settings = _settings(chat_progress_interval_s=interval)
-    no_pool = cast(Any, None)  # these tests show progress only; nothing is audited
     out = Path("/nowhere")
-    return BacktestJob(settings, no_pool, req, "ann", "console:local", out, clock)
+    return BacktestJob(settings, req, "ann", "console:local", out, clock)
 
 
 async def test_progress_edits_keep_the_interval_and_show_the_latest_percent() -> None:
