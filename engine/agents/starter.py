@@ -98,10 +98,15 @@ class StarterRule:
             score=max(0.0, min(1.0, score)),
             ttl_bars=1,
             why=(
-                f"EMA{p.ema_mid}{rel}EMA{p.ema_slow}, MACD hist {arrow} ({h1:.2f}→{h0:.2f}), "
-                f"RSI {rsi:.0f}, ATR {atr:.2f}"
+                f"EMA{p.ema_mid}{rel}EMA{p.ema_slow}, MACD hist {arrow} ({_num(h1)}→{_num(h0)}),"
+                f" RSI {rsi:.0f}, ATR {_num(atr)}"
             ),
         )
+
+
+def _num(x: float) -> str:
+    """Four significant digits, so an XRP histogram reads 0.0012 rather than 0.00."""
+    return f"{x:.4g}" if abs(x) < 10_000 else f"{x:.0f}"
 
 
 def plugin(settings: Settings) -> StarterRule:
