@@ -114,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=OBJECTIVES,
         help="what the grid maximises (default calmar)",
     )
+    p.add_argument(
+        "--min-trades",
+        type=int,
+        help="a grid point whose train run made fewer trades cannot be chosen (default 5)",
+    )
     p.add_argument("--workers", type=int, help="train runs in parallel (default min(2, CPUs))")
     return p
 
@@ -174,8 +179,11 @@ def run_backtest(argv: list[str], settings: Settings) -> int:
     args = parse_args(argv)
     if args.grid or args.walk_forward:
         return run_grid(args, _overrides(args, settings))
-    if args.objective or args.workers is not None:
-        print("error: --objective and --workers need --grid or --walk-forward", file=sys.stderr)
+    if args.objective or args.workers is not None or args.min_trades is not None:
+        print(
+            "error: --objective, --min-trades and --workers need --grid or --walk-forward",
+            file=sys.stderr,
+        )
         return 2
     bar = ProgressBar() if wanted(args.progress) else None
     try:

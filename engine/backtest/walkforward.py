@@ -5,11 +5,12 @@ as :mod:`engine.backtest.folds` describes) in a process pool; the train runs of 
 are queued at once and read back in (fold, point) order, never in completion order, so the
 files do not depend on the number of workers. For each fold the point with the best
 objective on its train window is chosen (:func:`rank`: a higher value is better; a figure
-that is undefined on the window ranks last, except that a profit factor or a Calmar with no
-loss to divide by is infinite when there are winners / a positive return; a negative Calmar
-is compared by the return; equal values go to the earlier grid point), and only that setting
-runs on the test window, in the parent process while the workers go on with the next folds'
-train runs. The choice reads nothing but the train runs' figures, and a train run holds no
+that is undefined on the window ranks last, and so does a run with fewer trades than the
+job's ``min_trades`` (two lucky trades say nothing), except that a profit factor or a Calmar
+with no loss to divide by is infinite when there are winners / a positive return; a negative
+Calmar is compared by the return; equal values go to the earlier grid point), and only that
+setting runs on the test window, in the parent process while the workers go on with the next
+folds' train runs. The choice reads nothing but the train runs' figures, and a train run holds no
 candle at or after its window's end.
 
 Test runs are chained: fold ``k`` starts with the equity fold ``k-1`` ended with, in cents
@@ -85,9 +86,11 @@ def run_window(
     return WindowRun(result, times, eq, dd, figures)
 
 
-def score(figures: dict[str, Any], objective: str) -> float | None:
+def score(figures: dict[str, Any], objective: str, min_trades: int = 0) -> float | None:
     """The objective's value on a run's figures (see the module docstring); None when it is
-    undefined (no trades, no variation)."""
+    undefined (no trades, no variation) or the run made fewer than ``min_trades`` trades."""
+    if (figures.get("trades") or 0) < min_trades:
+        return None
     v = figures.get(objective)
     if v is not None:
         return float(v)
@@ -100,11 +103,11 @@ def score(figures: dict[str, Any], objective: str) -> float | None:
     return None
 
 
-def rank(figures: dict[str, Any], objective: str) -> tuple[int, float]:
+def rank(figures: dict[str, Any], objective: str, min_trades: int = 0) -> tuple[int, float]:
     """What the choice compares, larger is better: defined objectives above undefined ones;
     a negative Calmar is compared by the return instead (Calmar divides a loss by the
     drawdown, so the deeper of two losing runs would look better)."""
-    s = score(figures, objective)
+    s = score(figures, objective, min_trades)
     if s is None:
         return (0, 0.0)
     if objective == "calmar" and s < 0:
@@ -112,16 +115,16 @@ def rank(figures: dict[str, Any], objective: str) -> tuple[int, float]:
     return (2, s)
 
 
-def best(figures: list[dict[str, Any]], objective: str) -> int:
+def best(figures: list[dict[str, Any]], objective: str, min_trades: int = 0) -> int:
     """Index of the best run by :func:`rank`; the earliest grid point among equals."""
-    keys = [rank(f, objective) for f in figures]
+    keys = [rank(f, objective, min_trades) for f in figures]
     return min(range(len(keys)), key=lambda i: (-keys[i][0], -keys[i][1], i))
 
 
-def standing(figures: list[dict[str, Any]], objective: str) -> list[float]:
+def standing(figures: list[dict[str, Any]], objective: str, min_trades: int = 0) -> list[float]:
     """Each run's place by :func:`rank` from 1 (best) to 0 (worst), equal runs sharing one;
     NaN where the objective is undefined (the colours of ``grid.png``)."""
-    keys = [rank(f, objective) for f in figures]
+    keys = [rank(f, objective, min_trades) for f in figures]
     order = sorted({k for k in keys if k[0] > 0})
     span = max(1, len(order) - 1)
     return [order.index(k) / span if k[0] > 0 else math.nan for k in keys]
@@ -162,6 +165,7 @@ class Job:
     warmup: int
     workers: int
     progress: Progress | None = None
+    min_trades: int = 0  # train runs with fewer trades cannot be chosen (see the docstring)
     point_settings: list[Settings] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -205,10 +209,9 @@ def sweep(job: Job, start: int, end: int) -> SweepResult:
     """Every grid point over ``[start, end)``."""
     began = time.perf_counter()
     figs = next(job.train_runs([(start, end)]))
-    scores = [score(f, job.objective) for f in figs]
-    return SweepResult(
-        start, end, figs, scores, best(figs, job.objective), time.perf_counter() - began
-    )
+    scores = [score(f, job.objective, job.min_trades) for f in figs]
+    chosen = best(figs, job.objective, job.min_trades)
+    return SweepResult(start, end, figs, scores, chosen, time.perf_counter() - began)
 
 
 @dataclass
@@ -242,8 +245,8 @@ def walk_forward(job: Job, folds: list[Fold]) -> WalkForward:
     done: list[FoldResult] = []
     windows = [(f.train_from, f.train_to) for f in folds]
     for fold, figs in zip(folds, job.train_runs(windows), strict=True):
-        scores = [score(f, job.objective) for f in figs]
-        k = best(figs, job.objective)
+        scores = [score(f, job.objective, job.min_trades) for f in figs]
+        k = best(figs, job.objective, job.min_trades)
         chosen = job.point_settings[k]
         bt = chosen.backtest.model_copy(update={"start_equity_quote": equity})
         test = run_window(

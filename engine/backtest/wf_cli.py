@@ -1,11 +1,13 @@
 """``greenlight backtest … --grid KEY=V1,V2 [--grid …] [--walk-forward train=6M,test=1M]
-[--objective calmar|sharpe|profit_factor|expectancy_r] [--workers N]``.
+[--objective calmar|sharpe|profit_factor|expectancy_r] [--min-trades N] [--workers N]``.
 
 Without ``--walk-forward`` every grid point runs over the whole range (``--from``/``--to``,
 ``--warmup`` as a plain backtest) and ``grid.csv``/``grid.png`` rank them. With it the range
 is cut into folds (:mod:`engine.backtest.folds`), each fold's setting is chosen on its train
 window and run on its test window (:mod:`engine.backtest.walkforward`), and the files of
 :mod:`engine.backtest.wf_output` are written. The command prints a table and a summary line.
+A grid point whose run made fewer than ``--min-trades`` trades (default
+:data:`DEFAULT_MIN_TRADES`) is not chosen: its objective counts as undefined ("n/a").
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from engine.backtest.wf_output import pnl, write_sweep, write_walk_forward
 from engine.guards.news_calendar import CalendarError, read_calendar
 from greenlight.core.candlefile import CandleFileError
 from greenlight.core.settings import Settings
+
+DEFAULT_MIN_TRADES = 5
 
 
 def default_workers() -> int:
@@ -57,13 +61,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     news = read_calendar(args.news) if args.news is not None else []
     bar = ProgressBar() if wanted(args.progress) else None
     objective = args.objective or "calmar"
+    min_trades = DEFAULT_MIN_TRADES if args.min_trades is None else args.min_trades
+    if min_trades < 0:
+        raise ValueError(f"--min-trades {min_trades}: not negative")
     if periods is None:
         warmup = args.warmup or 0
         streams = load_streams(
             args.data, args.tf, settings, args.sub, args.funding, start, end, warmup
         )
         lo, hi = data_range(streams)
-        job = Job(streams, settings, news, grid, objective, warmup, workers, bar)
+        job = Job(streams, settings, news, grid, objective, warmup, workers, bar, min_trades)
         sw = sweep(job, lo, hi)
         if bar is not None:
             bar.finish()
@@ -76,7 +83,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     lo, hi = data_range(streams)
     folds = make_folds(max(lo, start) if start is not None else first_midnight(lo), hi, train, test)
     warmup = settings.market.warmup_candles if args.warmup is None else args.warmup
-    job = Job(streams, settings, news, grid, objective, warmup, workers, bar)
+    job = Job(streams, settings, news, grid, objective, warmup, workers, bar, min_trades)
     wf = walk_forward(job, folds)
     if bar is not None:
         bar.finish()

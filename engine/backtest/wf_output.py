@@ -100,7 +100,7 @@ def write_sweep(
     ]
     _write(out / "grid.csv", head, rows)
     if image:
-        colour = standing(sw.figures, job.objective)
+        colour = standing(sw.figures, job.objective, job.min_trades)
         png = sweep_png(sw.scores, colour, sw.chosen, job.grid, axes, job.objective)
         (out / "grid.png").write_bytes(png)
 
@@ -174,7 +174,7 @@ def _images(
     (out / "grid.png").write_bytes(
         folds_grid_png(
             [fr.scores for fr in wf.folds],
-            [standing(fr.train, job.objective) for fr in wf.folds],
+            [standing(fr.train, job.objective, job.min_trades) for fr in wf.folds],
             chosen,
             job.grid,
             job.objective,
@@ -211,6 +211,7 @@ def _section(
     finite = [s for s in chosen_train if s is not None and math.isfinite(s)]
     return {
         "objective": job.objective,
+        "min_trades": job.min_trades,
         "train": str(train),
         "test": str(test),
         "warmup_candles": job.warmup,

@@ -25,7 +25,7 @@ from engine.backtest.folds import (
 from engine.backtest.grid import GridError, apply, parse_grid, points
 from engine.backtest.inputs import load_streams, parse_time
 from engine.backtest.run import Stream
-from engine.backtest.walkforward import Job, best, rank, walk_forward
+from engine.backtest.walkforward import Job, best, rank, score, standing, walk_forward
 from greenlight.core.candlefile import CandleArrays
 from greenlight.core.contracts import Market
 from greenlight.core.settings import Settings
@@ -189,6 +189,18 @@ def test_choice_best_first_undefined_last_ties_to_the_earlier_point() -> None:
     assert best(losing, "calmar") == 2 and best(losing[:2], "calmar") == 1
 
 
+def test_a_run_with_too_few_trades_cannot_win() -> None:
+    lucky = _figs(sharpe=9.0, trades=2)  # two winners: the best figure, and no evidence
+    steady = _figs(sharpe=0.8, trades=40)
+    assert best([lucky, steady], "sharpe") == 0
+    assert best([lucky, steady], "sharpe", min_trades=5) == 1
+    assert score(lucky, "sharpe", min_trades=5) is None
+    assert score(steady, "sharpe", min_trades=40) == 0.8  # the minimum itself is enough
+    assert standing([lucky, steady], "sharpe", min_trades=5)[1] == 0.0  # the only ranked one
+    # nobody qualifies: the objective is undefined everywhere, the first point is taken
+    assert best([lucky, _figs(sharpe=1.0, trades=3)], "sharpe", min_trades=5) == 0
+
+
 # --- runs on the bundled file -------------------------------------------------------------
 
 
@@ -223,6 +235,7 @@ def test_walk_forward_files_and_the_same_bytes_on_one_or_two_workers(
     assert summary["candles_per_second"] is None  # nothing from the wall clock
     wf = summary["walk_forward"]
     assert (wf["folds"], wf["grid_points"], wf["objective"]) == (2, 3, "calmar")
+    assert wf["min_trades"] == 5  # the default
     assert wf["warmup_candles"] == 300 and wf["train"] == "1M" and wf["test"] == "2W"
     assert summary["final_equity_quote"] == folds[-1]["test_final_equity_quote"]
 
@@ -276,6 +289,21 @@ def test_a_test_fold_never_sees_its_own_optimisation() -> None:
     assert inside.train != before.train
 
 
+def test_walk_forward_skips_points_with_too_few_train_trades(tmp_path: Path) -> None:
+    assert _cli(tmp_path / "all", *GRID, *WF, "--no-report") == 0
+    assert _cli(tmp_path / "min", *GRID, *WF, "--no-report", "--min-trades", "30") == 0
+    before = {r["fold"]: r for r in _rows(tmp_path / "all" / "grid.csv") if r["chosen"] == "true"}
+    grid = _rows(tmp_path / "min" / "grid.csv")
+    few = [r for r in grid if int(r["trades"]) < 30]
+    assert few, "the stop at 2 ATR trades less than 30 times a month"
+    assert all(r["objective"] == "" and r["chosen"] == "false" for r in few)
+    # the point chosen without a minimum had fewer trades: the choice moves to another
+    assert any(int(before[r["fold"]]["trades"]) < 30 for r in grid if r["chosen"] == "true")
+    assert all(int(r["trades"]) >= 30 for r in grid if r["chosen"] == "true")
+    summary = json.loads((tmp_path / "min" / "summary.json").read_text())
+    assert summary["walk_forward"]["min_trades"] == 30
+
+
 def test_sweep_row_is_the_plain_backtest_of_its_setting(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -310,6 +338,8 @@ def test_sweep_row_is_the_plain_backtest_of_its_setting(
         ),
         (["--walk-forward", "train=6M"], "both train= and test="),
         (["--objective", "sharpe"], "need --grid or --walk-forward"),
+        (["--min-trades", "3"], "need --grid or --walk-forward"),
+        (["--grid", "strategy.atr_stop_mult=1", "--min-trades", "-1"], "--min-trades -1"),
         (["--grid", "strategy.atr_stop_mult=1", "--workers", "0"], "--workers 0: at least 1"),
     ],
 )
