@@ -4,8 +4,9 @@ The candle files are ``backtest.chat_data`` (by default the simulator's bundled 
 ``sim.data_file`` and ``sim.futures_data_file``); a file's symbol and market come from its
 name as for ``greenlight backtest``, and only symbols this bot follows in that market may be
 backtested. A request becomes the very ``greenlight backtest`` command line that the worker
-runs (:meth:`Request.argv`) and that the reply shows (:meth:`Request.command`): the file's own
-timeframe, FROM's first candle to TO's last (both UTC dates, both included), the
+runs (:meth:`Request.argv`) and that the reply shows (:meth:`Request.command`): the engine's
+timeframe (a finer file is resampled to it, as the simulator serves it live; see
+:func:`run_timeframe`), FROM's first candle to TO's last (both UTC dates, both included), the
 ``market.warmup_candles`` before FROM warming the stages up, the news calendar the engine
 uses, and ``--reproducible``.
 """
@@ -196,8 +197,10 @@ def check(
 
 
 def _request(d: Dataset, span: Span, first: date, last: date, settings: Settings) -> Request | str:
-    assert span.tf is not None
-    t = span.open_time
+    tf = run_timeframe(span, settings.market.timeframe)
+    step = TIMEFRAMES_MS[tf]
+    # open times at the run's timeframe (a finer file is resampled by the backtest)
+    t = span.open_time if tf == span.tf else np.unique(span.open_time // step) * step
     lo = int(np.searchsorted(t, _ms(first), side="left"))
     hi = int(np.searchsorted(t, _ms(last) + DAY_MS, side="left"))
     if hi <= lo:
@@ -206,7 +209,7 @@ def _request(d: Dataset, span: Span, first: date, last: date, settings: Settings
     news = settings.news.calendar_file
     return Request(
         d,
-        span.tf,
+        tf,
         first,
         last,
         int(t[lo - warm]),
@@ -214,6 +217,15 @@ def _request(d: Dataset, span: Span, first: date, last: date, settings: Settings
         hi - lo,
         settings.resolve_path(news) if news else None,
     )
+
+
+def run_timeframe(span: Span, timeframe: str) -> str:
+    """The timeframe a backtest of the file runs at: the engine's (``market.timeframe``)
+    when the file's interval is it or a finer one dividing it, as the live engine sees the
+    market; the file's own otherwise."""
+    assert span.tf is not None
+    own, want = TIMEFRAMES_MS[span.tf], TIMEFRAMES_MS[timeframe]
+    return timeframe if own <= want and want % own == 0 else span.tf
 
 
 def _date(text: str) -> date | None:

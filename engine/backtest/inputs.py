@@ -1,5 +1,12 @@
 """The candle streams of a backtest: DATA files, their sub-timeframe and funding files, cut
-to ``--from``/``--to``."""
+to ``--from``/``--to``.
+
+A DATA file finer than ``--tf`` is resampled to it (as the simulator serves it to the live
+engine: whole buckets aligned to UTC, open of the first, close of the last); when its own
+interval is ``market.sub_timeframe`` and no ``--sub`` file names the symbol, it is also the
+sub-timeframe stream (micro-BOS), as live. A file coarser than ``--tf``, or one whose interval
+does not divide it, is an error.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,15 @@ from pathlib import Path
 from engine.backtest.run import Stream
 from engine.micro_stream import micro_smc_params
 from engine.retest.micro import micro_bos_flags
-from greenlight.core.candlefile import CandleArrays, file_market, file_symbol, read_candles
+from greenlight.core.candlefile import (
+    CandleArrays,
+    detect_interval_ms,
+    file_market,
+    file_symbol,
+    read_candles,
+)
 from greenlight.core.settings import TIMEFRAMES_MS, Settings
+from sim.replay.resample import resample
 from sim.usdm.setup import read_series
 
 
@@ -20,6 +34,22 @@ def parse_time(text: str | None) -> int | None:
         return None
     d = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return int((d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def at_timeframe(path: Path, candles: CandleArrays, tf: str) -> CandleArrays:
+    """``candles`` at ``tf``: as they are, or resampled upward from a finer interval that
+    divides it; raises ``ValueError`` naming the file otherwise."""
+    step = detect_interval_ms(candles.open_time)
+    want = TIMEFRAMES_MS[tf]
+    if step is None or step == want:
+        return candles
+    if step > want or want % step:
+        have = next((k for k, v in TIMEFRAMES_MS.items() if v == step), f"{step} ms")
+        raise ValueError(
+            f"{path.name} holds {have} candles: --tf {tf} needs {tf} candles or a finer"
+            " interval that divides it"
+        )
+    return resample(candles, want)
 
 
 def _window(c: CandleArrays, lo: int | None, hi: int | None) -> CandleArrays:
@@ -53,13 +83,18 @@ def load_streams(
     subs = {file_symbol(p): p for p in sub or []}
     rates = {file_symbol(p): read_series(p) for p in funding or []}
     streams = []
+    sub_ms = TIMEFRAMES_MS.get(settings.market.sub_timeframe)
     for path in data:
         sym = file_symbol(path)
         market = file_market(path)
-        c = _window(read_candles(path), start, end)
+        raw = read_candles(path)
+        c = _window(at_timeframe(path, raw, tf), start, end)
         st = Stream(sym, market, tf, c, warmup=warmup)
         if sym in subs:
             st.sub = _window(read_candles(subs[sym]), start, end)
+        elif c is not raw and sub_ms is not None and detect_interval_ms(raw.open_time) == sub_ms:
+            st.sub = _window(raw, start, end)
+        if st.sub is not None:
             st.micro = micro_bos_flags(
                 c.open_time, TIMEFRAMES_MS[tf], st.sub, micro_smc_params(settings)
             )

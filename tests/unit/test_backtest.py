@@ -19,8 +19,9 @@ from engine.backtest.output import iso, iso_many
 from engine.backtest.signals import agent_signals
 from engine.decisions_batch import run_stages
 from engine.features import FeatureParams
-from greenlight.core.candlefile import CandleArrays
+from greenlight.core.candlefile import CandleArrays, read_candles
 from greenlight.core.settings import Settings
+from sim.replay.resample import resample
 
 ROOT = Path(__file__).resolve().parents[2]
 BTC = ROOT / "data" / "BTCUSDT-15m-2019-2020.csv.gz"
@@ -131,6 +132,27 @@ def test_spot_and_perpetual_share_one_account(tmp_path: Path) -> None:
     assert markets == {"spot", "usdm"}
     assert any(leg.side == "short" for leg in result.legs if leg.market == "usdm")
     assert all(leg.funding_quote == 0 for leg in result.legs if leg.market == "spot")
+
+
+def test_a_finer_file_is_resampled_as_the_simulator_serves_it() -> None:
+    s = Settings()
+    [five] = load_streams([XRP], "5m", s)
+    [st] = load_streams([XRP], "15m", s)
+    sim = resample(read_candles(XRP), 900_000)
+    assert len(st.candles) == len(sim) == len(five.candles) // 3
+    for col in ("open_time", "open", "high", "low", "close", "volume"):
+        assert np.array_equal(getattr(st.candles, col), getattr(sim, col)), col
+    assert st.sub is None  # no sub-timeframe configured
+    sub5 = Settings.model_validate({"market": {"sub_timeframe": "5m"}})
+    [micro] = load_streams([XRP], "15m", sub5)
+    assert micro.sub is not None and len(micro.sub) == len(five.candles)  # as live: 15m + 5m
+    assert micro.micro is not None
+
+
+def test_a_coarser_file_is_refused_with_its_interval() -> None:
+    hourly = ROOT / "data" / "XRPUSDT-perp-1h-futures.csv"
+    with pytest.raises(ValueError, match="XRPUSDT-perp-1h-futures.csv holds 1h candles: --tf 15m"):
+        load_streams([hourly], "15m", Settings())
 
 
 def test_golden_figures(tmp_path: Path) -> None:

@@ -118,6 +118,23 @@ def test_the_span_limit_is_a_setting() -> None:
     assert isinstance(ok, bd.Request)
 
 
+async def test_the_perpetuals_5m_file_runs_at_the_engines_timeframe() -> None:
+    s = Settings()
+    s = s.model_copy(
+        update={"market": s.market.model_copy(update={"futures_symbols": ("XRPUSDT",)})}
+    )
+    xrp = REPO / "data" / "XRPUSDT-perp-5m-futures.csv"
+    span = await bd.Spans().of(xrp)
+    assert span.tf == "5m"
+    req = bd.check(("XRPUSDT", "2021-11-17", "2021-11-18"), bd.datasets(s), {"XRPUSDT": span}, s)
+    assert isinstance(req, bd.Request), req
+    assert req.tf == "15m" and req.candles == 2 * 96  # two days of 15m candles, as live sees
+    assert req.label == "XRPUSDT usdm 15m · 2021-11-17 → 2021-11-18"
+    assert "--tf 15m" in req.command()
+    hourly = bd.Span(np.arange(0, 30 * DAY, 3_600_000, dtype=np.int64), "1h")
+    assert bd.run_timeframe(hourly, "15m") == "1h"  # a coarser file runs at its own
+
+
 def test_a_gap_with_no_candles_is_refused() -> None:
     t = np.concatenate([np.arange(0, 10 * DAY, Q), np.arange(20 * DAY, 30 * DAY, Q)])
     span = bd.Span(t.astype(np.int64) + _ms("2020-01-01"), "15m")
