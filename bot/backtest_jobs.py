@@ -17,6 +17,8 @@ import contextlib
 import json
 import logging
 import os
+import re
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,12 +47,32 @@ def worker_env(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k not in _HIDDEN_ENV}
 
 
+def out_root(settings: Settings) -> Path:
+    """Where chat backtests are written (``backtest.chat_out_dir``, default var/backtests)."""
+    base = settings.backtest.chat_out_dir
+    return settings.resolve_path(base) if base else REPO_ROOT / "var" / "backtests"
+
+
 def out_dir(settings: Settings, req: Request, now: datetime) -> Path:
     """``<chat_out_dir>/BTCUSDT-20200301-20200331-20260102T101500Z``."""
-    base = settings.backtest.chat_out_dir
-    root = settings.resolve_path(base) if base else REPO_ROOT / "var" / "backtests"
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return root / f"{req.dataset.symbol}-{req.first:%Y%m%d}-{req.last:%Y%m%d}-{stamp}"
+    return out_root(settings) / f"{req.dataset.symbol}-{req.first:%Y%m%d}-{req.last:%Y%m%d}-{stamp}"
+
+
+RUN_FOLDER = re.compile(r"^[A-Z0-9]+-\d{8}-\d{8}-(\d{8}T\d{6}Z)$")
+
+
+def prune_runs(root: Path, keep: int) -> list[Path]:
+    """Remove all but the ``keep`` newest run folders (by the time in their name) under
+    ``root``; anything not named like a run is left alone. Returns what was removed."""
+    if not root.is_dir():
+        return []
+    runs = [(m.group(1), p) for p in root.iterdir() if (m := RUN_FOLDER.match(p.name))]
+    runs = [r for r in runs if r[1].is_dir()]
+    old = [p for _, p in sorted(runs, reverse=True)[keep:]]
+    for p in old:
+        shutil.rmtree(p, ignore_errors=True)
+    return old
 
 
 class Throttle:
@@ -261,6 +283,13 @@ class BacktestJobs:
         """Audit and start ``req`` (the caller checked that nothing runs)."""
         if self.current is not None:
             raise RuntimeError("a backtest is already running")
+        # the newest runs stay, this one included: room is made before it is written
+        keep = settings.backtest.chat_keep_runs - 1
+        removed = await asyncio.to_thread(prune_runs, out_root(settings), keep)
+        if removed:
+            log.info(
+                "backtest: removed %d old run folder(s) under %s", len(removed), removed[0].parent
+            )
         out = out_dir(settings, req, utc_now(self.clock))
         job = BacktestJob(settings, req, who, actor, out, self.clock)
         self.current = job

@@ -35,13 +35,15 @@ class BacktestSettings(Section):
     # is the file name's first part, USD-M when the name says perp/futures; empty: the
     # simulator's sim.data_file and sim.futures_data_file), USD-M funding files (empty:
     # sim.futures_funding_file), the longest span, the time bound of the worker process, how
-    # often its progress message may be edited, and where runs are written ("": var/backtests).
+    # often its progress message may be edited, where runs are written ("": var/backtests)
+    # and how many of the newest runs' folders are kept there (older ones are removed).
     chat_data: tuple[str, ...] = ()
     chat_funding: tuple[str, ...] = ()
     chat_max_days: int = Field(366, ge=1, le=3660)
     chat_timeout_s: float = Field(300.0, gt=0, le=3600)
     chat_progress_interval_s: float = Field(2.0, ge=0.5, le=60)
     chat_out_dir: str = ""
+    chat_keep_runs: int = Field(20, ge=1, le=10_000)
 
 
 CHAT_KEYS = frozenset(k for k in BacktestSettings.model_fields if k.startswith("chat_"))

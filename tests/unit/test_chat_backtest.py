@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bot import backtest_data as bd
-from bot.backtest_jobs import BacktestJob, Throttle, worker_env
+from bot.backtest_jobs import BacktestJob, Throttle, prune_runs, worker_env
 from bot.backtest_text import figures_text
 from bot.channel import Reply
 from bot.line.images import SignedImages
@@ -283,3 +283,19 @@ def test_line_publishes_an_image_from_outside_its_folder(tmp_path: Path) -> None
 
 async def _true(value: object) -> bool:
     return bool(value)
+
+
+def test_old_run_folders_are_pruned_and_nothing_else(tmp_path: Path) -> None:
+    stamps = ["20261201T090000Z", "20261203T120000Z", "20261202T080000Z", "20261204T070000Z"]
+    runs = [tmp_path / f"BTCUSDT-20200301-20200331-{s}" for s in stamps]
+    for r in runs:
+        (r / "nested").mkdir(parents=True)
+    (tmp_path / "notes").mkdir()  # not a run: kept whatever its age
+    (tmp_path / "XRPUSDT-20211117-20211118-20261130T000000Z.txt").write_text("a file")
+    removed = prune_runs(tmp_path, 2)
+    assert sorted(p.name for p in removed) == sorted(runs[i].name for i in (0, 2))
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(
+        [runs[1].name, runs[3].name, "notes", "XRPUSDT-20211117-20211118-20261130T000000Z.txt"]
+    )
+    assert prune_runs(tmp_path, 2) == [] and prune_runs(tmp_path / "absent", 1) == []
