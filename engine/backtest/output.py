@@ -96,8 +96,9 @@ def figures_line(f: dict[str, object]) -> str:
             v = float(v)
         return format(v, fmt) + unit if isinstance(v, int | float) else "n/a"
 
+    trades = f"{f['trades']} trade" + ("" if f["trades"] == 1 else "s")
     return (
-        f"{f['candles']} candles, {f['trades']} trades: win rate {num('win_rate', '.1%')}, "
+        f"{f['candles']} candles, {trades}: win rate {num('win_rate', '.1%')}, "
         f"profit factor {num('profit_factor', '.2f')}, "
         f"expectancy {num('expectancy_r', '+.2f', 'R')}, "
         f"max drawdown {num('max_drawdown_pct', '.2f', '%')}, "
