@@ -227,9 +227,9 @@ async def test_quota_reached_pauses_pushes_but_replies_still_work(
     api.quota = 1
     assert await line.send_notice(DESK, Notice("⛔ Kill switch tripped"))
     assert not await line.send_notice(DESK, Notice("second"))  # 429 monthly limit
-    pushes = len([r for r in api.requests if r[0] == "push"])
+    pushes = push_count(api)
     assert not await line.send_notice(DESK, Notice("third"))  # not even tried
-    assert len([r for r in api.requests if r[0] == "push"]) == pushes
+    assert push_count(api) == pushes
     lp = platform(api, line)
     async with aiohttp.ClientSession() as s:
         await lp.post(s, [lp.text(ANN, "/status")])
@@ -315,12 +315,17 @@ async def test_the_quota_pause_ends_when_the_clock_passes_it(
     assert not await clocked.send_notice(DESK, Notice("second"))  # 429 monthly limit
     api.quota = None  # a new month at LINE: only the bot's pause holds pushes back now
     clock.advance(QUOTA_PAUSE_S - 1)
-    pushes = len([r for r in api.requests if r[0] == "push"])
+    pushes = push_count(api)
     assert not await clocked.send_notice(DESK, Notice("still paused"))
-    assert len([r for r in api.requests if r[0] == "push"]) == pushes  # not even tried
+    assert push_count(api) == pushes  # not even tried
     clock.advance(1)
     assert await clocked.send_notice(DESK, Notice("back"))
     assert [d.texts() for d in api.to(DESK)] == [["first"], ["back"]]
+
+
+def push_count(api: FakeLineApi) -> int:
+    """Push requests the fake LINE platform has received so far."""
+    return len([r for r in api.requests if r[0] == "push"])
 
 
 async def _true(value: object) -> bool:
