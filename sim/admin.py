@@ -8,14 +8,14 @@ from aiohttp import web
 
 from sim.errors import SimError
 from sim.faults import parse_fault
-from sim.spot.state import STATE, SimState
+from sim.state import STATE, SimState
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 
 
 def status_of(st: SimState) -> dict[str, Any]:
     """Replay progress as reported by ``GET /sim/admin/status``."""
-    r = st.replay
+    r = st.spot.replay
     return {
         "replayed": r.replayed,
         "total": r.total,
@@ -34,7 +34,7 @@ def status_of(st: SimState) -> dict[str, Any]:
 def _user_messages_sent(st: SimState) -> int:
     """User-data messages sent on the user-data connections open now (spot and USD-M): a
     client that handled as many on its current connections has caught up."""
-    conns = {id(s.conn): s.conn for s in st.users.subs}
+    conns = {id(s.conn): s.conn for s in st.spot.users.subs}
     if st.futures is not None:
         conns |= {id(s.conn): s.conn for s in st.futures.users}
     return sum(c.user_sent for c in conns.values() if not c.ws.closed)
@@ -115,7 +115,7 @@ async def advance(request: web.Request) -> web.Response:
 async def drop_streams(request: web.Request) -> web.Response:
     """``POST /sim/admin/drop-streams``: abort every market WebSocket."""
     st = _guard(request)
-    dropped = st.market.drop_all()
+    dropped = st.spot.market.drop_all()
     if st.futures is not None:
         dropped += st.futures.market.drop_all()
     return web.json_response({"dropped": dropped})
@@ -125,7 +125,7 @@ async def server_shutdown(request: web.Request) -> web.Response:
     """``POST /sim/admin/server-shutdown``: ``serverShutdown`` to every market connection,
     then close them (as before maintenance)."""
     st = _guard(request)
-    hubs = [(st.market, st.replay)]
+    hubs = [(st.spot.market, st.spot.replay)]
     if st.futures is not None:
         hubs.append((st.futures.market, st.futures.replay))
     notified = 0
@@ -160,14 +160,14 @@ async def faults(request: web.Request) -> web.Response:
             raise SimError(-1102, "pause_user_stream needs 'seconds' (number).")
         if not 0 < seconds <= 600 or not isinstance(drop, bool):
             raise SimError(-1130, "'seconds' must be in (0, 600] and 'drop' true or false.")
-        st.users.gate.pause(float(seconds), drop)
+        st.user_gate.pause(float(seconds), drop)
         return web.json_response({"paused": True, "seconds": seconds, "drop": drop})
     fault = st.faults.add(parse_fault(body))
     return web.json_response({"id": fault.id, "pending": len(st.faults.live())})
 
 
 def _drop_users(st: SimState) -> int:
-    dropped = st.users.drop_all()
+    dropped = st.spot.users.drop_all()
     if st.futures is not None:
         dropped += st.futures.drop_users()
     return dropped
@@ -175,9 +175,9 @@ def _drop_users(st: SimState) -> int:
 
 def _clear(st: SimState) -> dict[str, Any]:
     cleared = st.faults.clear()
-    if st.users.gate.until is not None:
+    if st.user_gate.until is not None:
         cleared += 1
-    st.users.gate.release()
+    st.user_gate.release()
     return {"cleared": cleared}
 
 
@@ -185,7 +185,7 @@ async def list_faults(request: web.Request) -> web.Response:
     """``GET /sim/admin/faults``: live faults and the user-stream pause, if any."""
     st = _guard(request)
     items = st.faults.describe()
-    pause = st.users.gate.describe()
+    pause = st.user_gate.describe()
     if pause is not None:
         items.append(pause)
     return web.json_response({"faults": items, "user_stream_paused": pause is not None})

@@ -12,7 +12,7 @@ from sim.faults import Fault, after, before, server_error
 from sim.http_util import Handler, error_response
 from sim.limits import ban_message, too_much_message
 from sim.spot import rest_lists, rest_market, rest_replace, rest_trade, streams, userdata
-from sim.spot.state import STATE, SimState
+from sim.state import STATE, SimState
 from sim.streams import serve
 from sim.usdm import modify as fut_modify
 from sim.usdm import rest as fut_rest

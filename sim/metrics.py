@@ -7,7 +7,7 @@ from typing import Protocol
 
 from greenlight.core.metrics import Reading, declare, watch
 from sim.admin import status_of
-from sim.spot.state import SimState
+from sim.state import SimState
 
 
 class Served(Protocol):

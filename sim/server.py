@@ -28,7 +28,8 @@ from sim.replay.player import Replay
 from sim.replay.resample import file_interval_ms, resample
 from sim.spot.filters import rules_for
 from sim.spot.order_lists import ListExchange
-from sim.spot.state import SimState
+from sim.spot.state import SpotState
+from sim.state import SimState
 from sim.usdm.setup import FuturesData, ReplayOptions, build_futures, load_futures
 from sim.usdm.state import FutState
 from sim.usdm.streams import expiry_loop
@@ -149,17 +150,13 @@ class SimServer:
             price_decimals={s: r.price_decimals for s, r in rules.items()},
             shift_ms=shift,
         )
-        secrets = {k: a.secret for k, a in cfg.accounts.items()}
-        state = SimState(replay, exchange, candles, served[0], TF_MS[served[0]], secrets, served)
-        state.limiter = RateLimiter(*cfg.weight_limits, cfg.ban_after, cfg.ban_seconds)
+        spot = SpotState(replay, exchange, candles, served[0], TF_MS[served[0]], served)
+        futures = None
         if self._futures is not None:
-            state.futures = self._build_futures(self._futures, spot_start)
-            state.futures.gate = state.users.gate
-            faults = state.faults
-            state.futures.book.slicer.picker = lambda sym, cid: faults.pick_partial(
-                "futures", sym, cid
-            )
-        return state
+            futures = self._build_futures(self._futures, spot_start)
+        secrets = {k: a.secret for k, a in cfg.accounts.items()}
+        limiter = RateLimiter(*cfg.weight_limits, cfg.ban_after, cfg.ban_seconds)
+        return SimState(spot, futures, secrets, limiter)
 
     def _build_futures(self, data: FuturesData, spot_start_ms: int) -> FutState:
         cfg = self.config
@@ -201,7 +198,7 @@ class SimServer:
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
         self._port = int(self._runner.addresses[0][1])
-        self._task = asyncio.create_task(self.state.replay.run(), name="sim-replay")
+        self._task = asyncio.create_task(self.state.spot.replay.run(), name="sim-replay")
         fut = self.state.futures
         if fut is not None:
             every = min(1.0, self.config.listen_key_ttl / 4)
@@ -219,7 +216,7 @@ class SimServer:
                 await task
         self._task, self._side_tasks = None, []
         if self.state is not None:
-            self.state.market.drop_all()
+            self.state.spot.market.drop_all()
             if self.state.futures is not None:
                 self.state.futures.market.drop_all()
                 self.state.futures.drop_users()

@@ -3,6 +3,8 @@ cache (or the source) and the admin endpoints that make sense for a live clock."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import aiohttp
 from aiohttp import web
 
@@ -12,7 +14,7 @@ from sim.errors import SimError, mandatory
 from sim.http_util import p_int, read_params, reject_unknown
 from sim.paper.state import PaperState
 from sim.spot import rest_lists, rest_market, rest_replace, rest_trade, streams, userdata
-from sim.spot.state import STATE
+from sim.state import STATE, SimState
 from sim.streams import serve
 
 PAPER: web.AppKey[PaperState] = web.AppKey("paper_state", PaperState)
@@ -57,16 +59,20 @@ async def status(request: web.Request) -> web.Response:
     """``GET /sim/admin/status``: the simulator's status plus the source followed."""
     if request.remote not in admin.LOOPBACK:  # as every admin endpoint
         raise SimError(-1002, "Admin endpoints are only served to loopback clients.", 403)
-    st = request.app[PAPER]
-    return web.json_response(admin.status_of(st) | {"paper": st.paper_status()})
+    paper = request.app[PAPER].paper_status()
+    return web.json_response(admin.status_of(request.app[STATE]) | {"paper": paper})
 
 
 def build_paper_app(
-    state: PaperState, ws_ping_interval: float = 20.0, ws_max_age: float = 86_400.0
+    state: PaperState,
+    secrets: Mapping[str, str],
+    ws_ping_interval: float = 20.0,
+    ws_max_age: float = 86_400.0,
 ) -> web.Application:
-    """REST, market streams, WS-API, user data and admin on one port, as ``greenlight sim``."""
+    """REST, market streams, WS-API, user data and admin on one port, as ``greenlight sim``:
+    ``state`` is the spot market of a simulator state with no USD-M market."""
     app = web.Application(middlewares=[binance_middleware])
-    app[STATE] = state
+    app[STATE] = SimState(state, None, secrets)
     app[PAPER] = state
     app[serve.PING_INTERVAL] = ws_ping_interval
     app[serve.FUT_PING_INTERVAL] = ws_ping_interval

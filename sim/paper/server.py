@@ -87,12 +87,13 @@ class PaperServer:
         await feed.start()
         exchange = PaperExchange(rules, cfg.commission, cfg.slippage, feed.bar_range)
         exchange.add_account(cfg.api_key, cfg.balances)
-        return PaperState(feed, exchange, {cfg.api_key: cfg.api_secret}, cfg.market_url)
+        return PaperState(feed, exchange, cfg.market_url)
 
     async def start(self, state: PaperState | None = None) -> None:
         """Connect to the source (unless ``state`` is given), bind the port, follow it."""
         self.state = state or await self.connect_source()
-        app = build_paper_app(self.state, self.config.ws_ping_interval)
+        cfg = self.config
+        app = build_paper_app(self.state, {cfg.api_key: cfg.api_secret}, cfg.ws_ping_interval)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.config.host, self.config.port).start()

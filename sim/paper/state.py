@@ -1,15 +1,14 @@
-"""Shared state of the paper venue: the simulator's state with a live feed for a replay."""
+"""State of the paper venue's market: the simulator's spot state with a live feed for a replay."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from sim.paper.exchange import PaperExchange
 from sim.paper.feed import LiveFeed
 from sim.paper.frames import KlineFrame
 from sim.replay.player import KlineUpdate
-from sim.spot.state import SimState
+from sim.spot.state import SpotState
 from sim.streams.conn import dumps
 from sim.streams.hubs import MarketHub
 
@@ -29,7 +28,7 @@ def relay(hub: MarketHub, name: str, payload: Any) -> None:
             c.send(raw)
 
 
-class PaperState(SimState):
+class PaperState(SpotState):
     """Orders, balances and streams as in the simulator; prices, klines and time from the
     market-data source (:class:`LiveFeed`). Kline frames are relayed as the source sent
     them, after the matching engine has moved along their prices."""
@@ -38,12 +37,11 @@ class PaperState(SimState):
         self,
         feed: LiveFeed,
         exchange: PaperExchange,
-        secrets: Mapping[str, str],
         source: str,
     ) -> None:
         tf_ms = 0  # unused: the kline cache pages by open time
         base = feed.range_interval  # klines are relayed, not built from the hub's interval
-        super().__init__(feed, exchange, {}, base, tf_ms, secrets, (base,))
+        super().__init__(feed, exchange, {}, base, tf_ms, (base,))
         self.feed = feed
         self.source = source
         feed.add_frame_listener(self.on_frame)

@@ -14,7 +14,7 @@ from sim.spot.orders import OrderRequest, OtoRequest, Side
 from sim.spot.payloads import order_list_json, order_result
 from sim.spot.rest_params import _reject_unsupported, _type, leg_request, p_side
 from sim.spot.rest_trade import _order_counted, signed
-from sim.spot.state import SimState
+from sim.spot.state import SpotState
 
 FIELDS = ["Type", "ClientOrderId", "Price", "StopPrice", "TimeInForce", "StrategyId"]
 FIELDS += ["StrategyType", "IcebergQty", "TrailingDelta"]
@@ -57,7 +57,9 @@ def parse_oto(params: Params, otoco: bool) -> OtoRequest:
     return OtoRequest(symbol, working, above, below, p_client_id(params, "listClientOrderId"))
 
 
-async def _place(st: SimState, key: str, params: Params, otoco: bool) -> web.Response:
+async def _place(
+    request: web.Request, st: SpotState, key: str, params: Params, otoco: bool
+) -> web.Response:
     req = parse_oto(params, otoco)
     exchange = st.exchange
     if not isinstance(exchange, ListExchange):
@@ -68,19 +70,19 @@ async def _place(st: SimState, key: str, params: Params, otoco: bool) -> web.Res
     assert out.order_list is not None
     reports = [order_result(o, now, "RESULT", out.trades) for o in out.orders]
     body = order_list_json(out.order_list, out.orders, reports)
-    return _order_counted(st, key, body, len(out.orders))
+    return _order_counted(request, key, body, len(out.orders))
 
 
 @signed(OTO_PARAMS)
-async def new_oto(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def new_oto(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``POST /api/v3/orderList/oto``."""
-    return await _place(st, key, params, False)
+    return await _place(request, st, key, params, False)
 
 
 @signed(OTOCO_PARAMS)
-async def new_otoco(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def new_otoco(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``POST /api/v3/orderList/otoco``."""
-    return await _place(st, key, params, True)
+    return await _place(request, st, key, params, True)
 
 
 def add_routes(app: web.Application) -> None:

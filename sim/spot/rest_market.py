@@ -14,7 +14,8 @@ from sim.http_util import p_int, read_params, reject_unknown
 from sim.replay.player import KlineUpdate
 from sim.spot.exchange_info import exchange_info
 from sim.spot.payloads import fmt, kline_rows, update_row
-from sim.spot.state import STATE, SimState
+from sim.spot.state import SpotState
+from sim.state import STATE
 
 INTERVALS = frozenset(
     [
@@ -46,12 +47,12 @@ async def ping(request: web.Request) -> web.Response:
 
 async def server_time(request: web.Request) -> web.Response:
     """``GET /api/v3/time``: the spot market clock."""
-    return web.json_response({"serverTime": request.app[STATE].replay.now_ms})
+    return web.json_response({"serverTime": request.app[STATE].spot.replay.now_ms})
 
 
 async def get_exchange_info(request: web.Request) -> web.Response:
     """``GET /api/v3/exchangeInfo`` with optional ``symbol`` or ``symbols``."""
-    st = request.app[STATE]
+    st = request.app[STATE].spot
     params, _, _ = await read_params(request)
     reject_unknown(
         params, {"symbol", "symbols", "permissions", "showPermissionSets", "symbolStatus"}
@@ -72,7 +73,7 @@ async def get_exchange_info(request: web.Request) -> web.Response:
     return web.json_response(exchange_info([st.rules[n] for n in names], st.replay.now_ms))
 
 
-def _symbol(st: SimState, params: dict[str, str]) -> str:
+def _symbol(st: SpotState, params: dict[str, str]) -> str:
     symbol = params.get("symbol", "")
     if not symbol:
         raise mandatory("symbol")
@@ -91,7 +92,7 @@ class RowSource(Protocol):
 
 
 def select_klines(
-    st: SimState, symbol: str, start: int | None, end: int | None, limit: int
+    st: SpotState, symbol: str, start: int | None, end: int | None, limit: int
 ) -> list[list[Any]]:
     """Closed candles visible in the replay plus the in-progress one, Binance paging rules."""
     arr, source, ms = st.intervals.source(symbol, st.interval)
@@ -134,7 +135,7 @@ def select_rows(
 
 async def klines(request: web.Request) -> web.Response:
     """``GET /api/v3/klines`` and ``/api/v3/uiKlines``."""
-    st = request.app[STATE]
+    st = request.app[STATE].spot
     params, _, _ = await read_params(request)
     reject_unknown(params, {"symbol", "interval", "startTime", "endTime", "limit", "timeZone"})
     symbol = _symbol(st, params)
@@ -155,7 +156,7 @@ async def klines(request: web.Request) -> web.Response:
 
 async def ticker_price(request: web.Request) -> web.Response:
     """``GET /api/v3/ticker/price`` (one symbol or all)."""
-    st = request.app[STATE]
+    st = request.app[STATE].spot
     params, _, _ = await read_params(request)
     reject_unknown(params, {"symbol", "symbols"})
     if params.get("symbol"):
@@ -172,7 +173,7 @@ async def ticker_price(request: web.Request) -> web.Response:
 
 async def avg_price(request: web.Request) -> web.Response:
     """``GET /api/v3/avgPrice``: the replay has no trade tape, so this is the last price."""
-    st = request.app[STATE]
+    st = request.app[STATE].spot
     params, _, _ = await read_params(request)
     reject_unknown(params, {"symbol"})
     s = _symbol(st, params)

@@ -20,7 +20,8 @@ from sim.http_util import Params, p_client_id, p_int, p_str
 from sim.spot.payloads import cancel_result, order_result
 from sim.spot.rest_params import ORDER_PARAMS, parse_order, resp_type
 from sim.spot.rest_trade import signed
-from sim.spot.state import SimState
+from sim.spot.state import SpotState
+from sim.state import STATE
 
 REPLACE_PARAMS = ORDER_PARAMS | {
     "cancelReplaceMode",
@@ -34,7 +35,7 @@ MODES = ("STOP_ON_FAILURE", "ALLOW_FAILURE")
 RESTRICTIONS = ("ONLY_NEW", "ONLY_PARTIALLY_FILLED")
 
 
-def _cancel(st: SimState, key: str, params: Params, now: int) -> dict[str, Any]:
+def _cancel(st: SpotState, key: str, params: Params, now: int) -> dict[str, Any]:
     """Cancel the target order; returns the cancel report (raises :class:`SimError`)."""
     symbol = p_str(params, "symbol")
     order_id = p_int(params, "cancelOrderId")
@@ -75,7 +76,7 @@ def _error(err: SimError) -> dict[str, Any]:
 
 
 @signed(REPLACE_PARAMS)
-async def cancel_replace(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def cancel_replace(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``POST /api/v3/order/cancelReplace`` (see module docstring)."""
     mode = _check(params)
     req = parse_order({k: v for k, v in params.items() if k in ORDER_PARAMS})
@@ -94,7 +95,7 @@ async def cancel_replace(request: web.Request, st: SimState, key: str, params: P
         data |= {"newOrderResult": "FAILURE", "newOrderResponse": _error(err)}
         return _failed(data, partial=data["cancelResult"] == "SUCCESS")
     st.publish(out.events)
-    st.counters.add_order(key)
+    request.app[STATE].counters.add_order(key)
     data |= {
         "newOrderResult": "SUCCESS",
         "newOrderResponse": order_result(out.orders[0], now, rt, out.trades),

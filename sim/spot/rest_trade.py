@@ -31,9 +31,10 @@ from sim.spot.payloads import (
     trade_json,
 )
 from sim.spot.rest_params import OCO_PARAMS, ORDER_PARAMS, parse_oco, parse_order, resp_type
-from sim.spot.state import STATE, SimState
+from sim.spot.state import SpotState
+from sim.state import STATE
 
-SignedHandler = Callable[[web.Request, SimState, str, Params], Awaitable[Any]]
+SignedHandler = Callable[[web.Request, SpotState, str, Params], Awaitable[Any]]
 
 
 def signed(allowed: frozenset[str] | set[str]) -> Callable[[SignedHandler], Handler]:
@@ -44,9 +45,10 @@ def signed(allowed: frozenset[str] | set[str]) -> Callable[[SignedHandler], Hand
         async def handler(request: web.Request) -> web.StreamResponse:
             st = request.app[STATE]
             params, raw_query, raw_body = await read_params(request)
-            key = authenticate(request, params, raw_query, raw_body, st.secrets, st.replay.now_ms)
+            now = st.spot.replay.now_ms
+            key = authenticate(request, params, raw_query, raw_body, st.secrets, now)
             reject_unknown(params, allowed)
-            result = await fn(request, st, key, params)
+            result = await fn(request, st.spot, key, params)
             return result if isinstance(result, web.StreamResponse) else web.json_response(result)
 
         handler.__doc__ = fn.__doc__
@@ -55,10 +57,11 @@ def signed(allowed: frozenset[str] | set[str]) -> Callable[[SignedHandler], Hand
     return deco
 
 
-def _order_counted(st: SimState, key: str, body: Any, n: int = 1) -> web.Response:
+def _order_counted(request: web.Request, key: str, body: Any, n: int = 1) -> web.Response:
+    counters = request.app[STATE].counters
     ten_s = day = 0
     for _ in range(n):
-        ten_s, day = st.counters.add_order(key)
+        ten_s, day = counters.add_order(key)
     headers = {"X-MBX-ORDER-COUNT-10S": str(ten_s), "X-MBX-ORDER-COUNT-1D": str(day)}
     return web.json_response(body, headers=headers)
 
@@ -73,18 +76,18 @@ def _ids(params: Params, client_name: str = "origClientOrderId") -> tuple[int | 
 
 
 @signed(ORDER_PARAMS)
-async def new_order(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def new_order(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``POST /api/v3/order``."""
     req = parse_order(params)
     rt = resp_type(params, req.type)
     now = st.replay.now_ms
     out = st.exchange.place(key, req, now)
     st.publish(out.events)
-    return _order_counted(st, key, order_result(out.orders[0], now, rt, out.trades))
+    return _order_counted(request, key, order_result(out.orders[0], now, rt, out.trades))
 
 
 @signed(ORDER_PARAMS)
-async def test_order(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def test_order(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``POST /api/v3/order/test``: every check, no placement."""
     req = parse_order(params)
     resp_type(params, req.type)
@@ -105,7 +108,7 @@ async def test_order(request: web.Request, st: SimState, key: str, params: Param
 
 
 @signed({"symbol", "orderId", "origClientOrderId"})
-async def get_order(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def get_order(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``GET /api/v3/order``."""
     order_id, client_id = _ids(params)
     return order_query(st.exchange.get_order(key, p_str(params, "symbol"), order_id, client_id))
@@ -120,7 +123,7 @@ def _cancel_body(out: Outcome, requested: Order | None, now: int) -> Any:
 
 
 @signed({"symbol", "orderId", "origClientOrderId", "newClientOrderId", "cancelRestrictions"})
-async def cancel_order(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def cancel_order(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``DELETE /api/v3/order`` (a list leg cancels its whole list)."""
     symbol = p_str(params, "symbol")
     order_id, client_id = _ids(params)
@@ -144,13 +147,13 @@ async def cancel_order(request: web.Request, st: SimState, key: str, params: Par
 
 
 @signed({"symbol"})
-async def open_orders(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def open_orders(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``GET /api/v3/openOrders``."""
     return [order_query(o) for o in st.exchange.open_orders(key, params.get("symbol") or None)]
 
 
 @signed({"symbol"})
-async def cancel_open_orders(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def cancel_open_orders(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``DELETE /api/v3/openOrders`` (lists are cancelled as lists)."""
     symbol = p_str(params, "symbol")
     now = st.replay.now_ms
@@ -177,7 +180,7 @@ def _window(items: list[Any], params: Params, time_of: Callable[[Any], int]) -> 
 
 
 @signed({"symbol", "orderId", "startTime", "endTime", "limit"})
-async def all_orders(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def all_orders(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``GET /api/v3/allOrders``."""
     orders = st.exchange.all_orders(key, p_str(params, "symbol"))
     from_id = p_int(params, "orderId")
@@ -188,7 +191,7 @@ async def all_orders(request: web.Request, st: SimState, key: str, params: Param
 
 
 @signed({"symbol", "orderId", "startTime", "endTime", "fromId", "limit"})
-async def my_trades(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def my_trades(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``GET /api/v3/myTrades``."""
     trades = st.exchange.account_trades(key, p_str(params, "symbol"))
     order_id, from_id = p_int(params, "orderId"), p_int(params, "fromId")
@@ -201,7 +204,7 @@ async def my_trades(request: web.Request, st: SimState, key: str, params: Params
 
 
 @signed(OCO_PARAMS)
-async def new_oco(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def new_oco(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``POST /api/v3/orderList/oco``."""
     req = parse_oco(params)
     now = st.replay.now_ms
@@ -210,11 +213,11 @@ async def new_oco(request: web.Request, st: SimState, key: str, params: Params) 
     assert out.order_list is not None
     reports = [order_result(o, now, "RESULT", []) for o in out.orders]
     body = order_list_json(out.order_list, out.orders, reports)
-    return _order_counted(st, key, body, 2)
+    return _order_counted(request, key, body, 2)
 
 
 @signed({"symbol", "orderListId", "listClientOrderId", "newClientOrderId"})
-async def cancel_oco(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def cancel_oco(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``DELETE /api/v3/orderList``."""
     symbol = p_str(params, "symbol")
     list_id, list_cid = _ids_list(params, "listClientOrderId")
@@ -234,7 +237,7 @@ def _ids_list(params: Params, client_name: str) -> tuple[int | None, str | None]
 
 
 @signed({"orderListId", "origClientOrderId"})
-async def get_oco(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def get_oco(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``GET /api/v3/orderList``."""
     list_id, list_cid = _ids_list(params, "origClientOrderId")
     ol = st.exchange.get_list(key, list_id, list_cid)
@@ -242,7 +245,7 @@ async def get_oco(request: web.Request, st: SimState, key: str, params: Params) 
 
 
 @signed({"omitZeroBalances"})
-async def account(request: web.Request, st: SimState, key: str, params: Params) -> Any:
+async def account(request: web.Request, st: SpotState, key: str, params: Params) -> Any:
     """``GET /api/v3/account``."""
     acct = st.exchange.account(key)
     rate = st.exchange.commission
@@ -280,18 +283,19 @@ async def listen_key(request: web.Request) -> web.Response:
     check_api_key(key, st.secrets)
     assert key is not None
     params, _, _ = await read_params(request)
+    keys = st.spot.listen_keys
     if request.method == "POST":
-        lk = next((k for k, v in st.listen_keys.items() if v == key), None)
+        lk = next((k for k, v in keys.items() if v == key), None)
         lk = lk or pysecrets.token_urlsafe(45)[:60]
-        st.listen_keys[lk] = key
+        keys[lk] = key
         return web.json_response({"listenKey": lk})
     lk = params.get("listenKey", "")
     if not lk:
         raise mandatory("listenKey")
-    if st.listen_keys.get(lk) != key:
+    if keys.get(lk) != key:
         raise SimError(-1125, "This listenKey does not exist.")
     if request.method == "DELETE":
-        del st.listen_keys[lk]
+        del keys[lk]
     return web.json_response({})
 
 

@@ -1,17 +1,11 @@
-"""Shared state of one running simulator: engine, replay, hubs, credentials, counters."""
+"""State of the spot market: engine, replay, candles, intervals, hubs and listen keys."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
-from aiohttp import web
-
 from greenlight.core.candlefile import CandleArrays
-from sim.faults import Faults
-from sim.http_util import Counters
-from sim.limits import RateLimiter
 from sim.market_clock import MarketClock
 from sim.replay.intervals import IntervalSet
 from sim.replay.player import KlineUpdate
@@ -19,11 +13,11 @@ from sim.spot.filters import SymbolRules
 from sim.spot.matching import Exchange
 from sim.spot.orders import Event
 from sim.streams.hubs import MarketHub, UserHub
-from sim.usdm.state import FutState
 
 
-class SimState:
-    """Everything the handlers share; the replay feeds prices to the engine through it."""
+class SpotState:
+    """Everything the ``/api/v3`` handlers and spot streams share; the replay feeds prices
+    to the engine through it. What both markets share lives in :class:`sim.state.SimState`."""
 
     def __init__(
         self,
@@ -32,7 +26,6 @@ class SimState:
         candles: Mapping[str, CandleArrays],
         interval: str,
         tf_ms: int,
-        secrets: Mapping[str, str],
         served: Sequence[str] = (),
     ) -> None:
         self.replay = replay
@@ -40,25 +33,14 @@ class SimState:
         self.candles = dict(candles)
         self.interval = interval
         self.tf_ms = tf_ms
-        self.secrets = dict(secrets)
         self.market = MarketHub(interval)
         self.intervals = IntervalSet(served or (interval,), replay, candles)
         self.market.ticks = {s: r.tick_size for s, r in exchange.rules.items()}
         self.users = UserHub()
-        self.counters = Counters()
-        self.listen_keys: dict[str, str] = {}
-        self.faults = Faults()
-        exchange.slicer.picker = lambda sym, cid: self.faults.pick_partial("spot", sym, cid)
-        self.futures: FutState | None = None
-        self.limiter = RateLimiter()
-        self.requests: Counter[str] = Counter()  # REST requests per "METHOD /route"
+        self.listen_keys: dict[str, str] = {}  # legacy spot listenKey → account
         for symbol, price in replay.last_price.items():
             exchange.set_price(symbol, exchange.rules[symbol].to_price(price))
         replay.add_listener(self.on_updates)
-
-    def replays(self) -> list[MarketClock]:
-        """The spot replay and, when served, the futures replay."""
-        return [self.replay] + ([self.futures.replay] if self.futures is not None else [])
 
     @property
     def rules(self) -> dict[str, SymbolRules]:
@@ -89,6 +71,3 @@ class SimState:
     def last_price(self, symbol: str) -> Decimal:
         """Current last price (``-1121`` for unknown symbols)."""
         return self.exchange.price_of(symbol)
-
-
-STATE: web.AppKey[SimState] = web.AppKey("sim_state", SimState)

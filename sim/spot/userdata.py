@@ -13,7 +13,7 @@ from aiohttp import WSMsgType, web
 from sim.errors import SimError, mandatory
 from sim.http_util import check_api_key, check_timestamp, hmac_hex
 from sim.replay.clock import wall_ms
-from sim.spot.state import STATE, SimState
+from sim.state import STATE, SimState
 from sim.streams.conn import Conn, dumps
 from sim.streams.hubs import UserSub
 from sim.streams.serve import PING_INTERVAL, stop_writer
@@ -44,7 +44,7 @@ def verify(st: SimState, params: Any) -> str:
         raise mandatory("signature")
     if not hmac.compare_digest(hmac_hex(secret, ws_signature_payload(params)), signature.lower()):
         raise SimError(-1022, "Signature for this request is not valid.")
-    check_timestamp({k: _text(v) for k, v in params.items()}, wall_ms(), st.replay.now_ms)
+    check_timestamp({k: _text(v) for k, v in params.items()}, wall_ms(), st.spot.replay.now_ms)
     return str(key)
 
 
@@ -53,16 +53,17 @@ class Session:
 
     def __init__(self, st: SimState, conn: Conn) -> None:
         self.st = st
+        self.spot = st.spot
         self.conn = conn
         self.account: str | None = None
-        self.connected_since = st.replay.now_ms
+        self.connected_since = self.spot.replay.now_ms
         self.logged_since: int | None = None
 
     def _subscribe(self, account: str) -> dict[str, Any]:
-        if any(s.conn is self.conn and s.account == account for s in self.st.users.subs):
+        if any(s.conn is self.conn and s.account == account for s in self.spot.users.subs):
             raise SimError(-1210, "This account is already subscribed on this connection.")
-        sid = self.st.users.new_subscription_id()
-        self.st.users.add(UserSub(self.conn, account, sid))
+        sid = self.spot.users.new_subscription_id()
+        self.spot.users.add(UserSub(self.conn, account, sid))
         return {"subscriptionId": sid}
 
     def _status(self) -> dict[str, Any]:
@@ -71,8 +72,8 @@ class Session:
             "authorizedSince": self.logged_since,
             "connectedSince": self.connected_since,
             "returnRateLimits": True,
-            "serverTime": self.st.replay.now_ms,
-            "userDataStream": any(s.conn is self.conn for s in self.st.users.subs),
+            "serverTime": self.spot.replay.now_ms,
+            "userDataStream": any(s.conn is self.conn for s in self.spot.users.subs),
         }
 
     def call(self, method: Any, params: Any) -> Any:
@@ -80,10 +81,10 @@ class Session:
         if method == "ping":
             return {}
         if method == "time":
-            return {"serverTime": self.st.replay.now_ms}
+            return {"serverTime": self.spot.replay.now_ms}
         if method == "session.logon":
             self.account = verify(self.st, params)
-            self.logged_since = self.st.replay.now_ms
+            self.logged_since = self.spot.replay.now_ms
             return self._status()
         if method == "session.status":
             return self._status()
@@ -98,13 +99,13 @@ class Session:
             return self._subscribe(verify(self.st, params))
         if method == "userDataStream.unsubscribe":
             sid = params.get("subscriptionId") if isinstance(params, dict) else None
-            if self.st.users.remove(self.conn, sid) == 0:
+            if self.spot.users.remove(self.conn, sid) == 0:
                 raise SimError(-2, "Not subscribed to user data stream.")
             return {}
         if method == "session.subscriptions":
             return [
                 {"subscriptionId": s.subscription_id}
-                for s in self.st.users.subs
+                for s in self.spot.users.subs
                 if s.conn is self.conn
             ]
         raise SimError(-1100, f"Unknown method {method!r}.")
@@ -152,7 +153,7 @@ async def ws_api(request: web.Request) -> web.StreamResponse:
             if msg.type == WSMsgType.TEXT:
                 conn.send(dumps(session.handle(msg.data)))
     finally:
-        st.users.remove_conn(conn)
+        st.spot.users.remove_conn(conn)
         await stop_writer(conn, writer)
     return ws
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from sim.errors import SimError, mandatory
 from sim.http_util import check_api_key, p_int, read_params, reject_unknown
 from sim.spot.rest_market import INTERVALS, select_rows
-from sim.spot.state import STATE
+from sim.state import STATE
 from sim.usdm.payloads import num
 from sim.usdm.rules import FutRules
 from sim.usdm.state import FutState
@@ -105,7 +105,7 @@ async def ping(request: web.Request) -> web.Response:
 async def server_time(request: web.Request) -> web.Response:
     """``GET /fapi/v1/time``: the USD-M market clock (the spot one when none is served)."""
     st = request.app[STATE]
-    replay = st.futures.replay if st.futures is not None else st.replay
+    replay = st.futures.replay if st.futures is not None else st.spot.replay
     return web.json_response({"serverTime": replay.now_ms})
 
 

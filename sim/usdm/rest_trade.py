@@ -18,7 +18,7 @@ from sim.http_util import (
     read_params,
     reject_unknown,
 )
-from sim.spot.state import STATE
+from sim.state import STATE
 from sim.usdm.models import FutOrder, FutOutcome, OrderUpdate
 from sim.usdm.params import ALGO_PARAMS, ORDER_PARAMS, parse_algo, parse_order, resp_type
 from sim.usdm.payloads import algo_json, order_json, trade_json
@@ -37,7 +37,7 @@ def fsigned(allowed: frozenset[str] | set[str]) -> Callable[[FutHandler], Handle
             st = request.app[STATE]
             params, raw_query, raw_body = await read_params(request)
             fut = st.futures
-            market = fut.replay.now_ms if fut is not None else st.replay.now_ms
+            market = fut.replay.now_ms if fut is not None else st.spot.replay.now_ms
             key = authenticate(request, params, raw_query, raw_body, st.secrets, market)
             if fut is None:
                 raise SimError(-1121, "Invalid symbol. (this simulator serves no USD-M symbols)")

@@ -114,7 +114,7 @@ class FutState:
         self.intervals = IntervalSet(served or (interval,), replay, candles)
         self.market.ticks = {s: r.tick_size for s, r in book.rules.items()}
         self.users: list[FutUserSub] = []
-        self.gate = UserGate()  # the server shares the spot hub's gate with it
+        self.gate = UserGate()  # sim.state.SimState gives both markets one gate
         self.listen_keys = ListenKeys(listen_key_ttl)
         self.clock: dict[str, int] = {}
         for symbol, arr in self.candles.items():

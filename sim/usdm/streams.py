@@ -8,7 +8,7 @@ import asyncio
 from aiohttp import WSMsgType, web
 
 from sim.errors import SimError
-from sim.spot.state import STATE
+from sim.state import STATE
 from sim.streams.conn import Conn, dumps
 from sim.streams.serve import FUT_PING_INTERVAL, control_reply, serve_conn, stop_writer
 from sim.usdm.state import FutState, FutUserSub

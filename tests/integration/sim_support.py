@@ -58,7 +58,7 @@ def update_ms(sim: SimServer, futures: bool = False) -> int:
     """Market time between two updates of the spot (or USD-M) replay: ``advance`` by this
     much emits exactly one update on it."""
     assert sim.state is not None
-    replay = sim.state.replay
+    replay = sim.state.spot.replay
     if futures:
         assert sim.state.futures is not None
         replay = sim.state.futures.replay

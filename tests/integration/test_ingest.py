@@ -35,7 +35,7 @@ async def test_no_candle_missing_none_twice_across_forced_drops() -> None:
     )
     await sim.start()
     assert sim.state is not None
-    shift = sim.state.replay.shift_ms  # the replay runs on today's calendar
+    shift = sim.state.spot.replay.shift_ms  # the replay runs on today's calendar
     got: list[Candle] = []
 
     async def sink(c: Candle, _t: float, _live: bool) -> None:

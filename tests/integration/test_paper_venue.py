@@ -204,7 +204,7 @@ async def test_each_symbol_follows_the_intervals_its_source_serves() -> None:
 
 def _first_open(upstream: SimServer) -> int:
     assert upstream.state is not None
-    return int(upstream.state.candles["BTCUSDT"].open_time[0])
+    return int(upstream.state.spot.candles["BTCUSDT"].open_time[0])
 
 
 async def _connected(server: PaperServer) -> bool:

@@ -88,7 +88,7 @@ async def test_the_clock_shift_comes_from_the_simulator() -> None:
         assert sim.state is not None
         async with aiohttp.ClientSession() as http:
             got = await venue_clock_shift(http, "sim", sim.base_url, futures=False)
-            assert got == sim.state.replay.shift_ms and got % DAY == 0 and got > 0
+            assert got == sim.state.spot.replay.shift_ms and got % DAY == 0 and got > 0
             assert await venue_clock_shift(http, "binance", "https://x.invalid", False) == 0
             with pytest.raises(ClockShiftError, match="clock_shift_ms"):
                 await venue_clock_shift(http, "sim", sim.base_url, futures=True)  # no futures

@@ -204,8 +204,8 @@ async def test_user_stream_loss_reconnects_and_reconciles(rig: Rig) -> None:
     await rig.client.submit_bracket(d)
     runs_before = (await rig.client.state())["venue"]["reconciliations"]
     # /sim/admin/drop-streams only drops market streams, so cut the user-data sockets.
-    assert rig.sim.state is not None and rig.sim.state.users.subs
-    for sub in list(rig.sim.state.users.subs):
+    assert rig.sim.state is not None and rig.sim.state.spot.users.subs
+    for sub in list(rig.sim.state.spot.users.subs):
         sub.conn.abort()
 
     async def reconciled() -> bool:

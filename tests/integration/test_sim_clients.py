@@ -33,7 +33,7 @@ async def test_python_binance_klines_and_orders(sim: SimServer) -> None:
     client.API_URL = sim.base_url + "/api"
     try:
         klines = await client.get_klines(symbol="BTCUSDT", interval="15m", limit=5)
-        arr = sim.state.candles["BTCUSDT"]  # type: ignore[union-attr]
+        arr = sim.state.spot.candles["BTCUSDT"]  # type: ignore[union-attr]
         assert [k[0] for k in klines] == [int(t) for t in arr.open_time[595:600]]
         placed = await client.create_order(
             symbol="BTCUSDT",
@@ -80,7 +80,7 @@ async def test_ccxt_markets_ohlcv_and_order_lifecycle(sim: SimServer) -> None:
         assert btc["precision"]["price"] == 0.01 and btc["precision"]["amount"] == 0.00001
         assert btc["limits"]["cost"]["min"] == 5.0
         ohlcv = await exchange.fetch_ohlcv("BTC/USDT", "15m", limit=10)
-        arr = sim.state.candles["BTCUSDT"]  # type: ignore[union-attr]
+        arr = sim.state.spot.candles["BTCUSDT"]  # type: ignore[union-attr]
         assert [row[0] for row in ohlcv] == [int(t) for t in arr.open_time[590:600]]
         assert ohlcv[-1][4] == float(arr.close[599])
         order = await exchange.create_order("BTC/USDT", "limit", "buy", 0.01, 3000)
@@ -103,9 +103,9 @@ async def test_server_event_order_and_candle_times_share_one_clock(sim: SimServe
     try:
         wall = exchange.milliseconds()
         server = await exchange.fetch_time()
-        assert server == sim.state.replay.now_ms
+        assert server == sim.state.spot.replay.now_ms
         assert abs(server - wall) <= 86_400_000 // 2 + 900_000
-        assert sim.state.replay.shift_ms % 86_400_000 == 0
+        assert sim.state.spot.replay.shift_ms % 86_400_000 == 0
         ohlcv = await exchange.fetch_ohlcv("BTC/USDT", "15m", since=wall - 86_400_000)
         assert len(ohlcv) >= 40 and all(row[0] >= wall - 86_400_000 for row in ohlcv)
         closed = [row for row in ohlcv if row[0] + 900_000 <= server]

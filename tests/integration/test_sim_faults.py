@@ -199,7 +199,7 @@ async def spot_stream(
     assert st is not None
 
     async def ready() -> bool:
-        return any(s.account == c.key for s in st.users.subs)
+        return any(s.account == c.key for s in st.spot.users.subs)
 
     await eventually(ready, 5, "spot user stream registered")
     return ws

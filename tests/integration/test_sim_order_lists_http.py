@@ -26,7 +26,7 @@ async def sim() -> AsyncIterator[SimServer]:
 
 async def test_otoco_over_http(sim: SimServer) -> None:
     assert sim.state is not None
-    last = sim.state.exchange.price_of("BTCUSDT")
+    last = sim.state.spot.exchange.price_of("BTCUSDT")
     params = {
         "symbol": "BTCUSDT",
         "listClientOrderId": "br-1",

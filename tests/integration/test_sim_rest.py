@@ -55,11 +55,11 @@ async def test_public_endpoints_and_weight_header(
         assert r.status == 400 and (await r.json())["code"] == -1121
     async with http.get(sim.base_url + "/api/v3/ticker/price?symbol=BTCUSDT") as r:
         price = (await r.json())["price"]
-    assert price == f"{sim.state.candles['BTCUSDT'].close[599]:.8f}"  # type: ignore[union-attr]
+    assert price == f"{sim.state.spot.candles['BTCUSDT'].close[599]:.8f}"  # type: ignore[union-attr]
 
 
 async def test_klines_rows_and_paging(sim: SimServer, http: aiohttp.ClientSession) -> None:
-    candles = sim.state.candles["BTCUSDT"]  # type: ignore[union-attr]
+    candles = sim.state.spot.candles["BTCUSDT"]  # type: ignore[union-attr]
     url = sim.base_url + "/api/v3/klines?symbol=BTCUSDT&interval=15m"
     async with http.get(url) as r:
         rows = await r.json()
@@ -87,7 +87,7 @@ async def test_klines_rows_and_paging(sim: SimServer, http: aiohttp.ClientSessio
 async def test_klines_include_the_in_progress_candle(
     sim: SimServer, http: aiohttp.ClientSession
 ) -> None:
-    replay = sim.state.replay  # type: ignore[union-attr]
+    replay = sim.state.spot.replay  # type: ignore[union-attr]
     status = await sim_admin(sim, "status")
     if status["server_time"] != status["open_time"]:  # another test left a candle half-way
         await advance(sim, status["open_time"] + 900_000 - status["server_time"])

@@ -35,10 +35,10 @@ async def test_book_ticker_brackets_the_last_price(sim: SimServer) -> None:
     assert sim.state is not None
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(f"{sim.ws_url}/ws/btcusdt@bookTicker")
-        await eventually(lambda: _count(len(sim.state.market.conns)), 5, "subscriber")  # type: ignore[union-attr]
-        sim.state.replay.step()
+        await eventually(lambda: _count(len(sim.state.spot.market.conns)), 5, "subscriber")  # type: ignore[union-attr]
+        sim.state.spot.replay.step()
         msg = await asyncio.wait_for(ws.receive_json(), 5)
-        last = sim.state.exchange.price_of("BTCUSDT")
+        last = sim.state.spot.exchange.price_of("BTCUSDT")
         assert msg["s"] == "BTCUSDT" and isinstance(msg["u"], int)
         assert Decimal(msg["b"]) == last - Decimal("0.01") and Decimal(msg["a"]) == last + Decimal(
             "0.01"

@@ -60,7 +60,7 @@ async def test_kline_stream_sends_open_updates_then_the_closed_candle(
     start = next(i for i, (t, _) in enumerate(flags) if t != t0 or flags[i][1])
     closed_at = next(i for i, (_, x) in enumerate(flags) if x)
     assert all(not x for _, x in flags[:closed_at]) and closed_at >= 0 and start >= 0
-    arr = sim.state.candles["BTCUSDT"]  # type: ignore[union-attr]
+    arr = sim.state.spot.candles["BTCUSDT"]  # type: ignore[union-attr]
     closed = events[closed_at]["k"]
     row = int((closed["t"] - int(arr.open_time[0])) // 900_000)
     assert closed["c"] == f"{arr.close[row]:.8f}" and closed["h"] == f"{arr.high[row]:.8f}"
@@ -156,7 +156,7 @@ async def test_logon_then_subscribe_and_fill_from_replay(
     sim: SimServer, http: aiohttp.ClientSession
 ) -> None:
     rest = SignedClient(http, sim.base_url, "ws-key", "ws-secret")
-    replay = sim.state.replay  # type: ignore[union-attr]
+    replay = sim.state.spot.replay  # type: ignore[union-attr]
     async with http.ws_connect(sim.ws_url + "/ws-api/v3") as ws:
         await ws.send_str(json.dumps({"id": "s", "method": "userDataStream.subscribe"}))
         assert (await recv_json(ws))["error"]["code"] == -1002
@@ -220,7 +220,7 @@ async def test_legacy_listen_key_stream(sim: SimServer, http: aiohttp.ClientSess
 
 
 async def _has_sub(sim: SimServer) -> bool:
-    return any(s.subscription_id is None for s in sim.state.users.subs)  # type: ignore[union-attr]
+    return any(s.subscription_id is None for s in sim.state.spot.users.subs)  # type: ignore[union-attr]
 
 
 async def test_replay_sustains_200_candles_per_second_to_two_subscribers(
