@@ -18,7 +18,7 @@ Layout (three layers, each importing only those below it; no import cycles):
             ``core`` (pool, clock, markets, locks), ``reports`` (venue answers → orders,
             fills, positions), ``sender`` (record-then-send; unknown outcome → query, adopt or
             resend once), ``store`` / ``ledger``, ``ladder``, ``order_budget``,
-            ``bracket_checks``, ``clock``, ``errors``, ``venues/`` (Binance spot and USD-M
+            ``bracket_checks``, ``errors``, ``venues/`` (Binance spot and USD-M
             adapters; only they read Binance's codes and messages)
 
 Every step takes the decision's snapshot; the market is chosen once from it
