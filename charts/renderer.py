@@ -17,6 +17,7 @@ from charts.scales import (
     format_utc,
     padded_range,
     price_ticks,
+    quoted_decimals,
     time_ticks,
     time_to_x,
 )
@@ -89,7 +90,8 @@ class ChartRenderer:
             [format_price(t, decimals) if abs(t - close) > clear else "" for t in ticks],
         )
         scale = panels.macd_scale(spec.macd) if spec.macd is not None else None
-        tag = format_price(close, decimals)
+        tag_decimals = quoted_decimals(close, decimals)  # the close as quoted, not as ticked
+        tag = format_price(close, tag_decimals)
         wide = [*yticks[1], f"{tag}  ", *(scale.labels if scale is not None else [])]
         layout.set_right_margin(_right_margin(layout, wide))
         layers.set_frame(layout.price, xlim, ylim, xticks, yticks)
@@ -103,7 +105,7 @@ class ChartRenderer:
         dyn.extend(layers.draw_lines(layout, spec.lines))
         dyn.extend(layers.draw_levels(layout, spec.levels, price_per_px))
         dyn.extend(layers.draw_markers(layout, spec.markers, c.open_time))
-        layers.draw_price_tag(layout, c, decimals)
+        layers.draw_price_tag(layout, c, tag_decimals)
         if spec.rsi is not None:
             panels.draw_rsi(layout, spec.rsi, xlim, xticks)
         if spec.macd is not None and scale is not None:

@@ -75,6 +75,16 @@ def format_price(price: float, decimals: int) -> str:
     return f"{price:,.{decimals}f}"
 
 
+def quoted_decimals(price: float, at_least: int = 0, most: int = 8) -> int:
+    """Decimals that show ``price`` as it was quoted (1.0523 → 4, 61300.0 → 0), never fewer
+    than ``at_least`` nor more than ``most``."""
+    text = repr(float(price))
+    if "e" in text:
+        return most
+    frac = text.partition(".")[2].rstrip("0")
+    return max(at_least, min(most, len(frac)))
+
+
 def _nice_step(raw: float) -> float:
     exp = math.floor(math.log10(raw))
     base = 10.0**exp

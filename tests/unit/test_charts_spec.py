@@ -13,7 +13,7 @@ from PIL import Image
 from charts import ChartRenderer, ChartSpec, Level, Marker, Zone
 from charts.layers import spread_labels
 from charts.png import encode_rgb_png
-from charts.scales import format_price, price_ticks, time_ticks, time_to_x
+from charts.scales import format_price, price_ticks, quoted_decimals, time_ticks, time_to_x
 from greenlight.core.candlefile import CandleArrays, read_candles
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -149,6 +149,14 @@ def test_price_ticks_and_formatting() -> None:
     assert format_price(61_300.0, 0) == "61,300"
     small, d = price_ticks(0.00001200, 0.00001290)
     assert d >= 7 and len({format_price(v, d) for v in small}) == len(small)
+
+
+def test_the_last_price_tag_shows_the_close_as_quoted() -> None:
+    # ticks every 0.05 print 2 decimals; the XRP close under the tag keeps its 4
+    assert quoted_decimals(1.0523, 2) == 4 and format_price(1.0523, 4) == "1.0523"
+    assert quoted_decimals(3983.44, 0) == 2 and quoted_decimals(61_300.0, 0) == 0
+    assert quoted_decimals(61_300.0, 2) == 2  # never fewer than the ticks
+    assert quoted_decimals(0.00001234, 0) == 8 and quoted_decimals(1 / 3, 0) == 8  # capped
 
 
 def test_spread_labels_keeps_a_minimum_gap() -> None:
