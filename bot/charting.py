@@ -19,7 +19,7 @@ import asyncpg
 
 from bot.snapshot import DecisionCharts, load_window, structure_overlays
 from charts.equity import render_equity_png
-from charts.spec import ChartSpec, Level
+from charts.spec import ChartSpec, Level, Marker, MarkerKind
 from greenlight.core.settings import TIMEFRAMES_MS
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,8 @@ class BotCharts(DecisionCharts):
 
     async def for_trade(self, decision: dict[str, Any]) -> Path | None:
         """The trade's candles from before the entry to after the last fill, with entry,
-        stop, targets and every exit fill, and the PnL in the title."""
+        stop, targets and every exit price, a ▲/▼ at each fill's candle, and the PnL in
+        the title."""
         tf_ms = TIMEFRAMES_MS.get(decision["tf"], 60_000)
         async with self._pool.acquire() as conn:
             fills = await conn.fetch(
@@ -99,6 +100,7 @@ class BotCharts(DecisionCharts):
             candles=window.candles,
             lines=window.lines,
             levels=_trade_levels(decision, fills),
+            markers=_fill_markers(decision, fills, tf_ms),
         )
         return await self.render(spec, f"trade-{decision['id']}.png")
 
@@ -140,11 +142,30 @@ def _trade_levels(d: dict[str, Any], fills: list[Any]) -> list[Level]:
     for f in fills:
         if f["leg"] != "E":
             exits.setdefault(f["leg"], []).append(f)
+    at_price: dict[float, list[str]] = {}  # legs that exited at one average price share a label
     for leg, rows in exits.items():
-        qty = sum(float(r["quantity"]) for r in rows)
-        avg = sum(float(r["price"]) * float(r["quantity"]) for r in rows) / qty
-        levels.append(Level(avg, f"Exit {leg} {avg:,.6g}", "other"))
+        at_price.setdefault(_average(rows), []).append(leg)
+    for avg, legs in at_price.items():
+        levels.append(Level(avg, f"Exit {' '.join(legs)} {avg:,.6g}", "other"))
     return levels
+
+
+def _fill_markers(d: dict[str, Any], fills: list[Any], tf_ms: int) -> list[Marker]:
+    """A ▲ (buy) or ▼ (sell) at the average price of each leg's fills in one candle."""
+    entry_kind: MarkerKind = "buy" if d["bracket"]["side"] == "BUY" else "sell"
+    exit_kind: MarkerKind = "sell" if entry_kind == "buy" else "buy"
+    groups: dict[tuple[str, int], list[Any]] = {}
+    for f in fills:
+        groups.setdefault((f["leg"], int(f["trade_time"]) // tf_ms * tf_ms), []).append(f)
+    return [
+        Marker(t, _average(rows), leg, entry_kind if leg == "E" else exit_kind)
+        for (leg, t), rows in groups.items()
+    ]
+
+
+def _average(rows: list[Any]) -> float:
+    qty = sum(float(r["quantity"]) for r in rows)
+    return sum(float(r["price"]) * float(r["quantity"]) for r in rows) / qty
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

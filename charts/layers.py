@@ -164,7 +164,8 @@ def draw_levels(layout: Layout, levels: Sequence[Level], price_per_px: float) ->
 def draw_markers(
     layout: Layout, markers: Sequence[Marker], open_time: npt.NDArray[np.int64]
 ) -> list[Artist]:
-    """Swing labels above highs / below lows; BOS and CHOCH as dashed lines with text."""
+    """Swing labels above highs / below lows; BOS and CHOCH as dashed lines with text; fills
+    as triangles at their price (▲ buy, ▼ sell)."""
     ax = layout.price.ax
     first, last = int(open_time[0]), int(open_time[-1])
     highs: list[PoolItem] = []
@@ -178,6 +179,9 @@ def draw_markers(
         x = time_to_x(open_time, m.time)
         if m.kind in ("swing_high", "swing_low"):
             (highs if m.kind == "swing_high" else lows).append((x, m.price, m.text))
+            continue
+        if m.kind in ("buy", "sell"):
+            artists.append(ax.add_line(_fill_marker(x, m.price, m.kind)))
             continue
         x0 = time_to_x(open_time, m.ref_time if m.ref_time is not None else m.time)
         colour = theme.STRUCTURE_COLOURS[m.kind]
@@ -196,6 +200,20 @@ def draw_markers(
     layout.labels.swing_low.show(lows)
     layout.labels.structure.show(struct, colours)
     return artists
+
+
+def _fill_marker(x: float, price: float, kind: str) -> Line2D:
+    return Line2D(
+        [x],
+        [price],
+        marker="^" if kind == "buy" else "v",
+        markersize=9,
+        markerfacecolor=theme.FILL_COLOURS[kind],
+        markeredgecolor="white",
+        markeredgewidth=0.8,
+        linestyle="None",
+        zorder=Z_STRUCT + 1,
+    )
 
 
 def draw_price_tag(layout: Layout, c: CandleArrays, decimals: int) -> None:

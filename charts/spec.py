@@ -20,12 +20,12 @@ MAX_CANDLES = 1000
 LevelKind = Literal["entry", "stop", "target", "other"]
 ZoneKind = Literal["ob", "fvg"]
 Direction = Literal["bull", "bear"]
-MarkerKind = Literal["swing_high", "swing_low", "bos", "choch"]
+MarkerKind = Literal["swing_high", "swing_low", "bos", "choch", "buy", "sell"]
 
 _LEVEL_KINDS = ("entry", "stop", "target", "other")
 _ZONE_KINDS = ("ob", "fvg")
 _DIRECTIONS = ("bull", "bear")
-_MARKER_KINDS = ("swing_high", "swing_low", "bos", "choch")
+_MARKER_KINDS = ("swing_high", "swing_low", "bos", "choch", "buy", "sell")
 
 
 def _check_price(owner: str, name: str, value: float) -> None:
@@ -76,8 +76,9 @@ class Zone:
 
 @dataclass(frozen=True)
 class Marker:
-    """A text label at a candle: swing labels ("HH", "LL" …) above highs or below lows, or a
-    BOS / CHOCH with a dashed line from ``ref_time`` to ``time`` at ``price``."""
+    """A text label at a candle: swing labels ("HH", "LL" …) above highs or below lows, a
+    BOS / CHOCH with a dashed line from ``ref_time`` to ``time`` at ``price``, or a fill
+    (``buy`` ▲ / ``sell`` ▼ at its price; ``text`` is not drawn)."""
 
     time: int
     price: float

@@ -29,6 +29,7 @@ ZONE_ALPHA: Final = {"ob": 0.20, "fvg": 0.10}
 
 SWING_COLOUR: Final = "#3e4c59"
 STRUCTURE_COLOURS: Final = {"bos": "#37474f", "choch": "#e65100"}
+FILL_COLOURS: Final = {"buy": "#1565c0", "sell": "#6a1b9a"}  # trade fill markers ▲ / ▼
 
 # Overlay lines (EMAs …) take these colours in the order given in ChartSpec.lines.
 LINE_COLOURS: Final = ("#f9a825", "#8e24aa", "#0277bd", "#6d4c41", "#00897b", "#c2185b")

@@ -197,6 +197,25 @@ def test_markers_draw_labels_and_structure_lines(
     assert 0.3 < dashes.mean() < 0.95, "a dashed line: partly inked, with gaps"
 
 
+def test_fill_markers_are_triangles_at_their_price(
+    candles: CandleArrays, renderer: ChartRenderer
+) -> None:
+    c, _ = window(candles, 33_000)
+    buy_at, sell_at = 100, 200
+    fills = [
+        Marker(int(c.open_time[buy_at]), float(c.close[buy_at]), "E", "buy"),
+        Marker(int(c.open_time[sell_at]) + 60_000, float(c.close[sell_at]), "TP1", "sell"),
+    ]
+    plain = decode(renderer.render_png(ChartSpec("plain", c)))
+    marked = decode(renderer.render_png(ChartSpec("fills", c, markers=fills)))
+    for at, kind in ((buy_at, "buy"), (sell_at, "sell")):
+        x, y = renderer.pixel_of(int(c.open_time[at]), float(c.close[at]))
+        patch = (slice(int(y) - 5, int(y) + 6), slice(int(x) - 5, int(x) + 6))
+        ink = rgb255(theme.FILL_COLOURS[kind])
+        assert close_to(marked[patch], ink, 40).sum() > 10, kind
+        assert close_to(plain[patch], ink, 40).sum() == 0, kind
+
+
 def test_same_spec_renders_identically_after_others(
     candles: CandleArrays, renderer: ChartRenderer
 ) -> None:
