@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -99,8 +100,8 @@ class BotCharts(DecisionCharts):
             title=_trade_title(decision),
             candles=window.candles,
             lines=window.lines,
-            levels=_trade_levels(decision, fills),
-            markers=_fill_markers(decision, fills, tf_ms),
+            levels=trade_levels(decision, fills),
+            markers=fill_markers(decision, fills, tf_ms),
         )
         return await self.render(spec, f"trade-{decision['id']}.png")
 
@@ -129,7 +130,9 @@ def _trade_title(d: dict[str, Any]) -> str:
     return f"{d['symbol']} {d['tf']} · #D-{d['id']} {d['state'].lower()}{tail}"
 
 
-def _trade_levels(d: dict[str, Any], fills: list[Any]) -> list[Level]:
+def trade_levels(d: dict[str, Any], fills: list[Any]) -> list[Level]:
+    """Entry, stop and targets of the decision's bracket, and the average price of every
+    exit leg that did not fill at its own level (legs at one price share a label)."""
     b = d["bracket"]
     levels = [
         Level(float(b["entry_price"]), f"Entry {b['entry_price']}", "entry"),
@@ -142,15 +145,20 @@ def _trade_levels(d: dict[str, Any], fills: list[Any]) -> list[Level]:
     for f in fills:
         if f["leg"] != "E":
             exits.setdefault(f["leg"], []).append(f)
-    at_price: dict[float, list[str]] = {}  # legs that exited at one average price share a label
+    planned = {f"TP{i}": float(tp["price"]) for i, tp in enumerate(b["take_profits"], 1)}
+    at_price: dict[str, tuple[float, list[str]]] = {}  # one label per price as printed
     for leg, rows in exits.items():
-        at_price.setdefault(_average(rows), []).append(leg)
-    for avg, legs in at_price.items():
-        levels.append(Level(avg, f"Exit {' '.join(legs)} {avg:,.6g}", "other"))
+        avg = _average(rows)
+        own = float(b["stop_price"]) if leg.startswith("SL") else planned.get(leg)
+        if own is not None and math.isclose(avg, own, rel_tol=1e-9):
+            continue  # filled at its own level: that level's label and the ▲/▼ say it
+        at_price.setdefault(f"{avg:,.6g}", (avg, []))[1].append(leg)
+    for shown, (avg, legs) in at_price.items():
+        levels.append(Level(avg, f"Exit {' '.join(legs)} {shown}", "other"))
     return levels
 
 
-def _fill_markers(d: dict[str, Any], fills: list[Any], tf_ms: int) -> list[Marker]:
+def fill_markers(d: dict[str, Any], fills: list[Any], tf_ms: int) -> list[Marker]:
     """A ▲ (buy) or ▼ (sell) at the average price of each leg's fills in one candle."""
     entry_kind: MarkerKind = "buy" if d["bracket"]["side"] == "BUY" else "sell"
     exit_kind: MarkerKind = "sell" if entry_kind == "buy" else "buy"
