@@ -100,9 +100,12 @@ async def test_command_button_reply_is_threaded_and_its_buttons_removed(
         await chan.stop()
 
 
-async def test_retry_after_holds_every_send_of_the_bot(api: FakeTelegramApi) -> None:
+async def test_retry_after_holds_every_send_of_the_bot(
+    api: FakeTelegramApi, caplog: pytest.LogCaptureFixture
+) -> None:
     chan = make(api)
     await chan.start(SlowInbound(0))
+    caplog.set_level(logging.WARNING, logger="bot.telegram")
     try:
         api.script_error(
             "sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1, chat_id=1001
@@ -110,6 +113,8 @@ async def test_retry_after_holds_every_send_of_the_bot(api: FakeTelegramApi) -> 
         first = asyncio.create_task(chan.send_notice("1001", Notice("to the private chat")))
         await eventually(lambda: _true(api.calls_of("sendMessage")), 5, "the refused send")
         refused_at = api.calls_of("sendMessage")[0].at
+        # the fake records the call before the bot has read its 429: wait until it has
+        await eventually(lambda: _true("rate-limited" in caplog.text), 5, "the bot saw the 429")
         await chan.send_notice("-2002", Notice("to the group"))  # another chat: waits too
         await first
         group_call = next(c for c in api.calls_of("sendMessage") if c.params["chat_id"] == "-2002")
